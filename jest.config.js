@@ -1,0 +1,17 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // Type-checking is `tsc --noEmit` (npm run typecheck); jest only transpiles, with swc for speed.
+  transform: {
+    '^.+\\.[tj]s$': ['@swc/jest', {
+      jsc: { parser: { syntax: 'typescript', decorators: true },
+             transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022' },
+      module: { type: 'commonjs' },
+    }],
+  },
+  // Every suite must leave nothing behind: open handles keep jest alive and fail CI by timeout.
+  detectOpenHandles: false,
+  testTimeout: 20000,
+};
