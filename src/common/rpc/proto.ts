@@ -1,0 +1,218 @@
+/**
+ * Runtime access to the wire contract in `proto/berth/v1`.
+ *
+ * The .proto files are loaded with @grpc/proto-loader at run time (they ship with the package),
+ * using the options in `proto/loader-options.json` — the same file `scripts/gen-proto.js` turns
+ * into generator flags. One file for both is what keeps the generated `__Output` types honest:
+ * with `enums: String` at generation but not at load, a decoded enum would be a number while its
+ * type says string.
+ *
+ * Everything here is loaded once per process and cached; the returned objects are shared and must
+ * not be mutated.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType as SchedulerProtoGrpcType } from '../../generated/scheduler';
+import type { ProtoGrpcType as AgentProtoGrpcType } from '../../generated/agent';
+import type { ProtoGrpcType as OperatorProtoGrpcType } from '../../generated/operator';
+import type { SchedulerDefinition, SchedulerHandlers } from '../../generated/berth/v1/Scheduler';
+import type { AgentLinkDefinition, AgentLinkHandlers } from '../../generated/berth/v1/AgentLink';
+import type { OperatorDefinition, OperatorHandlers } from '../../generated/berth/v1/Operator';
+
+/** The protobuf package every Berth service and message lives in. */
+export const BERTH_PROTO_PACKAGE = 'berth.v1';
+
+/** The typed result of `grpc.loadPackageDefinition` over all of `proto/berth/v1`. */
+export type BerthProtoGrpcType = SchedulerProtoGrpcType & AgentProtoGrpcType & OperatorProtoGrpcType;
+
+/** The `berth.v1` namespace: message, enum and service (client constructor) definitions. */
+export type BerthV1 = BerthProtoGrpcType['berth']['v1'];
+
+/** Typed definitions of Berth's gRPC services, ready for `server.addService`. */
+export interface BerthServiceDefinitions {
+  /** `berth.v1.Scheduler` — frameworks' bidi stream. */
+  readonly Scheduler: SchedulerDefinition;
+  /** `berth.v1.AgentLink` — agents' bidi stream. */
+  readonly AgentLink: AgentLinkDefinition;
+  /** `berth.v1.Operator` — the operator API. */
+  readonly Operator: OperatorDefinition;
+}
+
+/** A service definition together with the handlers that implement it. */
+export interface GrpcServiceBinding {
+  /** The service to serve, e.g. `berthServiceDefinitions().Scheduler`. */
+  readonly definition: grpc.ServiceDefinition;
+  /** Handlers by method name. A method without a handler answers UNIMPLEMENTED. */
+  readonly implementation: grpc.UntypedServiceImplementation;
+}
+
+/** The loader options as stored in `proto/loader-options.json` (generator flag spelling). */
+interface LoaderOptionsFile {
+  keepCase?: boolean;
+  longs?: 'String' | 'Number';
+  enums?: 'String';
+  bytes?: 'String' | 'Array';
+  defaults?: boolean;
+  arrays?: boolean;
+  objects?: boolean;
+  oneofs?: boolean;
+  json?: boolean;
+}
+
+type BooleanLoaderOption = 'keepCase' | 'defaults' | 'arrays' | 'objects' | 'oneofs' | 'json';
+
+const LOADER_OPTIONS_FILE = 'loader-options.json';
+const PACKAGE_SUBDIR = path.join('berth', 'v1');
+
+let cachedProtoRoot: string | undefined;
+let cachedOptions: protoLoader.Options | undefined;
+let cachedPackageDefinition: protoLoader.PackageDefinition | undefined;
+let cachedGrpcObject: BerthProtoGrpcType | undefined;
+
+/**
+ * The directory that holds `berth/v1/*.proto` and `loader-options.json`.
+ *
+ * `BERTH_PROTO_DIR` overrides it; otherwise the first `proto/` found walking up from this module,
+ * which works from `src/common/rpc` (jest, ts sources) and from `dist/src/common/rpc` (compiled),
+ * since `dist/` holds no .proto files and the walk continues to the package root.
+ */
+export function protoRoot(): string {
+  if (cachedProtoRoot !== undefined) return cachedProtoRoot;
+  const override = process.env.BERTH_PROTO_DIR;
+  if (override) {
+    if (!isProtoRoot(override)) {
+      throw new Error(`BERTH_PROTO_DIR=${override} does not contain ${PACKAGE_SUBDIR}/ and ${LOADER_OPTIONS_FILE}`);
+    }
+    cachedProtoRoot = path.resolve(override);
+    return cachedProtoRoot;
+  }
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'proto');
+    if (isProtoRoot(candidate)) {
+      cachedProtoRoot = candidate;
+      return candidate;
+    }
+    if (path.dirname(dir) === dir) break;
+  }
+  throw new Error(`cannot find the proto/ directory (with ${PACKAGE_SUBDIR}/) above ${__dirname}; set BERTH_PROTO_DIR`);
+}
+
+function isProtoRoot(dir: string): boolean {
+  return fs.existsSync(path.join(dir, LOADER_OPTIONS_FILE)) && fs.existsSync(path.join(dir, PACKAGE_SUBDIR));
+}
+
+/** Relative paths (from {@link protoRoot}) of every .proto file of the package, sorted. */
+export function berthProtoFiles(): string[] {
+  return fs
+    .readdirSync(path.join(protoRoot(), PACKAGE_SUBDIR))
+    .filter((f) => f.endsWith('.proto'))
+    .sort()
+    .map((f) => path.posix.join('berth', 'v1', f));
+}
+
+/**
+ * The proto-loader options every Berth process must use to load the contract (without
+ * `includeDirs`). They equal the generator flags by construction: both come from
+ * `proto/loader-options.json`.
+ */
+export function protoLoaderOptions(): protoLoader.Options {
+  if (cachedOptions !== undefined) return { ...cachedOptions };
+  const file = path.join(protoRoot(), LOADER_OPTIONS_FILE);
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const options: protoLoader.Options = {};
+  for (const [key, value] of Object.entries(raw)) {
+    switch (key as keyof LoaderOptionsFile) {
+      case 'keepCase':
+      case 'defaults':
+      case 'arrays':
+      case 'objects':
+      case 'oneofs':
+      case 'json':
+        if (typeof value !== 'boolean') throw new Error(`${file}: "${key}" must be a boolean`);
+        options[key as BooleanLoaderOption] = value;
+        break;
+      case 'longs':
+        options.longs = constructorFor(file, key, value, { String, Number });
+        break;
+      case 'enums':
+        options.enums = constructorFor(file, key, value, { String });
+        break;
+      case 'bytes':
+        options.bytes = constructorFor(file, key, value, { String, Array });
+        break;
+      default:
+        throw new Error(`${file}: unknown loader option "${key}"`);
+    }
+  }
+  cachedOptions = options;
+  return { ...options };
+}
+
+function constructorFor<T extends Record<string, Function>>(file: string, key: string, value: unknown, allowed: T): T[keyof T] {
+  if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(allowed, value)) {
+    throw new Error(`${file}: "${key}" must be one of ${Object.keys(allowed).join(', ')}`);
+  }
+  return allowed[value as keyof T];
+}
+
+/** The proto-loader package definition of `berth.v1` (also what server reflection serves). */
+export function loadBerthPackageDefinition(): protoLoader.PackageDefinition {
+  if (cachedPackageDefinition === undefined) {
+    cachedPackageDefinition = protoLoader.loadSync(berthProtoFiles(), {
+      ...protoLoaderOptions(),
+      includeDirs: [protoRoot()],
+    });
+  }
+  return cachedPackageDefinition;
+}
+
+/** The typed grpc object for `berth.v1`: client constructors, service and message definitions. */
+export function loadBerthProto(): BerthProtoGrpcType {
+  if (cachedGrpcObject === undefined) {
+    cachedGrpcObject = grpc.loadPackageDefinition(loadBerthPackageDefinition()) as unknown as BerthProtoGrpcType;
+  }
+  return cachedGrpcObject;
+}
+
+/** The `berth.v1` namespace of {@link loadBerthProto}. */
+export function berthV1(): BerthV1 {
+  return loadBerthProto().berth.v1;
+}
+
+/** Typed service definitions of Scheduler, AgentLink and Operator. */
+export function berthServiceDefinitions(): BerthServiceDefinitions {
+  const v1 = berthV1();
+  return { Scheduler: v1.Scheduler.service, AgentLink: v1.AgentLink.service, Operator: v1.Operator.service };
+}
+
+/** Binds handlers to `berth.v1.Scheduler`. */
+export function schedulerService(implementation: SchedulerHandlers): GrpcServiceBinding {
+  return { definition: berthServiceDefinitions().Scheduler, implementation };
+}
+
+/** Binds handlers to `berth.v1.AgentLink`. */
+export function agentLinkService(implementation: AgentLinkHandlers): GrpcServiceBinding {
+  return { definition: berthServiceDefinitions().AgentLink, implementation };
+}
+
+/**
+ * Binds handlers to `berth.v1.Operator`. Partial on purpose: methods without a handler answer
+ * UNIMPLEMENTED, so the API can be built up call family by call family.
+ */
+export function operatorService(implementation: Partial<OperatorHandlers>): GrpcServiceBinding {
+  return { definition: berthServiceDefinitions().Operator, implementation: implementation as grpc.UntypedServiceImplementation };
+}
+
+/**
+ * The fully-qualified name of a service (e.g. "berth.v1.Scheduler"), read from its method paths
+ * ("/berth.v1.Scheduler/Connect"). Health checks and reflection key on this name.
+ */
+export function serviceName(definition: grpc.ServiceDefinition): string {
+  const first = Object.values(definition)[0];
+  if (first === undefined) throw new Error('service definition has no methods');
+  const match = /^\/([^/]+)\/[^/]+$/.exec(first.path);
+  if (match === null) throw new Error(`unexpected method path ${first.path}`);
+  return match[1];
+}
