@@ -61,10 +61,8 @@ export class DrfSorter extends TreeSorter {
     for (const node of this.innerNodes()) if (node.orderSize > 1) node.order!.subarray(0, node.orderSize).sort(cmp);
   }
 
-  protected visitChildren(node: SorterNode, visit: (child: SorterNode) => boolean): boolean {
-    const order = node.order!;
-    for (let i = 0; i < node.orderSize; i++) if (!visit(this.node(order[i]!))) return false;
-    return true;
+  protected orderedChildren(node: SorterNode): Int32Array {
+    return node.order!;
   }
 
   /** First index in [lo, hi) whose node orders after `child`. */

@@ -34,17 +34,13 @@ export class RandomSorter extends TreeSorter {
     for (const node of this.allNodes()) node.share = this.computeShare(node);
   }
 
-  protected visitChildren(node: SorterNode, visit: (child: SorterNode) => boolean): boolean {
+  protected orderedChildren(node: SorterNode): Int32Array {
     const n = node.orderSize;
-    const children: SorterNode[] = new Array(n);
-    const keys = new Float64Array(n);
+    const keys = new Map<number, number>();
     for (let i = 0; i < n; i++) {
-      const child = this.node(node.order![i]!);
-      children[i] = child;
-      keys[i] = -Math.log(1 - this.random()) / child.weight;
+      const id = node.order![i]!;
+      keys.set(id, -Math.log(1 - this.random()) / this.node(id).weight);
     }
-    const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => keys[a]! - keys[b]!);
-    for (const i of idx) if (!visit(children[i]!)) return false;
-    return true;
+    return node.order!.slice(0, n).sort((a, b) => keys.get(a)! - keys.get(b)!);
   }
 }

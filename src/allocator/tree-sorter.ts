@@ -1,4 +1,4 @@
-import type { QuantityMap, ResourcePool, Sorter } from './sorter';
+import type { QuantityMap, ResourcePool, Sorter, SorterQuantities } from './sorter';
 
 /**
  * One node of the client hierarchy. A client `eng/backend` is the leaf `backend` under the inner
@@ -8,8 +8,10 @@ import type { QuantityMap, ResourcePool, Sorter } from './sorter';
  */
 class Node {
   readonly children = new Map<string, Node>();
-  /** Allocation of this node's whole subtree (a leaf: its own). */
-  readonly alloc = new Map<string, number>();
+  /** Allocation of this node's whole subtree (a leaf: its own), by pool dimension. */
+  alloc = new Float64Array(4);
+  /** Whether anything is allocated (kept exact: milli values are integers). */
+  holds = 0;
   /** Cached weighted share: the key this node is ordered by in its parent's `order`. */
   share = 0;
   weight = 1;
@@ -63,8 +65,8 @@ export abstract class TreeSorter implements Sorter {
   protected abstract reposition(parent: Node, child: Node, oldIndex: number): void;
   /** Brings every cached share and order up to date (after totals or weights changed). */
   protected abstract resort(): void;
-  /** Visits the active children of an inner node in offer order. */
-  protected abstract visitChildren(node: Node, visit: (child: Node) => boolean): boolean;
+  /** The ids of an inner node's active children in offer order (the first `orderSize` entries). */
+  protected abstract orderedChildren(node: Node): Int32Array;
 
   add(client: string): void {
     if (this.clients.has(client)) return;
@@ -101,7 +103,7 @@ export abstract class TreeSorter implements Sorter {
   remove(client: string): void {
     const leaf = this.clients.get(client);
     if (leaf === undefined) return;
-    if (leaf.alloc.size > 0) this.unallocated(client, new Map(leaf.alloc));
+    if (leaf.holds > 0) this.unallocated(client, this.allocation(client));
     leaf.clientActive = false;
     this.updateActivity(leaf);
     this.clients.delete(client);
@@ -155,28 +157,30 @@ export abstract class TreeSorter implements Sorter {
     this.dirty = true;
   }
 
-  allocated(client: string, q: QuantityMap): void {
+  allocated(client: string, q: SorterQuantities): void {
     this.changeAllocation(client, q, 1);
   }
 
-  unallocated(client: string, q: QuantityMap): void {
+  unallocated(client: string, q: SorterQuantities): void {
     this.changeAllocation(client, q, -1);
   }
 
   allocation(client: string): QuantityMap {
-    return this.clients.get(client)?.alloc ?? EMPTY;
+    const leaf = this.clients.get(client);
+    const out = new Map<string, number>();
+    if (leaf === undefined) return out;
+    for (let d = 0; d < leaf.alloc.length; d++) if (leaf.alloc[d]! > 0) out.set(this.pool.nameOf(d), leaf.alloc[d]!);
+    return out;
   }
 
   share(client: string): number {
     const leaf = this.clients.get(client);
-    return leaf === undefined ? 0 : this.pool.dominantShare(leaf.alloc) / leaf.weight;
+    return leaf === undefined ? 0 : this.computeShare(leaf);
   }
 
   forEach(visit: (client: string) => boolean | void): void {
     if (this.isStale()) this.refresh();
-    const walk = (node: Node): boolean =>
-      this.visitChildren(node, (child) => (child.isLeaf ? visit(child.path) !== false : walk(child)));
-    walk(this.root);
+    this.walk(this.root, visit);
   }
 
   sort(): string[] {
@@ -213,6 +217,21 @@ export abstract class TreeSorter implements Sorter {
 
   // ---- internals -------------------------------------------------------------------------------
 
+  /** Depth-first over active nodes in offer order; false once `visit` asked to stop. */
+  private walk(node: Node, visit: (client: string) => boolean | void): boolean {
+    const ids = this.orderedChildren(node);
+    const n = node.orderSize;
+    for (let i = 0; i < n; i++) {
+      const child = this.nodes[ids[i]!]!;
+      if (child.order === null) {
+        if (visit(child.path) === false) return false;
+      } else if (!this.walk(child, visit)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private isStale(): boolean {
     return this.dirty || this.sortedVersion !== this.pool.version;
   }
@@ -239,7 +258,8 @@ export abstract class TreeSorter implements Sorter {
     node.children.set(VIRTUAL, leaf);
     leaf.isClient = true;
     leaf.clientActive = node.clientActive;
-    for (const [k, v] of node.alloc) leaf.alloc.set(k, v);
+    leaf.alloc = node.alloc.slice();
+    leaf.holds = node.holds;
     leaf.share = this.computeShare(leaf);
     node.isClient = false;
     node.clientActive = false;
@@ -247,16 +267,37 @@ export abstract class TreeSorter implements Sorter {
     if (leaf.clientActive) this.insert(node, leaf);
   }
 
-  private changeAllocation(client: string, q: QuantityMap, sign: 1 | -1): void {
+  private changeAllocation(client: string, quantities: SorterQuantities, sign: 1 | -1): void {
     const leaf = this.clients.get(client);
     if (leaf === undefined) throw new RangeError(`unknown sorter client "${client}"`);
+    const q = quantities instanceof Map ? this.pool.vectorOfMap(quantities) : (quantities as Exclude<SorterQuantities, QuantityMap>);
+    const dims = q.dims;
+    const values = q.values;
+    const n = dims.length;
+    if (n === 0) return;
+    let maxDim = 0;
+    for (let k = 0; k < n; k++) {
+      const d = dims[k]!;
+      if (d > maxDim) maxDim = d;
+      // Ancestors hold at least what the leaf holds: checking the leaf guards them all.
+      if (sign < 0 && !((leaf.alloc[d] ?? 0) >= values[k]!)) {
+        throw new RangeError(`sorter client "${client}" holds less ${this.pool.nameOf(d)} than is taken back`);
+      }
+    }
     const stale = this.isStale();
     for (let node: Node | null = leaf; node !== null && node !== this.root; node = node.parent) {
-      for (const [name, v] of q) {
-        if (v === 0) continue;
-        const next = (node.alloc.get(name) ?? 0) + sign * v;
-        if (next > 0) node.alloc.set(name, next);
-        else node.alloc.delete(name);
+      if (maxDim >= node.alloc.length) {
+        const grown = new Float64Array(Math.max(maxDim + 1, node.alloc.length * 2));
+        grown.set(node.alloc);
+        node.alloc = grown;
+      }
+      const alloc = node.alloc;
+      for (let k = 0; k < n; k++) {
+        const d = dims[k]!;
+        const before = alloc[d]!;
+        const after = before + sign * values[k]!;
+        alloc[d] = after;
+        node.holds += (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
       }
       if (!node.inOrder) node.share = this.computeShare(node);
       else if (!stale) this.reposition(node.parent!, node, this.indexOf(node.parent!, node));
@@ -297,7 +338,5 @@ export abstract class TreeSorter implements Sorter {
     child.inOrder = false;
   }
 }
-
-const EMPTY: QuantityMap = new Map();
 
 export type { Node as SorterNode };

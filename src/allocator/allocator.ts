@@ -1,0 +1,94 @@
+import type { Resources } from '../common/resources';
+import type {
+  AgentDescription,
+  Allocation,
+  Filters,
+  FrameworkDescription,
+  Quantities,
+  QuotaConfig,
+  ResourceConversion,
+  UsedResources,
+} from './types';
+
+/**
+ * The allocator: decides which framework is offered which agent's resources, in which role.
+ *
+ * A list of commands, as Mesos's allocator interface, issued by the master (one caller, one
+ * thread): it reports every change of agents, frameworks and allocations, and asks for
+ * `allocate(now)` when it wants offers. The allocator never does I/O, never reads a clock and
+ * never sets a timer — time comes in as `now` (epoch ms) — so it is tested with plain calls.
+ *
+ * Resources handed out by `allocate` stay allocated to the framework until the master gives
+ * them back with `recoverResources` (declined, unused part of an accept, finished task,
+ * rescinded offer). Errors: unknown ids and impossible bookkeeping throw `AllocatorError`
+ * (a bug in the caller); invalid descriptions throw `RangeError` naming the field.
+ */
+export interface Allocator {
+  /** Adds (or re-describes) a framework. Inactive frameworks are tracked but not offered. */
+  addFramework(id: string, desc: FrameworkDescription, active?: boolean): void;
+  /** Changes roles, capabilities, suppressed roles, constraints, demand (UPDATE_FRAMEWORK). */
+  updateFramework(id: string, desc: FrameworkDescription): void;
+  /** Removes a framework; all it held returns to the agents. Unknown ids are ignored. */
+  removeFramework(id: string): void;
+  /** A disconnected framework is deactivated and keeps its allocations; both are idempotent. */
+  activateFramework(id: string): void;
+  deactivateFramework(id: string): void;
+
+  /**
+   * Adds an agent with its total resources and what frameworks already use on it (tasks it
+   * still runs after a master failover). Frameworks not yet added are tracked lazily.
+   */
+  addAgent(id: string, info: AgentDescription, total: Resources, used?: ReadonlyMap<string, readonly UsedResources[]>): void;
+  /** Changes an agent's attributes/domain/unavailability and/or total resources. */
+  updateAgent(id: string, change: { info?: AgentDescription; total?: Resources }): void;
+  /** Removes an agent and every allocation on it. Unknown ids are ignored. */
+  removeAgent(id: string): void;
+  /** Deactivated (or draining) agents are not offered; allocations on them stay. */
+  activateAgent(id: string): void;
+  deactivateAgent(id: string): void;
+  setAgentDraining(id: string, draining: boolean): void;
+
+  /** Applies RESERVE/UNRESERVE/CREATE/DESTROY to resources allocated to a framework. */
+  updateAllocation(frameworkId: string, agentId: string, role: string, conversions: readonly ResourceConversion[]): void;
+  /** Applies operator RESERVE/UNRESERVE/CREATE/DESTROY to an agent's unallocated resources. */
+  updateAvailable(agentId: string, conversions: readonly ResourceConversion[]): void;
+  /**
+   * Returns resources to the agent. With `filters` (a DECLINE, or the unused part of an ACCEPT),
+   * the framework is not offered them again in that role for `refuse_seconds`.
+   */
+  recoverResources(frameworkId: string, agentId: string, role: string, resources: Resources, filters: Filters | undefined, now: number): void;
+
+  /** SUPPRESS: no offers for these roles (all roles when omitted) until revived. */
+  suppressOffers(frameworkId: string, roles?: readonly string[]): void;
+  /** REVIVE: undoes SUPPRESS and clears the framework's decline filters for these roles. */
+  reviveOffers(frameworkId: string, roles?: readonly string[]): void;
+
+  /** Sets role weights (missing roles keep theirs; weight 1 is the default). */
+  updateWeights(weights: ReadonlyMap<string, number>): void;
+  /** Sets (or with `undefined`, removes) a role's quota. */
+  updateQuota(role: string, quota: QuotaConfig | undefined): void;
+
+  /**
+   * One allocation cycle over all agents, or over `agentIds` (after an event freed resources).
+   * Each result is one agent × one role × one framework, as an offer.
+   */
+  allocate(now: number, agentIds?: Iterable<string>): Allocation[];
+
+  /** Per-role view for operators: weight, share, allocation, quota and consumption. */
+  roles(): RoleSummary[];
+  /** What is unallocated on an agent, or undefined for an unknown agent. */
+  available(agentId: string): Resources | undefined;
+  /** What a framework holds on an agent, by role. */
+  allocation(frameworkId: string, agentId: string): ReadonlyMap<string, Resources> | undefined;
+}
+
+export interface RoleSummary {
+  readonly role: string;
+  readonly weight: number;
+  /** Weighted dominant share among roles. */
+  readonly share: number;
+  readonly allocated: Quantities;
+  readonly frameworks: readonly string[];
+  readonly quota?: QuotaConfig;
+  readonly consumed: Quantities;
+}

@@ -1,0 +1,9 @@
+/** The allocator: pure, synchronous offer decisions (DESIGN §5). Nothing here does I/O. */
+export type { Allocator, RoleSummary } from './allocator';
+export { HierarchicalAllocator, AllocatorError, DEFAULT_MIN_ALLOCATABLE, type HierarchicalAllocatorOptions } from './hierarchical-allocator';
+export { DrfSorter } from './drf-sorter';
+export { RandomSorter } from './random-sorter';
+export { ResourcePool, type Sorter, type SorterFactory, type QuantityMap } from './sorter';
+export { compileConstraints, attributeText, type AgentPredicate } from './constraints';
+export { MAX_REFUSE_SECONDS, DEFAULT_REFUSE_SECONDS } from './state';
+export type * from './types';

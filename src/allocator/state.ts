@@ -1,0 +1,243 @@
+import { Resources } from '../common/resources';
+import { compileConstraints, type AgentPredicate } from './constraints';
+import type { AgentDescription, FrameworkCapabilities, FrameworkDescription, Quantities, TaskShape } from './types';
+
+/** Seconds in 365 days: the longest decline filter, as Mesos caps `refuse_seconds`. */
+export const MAX_REFUSE_SECONDS = 365 * 24 * 3600;
+/** `refuse_seconds` when a framework declines without saying. */
+export const DEFAULT_REFUSE_SECONDS = 5;
+
+/**
+ * "Do not offer me these resources of this agent in this role again before `expiresAt`."
+ * Filters of one framework on one agent form a short chain: at 50,000 agents × 20 rounds of
+ * declines there are a million of them, and a chain costs one small object each where an array
+ * per (agent, framework) cost several times more heap.
+ */
+export interface OfferFilter {
+  readonly role: string;
+  readonly refused: Resources;
+  readonly expiresAt: number;
+  next: OfferFilter | undefined;
+}
+
+/** Converts `refuse_seconds` to a filter duration in ms (0 = no filter). */
+export function refuseMillis(refuseSeconds: number | undefined): number {
+  let s = refuseSeconds;
+  if (s === undefined || Number.isNaN(s) || s < 0) s = DEFAULT_REFUSE_SECONDS;
+  return Math.round(Math.min(s, MAX_REFUSE_SECONDS) * 1000);
+}
+
+export class AgentEntry {
+  /** Resources not allocated (offered or used) to anyone. */
+  available: Resources;
+  /**
+   * Allocations by framework: a short chain of (role, resources) slots per framework. Most
+   * frameworks hold one role on an agent, and a plain object per pair is much cheaper to create
+   * and drop every cycle than a nested Map.
+   */
+  private readonly slots = new Map<string, RoleSlot>();
+  /** Decline filters by framework (see `OfferFilter`). */
+  private readonly filters = new Map<string, OfferFilter>();
+  active = true;
+  draining = false;
+  hasReservations = false;
+  hasRevocable = false;
+  hasGpus = false;
+  region: string | undefined;
+
+  constructor(
+    readonly id: string,
+    public info: AgentDescription,
+    public total: Resources,
+  ) {
+    this.available = total;
+    this.setTotal(total, total);
+    this.setInfo(info);
+  }
+
+  setInfo(info: AgentDescription): void {
+    this.info = info;
+    this.region = info.domain?.region;
+  }
+
+  setTotal(total: Resources, available: Resources): void {
+    this.total = total;
+    this.available = available;
+    this.hasReservations = total.entries.some((e) => e.reservations.length > 0);
+    this.hasRevocable = total.entries.some((e) => e.revocable === true);
+    this.hasGpus = total.scalar('gpus') > 0;
+  }
+
+  addFilter(frameworkId: string, role: string, refused: Resources, expiresAt: number): void {
+    this.filters.set(frameworkId, { role, refused, expiresAt, next: this.filters.get(frameworkId) });
+  }
+
+  hasFilters(frameworkId: string): boolean {
+    return this.filters.has(frameworkId);
+  }
+
+  /** Frameworks with filters here. */
+  filteringFrameworks(): IterableIterator<string> {
+    return this.filters.keys();
+  }
+
+  /**
+   * Whether an unexpired filter of the framework covers `offer` in `role`: the offer is a subset
+   * of what was declined. Expired filters are dropped on the way (a filter holds while
+   * `now < expiresAt`).
+   */
+  isFiltered(frameworkId: string, role: string, offer: Resources, now: number): boolean {
+    let filtered = false;
+    let prev: OfferFilter | undefined;
+    for (let f = this.filters.get(frameworkId); f !== undefined; f = f.next) {
+      if (f.expiresAt <= now) {
+        if (prev === undefined) this.setChain(frameworkId, f.next);
+        else prev.next = f.next;
+        continue;
+      }
+      if (!filtered && f.role === role && f.refused.contains(offer)) filtered = true;
+      prev = f;
+    }
+    return filtered;
+  }
+
+  /** Drops the framework's filters in `roles` (all roles when omitted), as REVIVE does. */
+  clearFilters(frameworkId: string, roles?: ReadonlySet<string>): void {
+    let prev: OfferFilter | undefined;
+    for (let f = this.filters.get(frameworkId); f !== undefined; f = f.next) {
+      if (roles !== undefined && !roles.has(f.role)) {
+        prev = f;
+        continue;
+      }
+      if (prev === undefined) this.setChain(frameworkId, f.next);
+      else prev.next = f.next;
+    }
+  }
+
+  private setChain(frameworkId: string, head: OfferFilter | undefined): void {
+    if (head === undefined) this.filters.delete(frameworkId);
+    else this.filters.set(frameworkId, head);
+  }
+
+  allocated(frameworkId: string, role: string): Resources | undefined {
+    for (let slot = this.slots.get(frameworkId); slot !== undefined; slot = slot.next) if (slot.role === role) return slot.resources;
+    return undefined;
+  }
+
+  holds(frameworkId: string): boolean {
+    return this.slots.has(frameworkId);
+  }
+
+  /** What a framework holds here, by role (a fresh map). */
+  allocationsOf(frameworkId: string): Map<string, Resources> {
+    const out = new Map<string, Resources>();
+    for (let slot = this.slots.get(frameworkId); slot !== undefined; slot = slot.next) out.set(slot.role, slot.resources);
+    return out;
+  }
+
+  /** Every (framework, role, resources) held here. */
+  *allocations(): Iterable<{ frameworkId: string; role: string; resources: Resources }> {
+    for (const [frameworkId, first] of [...this.slots]) {
+      for (let slot: RoleSlot | undefined = first; slot !== undefined; slot = slot.next) yield { frameworkId, role: slot.role, resources: slot.resources };
+    }
+  }
+
+  addAllocation(frameworkId: string, role: string, r: Resources): void {
+    const first = this.slots.get(frameworkId);
+    for (let slot = first; slot !== undefined; slot = slot.next) {
+      if (slot.role === role) {
+        slot.resources = slot.resources.plus(r);
+        return;
+      }
+    }
+    this.slots.set(frameworkId, { role, resources: r, next: first });
+  }
+
+  /** Removes `r` from an allocation; the caller checked containment. */
+  removeAllocation(frameworkId: string, role: string, r: Resources): void {
+    let prev: RoleSlot | undefined;
+    for (let slot = this.slots.get(frameworkId); slot !== undefined; prev = slot, slot = slot.next) {
+      if (slot.role !== role) continue;
+      slot.resources = slot.resources.minus(r);
+      if (slot.resources.isEmpty()) {
+        if (prev !== undefined) prev.next = slot.next;
+        else if (slot.next !== undefined) this.slots.set(frameworkId, slot.next);
+        else this.slots.delete(frameworkId);
+      }
+      return;
+    }
+  }
+}
+
+interface RoleSlot {
+  readonly role: string;
+  resources: Resources;
+  next: RoleSlot | undefined;
+}
+
+/** Minimum-offer alternatives as (name, milli) pairs: iterating arrays beats iterating maps per offer. */
+export type MinimumAlternatives = readonly (readonly (readonly [string, number])[])[];
+
+export function compileMinimum(alternatives: readonly Quantities[]): MinimumAlternatives {
+  return alternatives.map((q) => [...q].filter(([, v]) => v > 0));
+}
+
+/** Per-role settings of a framework, compiled once. */
+export interface FrameworkRoleSettings {
+  readonly constraints?: AgentPredicate;
+  readonly minAllocatable?: MinimumAlternatives;
+  /** Undefined: no declaration (classic offers). Empty: offer nothing. */
+  readonly demand?: readonly CompiledShape[];
+}
+
+export interface CompiledShape {
+  readonly quantities: Quantities;
+  readonly ports: number;
+  readonly constraints?: AgentPredicate;
+}
+
+export class FrameworkEntry {
+  roles = new Set<string>();
+  suppressed = new Set<string>();
+  capabilities: FrameworkCapabilities = {};
+  settings = new Map<string, FrameworkRoleSettings>();
+  active = false;
+  /** Agents where this framework holds decline filters (to clear them on revive). */
+  readonly filteredAgents = new Set<AgentEntry>();
+  /** Agents where this framework holds allocations. */
+  readonly agents = new Set<AgentEntry>();
+
+  constructor(readonly id: string) {}
+
+  /** Applies a description; throws a RangeError naming a bad constraint. Returns the new roles. */
+  describe(desc: FrameworkDescription): void {
+    const settings = new Map<string, FrameworkRoleSettings>();
+    for (const role of desc.roles) {
+      const demand = desc.demand?.[role];
+      settings.set(role, {
+        constraints: compileConstraints(desc.offerConstraints?.[role], `offer_constraints.${role}`),
+        minAllocatable: desc.minAllocatableResources?.[role] === undefined ? undefined : compileMinimum(desc.minAllocatableResources[role]),
+        demand: demand === undefined ? undefined : demand.map((s, i) => compileShape(s, `demand.${role}[${i}]`)),
+      });
+    }
+    this.roles = new Set(desc.roles);
+    this.suppressed = new Set((desc.suppressedRoles ?? []).filter((r) => this.roles.has(r)));
+    this.capabilities = desc.capabilities ?? {};
+    this.settings = settings;
+  }
+}
+
+function compileShape(s: TaskShape, where: string): CompiledShape {
+  return { quantities: s.quantities, ports: s.ports ?? 0, constraints: compileConstraints(s.constraints, `${where}.constraints`) };
+}
+
+/** Whether `offer` on `agent` can hold at least one of the shapes. */
+export function fitsDemand(shapes: readonly CompiledShape[], offer: Resources, agent: AgentDescription): boolean {
+  for (const s of shapes) {
+    if (!offer.containsQuantities(s.quantities)) continue;
+    if (s.ports > 0 && offer.rangeCount('ports') < s.ports) continue;
+    if (s.constraints !== undefined && !s.constraints(agent)) continue;
+    return true;
+  }
+  return false;
+}
