@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 'use strict';
 // The `berth` command. The TypeScript sources are compiled to dist/ by `npm run build`
-// (run automatically by `npm install` in a checkout, through the `prepare` script).
-require('../dist/src/cli/main.js').main(process.argv).catch((err) => {
-  process.stderr.write(`berth: ${err && err.message ? err.message : err}\n`);
-  process.exit(1);
-});
+// (run by `npm install`/`npm ci` in a checkout, through the `prepare` script).
+require('../dist/src/cli/main.js')
+  .main(process.argv)
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch((err) => {
+    process.stderr.write(`berth: ${err && err.stack ? err.stack : err}\n`);
+    process.exitCode = 1;
+  });

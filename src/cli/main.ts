@@ -1,0 +1,90 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { BerthError } from '../common/errors';
+import { Resources } from '../common/resources';
+import { formatMilli } from '../common/scalar';
+
+/** Exit codes of the `berth` command. */
+export const EXIT = {
+  ok: 0,
+  /** A runtime failure. */
+  failure: 1,
+  /** Wrong usage or invalid input (a bad argument, unparsable resources). */
+  usage: 2,
+} as const;
+
+/** The package version, read from the package.json above this file (src/ under jest, dist/src/ when built). */
+function packageVersion(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'berth' && pkg.version !== undefined) return pkg.version;
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
+  }
+}
+
+const version = packageVersion();
+
+/** Builds the `berth` command tree. Output goes through `out` so tests can capture it. */
+export function buildProgram(out: CliOutput): Command {
+  const program = new Command('berth')
+    .description('Berth: a two-level, resource-offer cluster manager (master, agents, DRF allocator, frameworks).')
+    .version(version, '-V, --version', 'print the Berth version')
+    .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
+    .exitOverride()
+    .showHelpAfterError('(run "berth --help" for usage)');
+
+  program
+    .command('resources')
+    .description('check a resource declaration (as given to an agent\'s --resources) and print it normalised')
+    .argument('<resources>', 'text form such as "cpus:4;mem:8192;ports:[31000-32000];cpus(ads):2", or a JSON array')
+    .option('--default-role <role>', 'reserve unqualified entries statically for this role (as an agent\'s --default-role)')
+    .option('--json', 'print the Mesos-style JSON form instead of text')
+    .addHelpText('after', '\nExamples:\n  berth resources "cpus:4;mem:8192;ports:[31000-32000]"\n  berth resources --json "cpus(eng/backend):2;disk:10240"')
+    .action((text: string, opts: { defaultRole?: string; json?: boolean }) => {
+      const r = Resources.parse(text, { defaultRole: opts.defaultRole });
+      if (opts.json) {
+        out.stdout(`${JSON.stringify(r.toJSON(), null, 2)}\n`);
+        return;
+      }
+      out.stdout(`${r.toString()}\n`);
+      for (const [name, milli] of r.quantities()) out.stdout(`  ${name}: ${formatMilli(milli)}\n`);
+      for (const name of new Set(r.entries.filter((e) => e.kind === 'ranges').map((e) => e.name))) {
+        out.stdout(`  ${name}: ${r.rangeCount(name)} values\n`);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the command line; resolves with the exit code (the bin script exits with it). */
+export interface CliOutput {
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+const processOutput: CliOutput = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+};
+
+export async function main(argv: string[], io: CliOutput = processOutput): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof BerthError) {
+      io.stderr(`berth: ${err.message}\n`);
+      return err.code === 'INVALID_RESOURCES' ? EXIT.usage : EXIT.failure;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,47 @@
+import { main } from '../../../src/cli/main';
+
+async function run(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['node', 'berth', ...args], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+describe('berth CLI', () => {
+  test('--help lists the commands', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: berth/);
+    expect(r.stdout).toMatch(/resources/);
+  });
+
+  test('--version prints the package version', async () => {
+    const r = await run('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(require('../../../package.json').version);
+  });
+
+  test('resources prints the normalised declaration and totals', async () => {
+    const r = await run('resources', 'mem:8192;cpus:4;ports:[31000-31009];cpus(ads):1.5');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/cpus: 5\.5/);
+    expect(r.stdout).toMatch(/ports: 10 values/);
+  });
+
+  test('resources --json prints the JSON form', async () => {
+    const r = await run('resources', '--json', 'cpus:2');
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ name: 'cpus', type: 'SCALAR', scalar: { value: 2 } })]);
+  });
+
+  test('invalid resources exit 2 with the offending part named', async () => {
+    const r = await run('resources', 'cpus:4;mem:-5');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/mem:-5/);
+  });
+
+  test('an unknown command exits 2', async () => {
+    const r = await run('nonsense');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command/);
+  });
+});
