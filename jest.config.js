@@ -3,6 +3,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.js'],
   // Type-checking is `tsc --noEmit` (npm run typecheck); jest only transpiles, with swc for speed.
   transform: {
     '^.+\\.[tj]s$': ['@swc/jest', {
@@ -11,7 +12,5 @@ module.exports = {
       module: { type: 'commonjs' },
     }],
   },
-  // Every suite must leave nothing behind: open handles keep jest alive and fail CI by timeout.
-  detectOpenHandles: false,
   testTimeout: 20000,
 };
