@@ -38,9 +38,10 @@ export class DrfSorter extends TreeSorter {
     throw new Error(`sorter invariant broken: "${child.path}" is not in its parent's order`);
   }
 
-  protected reposition(parent: SorterNode, child: SorterNode, index: number): void {
+  protected reposition(parent: SorterNode, child: SorterNode): void {
     const share = this.computeShare(child);
     if (share === child.share) return;
+    const index = this.indexOf(parent, child);
     const grew = share > child.share;
     child.share = share;
     const order = parent.order!;
@@ -59,10 +60,6 @@ export class DrfSorter extends TreeSorter {
     for (const node of this.allNodes()) node.share = this.computeShare(node);
     const cmp = (a: number, b: number) => (this.less(this.node(a), this.node(b)) ? -1 : 1);
     for (const node of this.innerNodes()) if (node.orderSize > 1) node.order!.subarray(0, node.orderSize).sort(cmp);
-  }
-
-  protected orderedChildren(node: SorterNode): Int32Array {
-    return node.order!;
   }
 
   /** First index in [lo, hi) whose node orders after `child`. */

@@ -48,6 +48,11 @@ export abstract class TreeSorter implements Sorter {
   private readonly clients = new Map<string, Node>();
   private readonly inner = new Map<string, Node>();
   private readonly weights = new Map<string, number>();
+
+  /** Whether any path has a weight other than 1. */
+  protected get weighted(): boolean {
+    return this.weights.size > 0;
+  }
   /** The pool version the cached shares were computed against. */
   private sortedVersion = -1;
   private dirty = true;
@@ -61,12 +66,10 @@ export abstract class TreeSorter implements Sorter {
   protected abstract insertPosition(parent: Node, child: Node): number;
   /** Index of `child` in `parent.order` (it must be there). */
   protected abstract indexOf(parent: Node, child: Node): number;
-  /** Called after `child`'s allocation or weight changed while it is in its parent's order. */
-  protected abstract reposition(parent: Node, child: Node, oldIndex: number): void;
+  /** Called after `child`'s allocation changed while it is in its parent's order. */
+  protected abstract reposition(parent: Node, child: Node): void;
   /** Brings every cached share and order up to date (after totals or weights changed). */
   protected abstract resort(): void;
-  /** The ids of an inner node's active children in offer order (the first `orderSize` entries). */
-  protected abstract orderedChildren(node: Node): Int32Array;
 
   add(client: string): void {
     if (this.clients.has(client)) return;
@@ -217,9 +220,12 @@ export abstract class TreeSorter implements Sorter {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  /** Depth-first over active nodes in offer order; false once `visit` asked to stop. */
-  private walk(node: Node, visit: (client: string) => boolean | void): boolean {
-    const ids = this.orderedChildren(node);
+  /**
+   * Depth-first over active nodes, each level in `order`; false once `visit` asked to stop.
+   * Sorters that keep `order` sorted use this as is; others override it.
+   */
+  protected walk(node: Node, visit: (client: string) => boolean | void): boolean {
+    const ids = node.order!;
     const n = node.orderSize;
     for (let i = 0; i < n; i++) {
       const child = this.nodes[ids[i]!]!;
@@ -300,7 +306,7 @@ export abstract class TreeSorter implements Sorter {
         node.holds += (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
       }
       if (!node.inOrder) node.share = this.computeShare(node);
-      else if (!stale) this.reposition(node.parent!, node, this.indexOf(node.parent!, node));
+      else if (!stale) this.reposition(node.parent!, node);
     }
   }
 

@@ -166,6 +166,24 @@ describe('DrfSorter', () => {
 });
 
 describe('RandomSorter', () => {
+  test('without weights, every active client comes first about equally often', () => {
+    const s = new RandomSorter(poolOf(10, 10), seededRandom(5));
+    const clients = ['a', 'b', 'c', 'd/x', 'd/y'];
+    for (const c of clients) {
+      s.add(c);
+      s.activate(c);
+    }
+    const first = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      const order = s.sort();
+      expect(order.slice().sort()).toEqual(clients);
+      first.set(order[0]!, (first.get(order[0]!) ?? 0) + 1);
+    }
+    // Four top-level children (a, b, c, d) at 1/4 each; d's share splits between x and y.
+    for (const c of ['a', 'b', 'c']) expect(first.get(c)! / 4000).toBeCloseTo(0.25, 1);
+    expect((first.get('d/x')! + first.get('d/y')!) / 4000).toBeCloseTo(0.25, 1);
+  });
+
   test('visits every active client once, in an order biased by weight', () => {
     const s = new RandomSorter(poolOf(10, 10), seededRandom(7));
     for (const c of ['light', 'heavy', 'off']) {
