@@ -1,0 +1,164 @@
+/**
+ * The master daemon's configuration: the schema (field docs, defaults, cross-field rules) and the
+ * help table of `berth master --help-config`. Loading, precedence and error reporting are the generic
+ * `loadConfig` of `src/common/config.ts`:
+ *
+ *     const config = loadConfig({ schema: masterConfigSchema, flags: program.opts(), env: process.env });
+ *
+ * Every duration is integer milliseconds (fields end in `Ms`) and accepts `15s`, `500ms`, `10m` in
+ * flags, env and file.
+ */
+import * as os from 'node:os';
+import { z } from 'zod';
+import { configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
+import { Resources, type Quantities } from '../common/resources';
+
+const MIB = 1024 * 1024;
+
+/** Problem with a `minAllocatableResources` text, or undefined. */
+function minAllocatableProblem(text: string): string | undefined {
+  try {
+    parseMinAllocatable(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
+ * Parses `minAllocatableResources` (`cpus:0.01|mem:32`: alternatives separated by `|`, each in the
+ * resources text form without reservations) into the allocator's `Quantities[]`.
+ * @throws ResourceError on malformed text.
+ */
+export function parseMinAllocatable(text: string): Quantities[] {
+  return text.split('|').map((alternative) => {
+    const r = Resources.parse(alternative.trim());
+    if (r.isEmpty()) throw new Error(`alternative "${alternative}" names no resources`);
+    return r.quantities();
+  });
+}
+
+const sorter = z.enum(['drf', 'random']);
+
+const authSchema = z
+  .strictObject({
+    /**
+     * Whether callers must present a bearer token and pass the ACLs. Must be stated when no
+     * `tokensFile` is configured: authentication is never off by accident (Mesos's default-off was its
+     * most exploited weakness). Unset with a `tokensFile`: on.
+     * @default on if `tokensFile` is set; otherwise a config error
+     */
+    enabled: z.boolean().optional().describe('require bearer tokens and ACLs (must be stated when no tokens file is set)')
+      .register(configMeta, { defaultText: '(must be stated)' }),
+    /** YAML/JSON file of principals and their tokens (`principals: [{ name, tokenSha256 }]`). @default unset */
+    tokensFile: z.string().min(1).optional().describe('file of principals and their (hashed) bearer tokens'),
+    /** YAML/JSON file of ACL rules; without it every action but `view` is denied. @default unset */
+    aclsFile: z.string().min(1).optional().describe('file of ACL rules (default deny, except view)'),
+  })
+  .superRefine((auth, ctx) => {
+    const tokens = typeof auth?.tokensFile === 'string';
+    if (auth?.enabled === undefined && !tokens) {
+      ctx.addIssue({ code: 'custom', message: 'authentication is on unless explicitly disabled, but no tokens file is configured: set auth.tokensFile (--auth-tokens-file, BERTH_AUTH_TOKENS_FILE) or, to run without authentication, auth.enabled: false (--auth-enabled false, BERTH_AUTH_ENABLED=false)' });
+    } else if (auth?.enabled === true && !tokens) {
+      ctx.addIssue({ code: 'custom', message: 'auth.enabled is true but auth.tokensFile is not set: name the file of principals and tokens' });
+    }
+  }, { when: () => true })
+  .transform((auth) => ({ ...auth, enabled: auth.enabled ?? true }));
+
+/** The master's configuration schema; see {@link MasterConfig} for the fields. */
+export const masterConfigSchema = z
+  .strictObject({
+    grpc: z.strictObject({
+      /** Address the gRPC API (frameworks, agents, operators) listens on. @default '127.0.0.1' */
+      host: z.string().min(1).default('127.0.0.1').describe('gRPC listen address'),
+      /** gRPC port; 0 picks an ephemeral one. @default 5050 */
+      port: port().default(5050).describe('gRPC listen port'),
+    }).prefault({}),
+    http: z.strictObject({
+      /** Address of the HTTP port (dashboard, /metrics, /health). @default '127.0.0.1' */
+      host: z.string().min(1).default('127.0.0.1').describe('HTTP listen address (dashboard, metrics, health)'),
+      /** HTTP port; 0 picks an ephemeral one. @default 5051 */
+      port: port().default(5051).describe('HTTP listen port'),
+    }).prefault({}),
+    /** Directory of the file registry and other local state. @default './berth-master' */
+    workDir: z.string().min(1).default('./berth-master').describe('directory for the file registry and local state'),
+    registry: z.strictObject({
+      /** Where durable state lives: `file` (one master, under workDir) or `nats` (JetStream KV, HA). @default 'file' */
+      kind: z.enum(['file', 'nats']).default('file').describe('registry backend: file (single master) or nats (HA)'),
+    }).prefault({}),
+    nats: z.strictObject({
+      /** NATS server URLs; required when `registry.kind` is `nats`. @default [] */
+      servers: z.array(z.url({ protocol: /^(nats|tls|wss?)$/ }).register(configMeta, { expect: 'a NATS URL such as nats://127.0.0.1:4222' }))
+        .default([]).describe('NATS server URLs (required for registry.kind nats)'),
+      /** JetStream KV bucket of the registry. @default 'berth-registry' */
+      registryBucket: z.string().min(1).default('berth-registry').describe('KV bucket of the registry'),
+      /** JetStream KV bucket of the leader election. @default 'berth-election' */
+      electionBucket: z.string().min(1).default('berth-election').describe('KV bucket of the leader election'),
+      /** Replicas of both buckets: 3 needs a 3-node NATS cluster. @default 1 */
+      replicas: z.literal([1, 3]).default(1).describe('bucket replicas (3 needs a NATS cluster)'),
+      /** Leader lease (the election bucket's TTL); a dead leader is replaced this long after its last renew. @default 10000 */
+      leaseMs: duration({ min: 1000 }).default(10_000).describe('leader lease'),
+    }).prefault({}),
+    /** This master's id, in MasterInfo and the election record. @default `<hostname>:<pid>` */
+    masterId: z.string().min(1).default(() => `${os.hostname()}:${process.pid}`).describe('master id')
+      .register(configMeta, { defaultText: '<hostname>:<pid>' }),
+    /** Fault domain region of the master (REGION_AWARE frameworks are offered remote agents). @default unset */
+    region: z.string().min(1).optional().describe('fault domain region'),
+    /** Fault domain zone; needs `region`. @default unset */
+    zone: z.string().min(1).optional().describe('fault domain zone (needs region)'),
+    /** Time between allocation cycles (plus a prompt cycle when resources free up). @default 1000 */
+    allocationIntervalMs: duration({ min: 1 }).default(1000).describe('time between allocation cycles'),
+    /** How long an offer stays valid before it is rescinded; unset: offers never time out (as Mesos). @default unset */
+    offerTimeoutMs: duration({ min: 1 }).optional().describe('offer timeout (unset: never)'),
+    /** Interval of HEARTBEAT events to frameworks. @default 15000 */
+    heartbeatIntervalMs: duration({ min: 1 }).default(15_000).describe('heartbeat interval to frameworks'),
+    /** How long the master waits for an agent's ping reply. @default 15000 */
+    agentPingTimeoutMs: duration({ min: 1 }).default(15_000).describe('agent ping timeout'),
+    /** Missed pings in a row after which an agent is unreachable. @default 5 */
+    maxAgentPingTimeouts: z.number().int().min(1).default(5).describe('missed pings before an agent is unreachable'),
+    /** After a failover, how long agents have to re-register before they are marked unreachable. @default 600000 */
+    agentReregisterTimeoutMs: duration({ min: 1000 }).default(600_000).describe('time agents have to re-register after failover'),
+    /** Largest gRPC message accepted or sent, in bytes. @default 4194304 (4 MiB) */
+    maxMessageBytes: z.number().int().min(64 * 1024).max(2 ** 31 - 1).default(4 * MIB).describe('largest gRPC message in bytes'),
+    /** Completed tasks remembered per framework (for state queries). @default 1000 */
+    maxCompletedTasksPerFramework: z.number().int().min(0).default(1000).describe('completed tasks kept per framework'),
+    /** Completed (torn down) frameworks remembered. @default 50 */
+    maxCompletedFrameworks: z.number().int().min(0).default(50).describe('completed frameworks kept'),
+    /** Failover timeout for frameworks that do not set one; 0: tasks die as soon as the framework disconnects. @default 0 */
+    frameworkFailoverTimeoutDefaultMs: duration().default(0).describe('failover timeout for frameworks that set none'),
+    /** Smallest offer worth making: `|`-separated alternatives, any one suffices. @default 'cpus:0.01|mem:32' */
+    minAllocatableResources: z.string().min(1).default('cpus:0.01|mem:32')
+      .superRefine((text, ctx) => {
+        const problem = minAllocatableProblem(text);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `must be alternatives like "cpus:0.01|mem:32" (${problem})` });
+      })
+      .describe('smallest offer worth making, e.g. cpus:0.01|mem:32'),
+    /** Resource names left out of DRF shares (e.g. `gpus`). @default [] */
+    fairnessExcludedResourceNames: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/).register(configMeta, { expect: 'a resource name' }))
+      .default([]).describe('resource names excluded from DRF shares'),
+    /** Order of roles: `drf` (weighted dominant share) or `random` (weighted). @default 'drf' */
+    roleSorter: sorter.default('drf').describe('role sorter: drf or random'),
+    /** Order of frameworks within a role. @default 'drf' */
+    frameworkSorter: sorter.default('drf').describe('framework sorter: drf or random'),
+    /** Authentication and authorization; see `src/master/auth.ts` for the files' formats. */
+    auth: authSchema.prefault({}),
+    /** Log level. @default 'info' */
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
+  })
+  .superRefine((c, ctx) => {
+    // Runs despite other problems (`when`), so `c` may hold unvalidated values: check types first.
+    if (c?.registry?.kind === 'nats' && Array.isArray(c.nats?.servers) && c.nats.servers.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['nats', 'servers'], message: 'must list at least one NATS URL when registry.kind is "nats" (--nats-servers, BERTH_NATS_SERVERS)' });
+    }
+    if (typeof c?.zone === 'string' && c.region === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['zone'], message: 'needs region: a fault domain is a region and a zone' });
+    }
+  }, { when: () => true });
+
+/** The master's configuration, as loaded and validated (deep-frozen by `loadConfig`). */
+export type MasterConfig = z.output<typeof masterConfigSchema>;
+
+/** The help table of `berth master --help-config`: every field with its env var, default and meaning. */
+export function describeConfig(): string {
+  return formatConfigTable(configFields(masterConfigSchema, 'BERTH_'));
+}
