@@ -346,10 +346,14 @@ export function loadConfigWithSources<S extends z.ZodType>(options: LoadConfigOp
       const p = problemOf(issue, fields, input, given);
       // Without the file, "missing" and cross-field complaints are noise; keep problems with values set elsewhere.
       if (fileFailed && (p.source === undefined || p.source.kind === 'file')) continue;
-      if (!seen.has(p.message)) [seen.add(p.message), problems.push(p)];
+      if (!seen.has(p.message)) {
+        seen.add(p.message);
+        problems.push(p);
+      }
     }
+    if (problems.length === 0) problems.push({ path: '(config)', message: `(config): ${result.error.issues[0]?.message ?? 'invalid'}` });
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const sources = new Map<string, ConfigSource>(fields.map((f) => [f.path, given.get(f.path)?.source ?? { kind: 'default' }]));
   return { config: deepFreeze(result.data) as z.output<S>, sources, file: fileName };
 }
@@ -401,8 +405,21 @@ function coerce(node: SchemaNode, value: unknown): unknown {
   }
 }
 
+/**
+ * Reads a YAML or JSON file (JSON if the name ends in `.json`) into a mapping; an empty file is `{}`.
+ * For the config file and for other operator-written files (tokens, ACLs).
+ * @param namedBy who named the file, for the message (`flag --config`, `auth.tokensFile`).
+ * @throws ConfigError naming the file: not found, unreadable, unparsable (with line), or not a mapping.
+ */
+export function readConfigDocument(file: string, namedBy: string, cwd = process.cwd()): Record<string, unknown> {
+  const problems: ConfigProblem[] = [];
+  const doc = readConfigFile(path.resolve(cwd, file), file, namedBy, problems);
+  if (doc === undefined) throw new ConfigError(problems);
+  return doc;
+}
+
 function readConfigFile(absolute: string, name: string, namedBy: string, problems: ConfigProblem[]): Record<string, unknown> | undefined {
-  const fail = (why: string): undefined => void problems.push({ path: '(file)', message: `config file ${name} (named by ${namedBy}): ${why}` });
+  const fail = (why: string): undefined => void problems.push({ path: '(file)', message: `file ${name} (named by ${namedBy}): ${why}` });
   let text: string;
   try {
     text = fs.readFileSync(absolute, 'utf8');
@@ -423,7 +440,7 @@ function readConfigFile(absolute: string, name: string, namedBy: string, problem
     doc = parsed.toJS();
   }
   if (doc === null || doc === undefined) return {};
-  return isPlainObject(doc) ? doc : fail(`must be a mapping of settings, got ${got(doc, false)}`);
+  return isPlainObject(doc) ? doc : fail(`must be a mapping, got ${got(doc, false)}`);
 }
 
 function takeFile(node: SchemaNode, value: Record<string, unknown>, segments: string[], input: Record<string, unknown>, source: ConfigSource,

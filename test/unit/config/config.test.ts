@@ -175,11 +175,11 @@ describe('every problem is reported, with field, value and source', () => {
 
   test('the file: missing, unparsable, not a mapping', () => {
     expect(problemsOf(() => loadConfig({ schema, env: {}, flags: { config: path.join(dir, 'nope.yaml') } }))[0])
-      .toMatch(/config file .*nope\.yaml \(named by flag --config\): not found/);
+      .toMatch(/file .*nope\.yaml \(named by flag --config\): not found/);
     expect(problemsOf(() => loadConfig({ schema, env: { BERTH_CONFIG: file('broken.yaml', 'a: [\n') } }))[0])
       .toMatch(/broken\.yaml \(named by env BERTH_CONFIG\): is not valid YAML: .*line/);
     expect(problemsOf(() => loadConfig({ schema, env: {}, file: file('broken.json', '{"a":') }))[0]).toMatch(/is not valid JSON/);
-    expect(problemsOf(() => loadConfig({ schema, env: {}, file: file('list.yaml', '- a\n- b\n') }))[0]).toMatch(/must be a mapping of settings, got \["a","b"\]/);
+    expect(problemsOf(() => loadConfig({ schema, env: {}, file: file('list.yaml', '- a\n- b\n') }))[0]).toMatch(/must be a mapping, got \["a","b"\]/);
   });
 
   test('a file problem does not hide bad env values, nor invent missing fields', () => {
