@@ -1,0 +1,189 @@
+/**
+ * The master's HTTP port, on plain `node:http`:
+ *
+ * | path             | answer                                                                 |
+ * |------------------|------------------------------------------------------------------------|
+ * | `/metrics`       | Prometheus text exposition                                             |
+ * | `/health/live`   | 200 while the process serves requests (liveness: restart me if not)    |
+ * | `/health/ready`  | 200 when `ready()` says so, else 503 with the reason as JSON            |
+ * | `/leader`        | 200 with `leader()`'s JSON, when given (where clients should go)        |
+ * | `/`, `/ui/*`     | static files of the dashboard from `staticDir`, when given              |
+ *
+ * Everything else is 404; methods other than GET and HEAD are 405. The health endpoints never need
+ * a token (probes cannot present one); `/metrics` can be guarded with `authorizeMetrics`. Static
+ * files are resolved inside `staticDir` only: `..`, encoded or not, and symlinks leading out are 404.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { nullLogger, type Logger } from '../common/logging';
+import type { MetricsExposition } from './metrics';
+
+/** What `/health/ready` reports. */
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not, for people and probes' logs: `not the leader`, `registry unreachable`, `shutting down`. */
+  readonly reason?: string;
+}
+
+/** Options of {@link startHttpServer}. */
+export interface HttpServerOptions {
+  /** Address to bind. @default '127.0.0.1' */
+  readonly host?: string;
+  /** Port to bind; 0 picks an ephemeral port (see the result's `port`). */
+  readonly port: number;
+  /** Source of `/metrics`, usually the master's `MasterMetrics`. */
+  readonly metrics: MetricsExposition;
+  /** Asked on every `/health/ready`; must be cheap and should not throw (a throw counts as not ready). */
+  readonly ready: () => Readiness;
+  /** Asked on every `/leader`; without it `/leader` is 404. @default undefined */
+  readonly leader?: () => unknown;
+  /** Directory of the dashboard's static files; without it `/` and `/ui/*` are 404. @default undefined */
+  readonly staticDir?: string;
+  /** Decides whether a `/metrics` request may read; false gives 401. @default undefined (open, as Prometheus expects) */
+  readonly authorizeMetrics?: (headers: http.IncomingHttpHeaders) => boolean;
+  /** Where unexpected errors are logged. @default nullLogger */
+  readonly logger?: Logger;
+}
+
+/** A running HTTP server. */
+export interface HttpServerHandle {
+  /** The bound port (the real one when 0 was asked for). */
+  readonly port: number;
+  /** `host:port` as bound, e.g. `127.0.0.1:5051` (IPv6 in brackets). */
+  readonly address: string;
+  /** Stops listening and destroys every open connection, keep-alive ones included. Idempotent. */
+  close(): Promise<void>;
+}
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8', '.json': 'application/json; charset=utf-8', '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif',
+  '.ico': 'image/x-icon', '.webp': 'image/webp', '.woff': 'font/woff', '.woff2': 'font/woff2', '.txt': 'text/plain; charset=utf-8',
+};
+
+/** Starts the HTTP server; resolves once it listens, rejects if it cannot bind (naming the address). */
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServerHandle> {
+  const logger = options.logger ?? nullLogger;
+  const host = options.host ?? '127.0.0.1';
+  const root = options.staticDir === undefined ? undefined : await fs.promises.realpath(options.staticDir);
+  const server = http.createServer((req, res) => {
+    handle(req, res, options, root).catch((err: unknown) => {
+      logger.error('HTTP request failed', { err, method: req.method, url: req.url });
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(new Error(`cannot listen on ${host}:${options.port}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(options.port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error('HTTP server error', { err }));
+  const addr = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    port: addr.port,
+    address: addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`,
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // idle keep-alive and in-flight sockets alike
+      });
+      return closing;
+    },
+  };
+}
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, options: HttpServerOptions, root: string | undefined): Promise<void> {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return send(res, 405, 'text/plain; charset=utf-8', `method ${req.method} not allowed\n`);
+  }
+  const pathname = (req.url ?? '/').split('?', 1)[0]!;
+  res.setHeader('Cache-Control', 'no-store');
+  switch (pathname) {
+    case '/metrics':
+      if (options.authorizeMetrics !== undefined && !options.authorizeMetrics(req.headers)) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        return send(res, 401, 'text/plain; charset=utf-8', 'a bearer token allowed to view metrics is required\n');
+      }
+      return send(res, 200, options.metrics.contentType, await options.metrics.exposition());
+    case '/health/live':
+      return sendJson(res, 200, { live: true });
+    case '/health/ready': {
+      let ready: boolean;
+      let reason: string | undefined;
+      try {
+        ({ ready, reason } = options.ready());
+      } catch (err) {
+        [ready, reason] = [false, `readiness check failed: ${(err as Error).message}`];
+      }
+      return sendJson(res, ready === true ? 200 : 503, ready === true ? { ready: true } : { ready: false, reason: reason ?? 'not ready' });
+    }
+    case '/leader':
+      if (options.leader !== undefined) return sendJson(res, 200, options.leader() ?? null);
+      break;
+  }
+  if (root !== undefined && (pathname === '/' || pathname === '/ui' || pathname.startsWith('/ui/'))) {
+    return serveStatic(res, root, pathname === '/' ? '/' : pathname.slice('/ui'.length));
+  }
+  return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+}
+
+/**
+ * Resolves the request path inside `root` and streams the file. `rel` is still URL-encoded; it is
+ * decoded once, normalised against `/` (so `..` cannot climb above it), and the real path is checked
+ * to lie within `root`, which also refuses symlinks pointing elsewhere.
+ */
+async function serveStatic(res: http.ServerResponse, root: string, rel: string): Promise<void> {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rel);
+  } catch {
+    return send(res, 400, 'text/plain; charset=utf-8', 'malformed path\n');
+  }
+  const notFound = (): void => send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+  if (decoded.includes('\0') || decoded.includes('\\')) return notFound();
+  let file = path.join(root, path.posix.normalize(`/${decoded}`));
+  let size: number;
+  try {
+    if ((await fs.promises.stat(file)).isDirectory()) file = path.join(file, 'index.html');
+    file = await fs.promises.realpath(file);
+    if (!file.startsWith(root + path.sep)) return notFound();
+    const stat = await fs.promises.stat(file);
+    if (!stat.isFile()) return notFound();
+    size = stat.size;
+  } catch {
+    return notFound();
+  }
+  const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, 'Cache-Control': 'no-cache' });
+  if (res.req.method === 'HEAD') return void res.end();
+  await new Promise<void>((resolve, reject) => {
+    const stream = fs.createReadStream(file);
+    stream.on('error', reject);
+    res.on('close', () => {
+      stream.destroy();
+      resolve();
+    });
+    stream.pipe(res);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
+}
