@@ -1,9 +1,9 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { BerthError } from '../common/errors';
 import { Resources } from '../common/resources';
 import { formatMilli } from '../common/scalar';
+import { registerMasterCommand } from './master-command';
+import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
 export const EXIT = {
@@ -13,18 +13,6 @@ export const EXIT = {
   /** Wrong usage or invalid input (a bad argument, unparsable resources). */
   usage: 2,
 } as const;
-
-/** The package version, read from the package.json above this file (src/ under jest, dist/src/ when built). */
-function packageVersion(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file)) {
-      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'berth' && pkg.version !== undefined) return pkg.version;
-    }
-    if (path.dirname(dir) === dir) return 'unknown';
-  }
-}
 
 const version = packageVersion();
 
@@ -57,6 +45,7 @@ export function buildProgram(out: CliOutput): Command {
       }
     });
 
+  registerMasterCommand(program, out);
   return program;
 }
 

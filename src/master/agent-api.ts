@@ -1,0 +1,168 @@
+import * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
+import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
+import { resourcesFromWire } from '../common/wire';
+import { MasterError } from './errors';
+import type { MasterCore } from './master-core';
+import type { AgentEntry, AgentSink } from './model';
+import type { Authenticate } from './scheduler-api';
+import { ValidationError } from '../common/wire';
+
+type Stream = grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>;
+
+/** Pending ReadTaskLog requests relayed to agents, by request id. */
+export type TaskLogWaiter = (reply: NonNullable<AgentMessage__Output['task_log']>) => void;
+
+/**
+ * `AgentLink.Connect`: one bidirectional stream per agent. The first message must be REGISTER or
+ * REREGISTER; a refused registration ends the stream with a status naming the problem. Later
+ * messages that are invalid are logged and counted, and never crash the master.
+ */
+export class AgentApi {
+  readonly logWaiters = new Map<string, TaskLogWaiter>();
+
+  constructor(
+    private readonly core: () => MasterCore | undefined,
+    private readonly authenticate: Authenticate | undefined,
+    private readonly notLeader: () => MasterError,
+  ) {}
+
+  connect(stream: Stream): void {
+    let principal: { name: string } | undefined;
+    if (this.authenticate !== undefined) {
+      principal = this.authenticate(stream.metadata);
+      if (principal === undefined) {
+        stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+        return;
+      }
+    }
+    let agent: AgentEntry | undefined;
+    let owner: MasterCore | undefined;
+    let isClosed = false;
+    const closed = () => {
+      if (isClosed) return;
+      isClosed = true;
+      sink.ended();
+      if (agent !== undefined && owner !== undefined && !owner.isStopped) owner.agentManager.disconnected(agent, sink);
+    };
+    const sink = new AgentStreamSink(stream, closed);
+    stream.on('data', (msg: AgentMessage__Output) => {
+      const core = this.core();
+      try {
+        if (core === undefined || core.isStopped) throw this.notLeader();
+        if (agent === undefined) {
+          if (!core.allowed(principal, 'register_agent')) {
+            throw new MasterError(Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not register agents`);
+          }
+          if (msg.type === 'REGISTER' && msg.register != null) {
+            agent = core.agentManager.register(sink, msg.register.agent_info ?? ({ hostname: '' } as never), msg.register.version);
+          } else if (msg.type === 'REREGISTER' && msg.reregister != null) {
+            agent = core.agentManager.reregister(sink, msg.reregister);
+          } else {
+            throw new MasterError(Status.FAILED_PRECONDITION, `type: the first message must be REGISTER or REREGISTER, got ${msg.type}`);
+          }
+          owner = core;
+          return;
+        }
+        if (agent.sink !== sink) return; // superseded by a newer connection of the same agent
+        this.dispatch(core, agent, msg);
+      } catch (err) {
+        this.fail(sink, msg, err, agent === undefined);
+      }
+    });
+    stream.on('end', () => {
+      closed();
+      stream.end();
+    });
+    stream.on('error', closed);
+    stream.on('close', closed);
+  }
+
+  private dispatch(core: MasterCore, agent: AgentEntry, msg: AgentMessage__Output): void {
+    switch (msg.type) {
+      case 'STATUS_UPDATE':
+        if (msg.status_update == null) throw new MasterError(Status.INVALID_ARGUMENT, 'status_update: missing');
+        core.tasks.statusUpdate(agent, msg.status_update);
+        return;
+      case 'PONG':
+        core.agentManager.pong(agent);
+        return;
+      case 'UPDATE_RESOURCES': {
+        const total = resourcesFromWire(msg.update_resources?.resources ?? [], 'update_resources.resources');
+        core.allocator.updateAgent(agent.id, { total });
+        agent.total = total;
+        core.agentManager.persist(agent);
+        core.allocateSoon(agent.id);
+        return;
+      }
+      case 'FRAMEWORK_MESSAGE': {
+        const fw = core.frameworks.get(msg.framework_message?.framework_id?.value ?? '');
+        fw?.sink?.send({ type: 'MESSAGE', message: { agent_id: { value: agent.id }, executor_id: msg.framework_message?.executor_id ?? undefined, data: msg.framework_message?.data ?? Buffer.alloc(0) } });
+        return;
+      }
+      case 'TASK_LOG': {
+        const reply = msg.task_log;
+        if (reply == null) return;
+        const waiter = this.logWaiters.get(reply.request_id);
+        this.logWaiters.delete(reply.request_id);
+        waiter?.(reply);
+        return;
+      }
+      default:
+        throw new MasterError(Status.INVALID_ARGUMENT, `type: unexpected agent message ${JSON.stringify(msg.type)}`);
+    }
+  }
+
+  private fail(sink: AgentStreamSink, msg: AgentMessage__Output, err: unknown, fatal: boolean): void {
+    const core = this.core();
+    const code = err instanceof MasterError ? err.grpcCode : err instanceof ValidationError ? Status.INVALID_ARGUMENT : Status.INTERNAL;
+    const message = (err as Error)?.message ?? String(err);
+    core?.metrics?.invalidCalls.inc({ call: `AGENT_${String(msg?.type)}`, reason: Status[code] ?? String(code) });
+    if (code === Status.INTERNAL) core?.logger.error('unexpected error handling an agent message', { err, type: msg?.type });
+    else core?.logger.warn('rejected an agent message', { type: msg?.type, message });
+    if (fatal) sink.fail(code, message);
+  }
+}
+
+class AgentStreamSink implements AgentSink {
+  private done = false;
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly onClosed: () => void,
+  ) {}
+
+  send(message: MasterMessage): void {
+    if (this.done) return;
+    try {
+      this.stream.write(message);
+    } catch {
+      this.close();
+    }
+  }
+
+  close(error?: { code: number; message: string }): void {
+    if (error !== undefined) return this.fail(error.code, error.message);
+    if (this.done) return;
+    this.done = true;
+    try {
+      this.stream.end();
+    } catch {
+      // already gone
+    }
+    this.onClosed();
+  }
+
+  /** Ends the stream with an error status the agent can read. */
+  fail(code: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.stream.destroy(Object.assign(new Error(message), { code }));
+    this.onClosed();
+  }
+
+  ended(): void {
+    this.done = true;
+  }
+}

@@ -1,0 +1,361 @@
+import { randomUUID } from 'node:crypto';
+import { status as Status } from '@grpc/grpc-js';
+import type { UsedResources } from '../allocator/types';
+import { Resources } from '../common/resources';
+import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
+import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
+import { resourcesFromWire } from '../common/wire';
+import { MasterError } from './errors';
+import { agentDescription, type MasterCore } from './master-core';
+import type { AgentEntry, AgentLifecycle, AgentSink } from './model';
+import { isTaskState, isTerminal } from './task-states';
+
+/** An agent as stored in the registry. */
+interface AgentRecord {
+  readonly info: AgentInfo__Output;
+  readonly lifecycle: AgentLifecycle;
+  readonly deactivated: boolean;
+  readonly drain?: AgentEntry['drain'];
+  /** Total resources as the master knows them (with dynamic reservations), JSON form. */
+  readonly total: unknown;
+  readonly registeredAt: number;
+  readonly unreachableAt?: number;
+}
+
+const KEY = (id: string) => `agents/${id}`;
+
+type Reregister = NonNullable<AgentMessage__Output['reregister']>;
+
+/**
+ * Agent lifecycle: register and re-register (adopting the tasks an agent still runs), pings and
+ * the ping timeout that makes an agent unreachable, reconnection of unreachable agents, MarkAgentGone,
+ * draining and deactivation. Agents are persisted with their state so a new leader knows which
+ * agents to expect back and which to refuse.
+ */
+export class AgentManager {
+  constructor(private readonly core: MasterCore) {}
+
+  /** REGISTER: a new agent gets an id. */
+  register(sink: AgentSink, info: AgentInfo__Output, version: string): AgentEntry {
+    const total = resourcesFromWire(info.resources ?? [], 'agent_info.resources');
+    if (info.hostname === '') throw new MasterError(Status.INVALID_ARGUMENT, 'agent_info.hostname: must not be empty');
+    const id = randomUUID();
+    const agent = this.newEntry(id, { ...info, id: { value: id } }, total, version, sink);
+    this.core.agents.set(id, agent);
+    this.addToAllocator(agent, new Map());
+    sink.send({ type: 'REGISTERED', registered: { agent_id: { value: id }, heartbeat_interval_seconds: this.core.options.agentPingTimeoutMs / 1000, master_info: this.core.masterInfo() } });
+    this.startPings(agent);
+    this.persist(agent);
+    this.core.publish('AGENT_ADDED', { agentId: id, hostname: agent.hostname });
+    this.core.logger.info('agent registered', { agentId: id, hostname: agent.hostname, resources: total.toString() });
+    this.core.allocateSoon(id);
+    return agent;
+  }
+
+  /**
+   * REREGISTER: an agent that had an id (master failover, network cut, agent restart). Its tasks
+   * are adopted; tasks of frameworks that are not partition-aware are killed if the agent had been
+   * declared unreachable (their frameworks were told TASK_LOST), as in Mesos.
+   */
+  reregister(sink: AgentSink, msg: Reregister): AgentEntry {
+    const id = msg.agent_info?.id?.value ?? '';
+    if (id === '') throw new MasterError(Status.INVALID_ARGUMENT, 'reregister.agent_info.id: must be set (use REGISTER for a new agent)');
+    const info = msg.agent_info!;
+    const total = resourcesFromWire(info.resources ?? [], 'reregister.agent_info.resources');
+    const now = this.core.clock.now();
+    let agent = this.core.agents.get(id);
+    if (agent?.lifecycle === 'GONE') {
+      sink.send({ type: 'SHUTDOWN', shutdown: { message: `agent ${id} was marked gone; it must not rejoin with this id` } });
+      throw new MasterError(Status.PERMISSION_DENIED, `agent ${id} was marked gone`);
+    }
+    const wasUnreachable = agent?.lifecycle === 'UNREACHABLE';
+    if (agent !== undefined) {
+      const old = agent.sink;
+      agent.sink = sink;
+      if (old !== undefined && old !== sink) old.close({ code: Status.ABORTED, message: 'agent re-registered on a newer connection' });
+      this.core.clock.clearTimeout(agent.unreachableTimer);
+      agent.unreachableTimer = undefined;
+      if (agent.lifecycle !== 'UNREACHABLE') this.removeFromAllocator(agent); // re-added below with its current usage
+      agent.info = info;
+      agent.hostname = info.hostname;
+      agent.total = mergeReservations(agent.total, total);
+      agent.version = msg.version;
+    } else {
+      agent = this.newEntry(id, info, total, msg.version, sink);
+      this.core.agents.set(id, agent);
+    }
+    agent.connected = true;
+    agent.lifecycle = 'REGISTERED';
+    agent.reregisteredAt = now;
+    agent.unreachableAt = undefined;
+    agent.missedPings = 0;
+
+    // Adopt the tasks it reports; forget the ones it no longer has.
+    const frameworks = new Map((msg.frameworks ?? []).map((f) => [f.id?.value ?? '', f]));
+    const reported = new Set<string>();
+    const used = new Map<string, UsedResources[]>();
+    for (const t of msg.tasks ?? []) {
+      const frameworkId = t.framework_id?.value ?? '';
+      const fwWire = frameworks.get(frameworkId);
+      const fw = this.core.frameworks.get(frameworkId) ?? (fwWire === undefined ? undefined : this.core.frameworkManager.adopt(fwWire));
+      const state = isTaskState(t.state) ? t.state : 'TASK_RUNNING';
+      if (fw === undefined || isTerminal(state)) continue;
+      const resources = resourcesFromWire(t.resources ?? [], 'reregister.tasks.resources');
+      const taskId = t.task_id?.value ?? '';
+      reported.add(`${frameworkId}/${taskId}`);
+      let list = used.get(frameworkId);
+      if (list === undefined) used.set(frameworkId, (list = []));
+      list.push({ role: t.role, resources });
+      const existing = fw.tasks.get(taskId);
+      if (existing !== undefined) {
+        existing.state = state;
+        existing.recovered = false;
+        continue;
+      }
+      const info = { name: t.name, task_id: t.task_id, agent_id: { value: id }, resources: t.resources, command: t.command, container: t.container, health_check: t.health_check, kill_policy: t.kill_policy, labels: t.labels, discovery: t.discovery, max_completion_time: t.max_completion_time } as never;
+      this.core.tasks.track(fw, agent, info, t.role, resources, state, (t.statuses ?? [])[0] as never);
+    }
+    for (const task of [...agent.tasks.values()]) {
+      if (reported.has(task.key)) continue;
+      // The agent no longer knows this task: it is gone (the agent restarted without it).
+      this.core.tasks.masterUpdate(task, 'TASK_GONE', 'REASON_AGENT_REREGISTERED', 'the agent re-registered without this task');
+    }
+    const usedTotal = [...used.values()].flat().reduce((sum, u) => sum.plus(u.resources), Resources.empty());
+    if (!agent.total.contains(usedTotal)) {
+      // The agent's own report is inconsistent; trust its tasks over its declaration, and say so.
+      this.core.logger.warn('agent reports tasks using more than its resources; counting them in its total', { agentId: id, total: agent.total.toString(), used: usedTotal.toString() });
+      agent.total = agent.total.plus(usedTotal);
+    }
+    this.addToAllocator(agent, used);
+    if (wasUnreachable) {
+      for (const task of [...agent.tasks.values()]) {
+        const fw = this.core.frameworks.get(task.frameworkId);
+        if (fw !== undefined && !fw.info.capabilities.has('PARTITION_AWARE')) this.core.tasks.sendKill(task);
+      }
+    }
+    sink.send({ type: 'REREGISTERED', reregistered: { agent_id: { value: id }, heartbeat_interval_seconds: this.core.options.agentPingTimeoutMs / 1000, master_info: this.core.masterInfo() } });
+    for (const u of msg.unacknowledged_updates ?? []) this.core.tasks.statusUpdate(agent, u);
+    this.startPings(agent);
+    this.persist(agent);
+    this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });
+    this.core.logger.info('agent re-registered', { agentId: id, tasks: agent.tasks.size, wasUnreachable });
+    this.core.allocateSoon(id);
+    return agent;
+  }
+
+  pong(agent: AgentEntry): void {
+    agent.missedPings = 0;
+  }
+
+  /** The agent's stream ended: no offers from it; unreachable if it does not come back in time. */
+  disconnected(agent: AgentEntry, sink: AgentSink): void {
+    if (agent.sink !== sink) return;
+    agent.sink = undefined;
+    agent.connected = false;
+    this.core.clock.clearInterval(agent.pingTimer);
+    agent.pingTimer = undefined;
+    this.core.offers.rescindForAgent(agent.id, 'agent_disconnected');
+    if (agent.lifecycle === 'REGISTERED' || agent.lifecycle === 'RECOVERED') {
+      this.core.allocator.deactivateAgent(agent.id);
+      const ms = this.core.options.agentPingTimeoutMs * this.core.options.maxAgentPingTimeouts;
+      agent.unreachableTimer = this.core.clock.setTimeout(() => this.markUnreachable(agent, 'the agent did not reconnect within the ping timeout'), ms);
+    }
+    this.core.publish('AGENT_UPDATED', { agentId: agent.id, connected: false });
+  }
+
+  /** Declares an agent unreachable: its tasks are TASK_UNREACHABLE (or TASK_LOST), its resources leave the pool. */
+  markUnreachable(agent: AgentEntry, why: string): void {
+    if (agent.lifecycle === 'UNREACHABLE' || agent.lifecycle === 'GONE') return;
+    this.core.clock.clearInterval(agent.pingTimer);
+    this.core.clock.clearTimeout(agent.unreachableTimer);
+    agent.pingTimer = undefined;
+    agent.unreachableTimer = undefined;
+    agent.sink?.close({ code: Status.UNAVAILABLE, message: `agent declared unreachable: ${why}` });
+    agent.sink = undefined;
+    agent.connected = false;
+    agent.lifecycle = 'UNREACHABLE';
+    agent.unreachableAt = this.core.clock.now();
+    this.core.offers.rescindForAgent(agent.id, 'agent_unreachable');
+    this.removeFromAllocator(agent);
+    for (const task of [...agent.tasks.values()]) {
+      const fw = this.core.frameworks.get(task.frameworkId);
+      const aware = fw?.info.capabilities.has('PARTITION_AWARE') ?? false;
+      task.recovered = true; // the allocator no longer tracks this agent
+      this.core.tasks.masterUpdate(task, aware ? 'TASK_UNREACHABLE' : 'TASK_LOST', 'REASON_AGENT_UNREACHABLE', `agent ${agent.id} is unreachable: ${why}`);
+    }
+    this.persist(agent);
+    this.core.publish('AGENT_UPDATED', { agentId: agent.id, lifecycle: 'UNREACHABLE' });
+    this.core.logger.warn('agent unreachable', { agentId: agent.id, why });
+  }
+
+  /** MarkAgentGone (idempotent): the operator asserts the agent is dead for good. */
+  markGone(agent: AgentEntry): void {
+    if (agent.lifecycle === 'GONE') return;
+    agent.sink?.send({ type: 'SHUTDOWN', shutdown: { message: 'agent marked gone by the operator' } });
+    agent.sink?.close({ code: Status.CANCELLED, message: 'agent marked gone' });
+    agent.sink = undefined;
+    agent.connected = false;
+    this.core.clock.clearInterval(agent.pingTimer);
+    this.core.clock.clearTimeout(agent.unreachableTimer);
+    this.core.offers.rescindForAgent(agent.id, 'agent_removed');
+    if (agent.lifecycle !== 'UNREACHABLE') this.removeFromAllocator(agent);
+    agent.lifecycle = 'GONE';
+    for (const task of [...agent.tasks.values()]) {
+      task.recovered = true;
+      this.core.tasks.masterUpdate(task, 'TASK_GONE_BY_OPERATOR', 'REASON_AGENT_REMOVED_BY_OPERATOR', `agent ${agent.id} was marked gone`);
+    }
+    this.persist(agent);
+    this.core.publish('AGENT_REMOVED', { agentId: agent.id, reason: 'marked gone' });
+  }
+
+  /** DrainAgent: no more offers; every task killed (within the grace period); DRAINED once all are done. */
+  drain(agent: AgentEntry, maxGracePeriodMs: number | undefined, markGone: boolean): void {
+    if (agent.lifecycle === 'GONE') throw new MasterError(Status.FAILED_PRECONDITION, `agent ${agent.id} is gone`);
+    agent.drain = { state: 'DRAINING', maxGracePeriodMs, markGone };
+    this.core.allocator.setAgentDraining(agent.id, true);
+    this.core.offers.rescindForAgent(agent.id, 'agent_draining');
+    agent.sink?.send({ type: 'DRAIN', drain: { config: { max_grace_period: maxGracePeriodMs === undefined ? undefined : { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) }, mark_gone: markGone } } });
+    const policy = maxGracePeriodMs === undefined ? undefined : { grace_period: { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) } };
+    for (const task of agent.tasks.values()) if (!isTerminal(task.state)) this.core.tasks.sendKill(task, policy as never);
+    this.persist(agent);
+    this.core.publish('AGENT_UPDATED', { agentId: agent.id, drain: 'DRAINING' });
+    this.checkDrained(agent.id);
+  }
+
+  /** A draining agent with no task left is DRAINED (and gone, when asked). */
+  checkDrained(agentId: string): void {
+    const agent = this.core.agents.get(agentId);
+    if (agent?.drain?.state !== 'DRAINING' || agent.tasks.size > 0) return;
+    agent.drain = { ...agent.drain, state: 'DRAINED' };
+    this.persist(agent);
+    this.core.publish('AGENT_UPDATED', { agentId, drain: 'DRAINED' });
+    if (agent.drain.markGone) this.markGone(agent);
+  }
+
+  setDeactivated(agent: AgentEntry, deactivated: boolean): void {
+    agent.deactivated = deactivated;
+    if (deactivated) {
+      this.core.allocator.deactivateAgent(agent.id);
+      this.core.offers.rescindForAgent(agent.id, 'agent_deactivated');
+    } else {
+      if (agent.drain !== undefined) {
+        agent.drain = undefined;
+        this.core.allocator.setAgentDraining(agent.id, false);
+      }
+      if (agent.connected) this.core.allocator.activateAgent(agent.id);
+      this.core.allocateSoon(agent.id);
+    }
+    this.persist(agent);
+    this.core.publish('AGENT_UPDATED', { agentId: agent.id, deactivated });
+  }
+
+  /** Rebuilds agents from the registry: they are RECOVERED until they re-register. */
+  recover(records: ReadonlyMap<string, unknown>): void {
+    for (const [key, value] of records) {
+      if (!key.startsWith('agents/')) continue;
+      const r = value as AgentRecord;
+      const id = key.slice('agents/'.length);
+      let total: Resources;
+      try {
+        total = Resources.fromJSON(r.total);
+      } catch (err) {
+        this.core.logger.error('registry holds an invalid agent record; skipping it', { key, err });
+        continue;
+      }
+      const agent = this.newEntry(id, r.info, total, '', undefined);
+      agent.registeredAt = r.registeredAt;
+      agent.deactivated = r.deactivated;
+      agent.drain = r.drain;
+      agent.lifecycle = r.lifecycle === 'REGISTERED' ? 'RECOVERED' : r.lifecycle;
+      agent.unreachableAt = r.unreachableAt;
+      this.core.agents.set(id, agent);
+      if (agent.lifecycle === 'RECOVERED') {
+        // Expected back; declared unreachable if it does not re-register in time.
+        const ms = this.core.options.agentReregisterTimeoutMs ?? 600_000;
+        agent.unreachableTimer = this.core.clock.setTimeout(() => this.markUnreachable(agent, 'the agent did not re-register after a master failover'), ms);
+      }
+    }
+  }
+
+  stop(reason: string): void {
+    for (const agent of this.core.agents.values()) {
+      this.core.clock.clearInterval(agent.pingTimer);
+      this.core.clock.clearTimeout(agent.unreachableTimer);
+      agent.sink?.close({ code: Status.UNAVAILABLE, message: reason });
+      agent.sink = undefined;
+    }
+  }
+
+  private startPings(agent: AgentEntry): void {
+    this.core.clock.clearInterval(agent.pingTimer);
+    agent.pingTimer = this.core.clock.setInterval(() => {
+      agent.missedPings++;
+      if (agent.missedPings > this.core.options.maxAgentPingTimeouts) {
+        this.markUnreachable(agent, `no PONG for ${this.core.options.maxAgentPingTimeouts} pings`);
+        return;
+      }
+      agent.sink?.send({ type: 'PING', ping: {} });
+    }, this.core.options.agentPingTimeoutMs);
+  }
+
+  private addToAllocator(agent: AgentEntry, used: ReadonlyMap<string, readonly UsedResources[]>): void {
+    this.core.allocator.addAgent(agent.id, agentDescription(agent), agent.total, used);
+    if (agent.deactivated) this.core.allocator.deactivateAgent(agent.id);
+    if (agent.drain?.state !== undefined) this.core.allocator.setAgentDraining(agent.id, true);
+  }
+
+  private removeFromAllocator(agent: AgentEntry): void {
+    for (const offer of [...this.core.offers.offers.values()]) if (offer.agentId === agent.id) this.core.offers.take(offer.id);
+    this.core.allocator.removeAgent(agent.id);
+  }
+
+  private newEntry(id: string, info: AgentInfo__Output, total: Resources, version: string, sink: AgentSink | undefined): AgentEntry {
+    const now = this.core.clock.now();
+    return {
+      id,
+      info,
+      hostname: info.hostname,
+      total,
+      sink,
+      connected: sink !== undefined,
+      lifecycle: 'REGISTERED',
+      deactivated: false,
+      drain: undefined,
+      version,
+      registeredAt: now,
+      reregisteredAt: undefined,
+      unreachableAt: undefined,
+      missedPings: 0,
+      pingTimer: undefined,
+      unreachableTimer: undefined,
+      tasks: new Map(),
+    };
+  }
+
+  persist(agent: AgentEntry): void {
+    const record: AgentRecord = {
+      info: agent.info,
+      lifecycle: agent.lifecycle,
+      deactivated: agent.deactivated,
+      drain: agent.drain,
+      total: agent.total.toJSON(),
+      registeredAt: agent.registeredAt,
+      unreachableAt: agent.unreachableAt,
+    };
+    void this.core.persist([{ key: KEY(agent.id), value: record }]).catch(() => undefined);
+  }
+}
+
+/** Keeps the master's dynamic reservations when an agent re-reports its (static) resources. */
+function mergeReservations(known: Resources, reported: Resources): Resources {
+  const dynamic = known.filter((e) => e.reservations.some((r) => r.type === 'DYNAMIC') || e.disk?.persistence !== undefined);
+  if (dynamic.isEmpty()) return reported;
+  const flatDynamic = dynamic.flatten();
+  const base = reported.flatten().contains(flatDynamic) ? subtractFlat(reported, flatDynamic) : reported;
+  return base.plus(dynamic);
+}
+
+function subtractFlat(reported: Resources, amount: Resources): Resources {
+  const unreserved = reported.unreserved();
+  return unreserved.contains(amount) ? reported.minus(amount) : reported;
+}

@@ -1,0 +1,166 @@
+import { status as Status } from '@grpc/grpc-js';
+import type { HierarchicalAllocatorOptions } from '../allocator/hierarchical-allocator';
+import { HierarchicalAllocator } from '../allocator/hierarchical-allocator';
+import type { Clock } from '../common/clock';
+import type { Logger } from '../common/logging';
+import { agentLinkService, operatorService, schedulerService } from '../common/rpc/proto';
+import { startGrpcServer, type GrpcServerHandle } from '../common/rpc/server';
+import { AgentApi } from './agent-api';
+import type { Authorizer } from './auth';
+import { MasterError } from './errors';
+import { MasterCore, type MasterCoreOptions } from './master-core';
+import type { MasterMetrics } from './metrics';
+import { operatorHandlers } from './operator-api';
+import type { LeaderElection, Registry } from './registry/registry';
+import { SchedulerApi, type Authenticate } from './scheduler-api';
+
+/** Everything a master process is made of; built by the composition root (`berth master`, `berth dev`, tests). */
+export interface MasterDaemonOptions {
+  readonly core: Omit<MasterCoreOptions, 'grpcAddress'>;
+  /** @default '127.0.0.1' */
+  readonly grpcHost?: string;
+  /** 0 picks a free port. @default 0 */
+  readonly grpcPort?: number;
+  /** Largest message accepted from any client, bytes. @default 4 MiB */
+  readonly maxMessageBytes?: number;
+  readonly allocator?: Omit<HierarchicalAllocatorOptions, 'region'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics?: MasterMetrics;
+  readonly election: LeaderElection;
+  /** Opens the registry for a term of leadership (fenced from earlier terms where shared). */
+  readonly openRegistry: (term: number) => Promise<Registry>;
+  /** Undefined: authentication disabled (explicitly configured so). */
+  readonly authenticate?: Authenticate;
+  readonly authorizer?: Authorizer;
+  /** Metrics as name/value pairs for the operator API. @default none */
+  readonly metricsSnapshot?: () => Promise<{ name: string; value: number }[]>;
+}
+
+/**
+ * One master process: serves the three gRPC services at all times, and leads while elected. A
+ * standby answers health and tells every caller where the leader is (UNAVAILABLE with the
+ * leader's address); a leader that loses its election or is fenced in the registry drops its
+ * state at once and becomes a standby.
+ */
+export class MasterDaemon {
+  private server: GrpcServerHandle | undefined;
+  private current: MasterCore | undefined;
+  private registry: Registry | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private transition: Promise<void> = Promise.resolve();
+  private readonly agentApi: AgentApi;
+  private readonly schedulerApi: SchedulerApi;
+
+  constructor(private readonly options: MasterDaemonOptions) {
+    const core = () => this.current;
+    const notLeader = () => this.notLeader();
+    this.agentApi = new AgentApi(core, options.authenticate, notLeader);
+    this.schedulerApi = new SchedulerApi(core, options.authenticate, notLeader);
+  }
+
+  /** The leading core, while this master leads (tests and the composition root read it). */
+  get core(): MasterCore | undefined {
+    return this.current;
+  }
+
+  get grpcAddress(): string {
+    if (this.server === undefined) throw new Error('master not started');
+    return this.server.address;
+  }
+
+  async start(): Promise<void> {
+    this.server = await startGrpcServer({
+      host: this.options.grpcHost ?? '127.0.0.1',
+      port: this.options.grpcPort ?? 0,
+      maxReceiveMessageLength: this.options.maxMessageBytes ?? 4 * 1024 * 1024,
+      initialHealth: 'NOT_SERVING',
+      services: [
+        schedulerService({ Connect: (s) => this.schedulerApi.connect(s) }),
+        agentLinkService({ Connect: (s) => this.agentApi.connect(s) }),
+        operatorService(operatorHandlers({
+            core: () => this.current,
+            authenticate: this.options.authenticate,
+            notLeader: () => this.notLeader(),
+            agentApi: this.agentApi,
+            version: this.options.core.version,
+            metricsSnapshot: this.options.metricsSnapshot ?? (async () => []),
+            health: () => ({ healthy: true, leader: this.current !== undefined, message: this.current === undefined ? 'standby' : 'leading' }),
+          })),
+      ],
+    });
+    this.unsubscribe = this.options.election.onChange((change) => {
+      if (change.kind === 'elected') this.queue(() => this.lead(change.term));
+      else if (change.kind === 'deposed') this.queue(() => this.standBy(change.reason));
+    });
+    await this.options.election.start();
+    this.options.logger.info('master started', { grpc: this.server.address, masterId: this.options.core.masterId });
+  }
+
+  /** Resolves once the current leadership transition (if any) has finished. */
+  settled(): Promise<void> {
+    return this.transition;
+  }
+
+  /** Graceful stop: give up leadership, close streams, stop serving. */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.transition;
+    await this.standBy('master stopping');
+    await this.options.election.stop();
+    await this.server?.shutdown(2000);
+    this.server = undefined;
+  }
+
+  private queue(step: () => Promise<void>): void {
+    this.transition = this.transition.then(step).catch((err: unknown) => {
+      this.options.logger.error('leadership transition failed', { err });
+    });
+  }
+
+  private async lead(term: number): Promise<void> {
+    if (this.current !== undefined) return;
+    const registry = await this.options.openRegistry(term);
+    const allocator = new HierarchicalAllocator({ ...this.options.allocator, region: this.options.core.region });
+    const core = new MasterCore(
+      { ...this.options.core, grpcAddress: this.server!.address },
+      {
+        clock: this.options.clock,
+        allocator,
+        registry,
+        logger: this.options.logger.child({ term }),
+        metrics: this.options.metrics,
+        authorizer: this.options.authorizer,
+        onDeposed: (reason) => this.queue(() => this.standBy(reason)),
+      },
+    );
+    await core.start();
+    this.registry = registry;
+    this.current = core;
+    this.options.metrics?.elected.set(1);
+    for (const service of ['', 'berth.v1.Scheduler', 'berth.v1.AgentLink', 'berth.v1.Operator']) this.server!.health.setStatus(service, 'SERVING');
+    this.options.logger.info('elected leader', { term });
+  }
+
+  private async standBy(reason: string): Promise<void> {
+    const core = this.current;
+    if (core === undefined) return;
+    this.current = undefined;
+    this.options.metrics?.elected.set(0);
+    for (const service of ['', 'berth.v1.Scheduler', 'berth.v1.AgentLink', 'berth.v1.Operator']) this.server?.health.setStatus(service, 'NOT_SERVING');
+    core.stop(`this master is no longer the leader: ${reason}`);
+    await core.flush();
+    await this.registry?.close();
+    this.registry = undefined;
+    this.options.logger.warn('stopped leading', { reason });
+  }
+
+  private notLeader(): MasterError {
+    const leader = this.options.election.leader();
+    const err = new MasterError(Status.UNAVAILABLE, leader === undefined ? 'this master is not the leader and no leader is known; retry shortly' : `this master is not the leader; the leader is ${leader.id} at ${leader.grpcAddress}`);
+    return Object.assign(err, { leader: leader === undefined ? undefined : { id: leader.id, address: { hostname: hostOf(leader.grpcAddress), ip: hostOf(leader.grpcAddress), port: portOf(leader.grpcAddress) }, leader: true, http_url: leader.httpAddress === undefined ? '' : `http://${leader.httpAddress}` } });
+  }
+}
+
+const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));
+const portOf = (a: string) => Number(a.slice(a.lastIndexOf(':') + 1));

@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { status as Status } from '@grpc/grpc-js';
+import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
+import { MasterError } from './errors';
+import type { MasterCore } from './master-core';
+import type { FrameworkEntry, FrameworkSink } from './model';
+import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
+import { isTerminal } from './task-states';
+
+/** A framework as stored in the registry. */
+interface FrameworkRecord {
+  readonly info: FrameworkInfo__Output;
+  readonly registeredAt: number;
+  readonly disconnectedAt?: number;
+}
+
+const KEY = (id: string) => `frameworks/${id}`;
+
+/**
+ * Framework lifecycle: subscribe (new or failover), one live stream per framework, heartbeats,
+ * disconnect → failover timeout → removal, teardown, UPDATE_FRAMEWORK. Frameworks are persisted
+ * with their failover timeout and disconnection time, so a master failover does not forget a
+ * pending timeout (Mesos did: MESOS-4659) nor kill a framework that is merely reconnecting.
+ */
+export class FrameworkManager {
+  /** Removed frameworks (teardown or failover timeout), newest last, bounded. */
+  readonly removed: FrameworkEntry[] = [];
+
+  constructor(private readonly core: MasterCore) {}
+
+  /**
+   * SUBSCRIBE. Returns the framework; throws MasterError (PERMISSION_DENIED, NOT_FOUND,
+   * INVALID_ARGUMENT) for a subscription the master refuses.
+   */
+  subscribe(sink: FrameworkSink, wire: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
+    const info = validateFrameworkInfo(wire);
+    this.authorize(info, principal);
+    const now = this.core.clock.now();
+    const existing = info.id === undefined ? undefined : this.core.frameworks.get(info.id);
+    if (info.id !== undefined && existing === undefined) {
+      const gone = this.removed.some((f) => f.id === info.id);
+      throw new MasterError(Status.NOT_FOUND, `framework_info.id: framework "${info.id}" ${gone ? 'has been removed (torn down or past its failover timeout)' : 'is unknown to this master'}; subscribe without an id to register anew`);
+    }
+    if (existing !== undefined) return this.failover(existing, sink, info, wire, suppressedRoles, now);
+    const id = randomUUID();
+    const fw: FrameworkEntry = {
+      id,
+      info: { ...info, id },
+      wire: { ...wire, id: { value: id } },
+      sink,
+      connected: true,
+      registered: true,
+      registeredAt: now,
+      reregisteredAt: undefined,
+      disconnectedAt: undefined,
+      failoverTimer: undefined,
+      heartbeatTimer: undefined,
+      suppressed: new Set(suppressedRoles.filter((r) => info.roles.includes(r))),
+      tasks: new Map(),
+      completed: [],
+      offers: new Set(),
+    };
+    this.core.frameworks.set(id, fw);
+    this.core.allocator.addFramework(id, { ...info.description, suppressedRoles: [...fw.suppressed] }, true);
+    this.subscribed(fw);
+    this.persist(fw);
+    this.core.publish('FRAMEWORK_ADDED', { frameworkId: id, name: info.name });
+    this.core.logger.info('framework registered', { frameworkId: id, name: info.name, roles: info.roles });
+    this.core.allocateSoon();
+    return fw;
+  }
+
+  /** The stream of a framework ended: keep its tasks until its failover timeout. */
+  disconnected(fw: FrameworkEntry, sink: FrameworkSink): void {
+    if (fw.sink !== sink) return; // an older stream closed after a failover: nothing to do
+    fw.sink = undefined;
+    fw.connected = false;
+    fw.disconnectedAt = this.core.clock.now();
+    this.core.clock.clearInterval(fw.heartbeatTimer);
+    fw.heartbeatTimer = undefined;
+    this.core.allocator.deactivateFramework(fw.id);
+    this.core.offers.rescindForFramework(fw.id, 'framework_disconnected');
+    this.startFailoverTimer(fw, this.failoverTimeout(fw.info));
+    this.persist(fw);
+    this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id, connected: false });
+    this.core.logger.info('framework disconnected', { frameworkId: fw.id, failoverTimeoutMs: fw.info.failoverTimeoutMs });
+  }
+
+  /** UPDATE_FRAMEWORK: roles, capabilities, constraints, demand and suppressed roles change at once. */
+  update(fw: FrameworkEntry, wire: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
+    const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } });
+    this.checkUnchangeable(fw.info, info);
+    this.authorize(info, principal);
+    fw.info = info;
+    fw.wire = { ...wire, id: { value: fw.id } };
+    fw.suppressed = new Set(suppressedRoles.filter((r) => info.roles.includes(r)));
+    this.core.allocator.updateFramework(fw.id, { ...info.description, suppressedRoles: [...fw.suppressed] });
+    for (const offerId of [...fw.offers]) {
+      const offer = this.core.offers.offers.get(offerId);
+      if (offer !== undefined && !info.roles.includes(offer.role)) this.core.offers.rescind(offerId, 'framework_disconnected');
+    }
+    for (const agent of this.core.agents.values()) {
+      if ([...agent.tasks.values()].some((t) => t.frameworkId === fw.id)) agent.sink?.send({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: fw.wire } });
+    }
+    this.persist(fw);
+    this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id });
+    this.core.allocateSoon();
+  }
+
+  /** TEARDOWN (by the framework or an operator): kill everything, forget the framework. */
+  teardown(fw: FrameworkEntry, reason: string): void {
+    this.remove(fw, reason);
+  }
+
+  /** Rebuilds frameworks from the registry after an election; none is connected yet. */
+  recover(records: ReadonlyMap<string, unknown>): void {
+    const now = this.core.clock.now();
+    for (const [key, value] of records) {
+      if (!key.startsWith('frameworks/')) continue;
+      const record = value as FrameworkRecord;
+      let info: ValidFramework;
+      try {
+        info = validateFrameworkInfo(record.info);
+      } catch (err) {
+        this.core.logger.error('registry holds an invalid framework record; skipping it', { key, err });
+        continue;
+      }
+      const id = key.slice('frameworks/'.length);
+      const fw = this.newEntry(id, { ...info, id }, record.info, record.registeredAt, record.disconnectedAt ?? now);
+      this.core.frameworks.set(id, fw);
+      this.core.allocator.addFramework(id, info.description, false);
+      // The old leader may have died while the framework was connected: it gets its full failover
+      // timeout from now, and never less than a grace period to find the new leader.
+      const elapsed = record.disconnectedAt === undefined ? 0 : now - record.disconnectedAt;
+      this.startFailoverTimer(fw, Math.max(this.failoverTimeout(info) - elapsed, this.core.options.heartbeatIntervalMs * 5));
+    }
+  }
+
+  /** A framework known only from an agent's re-registration (the registry lost it, or it predates it). */
+  adopt(wire: FrameworkInfo__Output): FrameworkEntry | undefined {
+    const id = wire.id?.value;
+    if (id === undefined || id === '') return undefined;
+    const known = this.core.frameworks.get(id);
+    if (known !== undefined) return known;
+    let info: ValidFramework;
+    try {
+      info = validateFrameworkInfo(wire);
+    } catch {
+      return undefined;
+    }
+    const now = this.core.clock.now();
+    const fw = this.newEntry(id, info, wire, now, now);
+    this.core.frameworks.set(id, fw);
+    this.core.allocator.addFramework(id, info.description, false);
+    this.startFailoverTimer(fw, Math.max(this.failoverTimeout(info), this.core.options.heartbeatIntervalMs * 5));
+    return fw;
+  }
+
+  stop(reason: string): void {
+    for (const fw of this.core.frameworks.values()) {
+      this.core.clock.clearInterval(fw.heartbeatTimer);
+      this.core.clock.clearTimeout(fw.failoverTimer);
+      fw.sink?.close({ code: Status.UNAVAILABLE, message: reason });
+      fw.sink = undefined;
+    }
+  }
+
+  private failover(fw: FrameworkEntry, sink: FrameworkSink, info: ValidFramework, wire: FrameworkInfo__Output, suppressedRoles: readonly string[], now: number): FrameworkEntry {
+    if (fw.registered) this.checkUnchangeable(fw.info, info);
+    const old = fw.sink;
+    fw.sink = sink;
+    old?.close({ code: Status.ABORTED, message: 'framework failed over: a newer SUBSCRIBE with the same id took over' });
+    this.core.clock.clearTimeout(fw.failoverTimer);
+    fw.failoverTimer = undefined;
+    fw.info = info;
+    fw.wire = { ...wire, id: { value: fw.id } };
+    fw.connected = true;
+    fw.registered = true;
+    fw.reregisteredAt = now;
+    fw.disconnectedAt = undefined;
+    fw.suppressed = new Set(suppressedRoles.filter((r) => info.roles.includes(r)));
+    this.core.offers.rescindForFramework(fw.id, 'framework_disconnected');
+    this.core.allocator.updateFramework(fw.id, { ...info.description, suppressedRoles: [...fw.suppressed] });
+    this.core.allocator.activateFramework(fw.id);
+    this.subscribed(fw);
+    this.persist(fw);
+    this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id, connected: true });
+    this.core.logger.info('framework re-subscribed', { frameworkId: fw.id });
+    this.core.allocateSoon();
+    return fw;
+  }
+
+  private subscribed(fw: FrameworkEntry): void {
+    const interval = this.core.options.heartbeatIntervalMs;
+    fw.sink!.send({ type: 'SUBSCRIBED', subscribed: { framework_id: { value: fw.id }, heartbeat_interval_seconds: interval / 1000, master_info: this.core.masterInfo() } });
+    this.core.clock.clearInterval(fw.heartbeatTimer);
+    fw.heartbeatTimer = this.core.clock.setInterval(() => fw.sink?.send({ type: 'HEARTBEAT', heartbeat: {} }), interval);
+  }
+
+  private failoverTimeout(info: ValidFramework): number {
+    return info.failoverTimeoutMs > 0 ? info.failoverTimeoutMs : (this.core.options.defaultFailoverTimeoutMs ?? 0);
+  }
+
+  private startFailoverTimer(fw: FrameworkEntry, ms: number): void {
+    this.core.clock.clearTimeout(fw.failoverTimer);
+    fw.failoverTimer = this.core.clock.setTimeout(() => {
+      fw.failoverTimer = undefined;
+      if (!fw.connected) this.remove(fw, 'failover timeout expired');
+    }, Math.max(0, ms));
+  }
+
+  private remove(fw: FrameworkEntry, reason: string): void {
+    this.core.clock.clearTimeout(fw.failoverTimer);
+    this.core.clock.clearInterval(fw.heartbeatTimer);
+    this.core.offers.rescindForFramework(fw.id, 'framework_disconnected');
+    for (const task of [...fw.tasks.values()]) {
+      if (!isTerminal(task.state)) this.core.tasks.sendKill(task);
+      this.core.tasks.masterUpdate(task, 'TASK_KILLED', 'REASON_FRAMEWORK_REMOVED', `framework removed: ${reason}`);
+    }
+    for (const agent of this.core.agents.values()) agent.sink?.send({ type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: { value: fw.id } } });
+    const sink = fw.sink;
+    fw.sink = undefined;
+    fw.connected = false;
+    sink?.close({ code: Status.CANCELLED, message: `framework removed: ${reason}` });
+    this.core.allocator.removeFramework(fw.id);
+    this.core.frameworks.delete(fw.id);
+    this.removed.push(fw);
+    if (this.removed.length > 50) this.removed.shift();
+    void this.core.persist([{ key: KEY(fw.id), delete: true }]).catch(() => undefined);
+    this.core.publish('FRAMEWORK_REMOVED', { frameworkId: fw.id, reason });
+    this.core.logger.info('framework removed', { frameworkId: fw.id, reason });
+    this.core.allocateSoon();
+  }
+
+  private authorize(info: ValidFramework, principal: string | undefined): void {
+    if (this.core.authorizer === undefined) return;
+    if (info.principal !== undefined && principal !== undefined && info.principal !== principal) {
+      throw new MasterError(Status.PERMISSION_DENIED, `framework_info.principal: "${info.principal}" does not match the authenticated principal "${principal}"`);
+    }
+    for (const role of info.roles) {
+      if (!this.core.allowed(principal === undefined ? undefined : { name: principal }, 'register_framework', role)) {
+        throw new MasterError(Status.PERMISSION_DENIED, `framework_info.roles: principal "${principal ?? '(none)'}" may not register in role "${role}"`);
+      }
+    }
+  }
+
+  private checkUnchangeable(before: ValidFramework, after: ValidFramework): void {
+    const changed: string[] = [];
+    if (before.principal !== after.principal) changed.push(`principal ("${before.principal ?? ''}" → "${after.principal ?? ''}")`);
+    if (before.checkpoint !== after.checkpoint) changed.push(`checkpoint (${before.checkpoint} → ${after.checkpoint})`);
+    if (before.user !== after.user) changed.push(`user ("${before.user}" → "${after.user}")`);
+    if (changed.length > 0) throw new MasterError(Status.INVALID_ARGUMENT, `framework_info: these fields cannot change after registration: ${changed.join(', ')}`);
+  }
+
+  private newEntry(id: string, info: ValidFramework, wire: FrameworkInfo__Output, registeredAt: number, disconnectedAt: number): FrameworkEntry {
+    return {
+      id,
+      info,
+      wire: { ...wire, id: { value: id } },
+      sink: undefined,
+      connected: false,
+      registered: true,
+      registeredAt,
+      reregisteredAt: undefined,
+      disconnectedAt,
+      failoverTimer: undefined,
+      heartbeatTimer: undefined,
+      suppressed: new Set(),
+      tasks: new Map(),
+      completed: [],
+      offers: new Set(),
+    };
+  }
+
+  private persist(fw: FrameworkEntry): void {
+    const record: FrameworkRecord = { info: fw.wire, registeredAt: fw.registeredAt, disconnectedAt: fw.disconnectedAt };
+    void this.core.persist([{ key: KEY(fw.id), value: record }]).catch(() => undefined);
+  }
+}

@@ -1,0 +1,242 @@
+import type { Allocator } from '../allocator/allocator';
+import type { AgentDescription } from '../allocator/types';
+import { attributesFromWire, domainFromWire } from '../common/wire';
+import type { MaintenanceSchedule__Output } from '../generated/berth/v1/MaintenanceSchedule';
+import type { Clock, TimerHandle } from '../common/clock';
+import type { Logger } from '../common/logging';
+import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
+import { AgentManager } from './agent-manager';
+import type { Authorizer, Principal } from './auth';
+import type { ClusterEventKind } from './event-bus';
+import { EventBus } from './event-bus';
+import { FrameworkManager } from './framework-manager';
+import type { MasterMetrics } from './metrics';
+import type { AgentEntry, FrameworkEntry } from './model';
+import { OfferManager } from './offer-manager';
+import type { Registry, RegistryOp } from './registry/registry';
+import { RegistryFencedError } from './registry/registry';
+import { TaskTracker } from './task-tracker';
+
+/** Master settings the core needs (a subset of the daemon's config, in milliseconds). */
+export interface MasterCoreOptions {
+  readonly masterId: string;
+  readonly version: string;
+  readonly grpcAddress: string;
+  readonly httpAddress?: string;
+  /** @default 1000 */
+  readonly allocationIntervalMs: number;
+  /** Offers are rescinded after this long; undefined = never (as Mesos). */
+  readonly offerTimeoutMs?: number;
+  /** @default 15000 */
+  readonly heartbeatIntervalMs: number;
+  /** @default 15000 */
+  readonly agentPingTimeoutMs: number;
+  /** @default 5 */
+  readonly maxAgentPingTimeouts: number;
+  /** @default 1000 */
+  readonly maxCompletedTasksPerFramework: number;
+  /** After a master failover, how long agents have to re-register before they are unreachable. @default 600000 */
+  readonly agentReregisterTimeoutMs?: number;
+  /** Failover timeout of frameworks that set none (0). @default 0 */
+  readonly defaultFailoverTimeoutMs?: number;
+  /** Events buffered for a framework stream before it is cut off as too slow (bytes). @default 64 MiB */
+  readonly maxFrameworkBufferBytes: number;
+  readonly region?: string;
+  readonly zone?: string;
+}
+
+export interface MasterCoreDeps {
+  readonly clock: Clock;
+  readonly allocator: Allocator;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly metrics?: MasterMetrics;
+  /** Undefined: authorization disabled (explicitly configured so). */
+  readonly authorizer?: Authorizer;
+  /** Called when a registry write was fenced: another master leads; this one must step down. */
+  readonly onDeposed?: (reason: string) => void;
+}
+
+/**
+ * The leading master's state and the components that change it. One instance per term of
+ * leadership: a master that is deposed drops it, a master that is elected builds a new one from
+ * the registry (`recover`). Everything runs on the event loop; no method is re-entrant-unsafe
+ * beyond what JavaScript's single thread gives.
+ */
+export class MasterCore {
+  readonly frameworks = new Map<string, FrameworkEntry>();
+  readonly agents = new Map<string, AgentEntry>();
+  readonly bus = new EventBus();
+  readonly offers: OfferManager;
+  readonly tasks: TaskTracker;
+  readonly frameworkManager: FrameworkManager;
+  readonly agentManager: AgentManager;
+  readonly clock: Clock;
+  readonly allocator: Allocator;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly metrics: MasterMetrics | undefined;
+  readonly authorizer: Authorizer | undefined;
+  readonly startedAt: number;
+  /** The maintenance schedule and the machines (hostnames) that are down. */
+  readonly maintenance: MaintenanceState = { schedule: { windows: [] }, down: new Set() };
+  private allocationTimer: TimerHandle | undefined;
+  private promptAllocation: TimerHandle | undefined;
+  private readonly pendingAgents = new Set<string>();
+  private stopped = false;
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly options: MasterCoreOptions,
+    private readonly deps: MasterCoreDeps,
+  ) {
+    this.clock = deps.clock;
+    this.allocator = deps.allocator;
+    this.registry = deps.registry;
+    this.logger = deps.logger;
+    this.metrics = deps.metrics;
+    this.authorizer = deps.authorizer;
+    this.startedAt = deps.clock.now();
+    this.offers = new OfferManager(this);
+    this.tasks = new TaskTracker(this);
+    this.frameworkManager = new FrameworkManager(this);
+    this.agentManager = new AgentManager(this);
+  }
+
+  /** Rebuilds state from the registry, then starts the allocation timer. */
+  async start(): Promise<void> {
+    const records = await this.registry.load();
+    this.recoverPolicy(records);
+    this.agentManager.recover(records);
+    this.frameworkManager.recover(records);
+    this.allocationTimer = this.clock.setInterval(() => this.allocate(), this.options.allocationIntervalMs);
+    this.logger.info('master core started', { agents: this.agents.size, frameworks: this.frameworks.size });
+  }
+
+  /** Weights, quotas and maintenance from the registry. */
+  private recoverPolicy(records: ReadonlyMap<string, unknown>): void {
+    const weights = new Map<string, number>();
+    for (const [key, value] of records) {
+      if (key.startsWith('weights/')) weights.set(key.slice('weights/'.length), value as number);
+      else if (key.startsWith('quotas/')) {
+        const q = value as { guarantees: [string, number][]; limits: [string, number][] };
+        this.allocator.updateQuota(key.slice('quotas/'.length), { guarantees: new Map(q.guarantees), limits: new Map(q.limits) });
+      } else if (key === 'maintenance/schedule') this.maintenance.schedule = value as MaintenanceState['schedule'];
+      else if (key === 'maintenance/down') this.maintenance.down = new Set(value as string[]);
+    }
+    if (weights.size > 0) this.allocator.updateWeights(weights);
+  }
+
+  /** Stops timers and closes every stream (frameworks and agents reconnect to the next leader). */
+  stop(reason = 'master stopping'): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clock.clearInterval(this.allocationTimer);
+    this.clock.clearTimeout(this.promptAllocation);
+    for (const offer of this.offers.offers.values()) this.clock.clearTimeout(offer.timer);
+    this.frameworkManager.stop(reason);
+    this.agentManager.stop(reason);
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** One allocation cycle over all agents (or those that freed resources), turned into offers. */
+  allocate(agentIds?: Iterable<string>): void {
+    if (this.stopped) return;
+    const started = process.hrtime.bigint();
+    const allocations = this.allocator.allocate(this.clock.now(), agentIds);
+    this.metrics?.allocationCycle.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (allocations.length > 0) this.offers.makeOffers(allocations);
+  }
+
+  /**
+   * Asks for a prompt allocation of an agent's freed resources, batched: all agents freed within
+   * one turn of the event loop go into a single cycle.
+   */
+  allocateSoon(agentId?: string): void {
+    if (this.stopped) return;
+    if (agentId !== undefined) this.pendingAgents.add(agentId);
+    if (this.promptAllocation !== undefined) return;
+    this.promptAllocation = this.clock.setTimeout(() => {
+      this.promptAllocation = undefined;
+      const ids = [...this.pendingAgents];
+      this.pendingAgents.clear();
+      this.allocate(agentId === undefined ? undefined : ids);
+    }, 0);
+  }
+
+  /**
+   * Queues registry changes. Writes are issued in order without waiting for each other (the
+   * registry pipelines them); the promise settles when this batch is durable. A fenced write
+   * means another master leads: this one steps down.
+   */
+  persist(ops: readonly RegistryOp[]): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    const started = process.hrtime.bigint();
+    const write = this.registry.write(ops);
+    const done = write.then(
+      () => {
+        this.metrics?.registryWrite.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics?.registryWrites.inc({ result: 'ok' });
+      },
+      (err: unknown) => {
+        this.metrics?.registryWrites.inc({ result: err instanceof RegistryFencedError ? 'fenced' : 'error' });
+        if (err instanceof RegistryFencedError) {
+          this.logger.error('registry write fenced: another master leads, stepping down', { err });
+          this.deps.onDeposed?.('registry write fenced');
+        } else {
+          this.logger.error('registry write failed', { err });
+        }
+        throw err;
+      },
+    );
+    this.writes = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Resolves when every write queued so far has settled. */
+  flush(): Promise<void> {
+    return this.writes;
+  }
+
+  publish(kind: ClusterEventKind, payload: Record<string, unknown>): void {
+    this.bus.publish(kind, this.clock.now(), payload);
+  }
+
+  /** Whether `principal` may do `action` on `object` (always, when authorization is disabled). */
+  allowed(principal: Principal | undefined, action: string, object?: string): boolean {
+    return this.authorizer === undefined || this.authorizer.allowed(principal, action as never, object);
+  }
+
+  masterInfo(): MasterInfo {
+    const [host, port] = splitAddress(this.options.grpcAddress);
+    return {
+      id: this.options.masterId,
+      address: { hostname: host, ip: host, port },
+      hostname: host,
+      version: this.options.version,
+      leader: !this.stopped,
+      domain: this.options.region === undefined ? undefined : { fault_domain: { region: { name: this.options.region }, zone: { name: this.options.zone ?? '' } } },
+      start_time: { nanoseconds: String(BigInt(this.startedAt) * 1_000_000n) },
+      http_url: this.options.httpAddress === undefined ? '' : `http://${this.options.httpAddress}`,
+    };
+  }
+}
+
+/** What the allocator knows of an agent besides its resources. */
+export function agentDescription(agent: AgentEntry): AgentDescription {
+  return { hostname: agent.hostname, attributes: attributesFromWire(agent.info.attributes ?? []), domain: domainFromWire(agent.info.domain) };
+}
+
+/** Maintenance as the operator set it: the schedule (windows of machines) and machines that are down. */
+export interface MaintenanceState {
+  schedule: MaintenanceSchedule__Output | { windows: MaintenanceSchedule__Output['windows'] };
+  down: Set<string>;
+}
+
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
+}

@@ -1,0 +1,104 @@
+import type { Resources } from '../common/resources';
+import type { TimerHandle } from '../common/clock';
+import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
+import type { Event } from '../generated/berth/v1/Event';
+import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
+import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
+import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
+import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
+import type { ValidFramework } from './validation/framework-info';
+import type { TaskState } from './task-states';
+
+/**
+ * The master's in-memory model. Frameworks and agents are also in the registry; tasks are not
+ * (agents are their source of truth and re-report them after a master failover).
+ */
+
+/** Where events for one connected framework go (a gRPC stream in production, a list in tests). */
+export interface FrameworkSink {
+  send(event: Event): void;
+  /** Ends the stream, with a final fatal error when given. */
+  close(error?: { code: number; message: string }): void;
+}
+
+/** Where messages for one connected agent go. */
+export interface AgentSink {
+  send(message: MasterMessage): void;
+  close(error?: { code: number; message: string }): void;
+}
+
+export interface FrameworkEntry {
+  readonly id: string;
+  info: ValidFramework;
+  /** The FrameworkInfo as last subscribed (with the id filled in), sent to agents with tasks. */
+  wire: FrameworkInfo__Output;
+  sink: FrameworkSink | undefined;
+  /** False after a disconnect until it subscribes again (and for frameworks recovered from the registry). */
+  connected: boolean;
+  /** True once it subscribed through this master (false for one only known from the registry or agents). */
+  registered: boolean;
+  registeredAt: number;
+  reregisteredAt: number | undefined;
+  disconnectedAt: number | undefined;
+  failoverTimer: TimerHandle | undefined;
+  heartbeatTimer: TimerHandle | undefined;
+  suppressed: Set<string>;
+  readonly tasks: Map<string, TaskEntry>;
+  /** Terminal tasks whose last update was acknowledged, newest last, bounded. */
+  readonly completed: TaskEntry[];
+  readonly offers: Set<string>;
+}
+
+export type AgentLifecycle = 'REGISTERED' | 'RECOVERED' | 'UNREACHABLE' | 'GONE';
+
+export interface AgentEntry {
+  readonly id: string;
+  info: AgentInfo__Output;
+  hostname: string;
+  /** Total resources including dynamic reservations made through the master. */
+  total: Resources;
+  sink: AgentSink | undefined;
+  connected: boolean;
+  lifecycle: AgentLifecycle;
+  deactivated: boolean;
+  drain: { state: 'DRAINING' | 'DRAINED'; maxGracePeriodMs?: number; markGone: boolean } | undefined;
+  version: string;
+  registeredAt: number;
+  reregisteredAt: number | undefined;
+  unreachableAt: number | undefined;
+  /** Pings sent since the last PONG. */
+  missedPings: number;
+  pingTimer: TimerHandle | undefined;
+  /** When, without a reconnect, the agent is declared unreachable. */
+  unreachableTimer: TimerHandle | undefined;
+  readonly tasks: Map<string, TaskEntry>;
+}
+
+export interface TaskEntry {
+  readonly key: string;
+  readonly taskId: string;
+  readonly frameworkId: string;
+  readonly agentId: string;
+  readonly role: string;
+  readonly resources: Resources;
+  readonly info: TaskInfo__Output;
+  /** The latest state the agent (or master) reported. */
+  state: TaskState;
+  /** The status last sent to the framework (for reconciliation and GetTasks). */
+  status: TaskStatus | undefined;
+  /** Resources have been returned to the allocator (the task reached a terminal state). */
+  recovered: boolean;
+  readonly launchedAt: number;
+}
+
+export interface OfferEntry {
+  readonly id: string;
+  readonly frameworkId: string;
+  readonly agentId: string;
+  readonly role: string;
+  readonly resources: Resources;
+  readonly createdAt: number;
+  timer: TimerHandle | undefined;
+}
+
+export const taskKey = (frameworkId: string, taskId: string) => `${frameworkId}/${taskId}`;

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import type { Allocation } from '../allocator/types';
+import type { Offer } from '../generated/berth/v1/Offer';
+import { resourcesToWire } from '../common/wire';
+import type { MasterCore } from './master-core';
+import type { OfferEntry } from './model';
+
+/** Why an offer went away without being used. */
+export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance';
+
+/**
+ * Outstanding offers: made from the allocator's decisions, sent batched per framework, used at
+ * most once, expired after `offerTimeoutMs` (when set), rescinded when their agent goes away.
+ * Every offer's resources stay allocated to its framework until used, declined or rescinded.
+ */
+export class OfferManager {
+  readonly offers = new Map<string, OfferEntry>();
+
+  constructor(private readonly core: MasterCore) {}
+
+  /** Turns allocations into offers and sends one OFFERS event per framework. */
+  makeOffers(allocations: readonly Allocation[]): void {
+    const { clock, options, frameworks, agents, metrics } = this.core;
+    const byFramework = new Map<string, Offer[]>();
+    for (const a of allocations) {
+      const fw = frameworks.get(a.frameworkId);
+      const agent = agents.get(a.agentId);
+      if (fw === undefined || agent === undefined || !fw.connected || fw.sink === undefined) {
+        // Nobody to send it to any more: give it straight back, without a filter.
+        this.core.allocator.recoverResources(a.frameworkId, a.agentId, a.role, a.resources, undefined, clock.now());
+        continue;
+      }
+      const offer: OfferEntry = { id: randomUUID(), frameworkId: a.frameworkId, agentId: a.agentId, role: a.role, resources: a.resources, createdAt: clock.now(), timer: undefined };
+      if (options.offerTimeoutMs !== undefined) {
+        offer.timer = clock.setTimeout(() => this.rescind(offer.id, 'timeout'), options.offerTimeoutMs);
+      }
+      this.offers.set(offer.id, offer);
+      fw.offers.add(offer.id);
+      let list = byFramework.get(fw.id);
+      if (list === undefined) byFramework.set(fw.id, (list = []));
+      list.push({
+        id: { value: offer.id },
+        framework_id: { value: fw.id },
+        agent_id: { value: agent.id },
+        hostname: agent.hostname,
+        allocation_info: { role: a.role },
+        resources: resourcesToWire(a.resources),
+        attributes: agent.info.attributes ?? [],
+        domain: agent.info.domain ?? undefined,
+        unavailability: a.unavailability === undefined ? undefined : {
+          start: { nanoseconds: String(BigInt(a.unavailability.startMs) * 1_000_000n) },
+          duration: a.unavailability.durationMs === undefined ? undefined : { nanoseconds: String(BigInt(a.unavailability.durationMs) * 1_000_000n) },
+        },
+      });
+    }
+    for (const [frameworkId, offers] of byFramework) {
+      frameworks.get(frameworkId)!.sink!.send({ type: 'OFFERS', offers: { offers } });
+      metrics?.offersSent.inc(offers.length);
+    }
+    metrics?.outstandingOffers.set(this.offers.size);
+  }
+
+  /** Removes an offer for use by ACCEPT or DECLINE; undefined when unknown (or already used). */
+  take(offerId: string): OfferEntry | undefined {
+    const offer = this.offers.get(offerId);
+    if (offer === undefined) return undefined;
+    this.forget(offer);
+    return offer;
+  }
+
+  /** Withdraws an offer: the framework is told (RESCIND) and the resources return, without a filter. */
+  rescind(offerId: string, reason: RescindReason): void {
+    const offer = this.offers.get(offerId);
+    if (offer === undefined) return;
+    this.forget(offer);
+    const fw = this.core.frameworks.get(offer.frameworkId);
+    fw?.sink?.send({ type: 'RESCIND', rescind: { offer_id: { value: offer.id } } });
+    this.core.allocator.recoverResources(offer.frameworkId, offer.agentId, offer.role, offer.resources, undefined, this.core.clock.now());
+    this.core.metrics?.offersRescinded.inc({ reason });
+  }
+
+  rescindForAgent(agentId: string, reason: RescindReason): void {
+    for (const offer of [...this.offers.values()]) if (offer.agentId === agentId) this.rescind(offer.id, reason);
+  }
+
+  rescindForFramework(frameworkId: string, reason: RescindReason): void {
+    const fw = this.core.frameworks.get(frameworkId);
+    for (const id of [...(fw?.offers ?? [])]) this.rescind(id, reason);
+  }
+
+  /** Rescinds every offer in a role (quota changed) or all offers. */
+  rescindAll(reason: RescindReason, role?: string): void {
+    for (const offer of [...this.offers.values()]) if (role === undefined || offer.role === role) this.rescind(offer.id, reason);
+  }
+
+  private forget(offer: OfferEntry): void {
+    this.offers.delete(offer.id);
+    this.core.clock.clearTimeout(offer.timer);
+    this.core.frameworks.get(offer.frameworkId)?.offers.delete(offer.id);
+    this.core.metrics?.outstandingOffers.set(this.offers.size);
+  }
+}

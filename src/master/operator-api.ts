@@ -1,0 +1,358 @@
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import type { ClusterEvent } from '../generated/berth/v1/ClusterEvent';
+import type { OperatorHandlers } from '../generated/berth/v1/Operator';
+import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
+import { Resources } from '../common/resources';
+import { durationFromWire, resourcesFromWire, timeFromWire } from '../common/wire';
+import { toMilli } from '../common/scalar';
+import type { AgentApi } from './agent-api';
+import { MasterError } from './errors';
+import type { BusEvent } from './event-bus';
+import { agentDescription, type MaintenanceState, type MasterCore } from './master-core';
+import type { AgentEntry } from './model';
+import type { Authenticate } from './scheduler-api';
+import { ValidationError } from '../common/wire';
+import { agentView, clusterState, frameworkView, quantitiesToWire, roleViews } from './views';
+
+/** What the operator API needs besides the leading core. */
+export interface OperatorApiDeps {
+  readonly core: () => MasterCore | undefined;
+  readonly authenticate: Authenticate | undefined;
+  readonly notLeader: () => MasterError;
+  readonly agentApi: AgentApi;
+  readonly version: string;
+  /** Metrics as name/value pairs (GetMetrics). */
+  readonly metricsSnapshot: () => Promise<{ name: string; value: number }[]>;
+  /** Health of this master process, leader or not. */
+  readonly health: () => { healthy: boolean; leader: boolean; message: string };
+  /** @default 30000 */
+  readonly watchHeartbeatMs?: number;
+  /** @default 10000 */
+  readonly taskLogTimeoutMs?: number;
+}
+
+type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+/**
+ * The operator API: read the cluster, change weights, quota, reservations, drain and maintenance,
+ * tear frameworks down, read task logs, and `Watch` (a snapshot, then deltas, resumable from a
+ * sequence number). Domain errors become gRPC statuses here and only here.
+ */
+export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
+  const leading = (principal: { name: string } | undefined, action?: string, object?: string): MasterCore => {
+    const core = deps.core();
+    if (core === undefined || core.isStopped) throw deps.notLeader();
+    if (action !== undefined && !core.allowed(principal, action, object)) {
+      throw new MasterError(Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not ${action}${object === undefined ? '' : ` on "${object}"`}`);
+    }
+    return core;
+  };
+  /** Wraps a handler: authentication, error mapping, never an unhandled throw. */
+  function unary<Req, Res>(fn: (req: Req, principal: { name: string } | undefined) => Res | Promise<Res>): Unary<Req, Res> {
+    return (call, callback) => {
+      let principal: { name: string } | undefined;
+      if (deps.authenticate !== undefined) {
+        principal = deps.authenticate(call.metadata);
+        if (principal === undefined) return callback({ code: Status.UNAUTHENTICATED, details: 'missing or invalid bearer token' });
+      }
+      Promise.resolve()
+        .then(() => fn(call.request, principal))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toStatus(err, deps.core())),
+        );
+    };
+  }
+  const agentOf = (core: MasterCore, id: string | undefined, field = 'agent_id'): AgentEntry => {
+    const agent = core.agents.get(id ?? '');
+    if (agent === undefined) throw new MasterError(Status.NOT_FOUND, `${field}: unknown agent "${id ?? ''}"`);
+    return agent;
+  };
+
+  return {
+    GetHealth: unary(() => deps.health()),
+    GetVersion: unary(() => ({ version: deps.version, git_sha: '', api_package: 'berth.v1' })),
+    GetMaster: unary(() => {
+      const core = deps.core();
+      if (core === undefined) throw deps.notLeader();
+      return { master_info: core.masterInfo(), leader_info: core.masterInfo() };
+    }),
+    GetState: unary((_req, p) => ({ state: clusterState(leading(p, 'view')) })),
+    GetAgents: unary((req, p) => {
+      const core = leading(p, 'view');
+      return { agents: [...core.agents.values()].filter((a) => req.include_gone || a.lifecycle !== 'GONE').map((a) => agentView(core, a)) };
+    }),
+    GetFrameworks: unary((_req, p) => {
+      const core = leading(p, 'view');
+      return { frameworks: [...core.frameworks.values()].map((f) => frameworkView(core, f)), completed_frameworks: core.frameworkManager.removed.map((f) => frameworkView(core, f)) };
+    }),
+    GetTasks: unary((req, p) => {
+      const core = leading(p, 'view');
+      const fwId = req.framework_id?.value || undefined;
+      const agentId = req.agent_id?.value || undefined;
+      const frameworks = [...core.frameworks.values()].filter((f) => fwId === undefined || f.id === fwId);
+      const match = (t: { agentId: string }) => agentId === undefined || t.agentId === agentId;
+      return {
+        tasks: frameworks.flatMap((f) => [...f.tasks.values()].filter(match).map((t) => core.tasks.toWire(t))),
+        completed_tasks: req.include_completed ? frameworks.flatMap((f) => f.completed.filter(match).map((t) => core.tasks.toWire(t))) : [],
+      };
+    }),
+    GetRoles: unary((_req, p) => ({ roles: roleViews(leading(p, 'view')) })),
+    GetQuota: unary((_req, p) => ({ configs: roleViews(leading(p, 'view')).filter((r) => r.quota !== undefined).map((r) => r.quota!) })),
+    UpdateQuota: unary(async (req, p) => {
+      const core = leading(p);
+      const configs = (req.configs ?? []).map((c, i) => {
+        if (!core.allowed(p, 'set_quota', c.role)) throw new MasterError(Status.PERMISSION_DENIED, `configs[${i}].role: principal "${p?.name ?? '(none)'}" may not set quota for "${c.role}"`);
+        return { role: c.role, guarantees: quantities(c.guarantees ?? [], `configs[${i}].guarantees`), limits: quantities(c.limits ?? [], `configs[${i}].limits`) };
+      });
+      for (const c of configs) {
+        core.allocator.updateQuota(c.role, c.guarantees.size === 0 && c.limits.size === 0 ? undefined : { guarantees: c.guarantees, limits: c.limits });
+        core.offers.rescindAll('quota', c.role);
+      }
+      await core.persist(configs.map((c) => ({ key: `quotas/${c.role}`, value: { guarantees: [...c.guarantees], limits: [...c.limits] } })));
+      for (const c of configs) core.publish('ROLE_UPDATED', { role: c.role });
+      core.allocateSoon();
+      return {};
+    }),
+    GetWeights: unary((_req, p) => ({ weights: roleViews(leading(p, 'view')).filter((r) => r.weight !== 1).map((r) => ({ role: r.name, weight: r.weight })) })),
+    UpdateWeights: unary(async (req, p) => {
+      const core = leading(p);
+      const weights = new Map<string, number>();
+      (req.weights ?? []).forEach((w, i) => {
+        if (!core.allowed(p, 'set_weights', w.role)) throw new MasterError(Status.PERMISSION_DENIED, `weights[${i}].role: principal "${p?.name ?? '(none)'}" may not set the weight of "${w.role}"`);
+        if (!(w.weight > 0) || !Number.isFinite(w.weight)) throw new MasterError(Status.INVALID_ARGUMENT, `weights[${i}].weight: must be a positive number, got ${w.weight}`);
+        weights.set(w.role, w.weight);
+      });
+      core.allocator.updateWeights(weights);
+      await core.persist([...weights].map(([role, weight]) => ({ key: `weights/${role}`, value: weight })));
+      for (const role of weights.keys()) core.publish('ROLE_UPDATED', { role });
+      return {};
+    }),
+    ReserveResources: unary(async (req, p) => {
+      const core = leading(p);
+      const agent = agentOf(core, req.agent_id?.value);
+      const resources = resourcesFromWire(req.resources ?? [], 'resources');
+      const source = req.source !== undefined && req.source.length > 0 ? resourcesFromWire(req.source, 'source') : resources.popReservation();
+      for (const role of new Set(resources.entries.map((e) => e.reservations[e.reservations.length - 1]?.role ?? ''))) {
+        if (!core.allowed(p, 'reserve', role)) throw new MasterError(Status.PERMISSION_DENIED, `resources: principal "${p?.name ?? '(none)'}" may not reserve for role "${role}"`);
+      }
+      await convertAvailable(core, agent, source, resources);
+      return {};
+    }),
+    UnreserveResources: unary(async (req, p) => {
+      const core = leading(p);
+      const agent = agentOf(core, req.agent_id?.value);
+      const resources = resourcesFromWire(req.resources ?? [], 'resources');
+      for (const role of new Set(resources.entries.map((e) => e.reservations[e.reservations.length - 1]?.role ?? ''))) {
+        if (!core.allowed(p, 'unreserve', role)) throw new MasterError(Status.PERMISSION_DENIED, `resources: principal "${p?.name ?? '(none)'}" may not unreserve role "${role}"`);
+      }
+      await convertAvailable(core, agent, resources, resources.popReservation());
+      return {};
+    }),
+    DrainAgent: unary((req, p) => {
+      const core = leading(p, 'drain_agent');
+      core.agentManager.drain(agentOf(core, req.agent_id?.value), durationFromWire(req.max_grace_period), req.mark_gone);
+      return {};
+    }),
+    DeactivateAgent: unary((req, p) => {
+      const core = leading(p, 'drain_agent');
+      core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), true);
+      return {};
+    }),
+    ReactivateAgent: unary((req, p) => {
+      const core = leading(p, 'drain_agent');
+      core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), false);
+      return {};
+    }),
+    MarkAgentGone: unary((req, p) => {
+      const core = leading(p, 'drain_agent');
+      core.agentManager.markGone(agentOf(core, req.agent_id?.value));
+      return {};
+    }),
+    GetMaintenanceSchedule: unary((_req, p) => ({ schedule: maintenance(leading(p, 'view')).schedule })),
+    UpdateMaintenanceSchedule: unary(async (req, p) => {
+      const core = leading(p, 'maintenance');
+      const m = maintenance(core);
+      m.schedule = req.schedule ?? { windows: [] };
+      await core.persist([{ key: 'maintenance/schedule', value: m.schedule }]);
+      applySchedule(core, m);
+      return {};
+    }),
+    GetMaintenanceStatus: unary((_req, p) => {
+      const m = maintenance(leading(p, 'view'));
+      const scheduled = (m.schedule.windows ?? []).flatMap((w) => w.machine_ids ?? []).filter((id) => !m.down.has(id.hostname ?? ''));
+      return { draining_machines: scheduled.map((id) => ({ id, statuses: [] })), down_machines: [...m.down].map((hostname) => ({ hostname })) };
+    }),
+    StartMaintenance: unary(async (req, p) => {
+      const core = leading(p, 'maintenance');
+      const m = maintenance(core);
+      for (const [i, machine] of (req.machines ?? []).entries()) {
+        const hostname = machine.hostname ?? '';
+        if (hostname === '') throw new MasterError(Status.INVALID_ARGUMENT, `machines[${i}].hostname: must be set`);
+        m.down.add(hostname);
+        for (const agent of core.agents.values()) if (agent.hostname === hostname && agent.lifecycle !== 'GONE') core.agentManager.drain(agent, undefined, false);
+      }
+      await core.persist([{ key: 'maintenance/down', value: [...m.down] }]);
+      return {};
+    }),
+    StopMaintenance: unary(async (req, p) => {
+      const core = leading(p, 'maintenance');
+      const m = maintenance(core);
+      for (const machine of req.machines ?? []) {
+        m.down.delete(machine.hostname ?? '');
+        for (const agent of core.agents.values()) if (agent.hostname === machine.hostname && agent.drain !== undefined) core.agentManager.setDeactivated(agent, false);
+      }
+      await core.persist([{ key: 'maintenance/down', value: [...m.down] }]);
+      return {};
+    }),
+    Teardown: unary((req, p) => {
+      const core = leading(p);
+      const id = req.framework_id?.value ?? '';
+      const fw = core.frameworks.get(id);
+      if (fw === undefined) throw new MasterError(Status.NOT_FOUND, `framework_id: unknown framework "${id}"`);
+      if (!core.allowed(p, 'teardown', fw.info.principal ?? '')) throw new MasterError(Status.PERMISSION_DENIED, `principal "${p?.name ?? '(none)'}" may not tear down framework "${id}"`);
+      core.frameworkManager.teardown(fw, 'operator TEARDOWN');
+      return {};
+    }),
+    GetMetrics: unary(async (req) => ({ metrics: (await deps.metricsSnapshot()).filter((m) => m.name.startsWith(req.prefix ?? '')) })),
+    ReadTaskLog: unary((req, p) => {
+      const core = leading(p, 'view');
+      const taskId = req.task_id?.value ?? '';
+      const candidates = [...core.frameworks.values()].filter((f) => req.framework_id?.value === undefined || req.framework_id.value === '' || f.id === req.framework_id.value);
+      const task = candidates.map((f) => f.tasks.get(taskId) ?? f.completed.find((t) => t.taskId === taskId)).find((t) => t !== undefined);
+      if (task === undefined) throw new MasterError(Status.NOT_FOUND, `task_id: unknown task "${taskId}"`);
+      const agent = core.agents.get(task.agentId);
+      if (agent?.sink === undefined) throw new MasterError(Status.UNAVAILABLE, `task_id: the agent of task "${taskId}" (${task.agentId}) is not connected`);
+      const requestId = randomUUID();
+      return new Promise((resolve, reject) => {
+        const timer = core.clock.setTimeout(() => {
+          deps.agentApi.logWaiters.delete(requestId);
+          reject(new MasterError(Status.DEADLINE_EXCEEDED, `agent ${task.agentId} did not answer the log read in time`));
+        }, deps.taskLogTimeoutMs ?? 10_000);
+        deps.agentApi.logWaiters.set(requestId, (reply) => {
+          core.clock.clearTimeout(timer);
+          if (reply.error !== '') reject(new MasterError(Status.FAILED_PRECONDITION, `reading the log of task "${taskId}": ${reply.error}`));
+          else resolve({ data: reply.data, size: reply.size, offset: reply.offset });
+        });
+        agent.sink!.send({ type: 'READ_TASK_LOG', read_task_log: { request_id: requestId, framework_id: { value: task.frameworkId }, task_id: { value: taskId }, stream: req.stream, offset: req.offset, length: req.length } });
+      });
+    }),
+    Watch: (stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>) => watch(deps, stream),
+  };
+}
+
+/** Snapshot first (or a replay from `from_sequence` when still buffered), then deltas and heartbeats. */
+function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
+  const core = deps.core();
+  if (deps.authenticate !== undefined && deps.authenticate(stream.metadata) === undefined) {
+    stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+    return;
+  }
+  if (core === undefined || core.isStopped) {
+    const err = deps.notLeader();
+    stream.destroy(Object.assign(new Error(err.message), { code: err.grpcCode }));
+    return;
+  }
+  const epoch = core.options.masterId + '@' + core.startedAt;
+  const heartbeatMs = deps.watchHeartbeatMs ?? 30_000;
+  const toTime = (ms: number) => ({ nanoseconds: String(BigInt(ms) * 1_000_000n) });
+  const send = (event: BusEvent) => stream.write(toClusterEvent(core, event, epoch, toTime(event.time)));
+  const from = stream.request.from_sequence;
+  const replay = from !== undefined && from !== null && stream.request.epoch === epoch ? core.bus.since(Number(from)) : undefined;
+  if (replay === undefined) {
+    stream.write({ sequence: String(core.bus.lastSequence), type: 'SNAPSHOT', epoch, time: toTime(core.clock.now()), snapshot: { state: clusterState(core), heartbeat_interval_seconds: heartbeatMs / 1000 } });
+  } else {
+    for (const e of replay) send(e);
+  }
+  const unsubscribe = core.bus.subscribe((e) => {
+    send(e);
+    if (stream.writableLength > 64 << 20) stream.destroy(Object.assign(new Error('watcher too slow'), { code: Status.RESOURCE_EXHAUSTED }));
+  });
+  const heartbeat = core.clock.setInterval(() => stream.write({ sequence: String(core.bus.lastSequence), type: 'HEARTBEAT', epoch, time: toTime(core.clock.now()), heartbeat: {} }), heartbeatMs);
+  const stop = () => {
+    unsubscribe();
+    core.clock.clearInterval(heartbeat);
+  };
+  stream.on('cancelled', stop);
+  stream.on('close', stop);
+  stream.on('error', stop);
+}
+
+function toClusterEvent(core: MasterCore, e: BusEvent, epoch: string, time: { nanoseconds: string }): ClusterEvent {
+  const base = { sequence: String(e.sequence), type: e.kind, epoch, time };
+  const p = e.payload as Record<string, never>;
+  switch (e.kind) {
+    case 'TASK_ADDED':
+      return { ...base, task_added: { task: p.task } };
+    case 'TASK_UPDATED':
+      return { ...base, task_updated: { framework_id: { value: p.frameworkId }, status: p.status, state: p.state } };
+    case 'FRAMEWORK_ADDED':
+    case 'FRAMEWORK_UPDATED': {
+      const fw = core.frameworks.get(p.frameworkId);
+      const framework = fw === undefined ? undefined : frameworkView(core, fw);
+      return e.kind === 'FRAMEWORK_ADDED' ? { ...base, framework_added: { framework } } : { ...base, framework_updated: { framework } };
+    }
+    case 'FRAMEWORK_REMOVED':
+      return { ...base, framework_removed: { framework_info: { id: { value: p.frameworkId } } } };
+    case 'AGENT_ADDED':
+    case 'AGENT_UPDATED': {
+      const agent = core.agents.get(p.agentId);
+      const view = agent === undefined ? undefined : agentView(core, agent);
+      return e.kind === 'AGENT_ADDED' ? { ...base, agent_added: { agent: view } } : { ...base, agent_updated: { agent: view } };
+    }
+    case 'AGENT_REMOVED':
+      return { ...base, agent_removed: { agent_id: { value: p.agentId } } };
+    case 'ROLE_UPDATED':
+      return { ...base, role_updated: { role: roleViews(core).find((r) => r.name === p.role) ?? { name: p.role } } };
+  }
+}
+
+async function convertAvailable(core: MasterCore, agent: AgentEntry, consumed: Resources, converted: Resources): Promise<void> {
+  const available = core.allocator.available(agent.id);
+  if (available === undefined || !available.contains(consumed)) {
+    throw new MasterError(Status.FAILED_PRECONDITION, `resources: agent ${agent.id} does not have ${consumed} unallocated (available: ${available ?? 'none'}); rescind offers or wait for tasks to finish`);
+  }
+  core.allocator.updateAvailable(agent.id, [{ consumed, converted }]);
+  agent.total = agent.total.minus(consumed).plus(converted);
+  core.agentManager.persist(agent);
+  await core.flush();
+  core.publish('AGENT_UPDATED', { agentId: agent.id });
+  core.allocateSoon(agent.id);
+}
+
+function quantities(list: readonly { name: string; value: number }[], field: string): Map<string, number> {
+  const out = new Map<string, number>();
+  list.forEach((q, i) => {
+    if (q.name === '' || !(q.value >= 0) || !Number.isFinite(q.value)) throw new MasterError(Status.INVALID_ARGUMENT, `${field}[${i}]: needs a name and a non-negative value, got ${JSON.stringify(q)}`);
+    out.set(q.name, toMilli(q.value));
+  });
+  return out;
+}
+
+function maintenance(core: MasterCore): MaintenanceState {
+  return core.maintenance;
+}
+
+/** Offers from machines in a maintenance window carry the window (Mesos's unavailability). */
+export function applySchedule(core: MasterCore, m: MaintenanceState): void {
+  for (const agent of core.agents.values()) {
+    if (agent.lifecycle !== 'REGISTERED' && agent.lifecycle !== 'RECOVERED') continue;
+    const window = (m.schedule.windows ?? []).find((w) => (w.machine_ids ?? []).some((id) => id.hostname === agent.hostname));
+    const u = window?.unavailability;
+    const startMs = timeFromWire(u?.start);
+    const unavailability = startMs === undefined ? undefined : { startMs, durationMs: durationFromWire(u?.duration) };
+    core.allocator.updateAgent(agent.id, { info: { ...agentDescription(agent), unavailability } });
+  }
+  core.offers.rescindAll('maintenance');
+}
+
+function toStatus(err: unknown, core: MasterCore | undefined): Partial<grpc.StatusObject> {
+  if (err instanceof MasterError) return { code: err.grpcCode, details: err.message };
+  if (err instanceof ValidationError) return { code: Status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof RangeError) return { code: Status.INVALID_ARGUMENT, details: err.message };
+  if ((err as { code?: string })?.code === 'INVALID_RESOURCES') return { code: Status.INVALID_ARGUMENT, details: (err as Error).message };
+  core?.logger.error('unexpected error in an operator call', { err });
+  return { code: Status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}

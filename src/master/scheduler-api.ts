@@ -1,0 +1,310 @@
+import * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import type { Call__Output } from '../generated/berth/v1/Call';
+import type { Event } from '../generated/berth/v1/Event';
+import { filtersFromWire } from '../common/wire';
+import { MasterError } from './errors';
+import type { MasterCore } from './master-core';
+import type { FrameworkEntry, FrameworkSink, OfferEntry } from './model';
+import { forFramework } from './task-states';
+import { planAccept } from './validation/accept';
+import { ValidationError } from '../common/wire';
+
+type Stream = grpc.ServerDuplexStream<Call__Output, Event>;
+
+/** How the master learns who is calling (bearer token → principal); undefined = anonymous. */
+export type Authenticate = (metadata: grpc.Metadata) => { name: string } | undefined;
+
+/**
+ * `Scheduler.Connect`: one bidirectional stream per framework. The first call must be SUBSCRIBE;
+ * everything after is dispatched in arrival order. An invalid call gets an ERROR event naming the
+ * field and value (echoing its request_id) and the stream stays open; protocol violations
+ * (calls before SUBSCRIBE, another framework's id) end it. Nothing a client sends may throw out
+ * of here.
+ */
+export class SchedulerApi {
+  constructor(
+    private readonly core: () => MasterCore | undefined,
+    private readonly authenticate: Authenticate | undefined,
+    private readonly notLeader: () => MasterError,
+  ) {}
+
+  connect(stream: Stream): void {
+    let principal: string | undefined;
+    if (this.authenticate !== undefined) {
+      const who = this.authenticate(stream.metadata);
+      if (who === undefined) {
+        stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+        return;
+      }
+      principal = who.name;
+    }
+    let framework: FrameworkEntry | undefined;
+    let owner: MasterCore | undefined;
+    let isClosed = false;
+    const closed = () => {
+      if (isClosed) return;
+      isClosed = true;
+      sink.ended();
+      if (framework !== undefined && owner !== undefined && !owner.isStopped) owner.frameworkManager.disconnected(framework, sink);
+    };
+    const sink = new StreamSink(stream, () => this.core()?.options.maxFrameworkBufferBytes ?? 64 << 20, closed);
+    stream.on('data', (call: Call__Output) => {
+      const core = this.core();
+      try {
+        if (core === undefined || core.isStopped) throw this.notLeader();
+        if (framework === undefined) {
+          if (call.type !== 'SUBSCRIBE' || call.subscribe == null) {
+            core.metrics?.invalidCalls.inc({ call: call.type, reason: 'NOT_SUBSCRIBED' });
+            throw new MasterError(Status.FAILED_PRECONDITION, `type: the first call must be SUBSCRIBE, got ${call.type}`);
+          }
+          framework = core.frameworkManager.subscribe(sink, call.subscribe.framework_info ?? ({} as never), principal, call.subscribe.suppressed_roles ?? []);
+          owner = core;
+          return;
+        }
+        if (call.framework_id?.value !== undefined && call.framework_id.value !== '' && call.framework_id.value !== framework.id) {
+          core.metrics?.invalidCalls.inc({ call: call.type, reason: 'WRONG_FRAMEWORK' });
+          throw Object.assign(new MasterError(Status.PERMISSION_DENIED, `framework_id: "${call.framework_id.value}" is not the framework subscribed on this stream ("${framework.id}")`), { fatal: true });
+        }
+        if (framework.sink !== sink) throw Object.assign(new MasterError(Status.ABORTED, 'this stream was superseded by a newer SUBSCRIBE'), { fatal: true });
+        this.dispatch(core, framework, call, principal);
+      } catch (err) {
+        this.reject(sink, call, err, framework === undefined);
+      }
+    });
+    stream.on('end', () => {
+      closed();
+      stream.end();
+    });
+    stream.on('error', closed);
+    stream.on('close', closed);
+  }
+
+  private dispatch(core: MasterCore, fw: FrameworkEntry, call: Call__Output, principal: string | undefined): void {
+    switch (call.type) {
+      case 'SUBSCRIBE':
+        core.frameworkManager.subscribe(fw.sink!, call.subscribe?.framework_info ?? ({} as never), principal, call.subscribe?.suppressed_roles ?? []);
+        return;
+      case 'TEARDOWN':
+        core.frameworkManager.teardown(fw, 'framework asked for TEARDOWN');
+        return;
+      case 'ACCEPT':
+        this.accept(core, fw, call);
+        return;
+      case 'DECLINE': {
+        const filters = filtersFromWire(call.decline?.filters);
+        for (const offer of this.takeOffers(core, fw, (call.decline?.offer_ids ?? []).map((o) => o.value), 'decline.offer_ids')) {
+          core.allocator.recoverResources(fw.id, offer.agentId, offer.role, offer.resources, filters, core.clock.now());
+        }
+        core.metrics?.offersDeclined.inc();
+        return;
+      }
+      case 'REVIVE': {
+        const roles = this.roles(fw, call.revive?.roles ?? [], 'revive.roles');
+        for (const r of roles ?? fw.info.roles) fw.suppressed.delete(r);
+        core.allocator.reviveOffers(fw.id, roles);
+        core.allocateSoon();
+        return;
+      }
+      case 'SUPPRESS': {
+        const roles = this.roles(fw, call.suppress?.roles ?? [], 'suppress.roles');
+        for (const r of roles ?? fw.info.roles) fw.suppressed.add(r);
+        core.allocator.suppressOffers(fw.id, roles);
+        return;
+      }
+      case 'KILL': {
+        const taskId = call.kill?.task_id?.value ?? '';
+        if (taskId === '') throw new MasterError(Status.INVALID_ARGUMENT, 'kill.task_id: must be set');
+        core.tasks.kill(fw, taskId, call.kill?.kill_policy);
+        return;
+      }
+      case 'ACKNOWLEDGE': {
+        const a = call.acknowledge;
+        const taskId = a?.task_id?.value ?? '';
+        const agentId = a?.agent_id?.value ?? '';
+        const uuid = a?.uuid === undefined || a.uuid === null ? Buffer.alloc(0) : Buffer.from(a.uuid as Uint8Array);
+        if (taskId === '' || agentId === '' || uuid.length === 0) {
+          throw new MasterError(Status.INVALID_ARGUMENT, `acknowledge: task_id, agent_id and uuid must all be set (got task_id "${taskId}", agent_id "${agentId}", ${uuid.length} uuid bytes)`);
+        }
+        core.tasks.acknowledge(fw, agentId, taskId, uuid);
+        return;
+      }
+      case 'RECONCILE':
+        core.tasks.reconcile(fw, (call.reconcile?.tasks ?? []).map((t, i) => {
+          const taskId = t.task_id?.value ?? '';
+          if (taskId === '') throw new MasterError(Status.INVALID_ARGUMENT, `reconcile.tasks[${i}].task_id: must be set`);
+          return { taskId, agentId: t.agent_id?.value || undefined };
+        }));
+        return;
+      case 'MESSAGE': {
+        const agentId = call.message?.agent_id?.value ?? '';
+        const agent = core.agents.get(agentId);
+        if (agent === undefined) throw new MasterError(Status.NOT_FOUND, `message.agent_id: unknown agent "${agentId}"`);
+        agent.sink?.send({ type: 'FRAMEWORK_MESSAGE', framework_message: { framework_id: { value: fw.id }, executor_id: call.message?.executor_id ?? undefined, data: call.message?.data ?? Buffer.alloc(0) } });
+        return;
+      }
+      case 'UPDATE_FRAMEWORK':
+        core.frameworkManager.update(fw, call.update_framework?.framework_info ?? ({} as never), principal, call.update_framework?.suppressed_roles ?? []);
+        return;
+      case 'ACCEPT_INVERSE_OFFERS':
+      case 'DECLINE_INVERSE_OFFERS':
+        // Inverse offers are advisory (as in Mesos); the master records nothing yet beyond validity.
+        return;
+      case 'SHUTDOWN':
+        throw new MasterError(Status.UNIMPLEMENTED, 'shutdown: Berth runs no custom executors; kill the task instead');
+      default:
+        core.metrics?.invalidCalls.inc({ call: String(call.type), reason: 'UNKNOWN_TYPE' });
+        throw new MasterError(Status.INVALID_ARGUMENT, `type: unknown call type ${JSON.stringify(call.type)}`);
+    }
+  }
+
+  private accept(core: MasterCore, fw: FrameworkEntry, call: Call__Output): void {
+    const accept = call.accept;
+    const filters = filtersFromWire(accept?.filters);
+    const ids = (accept?.offer_ids ?? []).map((o) => o.value);
+    const operations = accept?.operations ?? [];
+    let offers: OfferEntry[];
+    try {
+      offers = this.takeOffers(core, fw, ids, 'accept.offer_ids');
+    } catch (err) {
+      // Invalid offers: every task in the call is dropped, as Mesos does; valid offers return.
+      for (const op of operations) {
+        for (const task of [...(op.launch?.task_infos ?? []), ...(op.launch_group?.task_group?.tasks ?? [])]) {
+          core.tasks.rejectLaunch(fw, task.task_id?.value ?? '', undefined, forFramework('TASK_DROPPED', fw.info.capabilities.has('PARTITION_AWARE')), 'REASON_INVALID_OFFERS', (err as Error).message);
+        }
+      }
+      throw err;
+    }
+    if (offers.length === 0) throw new MasterError(Status.INVALID_ARGUMENT, 'accept.offer_ids: at least one offer is needed');
+    const plan = planAccept({
+      frameworkId: fw.id,
+      principal: fw.info.principal,
+      frameworkRoles: new Set(fw.info.roles),
+      capabilities: fw.info.capabilities,
+      offers: offers.map((o) => ({ id: o.id, agentId: o.agentId, role: o.role, resources: o.resources })),
+      operations,
+      isKnownTask: (taskId) => fw.tasks.has(taskId),
+      authorize: core.authorizer === undefined ? undefined : (action, role) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role),
+    });
+    const agentId = offers[0]!.agentId;
+    const agent = core.agents.get(agentId);
+    const now = core.clock.now();
+    const aware = fw.info.capabilities.has('PARTITION_AWARE');
+    for (const outcome of plan.taskOutcomes) {
+      core.tasks.rejectLaunch(fw, outcome.taskId, agentId, forFramework(outcome.state, aware), outcome.reason, outcome.message);
+      core.metrics?.rejectedOperations.inc({ reason: outcome.reason });
+    }
+    if (agent === undefined || !agent.connected || agent.sink === undefined) {
+      for (const l of plan.launches) core.tasks.rejectLaunch(fw, l.task.task_id?.value ?? '', agentId, forFramework('TASK_DROPPED', aware), 'REASON_AGENT_DISCONNECTED', `agent ${agentId} is not connected`);
+      for (const o of offers) core.allocator.recoverResources(fw.id, o.agentId, o.role, o.resources, undefined, now);
+      return;
+    }
+    for (const c of plan.conversions) {
+      core.allocator.updateAllocation(fw.id, agentId, c.role, [{ consumed: c.consumed, converted: c.converted }]);
+      agent.total = agent.total.minus(c.consumed).plus(c.converted);
+    }
+    if (plan.conversions.length > 0) core.agentManager.persist(agent);
+    for (const l of plan.launches) core.tasks.launch(fw, agent, l.task, l.role, l.resources);
+    for (const u of plan.unused) if (!u.resources.isEmpty()) core.allocator.recoverResources(fw.id, agentId, u.role, u.resources, filters, now);
+    for (const e of plan.operationErrors) {
+      core.metrics?.rejectedOperations.inc({ reason: 'INVALID_OPERATION' });
+      fw.sink?.send({ type: 'ERROR', error: { message: `accept.operations[${e.index}] (${e.type}): ${e.message}`, code: Status.INVALID_ARGUMENT, fatal: false, request_id: call.request_id } });
+    }
+  }
+
+  /**
+   * Takes the named offers out of the outstanding set. All must exist, be this framework's and
+   * be distinct; otherwise the valid ones are given back (no filter) and the call is rejected.
+   */
+  private takeOffers(core: MasterCore, fw: FrameworkEntry, ids: readonly string[], field: string): OfferEntry[] {
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      const offer = core.offers.offers.get(id);
+      if (seen.has(id)) problems.push(`${field}[${i}]: offer "${id}" is listed twice`);
+      else if (offer === undefined) problems.push(`${field}[${i}]: unknown or already used offer "${id}"`);
+      else if (offer.frameworkId !== fw.id) problems.push(`${field}[${i}]: offer "${id}" belongs to another framework`);
+      seen.add(id);
+    });
+    const agents = new Set(ids.map((id) => core.offers.offers.get(id)?.agentId).filter((a) => a !== undefined));
+    if (agents.size > 1) problems.push(`${field}: offers from different agents (${[...agents].join(', ')}) cannot be accepted together`);
+    const taken = [...new Set(ids)].map((id) => core.offers.offers.get(id)).filter((o): o is OfferEntry => o !== undefined && o.frameworkId === fw.id).map((o) => core.offers.take(o.id)!);
+    if (problems.length === 0) return taken;
+    for (const o of taken) core.allocator.recoverResources(fw.id, o.agentId, o.role, o.resources, undefined, core.clock.now());
+    core.metrics?.invalidCalls.inc({ call: field.split('.')[0]!.toUpperCase(), reason: 'INVALID_OFFERS' });
+    throw new MasterError(Status.INVALID_ARGUMENT, problems.join('; '));
+  }
+
+  private roles(fw: FrameworkEntry, roles: readonly string[], field: string): string[] | undefined {
+    if (roles.length === 0) return undefined;
+    roles.forEach((r, i) => {
+      if (!fw.info.roles.includes(r)) throw new MasterError(Status.INVALID_ARGUMENT, `${field}[${i}]: "${r}" is not one of the framework's roles (${fw.info.roles.join(', ')})`);
+    });
+    return [...roles];
+  }
+
+  /** Turns anything thrown while handling a call into an ERROR event; ends the stream when fatal. */
+  private reject(sink: StreamSink, call: Call__Output, err: unknown, beforeSubscribe: boolean): void {
+    const core = this.core();
+    let code: number = Status.INTERNAL;
+    let message: string;
+    let fatal = beforeSubscribe;
+    if (err instanceof MasterError) {
+      code = err.grpcCode;
+      message = err.message;
+      fatal = fatal || (err as { fatal?: boolean }).fatal === true;
+    } else if (err instanceof ValidationError) {
+      code = Status.INVALID_ARGUMENT;
+      message = err.message;
+    } else {
+      message = `internal error handling ${String(call?.type)}: ${(err as Error)?.message ?? String(err)}`;
+      core?.logger.error('unexpected error handling a scheduler call', { err, call: call?.type });
+    }
+    const leader = err instanceof MasterError && err.grpcCode === Status.UNAVAILABLE ? (err as { leader?: unknown }).leader : undefined;
+    sink.send({ type: 'ERROR', error: { message, code, fatal, request_id: call?.request_id ?? '', leader: leader as never } });
+    if (fatal) sink.close();
+  }
+}
+
+/** A framework's gRPC stream as a FrameworkSink, cut off when the framework stops reading. */
+class StreamSink implements FrameworkSink {
+  private done = false;
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly maxBuffered: () => number,
+    private readonly onClosed: () => void,
+  ) {}
+
+  send(event: Event): void {
+    if (this.done) return;
+    try {
+      this.stream.write(event);
+    } catch {
+      this.close();
+      return;
+    }
+    if (this.stream.writableLength > this.maxBuffered()) {
+      // It cannot read an ERROR event either: cut the stream with a status instead.
+      this.done = true;
+      this.stream.destroy(Object.assign(new Error(`the framework is not reading its stream (over ${this.maxBuffered()} bytes buffered)`), { code: Status.RESOURCE_EXHAUSTED }));
+      this.onClosed();
+    }
+  }
+
+  close(error?: { code: number; message: string }): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (error !== undefined) this.stream.write({ type: 'ERROR', error: { message: error.message, code: error.code, fatal: true } });
+      this.stream.end();
+    } catch {
+      // The stream is already gone.
+    }
+    this.onClosed();
+  }
+
+  ended(): void {
+    this.done = true;
+  }
+}

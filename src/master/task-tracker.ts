@@ -1,0 +1,233 @@
+import type { Resources } from '../common/resources';
+import type { KillPolicy__Output } from '../generated/berth/v1/KillPolicy';
+import type { StatusUpdate__Output } from '../generated/berth/v1/StatusUpdate';
+import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
+import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskStatus';
+import type { Task } from '../generated/berth/v1/Task';
+import { resourcesToWire } from '../common/wire';
+import type { MasterCore } from './master-core';
+import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
+import { forFramework, isTaskState, isTerminal, type TaskState } from './task-states';
+
+export type StatusReason = NonNullable<TaskStatus['reason']>;
+
+/**
+ * The task state machine and the status-update path: agent → master → framework, and the
+ * acknowledgement back. Updates that carry a uuid come from the agent and are at-least-once (the
+ * agent resends until acknowledged); updates the master makes up (errors, loss, reconciliation)
+ * carry none and are not acknowledged, as in Mesos.
+ */
+export class TaskTracker {
+  constructor(private readonly core: MasterCore) {}
+
+  get(frameworkId: string, taskId: string): TaskEntry | undefined {
+    return this.core.frameworks.get(frameworkId)?.tasks.get(taskId);
+  }
+
+  /** Records a launched task (TASK_STAGING) and sends it to its agent. */
+  launch(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources): TaskEntry {
+    const entry = this.track(fw, agent, task, role, resources, 'TASK_STAGING');
+    agent.sink!.send({ type: 'RUN_TASK', run_task: { framework_info: fw.wire, task: { ...task, agent_id: { value: agent.id } }, role } });
+    this.core.metrics?.tasksLaunched.inc();
+    return entry;
+  }
+
+  /** Adds a task the master learns of (launch, or an agent re-registering with it). */
+  track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, status?: TaskStatus): TaskEntry {
+    const taskId = task.task_id!.value;
+    const entry: TaskEntry = {
+      key: taskKey(fw.id, taskId),
+      taskId,
+      frameworkId: fw.id,
+      agentId: agent.id,
+      role,
+      resources,
+      info: task,
+      state,
+      status,
+      recovered: false,
+      launchedAt: this.core.clock.now(),
+    };
+    fw.tasks.set(taskId, entry);
+    agent.tasks.set(entry.key, entry);
+    this.core.publish('TASK_ADDED', { task: this.toWire(entry) });
+    return entry;
+  }
+
+  /** An update from an agent: record the latest state, free resources if terminal, forward it. */
+  statusUpdate(agent: AgentEntry, update: StatusUpdate__Output): void {
+    const status = update.status;
+    const frameworkId = update.framework_id?.value ?? '';
+    if (status === null || status === undefined || !isTaskState(status.state)) return;
+    const fw = this.core.frameworks.get(frameworkId);
+    const task = fw?.tasks.get(status.task_id?.value ?? '');
+    const latest = isTaskState(update.latest_state) ? update.latest_state : status.state;
+    this.core.metrics?.statusUpdates.inc({ state: status.state });
+    if (task !== undefined) {
+      task.state = latest;
+      task.status = { ...status, agent_id: { value: agent.id } };
+      if (isTerminal(latest)) this.release(task);
+      this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
+    }
+    if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
+  }
+
+  /** ACKNOWLEDGE from a framework: routed to the agent; a terminal task then leaves the active set. */
+  acknowledge(fw: FrameworkEntry, agentId: string, taskId: string, uuid: Buffer): void {
+    const agent = this.core.agents.get(agentId);
+    agent?.sink?.send({
+      type: 'STATUS_UPDATE_ACKNOWLEDGEMENT',
+      status_update_acknowledgement: { agent_id: { value: agentId }, framework_id: { value: fw.id }, task_id: { value: taskId }, uuid },
+    });
+    const task = fw.tasks.get(taskId);
+    if (task === undefined || task.status?.uuid === undefined) return;
+    const acked = Buffer.from(task.status.uuid as Uint8Array);
+    if (acked.equals(uuid) && isTerminal(task.state) && isTerminal(task.status.state as TaskState)) this.complete(task);
+  }
+
+  /**
+   * A state the master decides (TASK_ERROR for an invalid launch, TASK_LOST or UNREACHABLE when an
+   * agent goes away, KILLED when a framework is removed). Sent without uuid; terminal ones complete
+   * the task at once since no acknowledgement will come.
+   */
+  masterUpdate(task: TaskEntry, state: TaskState, reason: StatusReason, message: string): void {
+    const fw = this.core.frameworks.get(task.frameworkId);
+    task.state = state;
+    task.status = this.status(task.taskId, task.agentId, state, reason, message);
+    this.core.publish('TASK_UPDATED', { frameworkId: task.frameworkId, taskId: task.taskId, state, status: task.status });
+    if (fw?.sink !== undefined) this.forward(fw, task.status);
+    if (isTerminal(state)) {
+      this.release(task);
+      this.complete(task);
+    }
+  }
+
+  /** Tells a framework about a task that never got tracked (rejected at launch). */
+  rejectLaunch(fw: FrameworkEntry, taskId: string, agentId: string | undefined, state: TaskState, reason: StatusReason, message: string): void {
+    this.core.metrics?.statusUpdates.inc({ state });
+    if (fw.sink !== undefined) this.forward(fw, this.status(taskId, agentId, state, reason, message));
+  }
+
+  /** Explicit (task list) or implicit (empty list) reconciliation; answers are REASON_RECONCILIATION updates. */
+  reconcile(fw: FrameworkEntry, requested: readonly { taskId: string; agentId?: string }[]): void {
+    if (requested.length === 0) {
+      for (const task of fw.tasks.values()) this.forward(fw, this.reconciled(task));
+      return;
+    }
+    for (const { taskId, agentId } of requested) {
+      const task = fw.tasks.get(taskId);
+      if (task !== undefined) {
+        this.forward(fw, this.reconciled(task));
+        continue;
+      }
+      const done = fw.completed.find((t) => t.taskId === taskId);
+      if (done !== undefined) {
+        this.forward(fw, this.reconciled(done));
+        continue;
+      }
+      // Unknown to the master: what it can say depends on what it knows of the agent.
+      const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
+      let state: TaskState = 'TASK_UNKNOWN';
+      if (agent?.lifecycle === 'UNREACHABLE') state = 'TASK_UNREACHABLE';
+      else if (agent?.lifecycle === 'GONE') state = 'TASK_GONE_BY_OPERATOR';
+      else if (agent !== undefined && agent.connected) state = 'TASK_GONE';
+      this.forward(fw, this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master'));
+    }
+  }
+
+  /** KILL: forwarded to the agent; a task the master does not know is reported lost. */
+  kill(fw: FrameworkEntry, taskId: string, killPolicy: KillPolicy__Output | null | undefined): void {
+    const task = fw.tasks.get(taskId);
+    if (task === undefined) {
+      this.forward(fw, this.status(taskId, undefined, 'TASK_UNKNOWN', 'REASON_TASK_UNKNOWN', 'task unknown to the master'));
+      return;
+    }
+    const agent = this.core.agents.get(task.agentId);
+    if (agent?.lifecycle === 'UNREACHABLE') {
+      this.forward(fw, this.reconciled(task));
+      return;
+    }
+    this.sendKill(task, killPolicy ?? undefined);
+  }
+
+  sendKill(task: TaskEntry, killPolicy?: KillPolicy__Output): void {
+    const agent = this.core.agents.get(task.agentId);
+    agent?.sink?.send({ type: 'KILL_TASK', kill_task: { framework_id: { value: task.frameworkId }, task_id: { value: task.taskId }, kill_policy: killPolicy ?? task.info.kill_policy ?? undefined } });
+  }
+
+  /** Drops a task from the active set (terminal and acknowledged, or decided by the master). */
+  complete(task: TaskEntry): void {
+    const fw = this.core.frameworks.get(task.frameworkId);
+    this.release(task);
+    fw?.tasks.delete(task.taskId);
+    this.core.agents.get(task.agentId)?.tasks.delete(task.key);
+    if (fw !== undefined) {
+      fw.completed.push(task);
+      if (fw.completed.length > this.core.options.maxCompletedTasksPerFramework) fw.completed.splice(0, fw.completed.length - this.core.options.maxCompletedTasksPerFramework);
+    }
+    this.core.agentManager.checkDrained(task.agentId);
+  }
+
+  /** Returns a terminal task's resources to the allocator, once. */
+  release(task: TaskEntry): void {
+    if (task.recovered) return;
+    task.recovered = true;
+    const agent = this.core.agents.get(task.agentId);
+    if (agent === undefined || agent.lifecycle === 'UNREACHABLE' || agent.lifecycle === 'GONE') return;
+    this.core.allocator.recoverResources(task.frameworkId, task.agentId, task.role, task.resources, undefined, this.core.clock.now());
+    this.core.allocateSoon(task.agentId);
+  }
+
+  toWire(task: TaskEntry): Task {
+    return {
+      name: task.info.name,
+      task_id: { value: task.taskId },
+      framework_id: { value: task.frameworkId },
+      agent_id: { value: task.agentId },
+      state: task.state,
+      statuses: task.status === undefined ? [] : [task.status],
+      resources: resourcesToWire(task.resources),
+      role: task.role,
+      labels: task.info.labels ?? undefined,
+      command: task.info.command ?? undefined,
+      container: task.info.container ?? undefined,
+      health_check: task.info.health_check ?? undefined,
+      kill_policy: task.info.kill_policy ?? undefined,
+      discovery: task.info.discovery ?? undefined,
+      max_completion_time: task.info.max_completion_time ?? undefined,
+    };
+  }
+
+  private reconciled(task: TaskEntry): TaskStatus {
+    const base = task.status;
+    return {
+      task_id: { value: task.taskId },
+      agent_id: { value: task.agentId },
+      state: task.state,
+      source: 'SOURCE_MASTER',
+      reason: 'REASON_RECONCILIATION',
+      message: base?.message ?? '',
+      healthy: base?.healthy ?? undefined,
+      timestamp: this.core.clock.now() / 1000,
+    };
+  }
+
+  private status(taskId: string, agentId: string | undefined, state: TaskState, reason: StatusReason, message: string): TaskStatus {
+    return {
+      task_id: { value: taskId },
+      agent_id: agentId === undefined ? undefined : { value: agentId },
+      state,
+      source: 'SOURCE_MASTER',
+      reason,
+      message,
+      timestamp: this.core.clock.now() / 1000,
+    };
+  }
+
+  /** Sends an UPDATE, translating partition-aware states for frameworks that are not. */
+  private forward(fw: FrameworkEntry, status: TaskStatus | TaskStatus__Output): void {
+    const aware = fw.info.capabilities.has('PARTITION_AWARE');
+    const state = forFramework(status.state as TaskState, aware);
+    fw.sink?.send({ type: 'UPDATE', update: { status: state === status.state ? (status as TaskStatus) : { ...(status as TaskStatus), state } } });
+  }
+}

@@ -1,0 +1,210 @@
+import * as grpc from '@grpc/grpc-js';
+import { berthV1 } from '../../src/common/rpc/proto';
+import { FakeAgent, launch, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
+
+/**
+ * The master over real gRPC (loopback, ephemeral port) with a fake clock and simulated agents:
+ * subscribe → offer → accept → run → status → acknowledge, and what bad input gets.
+ */
+describe('master: the framework cycle', () => {
+  let master: TestMaster;
+  const closers: (() => void)[] = [];
+  const track = <T extends { close(): void }>(x: T): T => {
+    closers.push(() => x.close());
+    return x;
+  };
+
+  beforeEach(async () => {
+    master = await startTestMaster();
+  });
+
+  afterEach(async () => {
+    for (const close of closers.splice(0)) close();
+    await master.stop();
+  });
+
+  async function offered(fw: TestScheduler) {
+    master.clock.advance(1000); // the allocation interval
+    const event = await fw.nextOffers();
+    return event.offers!.offers;
+  }
+
+  test('subscribe → offer → accept → RUNNING → acknowledge → FINISHED frees the resources', async () => {
+    const agent = track(await FakeAgent.register(master.address, { resources: 'cpus:4;mem:4096;ports:[31000-31009]' }));
+    const fw = track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
+    const [offer] = await offered(fw);
+    expect(offer!.agent_id!.value).toBe(agent.agentId);
+    expect(offer!.allocation_info!.role).toBe('web');
+
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 't1', 'cpus:1;mem:128')], filters: { refuse_seconds: 0 } } });
+    const run = await agent.nextRun();
+    expect(run.run_task!.task!.task_id!.value).toBe('t1');
+    expect(run.run_task!.role).toBe('web');
+
+    const uuid = agent.status(fw.frameworkId, 't1', 'TASK_RUNNING');
+    const running = await fw.nextUpdate('t1', 'TASK_RUNNING');
+    expect(Buffer.from(running.uuid).equals(uuid)).toBe(true);
+    fw.ack(running);
+    const ack = await agent.messages.next((m) => m.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT', 'ack');
+    expect(Buffer.from(ack.status_update_acknowledgement!.uuid).equals(uuid)).toBe(true);
+
+    // The unused part of the offer comes back in the next cycle; the task's part does not.
+    const [second] = await offered(fw);
+    const cpus = (o: typeof second) => o!.resources.filter((r) => r.name === 'cpus').reduce((s, r) => s + r.scalar!.value, 0);
+    expect(cpus(second)).toBe(3);
+    fw.send({ type: 'DECLINE', decline: { offer_ids: [second!.id!], filters: { refuse_seconds: 0 } } });
+
+    agent.status(fw.frameworkId, 't1', 'TASK_FINISHED');
+    const finished = await fw.nextUpdate('t1', 'TASK_FINISHED');
+    fw.ack(finished);
+    await agent.messages.next((m) => m.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT', 'ack of FINISHED'); // the master has handled it
+    const [third] = await offered(fw);
+    expect(cpus(third)).toBe(4);
+    expect(master.daemon.core!.frameworks.get(fw.frameworkId)!.tasks.size).toBe(0);
+    expect(master.daemon.core!.frameworks.get(fw.frameworkId)!.completed.map((t) => t.taskId)).toEqual(['t1']);
+  });
+
+  test('reconciliation: explicit answers per task, implicit lists every active task', async () => {
+    const agent = track(await FakeAgent.register(master.address));
+    const fw = track(await TestScheduler.subscribe(master.address, { capabilities: [{ type: 'PARTITION_AWARE' }] }));
+    const [offer] = await offered(fw);
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 'a', 'cpus:1;mem:64'), launch(offer!, 'b', 'cpus:1;mem:64')] } });
+    await agent.nextRun();
+    await agent.nextRun();
+    agent.status(fw.frameworkId, 'a', 'TASK_RUNNING');
+    await fw.nextUpdate('a', 'TASK_RUNNING');
+
+    fw.send({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 'a' } }, { task_id: { value: 'nope' }, agent_id: { value: agent.agentId } }] } });
+    const a = await fw.nextUpdate('a');
+    expect([a.state, a.reason, a.uuid.length]).toEqual(['TASK_RUNNING', 'REASON_RECONCILIATION', 0]);
+    const nope = await fw.nextUpdate('nope');
+    expect([nope.state, nope.reason]).toEqual(['TASK_GONE', 'REASON_RECONCILIATION']);
+
+    fw.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
+    const states = new Map<string, string>();
+    for (let i = 0; i < 2; i++) {
+      const s = (await fw.events.next((e) => e.type === 'UPDATE' && e.update!.status!.reason === 'REASON_RECONCILIATION', 'implicit')).update!.status!;
+      states.set(s.task_id!.value, s.state);
+    }
+    expect(Object.fromEntries(states)).toEqual({ a: 'TASK_RUNNING', b: 'TASK_STAGING' });
+  });
+
+  describe('validation: every rejection names the field and value, and nothing is lost', () => {
+    test('a call before SUBSCRIBE ends the stream with FAILED_PRECONDITION', async () => {
+      const s = track(TestScheduler.open(master.address));
+      s.send({ type: 'REVIVE', revive: { roles: [] } });
+      const err = await s.nextError();
+      expect([err.code, err.fatal]).toEqual([grpc.status.FAILED_PRECONDITION, true]);
+      expect(err.message).toMatch(/first call must be SUBSCRIBE, got REVIVE/);
+    });
+
+    test('an invalid role is refused at SUBSCRIBE', async () => {
+      await expect(TestScheduler.subscribe(master.address, { roles: ['bad role'] })).rejects.toThrow(/roles\[0\].*bad role/);
+    });
+
+    test('a call for another framework id ends the stream', async () => {
+      const fw = track(await TestScheduler.subscribe(master.address));
+      fw.send({ framework_id: { value: 'someone-else' }, type: 'REVIVE', revive: {} } as never);
+      const err = await fw.nextError();
+      expect(err.fatal).toBe(true);
+      expect(err.message).toMatch(/someone-else/);
+    });
+
+    test('unknown offers: an ERROR naming them, and the tasks are dropped (LOST for non-partition-aware)', async () => {
+      track(await FakeAgent.register(master.address));
+      const fw = track(await TestScheduler.subscribe(master.address));
+      const [offer] = await offered(fw);
+      fw.send({ type: 'ACCEPT', request_id: 'r1', accept: { offer_ids: [offer!.id!, { value: 'no-such-offer' }], operations: [launch(offer!, 't', 'cpus:1;mem:64')] } });
+      const lost = await fw.nextUpdate('t');
+      expect([lost.state, lost.reason]).toEqual(['TASK_LOST', 'REASON_INVALID_OFFERS']);
+      const err = await fw.nextError();
+      expect(err.request_id).toBe('r1');
+      expect(err.message).toMatch(/accept\.offer_ids\[1\]: unknown or already used offer "no-such-offer"/);
+      // The valid offer's resources were returned: offered again.
+      expect((await offered(fw)).length).toBe(1);
+    });
+
+    test('resources beyond the offer and duplicate task ids get TASK_ERROR; the rest is returned', async () => {
+      const agent = track(await FakeAgent.register(master.address, { resources: 'cpus:2;mem:1024' }));
+      const fw = track(await TestScheduler.subscribe(master.address));
+      const [offer] = await offered(fw);
+      fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 'big', 'cpus:8;mem:64'), launch(offer!, 'ok', 'cpus:1;mem:64'), launch(offer!, 'ok', 'cpus:0.5;mem:64')], filters: { refuse_seconds: 0 } } });
+      const big = await fw.nextUpdate('big');
+      expect([big.state, big.reason]).toEqual(['TASK_ERROR', 'REASON_TASK_INVALID']);
+      expect(big.message).toMatch(/cpus/);
+      const dup = await fw.nextUpdate('ok', 'TASK_ERROR');
+      expect(dup.message).toMatch(/ok/);
+      expect((await agent.nextRun()).run_task!.task!.task_id!.value).toBe('ok');
+      const [again] = await offered(fw);
+      expect(again!.resources.find((r) => r.name === 'cpus')!.scalar!.value).toBe(1);
+    });
+
+    test('an oversized message is rejected with RESOURCE_EXHAUSTED and the master keeps serving', async () => {
+      const fw = track(await TestScheduler.subscribe(master.address));
+      fw.send({ type: 'MESSAGE', message: { agent_id: { value: 'x' }, data: Buffer.alloc(5 * 1024 * 1024) } });
+      await fw.events.next(() => false, 'nothing', 2000).catch(() => undefined);
+      expect(fw.events.ended).toBeDefined();
+      expect((fw.events.ended as grpc.ServiceError).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const other = track(await TestScheduler.subscribe(master.address));
+      expect(other.frameworkId).not.toBe('');
+    });
+  });
+
+  describe('framework failover', () => {
+    test('within failover_timeout it keeps its tasks; after it, its tasks are killed and the id is gone', async () => {
+      const agent = track(await FakeAgent.register(master.address));
+      const fw = await TestScheduler.subscribe(master.address, { failover_timeout: 60 });
+      const id = fw.frameworkId;
+      const [offer] = await offered(fw);
+      fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 't', 'cpus:1;mem:64')] } });
+      await agent.nextRun();
+      fw.close();
+      await waitFor(() => master.daemon.core!.frameworks.get(id)!.connected === false, 'disconnect noticed');
+
+      master.clock.advance(30_000);
+      const back = track(await TestScheduler.subscribe(master.address, { id: { value: id }, failover_timeout: 60 }));
+      expect(back.frameworkId).toBe(id);
+      expect(master.daemon.core!.frameworks.get(id)!.tasks.has('t')).toBe(true);
+      back.close();
+      await waitFor(() => master.daemon.core!.frameworks.get(id)?.connected === false, 'second disconnect noticed');
+
+      master.clock.advance(60_000);
+      const kill = await agent.messages.next((m) => m.type === 'KILL_TASK', 'KILL_TASK');
+      expect(kill.kill_task!.task_id!.value).toBe('t');
+      expect(master.daemon.core!.frameworks.has(id)).toBe(false);
+      await expect(TestScheduler.subscribe(master.address, { id: { value: id } })).rejects.toThrow(/has been removed/);
+    });
+
+    test('a newer SUBSCRIBE with the same id closes the older stream', async () => {
+      const first = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+      const second = track(await TestScheduler.subscribe(master.address, { id: { value: first.frameworkId }, failover_timeout: 60 }));
+      const err = await first.nextError();
+      expect(err.message).toMatch(/failed over/);
+      expect(second.frameworkId).toBe(first.frameworkId);
+    });
+  });
+
+  test('operator API answers with the cluster state', async () => {
+    const agent = track(await FakeAgent.register(master.address, { hostname: 'h1' }));
+    track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
+    const client = new (berthV1().Operator)(master.address, grpc.credentials.createInsecure());
+    try {
+      const agents = await new Promise<{ agents: { agent_info: { id: { value: string }; hostname: string } }[] }>((resolve, reject) => client.GetAgents({}, ((err: Error | null, res: never) => (err ? reject(err) : resolve(res))) as never));
+      expect(agents.agents.map((a) => [a.agent_info.id.value, a.agent_info.hostname])).toEqual([[agent.agentId, 'h1']]);
+      const err = await new Promise<grpc.ServiceError>((resolve) => client.DrainAgent({ agent_id: { value: 'nope' } }, ((e: grpc.ServiceError) => resolve(e)) as never));
+      expect(err.code).toBe(grpc.status.NOT_FOUND);
+      expect(err.details).toMatch(/agent_id: unknown agent "nope"/);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/** Polls a condition the master reaches on its own (stream closes are noticed asynchronously); bounded. */
+async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
