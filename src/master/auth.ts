@@ -23,7 +23,7 @@
  *
  * - `principal`: a name or `*` (any authenticated principal); a list of them works too.
  * - `objects`: what the action is on — the role for register_framework, reserve, unreserve,
- *   set_quota, set_weights and run_task; the framework's principal for teardown; the agent id for
+ *   create_volume, destroy_volume, set_quota, set_weights and run_task; the framework's principal for teardown; the agent id for
  *   register_agent, drain_agent and maintenance. Patterns: `web` (exactly), `eng/*` (every role below
  *   `eng`, not `eng` itself, as Mesos), `*` (anything, including no object). Omitted: `['*']`.
  * - No matching rule: **denied**, except `view`, which any authenticated principal may do unless a
@@ -42,7 +42,7 @@ import { nullLogger, type Logger } from '../common/logging';
 /** The actions ACLs govern. */
 export const AUTH_ACTIONS = [
   'register_framework', 'teardown', 'reserve', 'unreserve', 'set_quota', 'set_weights',
-  'register_agent', 'run_task', 'view', 'drain_agent', 'maintenance',
+  'register_agent', 'run_task', 'view', 'drain_agent', 'maintenance', 'create_volume', 'destroy_volume',
 ] as const;
 export type AuthAction = (typeof AUTH_ACTIONS)[number];
 

@@ -57,6 +57,8 @@ export class MasterDaemon {
     const notLeader = () => this.notLeader();
     this.agentApi = new AgentApi(core, options.authenticate, notLeader);
     this.schedulerApi = new SchedulerApi(core, options.authenticate, notLeader);
+    // Population gauges are counted at scrape time: cheaper than on every change, never stale.
+    options.metrics?.beforeCollect(() => countPopulation(this.current, options.metrics!));
   }
 
   /** The leading core, while this master leads (tests and the composition root read it). */
@@ -160,6 +162,27 @@ export class MasterDaemon {
     const err = new MasterError(Status.UNAVAILABLE, leader === undefined ? 'this master is not the leader and no leader is known; retry shortly' : `this master is not the leader; the leader is ${leader.id} at ${leader.grpcAddress}`);
     return Object.assign(err, { leader: leader === undefined ? undefined : { id: leader.id, address: { hostname: hostOf(leader.grpcAddress), ip: hostOf(leader.grpcAddress), port: portOf(leader.grpcAddress) }, leader: true, http_url: leader.httpAddress === undefined ? '' : `http://${leader.httpAddress}` } });
   }
+}
+
+function countPopulation(core: MasterCore | undefined, metrics: MasterMetrics): void {
+  const agents: Record<string, number> = {};
+  const frameworks: Record<string, number> = {};
+  const tasks: Record<string, number> = {};
+  const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+  for (const a of core?.agents.values() ?? []) {
+    if (a.lifecycle === 'GONE') bump(agents, 'gone');
+    else if (a.lifecycle === 'UNREACHABLE') bump(agents, 'unreachable');
+    else if (a.drain !== undefined) bump(agents, a.drain.state === 'DRAINED' ? 'drained' : 'draining');
+    else if (a.deactivated) bump(agents, 'deactivated');
+    else bump(agents, 'registered');
+  }
+  for (const f of core?.frameworks.values() ?? []) {
+    bump(frameworks, f.connected ? 'connected' : f.registered ? 'disconnected' : 'inactive');
+    for (const t of f.tasks.values()) bump(tasks, t.state);
+  }
+  metrics.setAgentCounts(agents);
+  metrics.setFrameworkCounts(frameworks);
+  metrics.setTaskCounts(tasks as never);
 }
 
 const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));

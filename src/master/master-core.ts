@@ -6,7 +6,7 @@ import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/logging';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { AgentManager } from './agent-manager';
-import type { Authorizer, Principal } from './auth';
+import type { AuthAction, Authorizer, Principal } from './auth';
 import type { ClusterEventKind } from './event-bus';
 import { EventBus } from './event-bus';
 import { FrameworkManager } from './framework-manager';
@@ -206,8 +206,8 @@ export class MasterCore {
   }
 
   /** Whether `principal` may do `action` on `object` (always, when authorization is disabled). */
-  allowed(principal: Principal | undefined, action: string, object?: string): boolean {
-    return this.authorizer === undefined || this.authorizer.allowed(principal, action as never, object);
+  allowed(principal: Principal | undefined, action: AuthAction, object?: string): boolean {
+    return this.authorizer === undefined || this.authorizer.allowed(principal, action, object);
   }
 
   masterInfo(): MasterInfo {

@@ -8,6 +8,7 @@ import { Resources } from '../common/resources';
 import { durationFromWire, resourcesFromWire, timeFromWire } from '../common/wire';
 import { toMilli } from '../common/scalar';
 import type { AgentApi } from './agent-api';
+import type { AuthAction } from './auth';
 import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
 import { agentDescription, type MaintenanceState, type MasterCore } from './master-core';
@@ -41,7 +42,7 @@ type Unary<Req, Res> = grpc.handleUnaryCall<Req, Res>;
  * sequence number). Domain errors become gRPC statuses here and only here.
  */
 export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
-  const leading = (principal: { name: string } | undefined, action?: string, object?: string): MasterCore => {
+  const leading = (principal: { name: string } | undefined, action?: AuthAction, object?: string): MasterCore => {
     const core = deps.core();
     if (core === undefined || core.isStopped) throw deps.notLeader();
     if (action !== undefined && !core.allowed(principal, action, object)) {
@@ -349,7 +350,17 @@ export function applySchedule(core: MasterCore, m: MaintenanceState): void {
 }
 
 function toStatus(err: unknown, core: MasterCore | undefined): Partial<grpc.StatusObject> {
-  if (err instanceof MasterError) return { code: err.grpcCode, details: err.message };
+  if (err instanceof MasterError) {
+    const status: Partial<grpc.StatusObject> = { code: err.grpcCode, details: err.message };
+    const leader = (err as { leader?: { address?: { hostname?: string; port?: number } } }).leader;
+    if (err.grpcCode === Status.UNAVAILABLE && leader?.address !== undefined) {
+      // A standby tells the caller where the leader is (documented in operator.proto).
+      const metadata = new grpc.Metadata();
+      metadata.set('berth-leader', `${leader.address.hostname}:${leader.address.port}`);
+      status.metadata = metadata;
+    }
+    return status;
+  }
   if (err instanceof ValidationError) return { code: Status.INVALID_ARGUMENT, details: err.message };
   if (err instanceof RangeError) return { code: Status.INVALID_ARGUMENT, details: err.message };
   if ((err as { code?: string })?.code === 'INVALID_RESOURCES') return { code: Status.INVALID_ARGUMENT, details: (err as Error).message };
