@@ -1,0 +1,69 @@
+/**
+ * The event mirror publishes each event on berth.events.<kind> and into the BERTH_EVENTS stream,
+ * and when NATS is away it neither throws nor grows: failures and drops are counted.
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { memoryLogger } from '../../src/common/logging';
+import { NatsEventMirror } from '../../src/master/registry/nats-mirror';
+import { startNats, type NatsTestServers } from '../support/nats';
+
+jest.setTimeout(30_000);
+
+let nats: NatsTestServers;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.urls[0], reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await nats?.cleanup();
+});
+
+test('events reach live subscribers and the stream, under subjects named by kind', async () => {
+  const mirror = await NatsEventMirror.create({ nc, maxMessages: 1000 });
+  const received: Array<{ subject: string; event: unknown }> = [];
+  const sub = nc.subscribe('berth.events.>', { callback: (_, m) => void received.push({ subject: m.subject, event: m.json() }) });
+  await nc.flush();
+
+  mirror.publish({ kind: 'TASK_UPDATED', taskId: 't1', state: 'TASK_RUNNING' });
+  mirror.publish({ kind: 'agent.added', agentId: 'a1' });
+  mirror.publish({ kind: 'odd kind*', n: 1 });
+  await mirror.flush();
+  await nc.flush();
+  sub.unsubscribe();
+
+  expect(received).toEqual([
+    { subject: 'berth.events.TASK_UPDATED', event: { kind: 'TASK_UPDATED', taskId: 't1', state: 'TASK_RUNNING' } },
+    { subject: 'berth.events.agent.added', event: { kind: 'agent.added', agentId: 'a1' } },
+    { subject: 'berth.events.odd_kind_', event: { kind: 'odd kind*', n: 1 } },
+  ]);
+  const info = await (await jetstreamManager(nc)).streams.info('BERTH_EVENTS');
+  expect(info.state.messages).toBe(3);
+  expect(info.config.max_msgs).toBe(1000);
+  expect(mirror.stats()).toEqual({ published: 3, failed: 0, dropped: 0, inFlight: 0 });
+  await mirror.close();
+  mirror.publish({ kind: 'late' });
+  expect(mirror.stats().dropped).toBe(1);
+});
+
+test('with NATS down, publishing never throws, keeps at most maxInFlight, and counts the rest', async () => {
+  const logger = memoryLogger();
+  const mirror = await NatsEventMirror.create({ nc, maxInFlight: 3, timeoutMs: 500, logger });
+  await nats.stop(0);
+  for (let i = 0; i < 10; i++) expect(() => mirror.publish({ kind: 'TASK_UPDATED', i })).not.toThrow();
+  expect(mirror.stats()).toMatchObject({ inFlight: 3, dropped: 7 });
+  await mirror.flush();
+  expect(mirror.stats()).toEqual({ published: 0, failed: 3, dropped: 7, inFlight: 0 });
+  expect(logger.messages('warn')).toHaveLength(1); // once when failures begin, not per event
+
+  const circular: { kind: string; self?: unknown } = { kind: 'x' };
+  circular.self = circular;
+  expect(() => mirror.publish(circular)).not.toThrow();
+  expect(mirror.stats().failed).toBe(4);
+  await nats.restart(0);
+  await mirror.close();
+});
