@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { BerthError } from '../common/errors';
 import { Resources } from '../common/resources';
 import { formatMilli } from '../common/scalar';
+import { CliExit, type CliOutput } from './io';
 import { registerMasterCommand } from './master-command';
 import { packageVersion } from './version';
 
@@ -50,10 +51,6 @@ export function buildProgram(out: CliOutput): Command {
 }
 
 /** Runs the command line; resolves with the exit code (the bin script exits with it). */
-export interface CliOutput {
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
 
 const processOutput: CliOutput = {
   stdout: (s) => void process.stdout.write(s),
@@ -66,6 +63,7 @@ export async function main(argv: string[], io: CliOutput = processOutput): Promi
     await program.parseAsync(argv);
     return EXIT.ok;
   } catch (err) {
+    if (err instanceof CliExit) return err.exitCode;
     if (err instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;

@@ -16,7 +16,7 @@ import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
 import type { SorterFactory } from '../allocator/sorter';
 import { connect } from '@nats-io/transport-node';
-import type { CliOutput } from './main';
+import { CliExit, type CliOutput } from './io';
 import { packageVersion } from './version';
 
 /** Adds every config field as a flag (`--grpc-port`), so flags, `BERTH_*` env and a file all work. */
@@ -50,9 +50,8 @@ export function registerMasterCommand(program: Command, out: CliOutput): void {
       sources = [...loaded.sources].filter(([, s]) => s.kind !== 'default').map(([k, s]) => `${k} (${formatSource(s)})`).join(', ');
     } catch (err) {
       if (err instanceof ConfigError) {
-        out.stderr(`berth master: invalid configuration:\n${err.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}\n`);
-        process.exitCode = CONFIG_EXIT_CODE;
-        return;
+        out.stderr(`berth master: invalid configuration:\n${err.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
+        throw new CliExit(CONFIG_EXIT_CODE);
       }
       throw err;
     }

@@ -39,6 +39,19 @@ describe('berth CLI', () => {
     expect(r.stderr).toMatch(/mem:-5/);
   });
 
+  test('berth master with bad configuration exits 78 naming every problem and its source', async () => {
+    const r = await run('master', '--grpc-port', 'abc');
+    expect(r.code).toBe(78);
+    expect(r.stderr).toMatch(/grpc\.port: must be an integer between 0 and 65535, got "abc" \(from flag --grpc-port\)/);
+    expect(r.stderr).toMatch(/auth.*auth\.enabled: false/);
+  });
+
+  test('berth master --help-config lists settings with their environment variables', async () => {
+    const r = await run('master', '--help-config');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/BERTH_GRPC_PORT/);
+  });
+
   test('an unknown command exits 2', async () => {
     const r = await run('nonsense');
     expect(r.code).toBe(2);
