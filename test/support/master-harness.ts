@@ -11,8 +11,13 @@ import type { FrameworkInfo } from '../../src/generated/berth/v1/FrameworkInfo';
 import type { MasterMessage__Output } from '../../src/generated/berth/v1/MasterMessage';
 import type { Resource } from '../../src/generated/berth/v1/Resource';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import type { ClusterEvent__Output } from '../../src/generated/berth/v1/ClusterEvent';
+import type { OperatorClient } from '../../src/generated/berth/v1/Operator';
+import type { Task } from '../../src/generated/berth/v1/Task';
+import type { WatchRequest } from '../../src/generated/berth/v1/WatchRequest';
 import { resourcesToWire } from '../../src/common/wire';
 import { Resources } from '../../src/common/resources';
+import type { Authenticator, Authorizer } from '../../src/master/auth';
 import { MasterDaemon, type MasterDaemonOptions } from '../../src/master/daemon';
 import type { LeaderElection, LeaderInfo, LeadershipChange } from '../../src/master/registry/registry';
 import { MemoryStore } from './memory-registry';
@@ -23,10 +28,31 @@ export const WAIT_MS = 5000;
 /** A stream's messages, with bounded waits for the one a test expects. */
 export class Inbox<T> {
   private readonly items: T[] = [];
+  /** Every item ever pushed, in arrival order (for assertions about order). */
+  readonly log: T[] = [];
   private readonly waiters: { match: (t: T) => boolean; resolve: (t: T) => void }[] = [];
+  private readonly endWaiters: ((err: Error) => void)[] = [];
+  /** How the stream ended (a gRPC error carries its `code`); undefined while it is open. */
   ended: Error | undefined;
 
+  /** Records the end of the stream; the first reason wins (grpc-js emits `error` before `end`). */
+  end(err: Error): void {
+    if (this.ended !== undefined) return;
+    this.ended = err;
+    for (const w of this.endWaiters.splice(0)) w(err);
+  }
+
+  /** Resolves with how the stream ended; rejects after `ms`. */
+  whenEnded(what: string, ms = WAIT_MS): Promise<Error> {
+    if (this.ended !== undefined) return Promise.resolve(this.ended);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what} to end`)), ms);
+      this.endWaiters.push((err) => (clearTimeout(timer), resolve(err)));
+    });
+  }
+
   push(item: T): void {
+    this.log.push(item);
     const i = this.waiters.findIndex((w) => w.match(item));
     if (i >= 0) {
       const [w] = this.waiters.splice(i, 1);
@@ -63,7 +89,14 @@ export class ManualElection implements LeaderElection {
   isLeader = false;
   current: LeaderInfo | undefined;
 
-  constructor(private readonly autoElect: boolean) {}
+  /**
+   * @param nextTerm where a new term comes from; masters sharing a store share it, so a second
+   *   master's election is always a newer term (which fences the first one's registry)
+   */
+  constructor(
+    private readonly autoElect: boolean,
+    private readonly nextTerm?: () => number,
+  ) {}
 
   async start(): Promise<void> {
     if (this.autoElect) this.elect();
@@ -82,7 +115,7 @@ export class ManualElection implements LeaderElection {
     return () => this.listeners.delete(listener);
   }
 
-  elect(term = ++this.term): void {
+  elect(term = this.nextTerm?.() ?? this.term + 1): void {
     this.term = term;
     this.isLeader = true;
     for (const l of this.listeners) l({ kind: 'elected', term });
@@ -105,10 +138,25 @@ export interface TestMaster {
 }
 
 /** A real master (real gRPC on loopback) with a fake clock, an in-memory registry and a manual election. */
-export async function startTestMaster(overrides: Partial<MasterDaemonOptions['core']> & { store?: MemoryStore; clock?: FakeClock; autoElect?: boolean; maxMessageBytes?: number } = {}): Promise<TestMaster> {
-  const clock = overrides.clock ?? new FakeClock();
-  const store = overrides.store ?? new MemoryStore();
-  const election = new ManualElection(overrides.autoElect ?? true);
+export interface TestMasterOptions extends Partial<MasterDaemonOptions['core']> {
+  /** Share one with another master to test failover and fencing. @default a new one */
+  readonly store?: MemoryStore;
+  readonly clock?: FakeClock;
+  /** Lead at once; false: stand by until `election.elect()`. @default true */
+  readonly autoElect?: boolean;
+  readonly maxMessageBytes?: number;
+  /** Bearer-token authentication; undefined: off. */
+  readonly authenticate?: Authenticator;
+  /** ACLs; undefined: every caller may do everything. */
+  readonly authorizer?: Authorizer;
+}
+
+/** A real master (real gRPC on loopback) with a fake clock, an in-memory registry and a manual election. */
+export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
+  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, ...core } = options;
+  const clock = sharedClock ?? new FakeClock();
+  const store = sharedStore ?? new MemoryStore();
+  const election = new ManualElection(autoElect ?? true, () => store.term + 1);
   const logs = memoryLogger();
   const daemon = new MasterDaemon({
     core: {
@@ -120,12 +168,14 @@ export async function startTestMaster(overrides: Partial<MasterDaemonOptions['co
       maxAgentPingTimeouts: 5,
       maxCompletedTasksPerFramework: 100,
       maxFrameworkBufferBytes: 16 << 20,
-      ...overrides,
+      ...core,
     },
     clock,
     logger: logs,
     election,
-    maxMessageBytes: overrides.maxMessageBytes,
+    maxMessageBytes,
+    authenticate: authenticate === undefined ? undefined : (metadata) => authenticate.authenticate(metadata),
+    authorizer,
     openRegistry: async (term) => store.open(term),
   });
   await daemon.start();
@@ -163,8 +213,8 @@ export class TestScheduler {
     const stream = client.Connect(metadata ?? new grpc.Metadata()) as unknown as Duplex<Call, Event__Output>;
     const s = new TestScheduler(client, stream);
     stream.on('data', (e: Event__Output) => s.events.push(e));
-    stream.on('error', (err) => (s.events.ended = err));
-    stream.on('end', () => (s.events.ended ??= new Error('stream ended')));
+    stream.on('error', (err) => s.events.end(err));
+    stream.on('end', () => s.events.end(new Error('stream ended')));
     return s;
   }
 
@@ -184,6 +234,16 @@ export class TestScheduler {
     return this.events.next((e) => e.type === 'ERROR', 'ERROR').then((e) => e.error!);
   }
 
+  /**
+   * Resolves once the master has handled every call sent before: calls on one stream are handled
+   * in order, so the answer to a reconciliation sent last comes after them.
+   */
+  async settled(): Promise<void> {
+    const marker = `settled-${randomUUID()}`;
+    this.send({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: marker } }] } });
+    await this.nextUpdate(marker);
+  }
+
   ack(status: TaskStatus__Output): void {
     this.send({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id!, task_id: status.task_id!, uuid: status.uuid } });
   }
@@ -199,32 +259,62 @@ export class TestScheduler {
   }
 }
 
+/** What a FakeAgent registers with. */
+export interface FakeAgentOptions {
+  readonly hostname?: string;
+  /** Resources in the text form. @default 'cpus:4;mem:4096;disk:10000;ports:[31000-31099]' */
+  readonly resources?: string;
+  /** Set: REREGISTER with this id (and `tasks`, `frameworks`); unset: REGISTER. */
+  readonly id?: string;
+  /** Tasks it still runs, for REREGISTER (see {@link reportedTask}). */
+  readonly tasks?: readonly Task[];
+  readonly frameworks?: readonly FrameworkInfo[];
+  /** Sent with the stream (an `authorization` header). */
+  readonly metadata?: grpc.Metadata;
+  /** @default true */
+  readonly answerPings?: boolean;
+}
+
 /** A simulated agent speaking AgentLink.Connect: registers, answers pings, records run/kill orders. */
 export class FakeAgent {
   readonly messages = new Inbox<MasterMessage__Output>();
   agentId = '';
+  /** Whether it answers PINGs with PONGs; false: an agent that is cut off but whose stream stays up. */
+  answerPings = true;
   private constructor(
     private readonly client: grpc.Client,
     private readonly stream: Duplex<AgentMessage, MasterMessage__Output>,
   ) {}
 
-  static async register(address: string, opts: { hostname?: string; resources?: string; attributes?: AgentMessage['register'] extends infer R ? unknown : never; id?: string; tasks?: unknown[]; frameworks?: FrameworkInfo[] } = {}): Promise<FakeAgent> {
+  /** Connects and registers (or re-registers); resolves once the master accepted it. */
+  static async register(address: string, opts: FakeAgentOptions = {}): Promise<FakeAgent> {
+    const agent = FakeAgent.connect(address, opts);
+    const first = await agent.messages.next((m) => m.type === 'REGISTERED' || m.type === 'REREGISTERED', 'REGISTERED').catch((err: Error) => {
+      agent.close();
+      throw agent.messages.ended ?? err;
+    });
+    agent.agentId = (first.registered ?? first.reregistered)!.agent_id!.value;
+    return agent;
+  }
+
+  /** Connects and sends REGISTER or REREGISTER without waiting for the answer (to test refusals). */
+  static connect(address: string, opts: FakeAgentOptions = {}): FakeAgent {
     const Client = berthV1().AgentLink;
     const client = new Client(address, grpc.credentials.createInsecure());
-    const stream = client.Connect() as unknown as Duplex<AgentMessage, MasterMessage__Output>;
+    const stream = client.Connect(opts.metadata ?? new grpc.Metadata()) as unknown as Duplex<AgentMessage, MasterMessage__Output>;
     const agent = new FakeAgent(client, stream);
+    agent.answerPings = opts.answerPings ?? true;
+    agent.agentId = opts.id ?? '';
     stream.on('data', (m: MasterMessage__Output) => {
-      if (m.type === 'PING') agent.send({ type: 'PONG', pong: {} });
+      if (m.type === 'PING' && agent.answerPings) agent.send({ type: 'PONG', pong: {} });
       agent.messages.push(m);
     });
-    stream.on('error', (err) => (agent.messages.ended = err));
-    stream.on('end', () => (agent.messages.ended ??= new Error('stream ended')));
+    stream.on('error', (err) => agent.messages.end(err));
+    stream.on('end', () => agent.messages.end(new Error('stream ended')));
     const resources: Resource[] = resourcesToWire(Resources.parse(opts.resources ?? 'cpus:4;mem:4096;disk:10000;ports:[31000-31099]'));
     const agentInfo = { hostname: opts.hostname ?? 'localhost', resources, id: opts.id === undefined ? undefined : { value: opts.id } };
     if (opts.id === undefined) agent.send({ type: 'REGISTER', register: { agent_info: agentInfo, version: 'test' } });
-    else agent.send({ type: 'REREGISTER', reregister: { agent_info: agentInfo, version: 'test', tasks: (opts.tasks ?? []) as never, frameworks: opts.frameworks ?? [] } });
-    const first = await agent.messages.next((m) => m.type === 'REGISTERED' || m.type === 'REREGISTERED', 'REGISTERED');
-    agent.agentId = (first.registered ?? first.reregistered)!.agent_id!.value;
+    else agent.send({ type: 'REREGISTER', reregister: { agent_info: agentInfo, version: 'test', tasks: [...(opts.tasks ?? [])], frameworks: [...(opts.frameworks ?? [])] } });
     return agent;
   }
 
@@ -260,3 +350,89 @@ export function launch(offer: { agent_id?: { value: string } | null }, taskId: s
 }
 
 export { HierarchicalAllocator };
+
+/** Metadata carrying `authorization: Bearer <token>`. */
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+type OperatorMethod = { [K in keyof OperatorClient]: OperatorClient[K] extends (...args: never[]) => unknown ? K : never }[keyof OperatorClient] & Capitalize<string>;
+
+/** An operator API client (unary calls as promises, Watch as an inbox). */
+export class TestOperator {
+  private readonly client: OperatorClient;
+  private readonly watches: grpc.ClientReadableStream<ClusterEvent__Output>[] = [];
+
+  constructor(
+    address: string,
+    private readonly metadata: grpc.Metadata = new grpc.Metadata(),
+  ) {
+    this.client = new (berthV1().Operator)(address, grpc.credentials.createInsecure());
+  }
+
+  /** Calls `method`; rejects with the grpc.ServiceError when the master refuses. */
+  call<Res = Record<string, unknown>>(method: OperatorMethod, request: object = {}): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      const fn = (this.client[method] as unknown as (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Res) => void) => void).bind(this.client);
+      fn(request, this.metadata, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  /** Calls `method` expecting a refusal; resolves with it (and fails the test if the call succeeds). */
+  async refusal(method: OperatorMethod, request: object = {}): Promise<grpc.ServiceError> {
+    const res = await this.call(method, request).then(
+      (ok) => ({ ok }),
+      (err: grpc.ServiceError) => ({ err }),
+    );
+    if ('ok' in res) throw new Error(`${method} succeeded but was expected to be refused: ${JSON.stringify(res.ok)}`);
+    return res.err;
+  }
+
+  /** Opens a Watch stream; its events (and how it ended) land in the returned inbox. */
+  watch(request: WatchRequest = {}): Inbox<ClusterEvent__Output> {
+    const stream = this.client.Watch(request, this.metadata) as unknown as grpc.ClientReadableStream<ClusterEvent__Output>;
+    this.watches.push(stream);
+    const inbox = new Inbox<ClusterEvent__Output>();
+    stream.on('data', (e: ClusterEvent__Output) => inbox.push(e));
+    stream.on('error', (err) => inbox.end(err));
+    stream.on('end', () => inbox.end(new Error('stream ended')));
+    return inbox;
+  }
+
+  close(): void {
+    for (const w of this.watches) w.cancel();
+    this.client.close();
+  }
+}
+
+/** A task as an agent reports it in REREGISTER (running, unless told otherwise). */
+export function reportedTask(frameworkId: string, taskId: string, resources: string, opts: { role?: string; state?: string } = {}): Task {
+  return {
+    name: taskId,
+    task_id: { value: taskId },
+    framework_id: { value: frameworkId },
+    state: (opts.state ?? 'TASK_RUNNING') as never,
+    resources: resourcesToWire(Resources.parse(resources)),
+    role: opts.role ?? '*',
+    command: { value: 'sleep 1000', shell: true },
+  };
+}
+
+/** The sum of a scalar resource over wire resources (or offers). */
+export function scalar(resources: readonly { name: string; scalar?: { value: number } | null }[], name: string): number {
+  return resources.filter((r) => r.name === name).reduce((sum, r) => sum + (r.scalar?.value ?? 0), 0);
+}
+
+/**
+ * Polls a condition the master reaches on its own, for what no event announces (a stream close is
+ * noticed asynchronously); bounded by WAIT_MS.
+ */
+export async function waitFor(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
