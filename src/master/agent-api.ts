@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
+import { endStreamWithStatus } from '../common/rpc/server';
 import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
@@ -33,7 +34,7 @@ export class AgentApi {
     if (this.authenticate !== undefined) {
       principal = this.authenticate(stream.metadata);
       if (principal === undefined) {
-        stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+        endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
         return;
       }
     }
@@ -158,7 +159,7 @@ class AgentStreamSink implements AgentSink {
   fail(code: number, message: string): void {
     if (this.done) return;
     this.done = true;
-    this.stream.destroy(Object.assign(new Error(message), { code }));
+    endStreamWithStatus(this.stream, code, message);
     this.onClosed();
   }
 

@@ -6,6 +6,7 @@ import type { OperatorHandlers } from '../generated/berth/v1/Operator';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import { Resources } from '../common/resources';
 import { durationFromWire, resourcesFromWire, timeFromWire } from '../common/wire';
+import { endStreamWithStatus } from '../common/rpc/server';
 import { toMilli } from '../common/scalar';
 import type { AgentApi } from './agent-api';
 import type { AuthAction } from './auth';
@@ -248,12 +249,12 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
 function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
   const core = deps.core();
   if (deps.authenticate !== undefined && deps.authenticate(stream.metadata) === undefined) {
-    stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+    endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
     return;
   }
   if (core === undefined || core.isStopped) {
     const err = deps.notLeader();
-    stream.destroy(Object.assign(new Error(err.message), { code: err.grpcCode }));
+    endStreamWithStatus(stream, err.grpcCode, err.message);
     return;
   }
   const epoch = core.options.masterId + '@' + core.startedAt;

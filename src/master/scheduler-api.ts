@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Call__Output } from '../generated/berth/v1/Call';
 import type { Event } from '../generated/berth/v1/Event';
+import { endStreamWithStatus } from '../common/rpc/server';
 import { filtersFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
@@ -34,7 +35,7 @@ export class SchedulerApi {
     if (this.authenticate !== undefined) {
       const who = this.authenticate(stream.metadata);
       if (who === undefined) {
-        stream.destroy(Object.assign(new Error('missing or invalid bearer token'), { code: Status.UNAUTHENTICATED }));
+        endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
         return;
       }
       principal = who.name;

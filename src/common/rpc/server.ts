@@ -219,3 +219,13 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
 function checkMessageLength(name: string, value: number): void {
   if (value !== -1) checkInteger(name, value, 1, 2 ** 31 - 1);
 }
+
+/**
+ * Ends a server stream (server-streaming or bidi) with an error status, after the messages already
+ * written. Use this, not `stream.destroy(err)`: grpc-js sends the status from the stream's `error`
+ * handler through `end()`, which a destroyed stream never runs — the client would never learn
+ * the call ended and would wait forever.
+ */
+export function endStreamWithStatus(stream: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string): void {
+  stream.emit('error', Object.assign(new Error(details), { code, details }));
+}
