@@ -127,13 +127,14 @@ export class AgentManager {
       agent.total = agent.total.plus(usedTotal);
     }
     this.addToAllocator(agent, used);
+    sink.send({ type: 'REREGISTERED', reregistered: { agent_id: { value: id }, heartbeat_interval_seconds: this.core.options.agentPingTimeoutMs / 1000, master_info: this.core.masterInfo() } });
     if (wasUnreachable) {
+      // After REREGISTERED: an agent acts on orders only from the master it is registered with.
       for (const task of [...agent.tasks.values()]) {
         const fw = this.core.frameworks.get(task.frameworkId);
         if (fw !== undefined && !fw.info.capabilities.has('PARTITION_AWARE')) this.core.tasks.sendKill(task);
       }
     }
-    sink.send({ type: 'REREGISTERED', reregistered: { agent_id: { value: id }, heartbeat_interval_seconds: this.core.options.agentPingTimeoutMs / 1000, master_info: this.core.masterInfo() } });
     for (const u of msg.unacknowledged_updates ?? []) this.core.tasks.statusUpdate(agent, u);
     this.startPings(agent);
     this.persist(agent);
@@ -305,7 +306,8 @@ export class AgentManager {
   }
 
   private removeFromAllocator(agent: AgentEntry): void {
-    for (const offer of [...this.core.offers.offers.values()]) if (offer.agentId === agent.id) this.core.offers.take(offer.id);
+    // Rescinded, not just dropped: a framework holding one must learn that it is gone.
+    this.core.offers.rescindForAgent(agent.id, 'agent_removed');
     this.core.allocator.removeAgent(agent.id);
   }
 
