@@ -1,0 +1,87 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { berthV1 } from '../../src/common/rpc/proto';
+
+/** A free loopback TCP port (bound, read, released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A `berth master` child process, run from the sources (test/support/run-berth.js). */
+export interface MasterProcess {
+  readonly id: string;
+  readonly grpcAddress: string;
+  readonly child: ChildProcess;
+  readonly log: () => string;
+  /** Sends a signal and, for SIGKILL/SIGTERM, waits for the exit. */
+  signal(sig: NodeJS.Signals): Promise<void>;
+}
+
+const RUN_BERTH = path.join(__dirname, 'run-berth.js');
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export async function startMasterProcess(id: string, args: readonly string[]): Promise<MasterProcess> {
+  const grpcPort = await freePort();
+  const httpPort = await freePort();
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-${id}-`));
+  const child = spawn(process.execPath, [RUN_BERTH, 'master', '--master-id', id, '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--work-dir', workDir, '--log-level', 'debug', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => (live.delete(child), resolve())));
+  return {
+    id,
+    grpcAddress: `127.0.0.1:${grpcPort}`,
+    child,
+    log: () => log,
+    async signal(sig) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(sig);
+      if (sig === 'SIGKILL' || sig === 'SIGTERM') await exited;
+    },
+  };
+}
+
+/** GetHealth of one master; undefined when it does not answer within `ms`. */
+export async function health(address: string, ms = 1000): Promise<{ healthy: boolean; leader: boolean } | undefined> {
+  const client = new (berthV1().Operator)(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((resolve) => {
+      client.GetHealth({}, { deadline: Date.now() + ms }, ((err: Error | null, res: { healthy: boolean; leader: boolean }) => resolve(err ? undefined : res)) as never);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Polls the masters until exactly one says it leads; returns it. Polling is the only way to see
+ * another process's state here; it is bounded by `ms`.
+ */
+export async function waitForLeader(masters: readonly MasterProcess[], ms: number, except?: MasterProcess): Promise<MasterProcess> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const answers = await Promise.all(masters.filter((m) => m !== except).map(async (m) => ({ m, h: await health(m.grpcAddress, 500) })));
+    const leaders = answers.filter((a) => a.h?.leader === true);
+    if (leaders.length === 1) return leaders[0]!.m;
+    if (Date.now() > end) throw new Error(`no single leader within ${ms} ms (leaders: ${leaders.map((l) => l.m.id).join(', ') || 'none'})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
