@@ -12,6 +12,8 @@ import { FileRegistry } from '../master/registry/file-registry';
 import { JetStreamRegistry } from '../master/registry/jetstream-registry';
 import { NatsLeaderElection } from '../master/registry/nats-election';
 import { SoloLeadership } from '../master/registry/solo-election';
+import { NatsEventMirror } from '../master/registry/nats-mirror';
+import type { BusEvent } from '../master/event-bus';
 import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
 import type { SorterFactory } from '../allocator/sorter';
@@ -77,12 +79,17 @@ export async function runMaster(config: MasterConfig, logger: Logger): Promise<(
   const closers: (() => Promise<void>)[] = [];
   let election: LeaderElection;
   let openRegistry: (term: number) => Promise<Registry>;
+  let publishEvent: ((event: BusEvent) => void) | undefined;
   const httpAddress = `${config.http.host}:${config.http.port}`;
   if (config.registry.kind === 'nats') {
     const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1 });
     closers.push(async () => void (await nc.close()));
     election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
     openRegistry = (term) => JetStreamRegistry.open({ nc, bucket: config.nats.registryBucket, replicas: config.nats.replicas, term, leaderId: config.masterId });
+    // Cluster events also go to NATS (berth.events.<kind> and the BERTH_EVENTS stream).
+    const mirror = await NatsEventMirror.create({ nc, replicas: config.nats.replicas, logger: logger.child({ component: 'event-mirror' }) });
+    closers.unshift(() => mirror.close());
+    publishEvent = (event) => mirror.publish(event);
   } else {
     election = new SoloLeadership();
     openRegistry = async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') });
@@ -119,6 +126,7 @@ export async function runMaster(config: MasterConfig, logger: Logger): Promise<(
     metrics,
     election,
     openRegistry,
+    publishEvent,
     authenticate: authenticator === undefined ? undefined : (md) => authenticator.authenticate(md),
     authorizer,
     metricsSnapshot: async () => (await metrics.snapshot()).map((s) => ({ name: metricKey(s), value: s.value })),

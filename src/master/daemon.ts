@@ -8,6 +8,7 @@ import { startGrpcServer, type GrpcServerHandle } from '../common/rpc/server';
 import { AgentApi } from './agent-api';
 import type { Authorizer } from './auth';
 import { MasterError } from './errors';
+import type { BusEvent } from './event-bus';
 import { MasterCore, type MasterCoreOptions } from './master-core';
 import type { MasterMetrics } from './metrics';
 import { operatorHandlers } from './operator-api';
@@ -33,6 +34,8 @@ export interface MasterDaemonOptions {
   /** Undefined: authentication disabled (explicitly configured so). */
   readonly authenticate?: Authenticate;
   readonly authorizer?: Authorizer;
+  /** Receives every cluster event while this master leads (the NATS mirror). @default none */
+  readonly publishEvent?: (event: BusEvent) => void;
   /** Metrics as name/value pairs for the operator API. @default none */
   readonly metricsSnapshot?: () => Promise<{ name: string; value: number }[]>;
 }
@@ -137,6 +140,7 @@ export class MasterDaemon {
       },
     );
     await core.start();
+    if (this.options.publishEvent !== undefined) core.bus.subscribe(this.options.publishEvent);
     this.registry = registry;
     this.current = core;
     this.options.metrics?.elected.set(1);

@@ -1,3 +1,4 @@
+import { connect } from '@nats-io/transport-node';
 import { startNats, type NatsTestServers } from '../support/nats';
 import { FakeAgent, launch, TestScheduler } from '../support/master-harness';
 import { health, startMasterProcess, waitForLeader, type MasterProcess } from '../support/master-process';
@@ -35,8 +36,23 @@ describe('master HA on NATS JetStream', () => {
     const standby = masters.find((m) => m !== leader)!;
     await expect(TestScheduler.subscribe(standby.grpcAddress)).rejects.toThrow(/not the leader; the leader is/);
 
+    // Cluster events are mirrored to NATS subjects.
+    const nc = await connect({ servers: nats.urls[0] });
+    const sub = nc.subscribe('berth.events.>', { max: 1 });
+    const mirrored = (async () => {
+      for await (const m of sub) return { subject: m.subject, event: m.json<{ kind: string; payload: { hostname?: string } }>() };
+      return undefined;
+    })();
+    await nc.flush();
+
     const agent = await FakeAgent.register(leader.grpcAddress, { hostname: 'ha-agent', resources: 'cpus:2;mem:1024' });
     closers.push(() => agent.close());
+    let timer: NodeJS.Timeout | undefined;
+    const first = await Promise.race([mirrored, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 5000)))]);
+    clearTimeout(timer);
+    await nc.close();
+    expect(first?.subject).toBe('berth.events.AGENT_ADDED');
+    expect(first?.event.payload.hostname).toBe('ha-agent');
     const fw = await TestScheduler.subscribe(leader.grpcAddress, { failover_timeout: 3600, capabilities: [{ type: 'PARTITION_AWARE' }] });
     closers.push(() => fw.close());
     const offers = (await fw.nextOffers()).offers!.offers;
