@@ -183,6 +183,7 @@ export class FrameworkManager {
     this.core.allocator.updateFramework(fw.id, { ...info.description, suppressedRoles: [...fw.suppressed] });
     this.core.allocator.activateFramework(fw.id);
     this.subscribed(fw);
+    this.core.maintenance.resend(fw);
     this.persist(fw);
     this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id, connected: true });
     this.core.logger.info('framework re-subscribed', { frameworkId: fw.id });

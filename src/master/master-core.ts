@@ -1,11 +1,11 @@
 import type { Allocator } from '../allocator/allocator';
 import type { AgentDescription } from '../allocator/types';
 import { attributesFromWire, domainFromWire } from '../common/wire';
-import type { MaintenanceSchedule__Output } from '../generated/berth/v1/MaintenanceSchedule';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/logging';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { AgentManager } from './agent-manager';
+import { MaintenanceManager } from './maintenance';
 import type { AuthAction, Authorizer, Principal } from './auth';
 import type { ClusterEventKind } from './event-bus';
 import { EventBus } from './event-bus';
@@ -78,8 +78,7 @@ export class MasterCore {
   readonly metrics: MasterMetrics | undefined;
   readonly authorizer: Authorizer | undefined;
   readonly startedAt: number;
-  /** The maintenance schedule and the machines (hostnames) that are down. */
-  readonly maintenance: MaintenanceState = { schedule: { windows: [] }, down: new Set() };
+  readonly maintenance: MaintenanceManager;
   private allocationTimer: TimerHandle | undefined;
   private promptAllocation: TimerHandle | undefined;
   private readonly pendingAgents = new Set<string>();
@@ -101,6 +100,7 @@ export class MasterCore {
     this.tasks = new TaskTracker(this);
     this.frameworkManager = new FrameworkManager(this);
     this.agentManager = new AgentManager(this);
+    this.maintenance = new MaintenanceManager(this);
   }
 
   /** Rebuilds state from the registry, then starts the allocation timer. */
@@ -109,11 +109,13 @@ export class MasterCore {
     this.recoverPolicy(records);
     this.agentManager.recover(records);
     this.frameworkManager.recover(records);
+    this.maintenance.recover(records);
+    this.maintenance.apply();
     this.allocationTimer = this.clock.setInterval(() => this.allocate(), this.options.allocationIntervalMs);
     this.logger.info('master core started', { agents: this.agents.size, frameworks: this.frameworks.size });
   }
 
-  /** Weights, quotas and maintenance from the registry. */
+  /** Weights and quotas from the registry. */
   private recoverPolicy(records: ReadonlyMap<string, unknown>): void {
     const weights = new Map<string, number>();
     for (const [key, value] of records) {
@@ -121,8 +123,7 @@ export class MasterCore {
       else if (key.startsWith('quotas/')) {
         const q = value as { guarantees: [string, number][]; limits: [string, number][] };
         this.allocator.updateQuota(key.slice('quotas/'.length), { guarantees: new Map(q.guarantees), limits: new Map(q.limits) });
-      } else if (key === 'maintenance/schedule') this.maintenance.schedule = value as MaintenanceState['schedule'];
-      else if (key === 'maintenance/down') this.maintenance.down = new Set(value as string[]);
+      }
     }
     if (weights.size > 0) this.allocator.updateWeights(weights);
   }
@@ -228,12 +229,6 @@ export class MasterCore {
 /** What the allocator knows of an agent besides its resources. */
 export function agentDescription(agent: AgentEntry): AgentDescription {
   return { hostname: agent.hostname, attributes: attributesFromWire(agent.info.attributes ?? []), domain: domainFromWire(agent.info.domain) };
-}
-
-/** Maintenance as the operator set it: the schedule (windows of machines) and machines that are down. */
-export interface MaintenanceState {
-  schedule: MaintenanceSchedule__Output | { windows: MaintenanceSchedule__Output['windows'] };
-  down: Set<string>;
 }
 
 function splitAddress(address: string): [string, number] {

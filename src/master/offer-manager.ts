@@ -6,7 +6,7 @@ import type { MasterCore } from './master-core';
 import type { OfferEntry } from './model';
 
 /** Why an offer went away without being used. */
-export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance';
+export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation';
 
 /**
  * Outstanding offers: made from the allocator's decisions, sent batched per framework, used at

@@ -5,14 +5,15 @@ import type { ClusterEvent } from '../generated/berth/v1/ClusterEvent';
 import type { OperatorHandlers } from '../generated/berth/v1/Operator';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import { Resources } from '../common/resources';
-import { durationFromWire, resourcesFromWire, timeFromWire } from '../common/wire';
+import { durationFromWire, resourcesFromWire } from '../common/wire';
 import { endStreamWithStatus } from '../common/rpc/server';
-import { toMilli } from '../common/scalar';
+import { formatMilli, toMilli } from '../common/scalar';
+import { roleProblem } from '../common/roles';
 import type { AgentApi } from './agent-api';
 import type { AuthAction } from './auth';
 import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
-import { agentDescription, type MaintenanceState, type MasterCore } from './master-core';
+import type { MasterCore } from './master-core';
 import type { AgentEntry } from './model';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
@@ -105,10 +106,19 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
     GetQuota: unary((_req, p) => ({ configs: roleViews(leading(p, 'view')).filter((r) => r.quota !== undefined).map((r) => r.quota!) })),
     UpdateQuota: unary(async (req, p) => {
       const core = leading(p);
+      // All or nothing: every config is checked before any is applied.
       const configs = (req.configs ?? []).map((c, i) => {
+        const problem = c.role === '*' ? 'quota is for a named role, not "*"' : roleProblem(c.role);
+        if (problem !== undefined) throw new MasterError(Status.INVALID_ARGUMENT, `configs[${i}].role: ${JSON.stringify(c.role)}: ${problem}`);
         if (!core.allowed(p, 'set_quota', c.role)) throw new MasterError(Status.PERMISSION_DENIED, `configs[${i}].role: principal "${p?.name ?? '(none)'}" may not set quota for "${c.role}"`);
-        return { role: c.role, guarantees: quantities(c.guarantees ?? [], `configs[${i}].guarantees`), limits: quantities(c.limits ?? [], `configs[${i}].limits`) };
+        const config = { role: c.role, guarantees: quantities(c.guarantees ?? [], `configs[${i}].guarantees`), limits: quantities(c.limits ?? [], `configs[${i}].limits`) };
+        [...config.guarantees].forEach(([name, g], j) => {
+          const limit = config.limits.get(name);
+          if (limit !== undefined && g > limit) throw new MasterError(Status.INVALID_ARGUMENT, `configs[${i}].guarantees[${j}]: ${name} ${formatMilli(g)} exceeds its limit ${formatMilli(limit)}`);
+        });
+        return config;
       });
+      if (!req.force) checkGuaranteesFit(core, configs);
       for (const c of configs) {
         core.allocator.updateQuota(c.role, c.guarantees.size === 0 && c.limits.size === 0 ? undefined : { guarantees: c.guarantees, limits: c.limits });
         core.offers.rescindAll('quota', c.role);
@@ -123,6 +133,8 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const core = leading(p);
       const weights = new Map<string, number>();
       (req.weights ?? []).forEach((w, i) => {
+        const problem = roleProblem(w.role);
+        if (problem !== undefined) throw new MasterError(Status.INVALID_ARGUMENT, `weights[${i}].role: ${JSON.stringify(w.role)}: ${problem}`);
         if (!core.allowed(p, 'set_weights', w.role)) throw new MasterError(Status.PERMISSION_DENIED, `weights[${i}].role: principal "${p?.name ?? '(none)'}" may not set the weight of "${w.role}"`);
         if (!(w.weight > 0) || !Number.isFinite(w.weight)) throw new MasterError(Status.INVALID_ARGUMENT, `weights[${i}].weight: must be a positive number, got ${w.weight}`);
         weights.set(w.role, w.weight);
@@ -136,6 +148,9 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const core = leading(p);
       const agent = agentOf(core, req.agent_id?.value);
       const resources = resourcesFromWire(req.resources ?? [], 'resources');
+      resources.entries.forEach((e, i) => {
+        if (e.reservations.at(-1)?.type !== 'DYNAMIC') throw new MasterError(Status.INVALID_ARGUMENT, `resources[${i}]: ${e.name} needs the new DYNAMIC reservation on top of its reservations`);
+      });
       const source = req.source !== undefined && req.source.length > 0 ? resourcesFromWire(req.source, 'source') : resources.popReservation();
       for (const role of new Set(resources.entries.map((e) => e.reservations[e.reservations.length - 1]?.role ?? ''))) {
         if (!core.allowed(p, 'reserve', role)) throw new MasterError(Status.PERMISSION_DENIED, `resources: principal "${p?.name ?? '(none)'}" may not reserve for role "${role}"`);
@@ -173,40 +188,18 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       core.agentManager.markGone(agentOf(core, req.agent_id?.value));
       return {};
     }),
-    GetMaintenanceSchedule: unary((_req, p) => ({ schedule: maintenance(leading(p, 'view')).schedule })),
+    GetMaintenanceSchedule: unary((_req, p) => ({ schedule: leading(p, 'view').maintenance.schedule })),
     UpdateMaintenanceSchedule: unary(async (req, p) => {
-      const core = leading(p, 'maintenance');
-      const m = maintenance(core);
-      m.schedule = req.schedule ?? { windows: [] };
-      await core.persist([{ key: 'maintenance/schedule', value: m.schedule }]);
-      applySchedule(core, m);
+      await leading(p, 'maintenance').maintenance.updateSchedule(req.schedule);
       return {};
     }),
-    GetMaintenanceStatus: unary((_req, p) => {
-      const m = maintenance(leading(p, 'view'));
-      const scheduled = (m.schedule.windows ?? []).flatMap((w) => w.machine_ids ?? []).filter((id) => !m.down.has(id.hostname ?? ''));
-      return { draining_machines: scheduled.map((id) => ({ id, statuses: [] })), down_machines: [...m.down].map((hostname) => ({ hostname })) };
-    }),
+    GetMaintenanceStatus: unary((_req, p) => leading(p, 'view').maintenance.status()),
     StartMaintenance: unary(async (req, p) => {
-      const core = leading(p, 'maintenance');
-      const m = maintenance(core);
-      for (const [i, machine] of (req.machines ?? []).entries()) {
-        const hostname = machine.hostname ?? '';
-        if (hostname === '') throw new MasterError(Status.INVALID_ARGUMENT, `machines[${i}].hostname: must be set`);
-        m.down.add(hostname);
-        for (const agent of core.agents.values()) if (agent.hostname === hostname && agent.lifecycle !== 'GONE') core.agentManager.drain(agent, undefined, false);
-      }
-      await core.persist([{ key: 'maintenance/down', value: [...m.down] }]);
+      await leading(p, 'maintenance').maintenance.start(hostnames(req.machines ?? []));
       return {};
     }),
     StopMaintenance: unary(async (req, p) => {
-      const core = leading(p, 'maintenance');
-      const m = maintenance(core);
-      for (const machine of req.machines ?? []) {
-        m.down.delete(machine.hostname ?? '');
-        for (const agent of core.agents.values()) if (agent.hostname === machine.hostname && agent.drain !== undefined) core.agentManager.setDeactivated(agent, false);
-      }
-      await core.persist([{ key: 'maintenance/down', value: [...m.down] }]);
+      await leading(p, 'maintenance').maintenance.stop(hostnames(req.machines ?? []));
       return {};
     }),
     Teardown: unary((req, p) => {
@@ -311,7 +304,13 @@ function toClusterEvent(core: MasterCore, e: BusEvent, epoch: string, time: { na
   }
 }
 
+/**
+ * Operator RESERVE/UNRESERVE on an agent's unallocated resources. Offers of the agent are rescinded
+ * first when they hold what is needed (operator.proto: "offers holding them are rescinded first");
+ * resources used by tasks cannot be converted.
+ */
 async function convertAvailable(core: MasterCore, agent: AgentEntry, consumed: Resources, converted: Resources): Promise<void> {
+  if (!(core.allocator.available(agent.id)?.contains(consumed) ?? true)) core.offers.rescindForAgent(agent.id, 'reservation');
   const available = core.allocator.available(agent.id);
   if (available === undefined || !available.contains(consumed)) {
     throw new MasterError(Status.FAILED_PRECONDITION, `resources: agent ${agent.id} does not have ${consumed} unallocated (available: ${available ?? 'none'}); rescind offers or wait for tasks to finish`);
@@ -324,6 +323,32 @@ async function convertAvailable(core: MasterCore, agent: AgentEntry, consumed: R
   core.allocateSoon(agent.id);
 }
 
+/**
+ * Guarantees must fit the cluster (Mesos's capacity heuristic; `force` skips it): for each
+ * resource, the guarantees of all roles after the update must not exceed the total of the agents
+ * that are not unreachable or gone.
+ */
+function checkGuaranteesFit(core: MasterCore, configs: readonly { role: string; guarantees: ReadonlyMap<string, number> }[]): void {
+  const guarantees = new Map(core.allocator.roles().map((r) => [r.role, r.quota?.guarantees ?? new Map<string, number>()]));
+  for (const c of configs) guarantees.set(c.role, c.guarantees);
+  const capacity = new Map<string, number>();
+  for (const agent of core.agents.values()) {
+    if (agent.lifecycle === 'UNREACHABLE' || agent.lifecycle === 'GONE') continue;
+    for (const [name, milli] of agent.total.quantities()) capacity.set(name, (capacity.get(name) ?? 0) + milli);
+  }
+  const total = new Map<string, number>();
+  for (const g of guarantees.values()) for (const [name, milli] of g) total.set(name, (total.get(name) ?? 0) + milli);
+  configs.forEach((c, i) => {
+    [...c.guarantees.keys()].forEach((name, j) => {
+      const sum = total.get(name) ?? 0;
+      const have = capacity.get(name) ?? 0;
+      if (sum > have) {
+        throw new MasterError(Status.FAILED_PRECONDITION, `configs[${i}].guarantees[${j}]: the guarantees of all roles would total ${name} ${formatMilli(sum)}, more than the cluster's ${formatMilli(have)}; set force to skip this check`);
+      }
+    });
+  });
+}
+
 function quantities(list: readonly { name: string; value: number }[], field: string): Map<string, number> {
   const out = new Map<string, number>();
   list.forEach((q, i) => {
@@ -333,21 +358,11 @@ function quantities(list: readonly { name: string; value: number }[], field: str
   return out;
 }
 
-function maintenance(core: MasterCore): MaintenanceState {
-  return core.maintenance;
-}
-
-/** Offers from machines in a maintenance window carry the window (Mesos's unavailability). */
-export function applySchedule(core: MasterCore, m: MaintenanceState): void {
-  for (const agent of core.agents.values()) {
-    if (agent.lifecycle !== 'REGISTERED' && agent.lifecycle !== 'RECOVERED') continue;
-    const window = (m.schedule.windows ?? []).find((w) => (w.machine_ids ?? []).some((id) => id.hostname === agent.hostname));
-    const u = window?.unavailability;
-    const startMs = timeFromWire(u?.start);
-    const unavailability = startMs === undefined ? undefined : { startMs, durationMs: durationFromWire(u?.duration) };
-    core.allocator.updateAgent(agent.id, { info: { ...agentDescription(agent), unavailability } });
-  }
-  core.offers.rescindAll('maintenance');
+function hostnames(machines: readonly { hostname?: string }[]): string[] {
+  return machines.map((m, i) => {
+    if ((m.hostname ?? '') === '') throw new MasterError(Status.INVALID_ARGUMENT, `machines[${i}].hostname: must be set`);
+    return m.hostname!;
+  });
 }
 
 function toStatus(err: unknown, core: MasterCore | undefined): Partial<grpc.StatusObject> {

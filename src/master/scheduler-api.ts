@@ -148,8 +148,10 @@ export class SchedulerApi {
         core.frameworkManager.update(fw, call.update_framework?.framework_info ?? ({} as never), principal, call.update_framework?.suppressed_roles ?? []);
         return;
       case 'ACCEPT_INVERSE_OFFERS':
+        core.maintenance.respond(fw, (call.accept_inverse_offers?.inverse_offer_ids ?? []).map((o) => o.value), true, 'accept_inverse_offers.inverse_offer_ids');
+        return;
       case 'DECLINE_INVERSE_OFFERS':
-        // Inverse offers are advisory (as in Mesos); the master records nothing yet beyond validity.
+        core.maintenance.respond(fw, (call.decline_inverse_offers?.inverse_offer_ids ?? []).map((o) => o.value), false, 'decline_inverse_offers.inverse_offer_ids');
         return;
       case 'SHUTDOWN':
         throw new MasterError(Status.UNIMPLEMENTED, 'shutdown: Berth runs no custom executors; kill the task instead');

@@ -184,6 +184,33 @@ describe('master: the framework cycle', () => {
     });
   });
 
+  test('maintenance: offers carry the window, frameworks on the machine get inverse offers, answers are reported', async () => {
+    const agent = track(await FakeAgent.register(master.address, { hostname: 'maint-1' }));
+    const fw = track(await TestScheduler.subscribe(master.address));
+    const [offer] = await offered(fw);
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 't', 'cpus:1;mem:64')], filters: { refuse_seconds: 0 } } });
+    await agent.nextRun();
+    const client = new (berthV1().Operator)(master.address, grpc.credentials.createInsecure());
+    const call = <T>(method: string, req: unknown) => new Promise<T>((resolve, reject) => (client as never as Record<string, (r: unknown, cb: (e: Error | null, x: T) => void) => void>)[method]!(req, (e, x) => (e ? reject(e) : resolve(x))));
+    try {
+      const start = { nanoseconds: String(BigInt(master.clock.now() + 3_600_000) * 1_000_000n) };
+      await call('UpdateMaintenanceSchedule', { schedule: { windows: [{ machine_ids: [{ hostname: 'maint-1' }], unavailability: { start } }] } });
+      const inverse = (await fw.events.next((e) => e.type === 'INVERSE_OFFERS', 'INVERSE_OFFERS')).inverse_offers!.inverse_offers;
+      expect(inverse.map((o) => [o.agent_id!.value, o.hostname, o.unavailability!.start!.nanoseconds])).toEqual([[agent.agentId, 'maint-1', start.nanoseconds]]);
+      const [next] = await offered(fw);
+      expect(next!.unavailability!.start!.nanoseconds).toBe(start.nanoseconds);
+      fw.send({ type: 'DECLINE_INVERSE_OFFERS', decline_inverse_offers: { inverse_offer_ids: [inverse[0]!.id!] } });
+      fw.send({ type: 'DECLINE', decline: { offer_ids: [next!.id!] } });
+      // Calls are handled in order: once this reconciliation is answered, both were handled.
+      fw.send({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 't' } }] } });
+      await fw.nextUpdate('t');
+      const status = await call<{ draining_machines: { id: { hostname: string }; statuses: { status: string }[] }[] }>('GetMaintenanceStatus', {});
+      expect(status.draining_machines.map((m) => [m.id.hostname, m.statuses.map((x) => x.status)])).toEqual([['maint-1', ['DECLINE']]]);
+    } finally {
+      client.close();
+    }
+  });
+
   test('operator API answers with the cluster state', async () => {
     const agent = track(await FakeAgent.register(master.address, { hostname: 'h1' }));
     track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
