@@ -1,4 +1,5 @@
 import type { Milli } from '../common/scalar';
+import type { Attribute } from '../common/attributes';
 import type { Resources } from '../common/resources';
 
 /**
@@ -9,14 +10,7 @@ import type { Resources } from '../common/resources';
 /** Scalar quantities by resource name (thousandths). */
 export type Quantities = ReadonlyMap<string, Milli>;
 
-/** An agent attribute, as declared with `--attributes` (`rack:r1;level:2;slots:[1-4]`). */
-export interface Attribute {
-  readonly name: string;
-  readonly text?: string;
-  readonly scalar?: number;
-  readonly ranges?: readonly { readonly begin: number; readonly end: number }[];
-  readonly set?: readonly string[];
-}
+export type { Attribute } from '../common/attributes';
 
 /** A maintenance window announced for an agent; offers from it carry the window. */
 export interface Unavailability {

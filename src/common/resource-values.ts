@@ -33,8 +33,8 @@ export function formatRange(r: Range): string {
 }
 
 /**
- * Sorts and coalesces valid, pairwise non-overlapping ranges (adjacent ones merge). Returns fresh
- * range objects. The caller checks overlap first (see {@link findOverlap}).
+ * Sorts and coalesces ranges: overlapping and adjacent ones merge. Returns fresh range objects.
+ * Where overlap is an error (a resource declaration), check it first with {@link findOverlap}.
  */
 export function normalizeRanges(input: readonly Range[]): Range[] {
   const sorted = input.map((r) => ({ begin: r.begin, end: r.end })).sort((a, b) => a.begin - b.begin);

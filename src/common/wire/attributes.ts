@@ -7,19 +7,13 @@
  */
 import type { Attribute as WireAttribute, Attribute__Output } from '../../generated/berth/v1/Attribute';
 import type { DomainInfo, DomainInfo__Output } from '../../generated/berth/v1/DomainInfo';
+import type { Attribute } from '../attributes';
 import { ValueType } from '../../generated/berth/v1/ValueType';
 import { collectProblems, describeValue, ValidationError, type Problems } from './problems';
-import { enumName, mergeRanges, readDouble, readSafeUint, textProblem } from './values';
+import { enumName, readDouble, readSafeUint, textProblem } from './values';
+import { normalizeRanges } from '../resource-values';
 
-/** An agent attribute (same shape as the allocator's `Attribute`). Exactly one value field is set. */
-export interface Attribute {
-  readonly name: string;
-  readonly text?: string;
-  readonly scalar?: number;
-  readonly ranges?: readonly { readonly begin: number; readonly end: number }[];
-  /** Not carried by the wire (SET is not an attribute type); `attributesToWire` rejects it. */
-  readonly set?: readonly string[];
-}
+export type { Attribute };
 
 /** A fault domain (same shape as the allocator's `AgentDescription.domain`, both parts required). */
 export interface FaultDomain {
@@ -86,7 +80,7 @@ export function readAttributes(list: readonly WireAttribute[] | null | undefined
           else ranges.push({ begin: b.value, end: e.value });
         }
       });
-      if (problems.size === before) out.push({ name: name!, ranges: mergeRanges(ranges) });
+      if (problems.size === before) out.push({ name: name!, ranges: normalizeRanges(ranges) });
     }
   });
   return out;

@@ -7,7 +7,7 @@
  * `xxxToWire` functions return the decoded (`__Output`) message shape, which encoders also accept.
  */
 export * from './problems';
-export { enumName, mergeRanges, readBigInt, readDouble, readSafeUint, textProblem, type Read } from './values';
+export { enumName, readBigInt, readDouble, readSafeUint, textProblem, type Read } from './values';
 export * from './labels';
 export * from './resources';
 export * from './quantities';

@@ -25,7 +25,8 @@ import { DEFAULT_ROLE, isSubroleOf, roleProblem } from '../roles';
 import { formatMilli, toMilli } from '../scalar';
 import { readLabels, recordOfLabels, labelsToWire } from './labels';
 import { collectProblems, describeValue, type Problems } from './problems';
-import { enumName, mergeRanges, readDouble, readSafeUint } from './values';
+import { enumName, readDouble, readSafeUint } from './values';
+import { normalizeRanges } from '../resource-values';
 
 export type { WireResource };
 
@@ -152,7 +153,7 @@ function readRanges(list: readonly unknown[] | undefined, at: string, problems: 
     if (b.value > e.value) problems.add(`${at}.range[${i}]`, `begin ${b.value} is greater than end ${e.value}`);
     else out.push({ begin: b.value, end: e.value });
   });
-  return problems.size > before ? undefined : mergeRanges(out);
+  return problems.size > before ? undefined : normalizeRanges(out);
 }
 
 function readSet(items: readonly unknown[] | undefined, name: string, at: string, problems: Problems): string[] | undefined {

@@ -88,17 +88,3 @@ export function hasControlCharacters(v: string): boolean {
   return CONTROL.test(v);
 }
 
-/** Sorts and merges overlapping or adjacent ranges (the wire allows any order and overlap). */
-export function mergeRanges(ranges: readonly Range[]): Range[] {
-  const sorted = [...ranges].sort((x, y) => x.begin - y.begin);
-  const out: Range[] = [];
-  for (const r of sorted) {
-    const last = out[out.length - 1];
-    if (last !== undefined && r.begin <= last.end + 1) {
-      if (r.end > last.end) out[out.length - 1] = { begin: last.begin, end: r.end };
-    } else {
-      out.push({ begin: r.begin, end: r.end });
-    }
-  }
-  return out;
-}
