@@ -32,7 +32,8 @@ export class FrameworkManager {
    * SUBSCRIBE. Returns the framework; throws MasterError (PERMISSION_DENIED, NOT_FOUND,
    * INVALID_ARGUMENT) for a subscription the master refuses.
    */
-  subscribe(sink: FrameworkSink, wire: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
+  subscribe(sink: FrameworkSink, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
+    const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo(wire);
     this.authorize(info, principal);
     const now = this.core.clock.now();
@@ -87,7 +88,8 @@ export class FrameworkManager {
   }
 
   /** UPDATE_FRAMEWORK: roles, capabilities, constraints, demand and suppressed roles change at once. */
-  update(fw: FrameworkEntry, wire: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
+  update(fw: FrameworkEntry, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
+    const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } });
     this.checkUnchangeable(fw.info, info);
     this.authorize(info, principal);
@@ -277,4 +279,13 @@ export class FrameworkManager {
     const record: FrameworkRecord = { info: fw.wire, registeredAt: fw.registeredAt, disconnectedAt: fw.disconnectedAt };
     void this.core.persist([{ key: KEY(fw.id), value: record }]).catch(() => undefined);
   }
+}
+
+/**
+ * An authenticated framework that names no principal in its FrameworkInfo acts as the principal it
+ * authenticated as (as Mesos fills it in): the ACLs for its tasks, reservations and teardown are
+ * checked against that name. Without this, every task of such a framework was TASK_UNAUTHORIZED.
+ */
+function withPrincipal(wire: FrameworkInfo__Output, principal: string | undefined): FrameworkInfo__Output {
+  return principal === undefined || (wire.principal ?? '') !== '' ? wire : { ...wire, principal };
 }

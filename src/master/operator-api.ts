@@ -169,22 +169,22 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       return {};
     }),
     DrainAgent: unary((req, p) => {
-      const core = leading(p, 'drain_agent');
+      const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
       core.agentManager.drain(agentOf(core, req.agent_id?.value), durationFromWire(req.max_grace_period), req.mark_gone);
       return {};
     }),
     DeactivateAgent: unary((req, p) => {
-      const core = leading(p, 'drain_agent');
+      const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
       core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), true);
       return {};
     }),
     ReactivateAgent: unary((req, p) => {
-      const core = leading(p, 'drain_agent');
+      const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
       core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), false);
       return {};
     }),
     MarkAgentGone: unary((req, p) => {
-      const core = leading(p, 'drain_agent');
+      const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
       core.agentManager.markGone(agentOf(core, req.agent_id?.value));
       return {};
     }),
