@@ -60,7 +60,8 @@ export class MaintenanceManager {
   apply(): void {
     const scheduled = new Set<string>();
     for (const agent of this.core.agents.values()) {
-      if (agent.lifecycle !== 'REGISTERED' && agent.lifecycle !== 'RECOVERED') continue;
+      // Only agents the allocator knows: RECOVERED ones join it when they re-register.
+      if (agent.lifecycle !== 'REGISTERED') continue;
       const window = this.windowOf(agent.hostname);
       const startMs = timeFromWire(window?.unavailability?.start);
       const unavailability = startMs === undefined ? undefined : { startMs, durationMs: durationFromWire(window?.unavailability?.duration) };
