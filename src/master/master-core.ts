@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Allocator } from '../allocator/allocator';
 import type { AgentDescription } from '../allocator/types';
 import { attributesFromWire, domainFromWire } from '../common/wire';
@@ -41,6 +42,8 @@ export interface MasterCoreOptions {
   readonly defaultFailoverTimeoutMs?: number;
   /** Events buffered for a framework stream before it is cut off as too slow (bytes). @default 64 MiB */
   readonly maxFrameworkBufferBytes: number;
+  /** Cluster events kept for Watch streams to resume from; older ones need a fresh snapshot. @default 10000 */
+  readonly maxBufferedEvents?: number;
   readonly region?: string;
   readonly zone?: string;
 }
@@ -66,7 +69,13 @@ export interface MasterCoreDeps {
 export class MasterCore {
   readonly frameworks = new Map<string, FrameworkEntry>();
   readonly agents = new Map<string, AgentEntry>();
-  readonly bus = new EventBus();
+  readonly bus: EventBus;
+  /**
+   * This term's identity, for Watch: sequence numbers restart with every term, so a stream may
+   * resume only within the epoch its numbers came from. Random, not just the start time: a master
+   * re-elected within the same millisecond (or on a fake clock) must not reuse it.
+   */
+  readonly epoch: string;
   readonly offers: OfferManager;
   readonly tasks: TaskTracker;
   readonly frameworkManager: FrameworkManager;
@@ -84,6 +93,7 @@ export class MasterCore {
   private readonly pendingAgents = new Set<string>();
   private stopped = false;
   private writes: Promise<void> = Promise.resolve();
+  private readonly stopListeners = new Set<(reason: string) => void>();
 
   constructor(
     readonly options: MasterCoreOptions,
@@ -96,6 +106,8 @@ export class MasterCore {
     this.metrics = deps.metrics;
     this.authorizer = deps.authorizer;
     this.startedAt = deps.clock.now();
+    this.bus = new EventBus(options.maxBufferedEvents ?? 10_000);
+    this.epoch = `${options.masterId}@${this.startedAt}/${randomUUID().slice(0, 8)}`;
     this.offers = new OfferManager(this);
     this.tasks = new TaskTracker(this);
     this.frameworkManager = new FrameworkManager(this);
@@ -137,6 +149,17 @@ export class MasterCore {
     for (const offer of this.offers.offers.values()) this.clock.clearTimeout(offer.timer);
     this.frameworkManager.stop(reason);
     this.agentManager.stop(reason);
+    for (const listener of [...this.stopListeners]) listener(reason);
+    this.stopListeners.clear();
+  }
+
+  /**
+   * Calls `listener` when this core stops (deposed or shutting down), for what lives outside the
+   * core but must end with it (Watch streams). Returns an unsubscribe function.
+   */
+  whenStopped(listener: (reason: string) => void): () => void {
+    this.stopListeners.add(listener);
+    return () => this.stopListeners.delete(listener);
   }
 
   get isStopped(): boolean {

@@ -15,6 +15,7 @@ import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
 import type { AgentEntry } from './model';
+import { RegistryFencedError, RegistryUnavailableError } from './registry/registry';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
 import { agentView, clusterState, frameworkView, quantitiesToWire, roleViews } from './views';
@@ -250,7 +251,7 @@ function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchReq
     endStreamWithStatus(stream, err.grpcCode, err.message);
     return;
   }
-  const epoch = core.options.masterId + '@' + core.startedAt;
+  const epoch = core.epoch;
   const heartbeatMs = deps.watchHeartbeatMs ?? 30_000;
   const toTime = (ms: number) => ({ nanoseconds: String(BigInt(ms) * 1_000_000n) });
   const send = (event: BusEvent) => stream.write(toClusterEvent(core, event, epoch, toTime(event.time)));
@@ -266,8 +267,10 @@ function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchReq
     if (stream.writableLength > 64 << 20) stream.destroy(Object.assign(new Error('watcher too slow'), { code: Status.RESOURCE_EXHAUSTED }));
   });
   const heartbeat = core.clock.setInterval(() => stream.write({ sequence: String(core.bus.lastSequence), type: 'HEARTBEAT', epoch, time: toTime(core.clock.now()), heartbeat: {} }), heartbeatMs);
+  const forgetStop = core.whenStopped((reason) => endStreamWithStatus(stream, Status.UNAVAILABLE, reason));
   const stop = () => {
     unsubscribe();
+    forgetStop();
     core.clock.clearInterval(heartbeat);
   };
   stream.on('cancelled', stop);
@@ -366,6 +369,10 @@ function hostnames(machines: readonly { hostname?: string }[]): string[] {
 }
 
 function toStatus(err: unknown, core: MasterCore | undefined): Partial<grpc.StatusObject> {
+  // The registry refused this master's write: another master leads (fenced), or it cannot be
+  // reached. Either way the caller should retry, at the leader: not an internal error.
+  if (err instanceof RegistryFencedError) return { code: Status.UNAVAILABLE, details: `this master is no longer the leader (a newer leader fenced its registry write); retry at the leader: ${err.message}` };
+  if (err instanceof RegistryUnavailableError) return { code: Status.UNAVAILABLE, details: `the registry is unavailable; retry shortly: ${err.message}` };
   if (err instanceof MasterError) {
     const status: Partial<grpc.StatusObject> = { code: err.grpcCode, details: err.message };
     const leader = (err as { leader?: { address?: { hostname?: string; port?: number } } }).leader;
