@@ -300,7 +300,8 @@ export class AgentManager {
   }
 
   private addToAllocator(agent: AgentEntry, used: ReadonlyMap<string, readonly UsedResources[]>): void {
-    this.core.allocator.addAgent(agent.id, agentDescription(agent), agent.total, used);
+    // An agent joining inside a maintenance window is offered with the window from the start.
+    this.core.allocator.addAgent(agent.id, { ...agentDescription(agent), unavailability: this.core.maintenance.unavailabilityOf(agent.hostname) }, agent.total, used);
     if (agent.deactivated) this.core.allocator.deactivateAgent(agent.id);
     if (agent.drain?.state !== undefined) this.core.allocator.setAgentDraining(agent.id, true);
   }

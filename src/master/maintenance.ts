@@ -63,9 +63,7 @@ export class MaintenanceManager {
       // Only agents the allocator knows: RECOVERED ones join it when they re-register.
       if (agent.lifecycle !== 'REGISTERED') continue;
       const window = this.windowOf(agent.hostname);
-      const startMs = timeFromWire(window?.unavailability?.start);
-      const unavailability = startMs === undefined ? undefined : { startMs, durationMs: durationFromWire(window?.unavailability?.duration) };
-      this.core.allocator.updateAgent(agent.id, { info: { ...agentDescription(agent), unavailability } });
+      this.core.allocator.updateAgent(agent.id, { info: { ...agentDescription(agent), unavailability: this.unavailabilityOf(agent.hostname) } });
       if (window === undefined) continue;
       for (const task of agent.tasks.values()) scheduled.add(`${task.frameworkId}\u0000${agent.id}`);
     }
@@ -136,6 +134,13 @@ export class MaintenanceManager {
       })),
       down_machines: [...this.down].map((hostname) => ({ hostname })),
     };
+  }
+
+  /** The maintenance window of a machine, as the allocator puts it in offers. */
+  unavailabilityOf(hostname: string): { startMs: number; durationMs?: number } | undefined {
+    const window = this.windowOf(hostname);
+    const startMs = timeFromWire(window?.unavailability?.start);
+    return startMs === undefined ? undefined : { startMs, durationMs: durationFromWire(window?.unavailability?.duration) };
   }
 
   private windowOf(hostname: string): Window | undefined {

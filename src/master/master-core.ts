@@ -91,6 +91,8 @@ export class MasterCore {
   private allocationTimer: TimerHandle | undefined;
   private promptAllocation: TimerHandle | undefined;
   private readonly pendingAgents = new Set<string>();
+  /** A prompt cycle over all agents was asked for (it subsumes agent-specific requests). */
+  private pendingAll = false;
   private stopped = false;
   private writes: Promise<void> = Promise.resolve();
   private readonly stopListeners = new Set<(reason: string) => void>();
@@ -181,13 +183,15 @@ export class MasterCore {
    */
   allocateSoon(agentId?: string): void {
     if (this.stopped) return;
-    if (agentId !== undefined) this.pendingAgents.add(agentId);
+    if (agentId === undefined) this.pendingAll = true;
+    else this.pendingAgents.add(agentId);
     if (this.promptAllocation !== undefined) return;
     this.promptAllocation = this.clock.setTimeout(() => {
       this.promptAllocation = undefined;
-      const ids = [...this.pendingAgents];
+      const ids = this.pendingAll ? undefined : [...this.pendingAgents];
       this.pendingAgents.clear();
-      this.allocate(agentId === undefined ? undefined : ids);
+      this.pendingAll = false;
+      this.allocate(ids);
     }, 0);
   }
 
