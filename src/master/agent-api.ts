@@ -2,11 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
-import { endStreamWithStatus } from '../common/rpc/server';
 import { resourcesFromWire } from '../common/wire';
+import { authenticateStream, onStreamEnd, StreamSink } from './client-stream';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
-import type { AgentEntry, AgentSink } from './model';
+import type { AgentEntry } from './model';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
 
@@ -30,14 +30,8 @@ export class AgentApi {
   ) {}
 
   connect(stream: Stream): void {
-    let principal: { name: string } | undefined;
-    if (this.authenticate !== undefined) {
-      principal = this.authenticate(stream.metadata);
-      if (principal === undefined) {
-        endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
-        return;
-      }
-    }
+    const principal = authenticateStream(stream as never, this.authenticate);
+    if (principal === false) return;
     let agent: AgentEntry | undefined;
     let owner: MasterCore | undefined;
     let isClosed = false;
@@ -47,7 +41,7 @@ export class AgentApi {
       sink.ended();
       if (agent !== undefined && owner !== undefined && !owner.isStopped) owner.agentManager.disconnected(agent, sink);
     };
-    const sink = new AgentStreamSink(stream, closed);
+    const sink = new StreamSink<MasterMessage>(stream as never, { onClosed: closed });
     stream.on('data', (msg: AgentMessage__Output) => {
       const core = this.core();
       try {
@@ -72,12 +66,7 @@ export class AgentApi {
         this.fail(sink, msg, err, agent === undefined);
       }
     });
-    stream.on('end', () => {
-      closed();
-      stream.end();
-    });
-    stream.on('error', closed);
-    stream.on('close', closed);
+    onStreamEnd(stream as never, closed);
   }
 
   private dispatch(core: MasterCore, agent: AgentEntry, msg: AgentMessage__Output): void {
@@ -115,55 +104,13 @@ export class AgentApi {
     }
   }
 
-  private fail(sink: AgentStreamSink, msg: AgentMessage__Output, err: unknown, fatal: boolean): void {
+  private fail(sink: StreamSink<MasterMessage>, msg: AgentMessage__Output, err: unknown, fatal: boolean): void {
     const core = this.core();
     const code = err instanceof MasterError ? err.grpcCode : err instanceof ValidationError ? Status.INVALID_ARGUMENT : Status.INTERNAL;
     const message = (err as Error)?.message ?? String(err);
     core?.metrics?.invalidCalls.inc({ call: `AGENT_${String(msg?.type)}`, reason: Status[code] ?? String(code) });
     if (code === Status.INTERNAL) core?.logger.error('unexpected error handling an agent message', { err, type: msg?.type });
     else core?.logger.warn('rejected an agent message', { type: msg?.type, message });
-    if (fatal) sink.fail(code, message);
-  }
-}
-
-class AgentStreamSink implements AgentSink {
-  private done = false;
-
-  constructor(
-    private readonly stream: Stream,
-    private readonly onClosed: () => void,
-  ) {}
-
-  send(message: MasterMessage): void {
-    if (this.done) return;
-    try {
-      this.stream.write(message);
-    } catch {
-      this.close();
-    }
-  }
-
-  close(error?: { code: number; message: string }): void {
-    if (error !== undefined) return this.fail(error.code, error.message);
-    if (this.done) return;
-    this.done = true;
-    try {
-      this.stream.end();
-    } catch {
-      // already gone
-    }
-    this.onClosed();
-  }
-
-  /** Ends the stream with an error status the agent can read. */
-  fail(code: number, message: string): void {
-    if (this.done) return;
-    this.done = true;
-    endStreamWithStatus(this.stream, code, message);
-    this.onClosed();
-  }
-
-  ended(): void {
-    this.done = true;
+    if (fatal) sink.close({ code, message });
   }
 }

@@ -18,7 +18,7 @@ import type { AgentEntry } from './model';
 import { RegistryFencedError, RegistryUnavailableError } from './registry/registry';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
-import { agentView, clusterState, frameworkView, quantitiesToWire, roleViews } from './views';
+import { agentView, clusterState, frameworkView, roleViews } from './views';
 
 /** What the operator API needs besides the leading core. */
 export interface OperatorApiDeps {

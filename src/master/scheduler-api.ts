@@ -2,11 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Call__Output } from '../generated/berth/v1/Call';
 import type { Event } from '../generated/berth/v1/Event';
-import { endStreamWithStatus } from '../common/rpc/server';
 import { filtersFromWire } from '../common/wire';
+import { authenticateStream, onStreamEnd, StreamSink } from './client-stream';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
-import type { FrameworkEntry, FrameworkSink, OfferEntry } from './model';
+import type { FrameworkEntry, OfferEntry } from './model';
 import { forFramework } from './task-states';
 import { planAccept } from './validation/accept';
 import { ValidationError } from '../common/wire';
@@ -31,15 +31,9 @@ export class SchedulerApi {
   ) {}
 
   connect(stream: Stream): void {
-    let principal: string | undefined;
-    if (this.authenticate !== undefined) {
-      const who = this.authenticate(stream.metadata);
-      if (who === undefined) {
-        endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
-        return;
-      }
-      principal = who.name;
-    }
+    const who = authenticateStream(stream as never, this.authenticate);
+    if (who === false) return;
+    const principal = who?.name;
     let framework: FrameworkEntry | undefined;
     let owner: MasterCore | undefined;
     let isClosed = false;
@@ -49,7 +43,11 @@ export class SchedulerApi {
       sink.ended();
       if (framework !== undefined && owner !== undefined && !owner.isStopped) owner.frameworkManager.disconnected(framework, sink);
     };
-    const sink = new StreamSink(stream, () => this.core()?.options.maxFrameworkBufferBytes ?? 64 << 20, closed);
+    const sink = new StreamSink<Event>(stream as never, {
+      onClosed: closed,
+      maxBufferedBytes: () => this.core()?.options.maxFrameworkBufferBytes ?? 64 << 20,
+      errorMessage: (error) => ({ type: 'ERROR', error: { message: error.message, code: error.code, fatal: true } }),
+    });
     stream.on('data', (call: Call__Output) => {
       const core = this.core();
       try {
@@ -73,12 +71,7 @@ export class SchedulerApi {
         this.reject(sink, call, err, framework === undefined);
       }
     });
-    stream.on('end', () => {
-      closed();
-      stream.end();
-    });
-    stream.on('error', closed);
-    stream.on('close', closed);
+    onStreamEnd(stream as never, closed);
   }
 
   private dispatch(core: MasterCore, fw: FrameworkEntry, call: Call__Output, principal: string | undefined): void {
@@ -247,7 +240,7 @@ export class SchedulerApi {
   }
 
   /** Turns anything thrown while handling a call into an ERROR event; ends the stream when fatal. */
-  private reject(sink: StreamSink, call: Call__Output, err: unknown, beforeSubscribe: boolean): void {
+  private reject(sink: StreamSink<Event>, call: Call__Output, err: unknown, beforeSubscribe: boolean): void {
     const core = this.core();
     let code: number = Status.INTERNAL;
     let message: string;
@@ -266,48 +259,5 @@ export class SchedulerApi {
     const leader = err instanceof MasterError && err.grpcCode === Status.UNAVAILABLE ? (err as { leader?: unknown }).leader : undefined;
     sink.send({ type: 'ERROR', error: { message, code, fatal, request_id: call?.request_id ?? '', leader: leader as never } });
     if (fatal) sink.close();
-  }
-}
-
-/** A framework's gRPC stream as a FrameworkSink, cut off when the framework stops reading. */
-class StreamSink implements FrameworkSink {
-  private done = false;
-
-  constructor(
-    private readonly stream: Stream,
-    private readonly maxBuffered: () => number,
-    private readonly onClosed: () => void,
-  ) {}
-
-  send(event: Event): void {
-    if (this.done) return;
-    try {
-      this.stream.write(event);
-    } catch {
-      this.close();
-      return;
-    }
-    if (this.stream.writableLength > this.maxBuffered()) {
-      // It cannot read an ERROR event either: cut the stream with a status instead.
-      this.done = true;
-      this.stream.destroy(Object.assign(new Error(`the framework is not reading its stream (over ${this.maxBuffered()} bytes buffered)`), { code: Status.RESOURCE_EXHAUSTED }));
-      this.onClosed();
-    }
-  }
-
-  close(error?: { code: number; message: string }): void {
-    if (this.done) return;
-    this.done = true;
-    try {
-      if (error !== undefined) this.stream.write({ type: 'ERROR', error: { message: error.message, code: error.code, fatal: true } });
-      this.stream.end();
-    } catch {
-      // The stream is already gone.
-    }
-    this.onClosed();
-  }
-
-  ended(): void {
-    this.done = true;
   }
 }

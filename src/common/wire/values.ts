@@ -4,7 +4,6 @@
  * decoded, numbers allowed when built by hand) and doubles. Each reader returns the value or a
  * problem text naming it, and never throws, so callers can collect problems.
  */
-import type { Range } from '../resources';
 import { describeValue } from './problems';
 
 /** A value or the reason it is unusable. */

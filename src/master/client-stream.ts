@@ -1,0 +1,101 @@
+import type * as grpc from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+import { endStreamWithStatus } from '../common/rpc/server';
+import type { Authenticate } from './scheduler-api';
+
+/**
+ * The plumbing both long-lived client streams share (frameworks' Scheduler.Connect and agents'
+ * AgentLink.Connect): authenticate the caller, notice the end of the stream exactly once whatever
+ * ends it, and a sink that writes, ends, and cuts off a client that stopped reading.
+ */
+
+type ServerStream<Out> = grpc.ServerDuplexStream<unknown, Out>;
+
+/**
+ * Authenticates the stream's caller. Returns the principal (undefined when authentication is
+ * disabled), or `false` after ending the stream with UNAUTHENTICATED.
+ */
+export function authenticateStream(stream: grpc.ServerDuplexStream<unknown, unknown>, authenticate: Authenticate | undefined): { name: string } | undefined | false {
+  if (authenticate === undefined) return undefined;
+  const principal = authenticate(stream.metadata);
+  if (principal === undefined) {
+    endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
+    return false;
+  }
+  return principal;
+}
+
+/** Calls `closed` once, when the client ends, errors or drops the stream. */
+export function onStreamEnd(stream: grpc.ServerDuplexStream<unknown, unknown>, closed: () => void): void {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    closed();
+  };
+  stream.on('end', () => {
+    once();
+    stream.end();
+  });
+  stream.on('error', once);
+  stream.on('close', once);
+}
+
+export interface StreamSinkOptions<Out> {
+  /** Called once when the master ends the stream itself (the client may not notice at once). */
+  readonly onClosed: () => void;
+  /** Bytes buffered for a client that does not read, beyond which the stream is cut. @default no limit */
+  readonly maxBufferedBytes?: () => number;
+  /** A last message carrying a closing error (a fatal ERROR event); without one, the error becomes the stream's status. */
+  readonly errorMessage?: (error: { code: number; message: string }) => Out;
+}
+
+/** A client's stream as the master writes to it. Writes after the end are dropped. */
+export class StreamSink<Out> {
+  private done = false;
+
+  constructor(
+    private readonly stream: ServerStream<Out>,
+    private readonly options: StreamSinkOptions<Out>,
+  ) {}
+
+  send(message: Out): void {
+    if (this.done) return;
+    try {
+      this.stream.write(message);
+    } catch {
+      this.close();
+      return;
+    }
+    const max = this.options.maxBufferedBytes?.();
+    if (max !== undefined && this.stream.writableLength > max) {
+      // It cannot read a last message either: cut the stream with a status instead.
+      this.done = true;
+      this.stream.destroy(Object.assign(new Error(`the client is not reading its stream (over ${max} bytes buffered)`), { code: Status.RESOURCE_EXHAUSTED }));
+      this.options.onClosed();
+    }
+  }
+
+  /** Ends the stream; with an error, as a last message when the protocol has one, else as the status. */
+  close(error?: { code: number; message: string }): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (error === undefined) this.stream.end();
+      else if (this.options.errorMessage !== undefined) {
+        this.stream.write(this.options.errorMessage(error));
+        this.stream.end();
+      } else {
+        endStreamWithStatus(this.stream, error.code, error.message);
+      }
+    } catch {
+      // The stream is already gone.
+    }
+    this.options.onClosed();
+  }
+
+  /** The client ended the stream: nothing more is written. */
+  ended(): void {
+    this.done = true;
+  }
+}
