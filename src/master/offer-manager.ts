@@ -15,6 +15,8 @@ export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disco
  */
 export class OfferManager {
   readonly offers = new Map<string, OfferEntry>();
+  /** Outstanding offer ids by agent: agent loss and views must not scan every offer. */
+  private readonly byAgent = new Map<string, Set<string>>();
 
   constructor(private readonly core: MasterCore) {}
 
@@ -36,6 +38,9 @@ export class OfferManager {
       }
       this.offers.set(offer.id, offer);
       fw.offers.add(offer.id);
+      let ofAgent = this.byAgent.get(agent.id);
+      if (ofAgent === undefined) this.byAgent.set(agent.id, (ofAgent = new Set()));
+      ofAgent.add(offer.id);
       let list = byFramework.get(fw.id);
       if (list === undefined) byFramework.set(fw.id, (list = []));
       list.push({
@@ -80,7 +85,12 @@ export class OfferManager {
   }
 
   rescindForAgent(agentId: string, reason: RescindReason): void {
-    for (const offer of [...this.offers.values()]) if (offer.agentId === agentId) this.rescind(offer.id, reason);
+    for (const id of [...(this.byAgent.get(agentId) ?? [])]) this.rescind(id, reason);
+  }
+
+  /** Outstanding offers of an agent. */
+  ofAgent(agentId: string): OfferEntry[] {
+    return [...(this.byAgent.get(agentId) ?? [])].map((id) => this.offers.get(id)!);
   }
 
   rescindForFramework(frameworkId: string, reason: RescindReason): void {
@@ -95,6 +105,9 @@ export class OfferManager {
 
   private forget(offer: OfferEntry): void {
     this.offers.delete(offer.id);
+    const ofAgent = this.byAgent.get(offer.agentId);
+    ofAgent?.delete(offer.id);
+    if (ofAgent?.size === 0) this.byAgent.delete(offer.agentId);
     this.core.clock.clearTimeout(offer.timer);
     this.core.frameworks.get(offer.frameworkId)?.offers.delete(offer.id);
     this.core.metrics?.outstandingOffers.set(this.offers.size);

@@ -283,7 +283,7 @@ function toClusterEvent(core: MasterCore, e: BusEvent, epoch: string, time: { na
   const p = e.payload as Record<string, never>;
   switch (e.kind) {
     case 'TASK_ADDED':
-      return { ...base, task_added: { task: p.task } };
+      return { ...base, task_added: { task: core.tasks.toWire(p.entry) } };
     case 'TASK_UPDATED':
       return { ...base, task_updated: { framework_id: { value: p.frameworkId }, status: p.status, state: p.state } };
     case 'FRAMEWORK_ADDED':

@@ -86,11 +86,16 @@ export class SchedulerApi {
         this.accept(core, fw, call);
         return;
       case 'DECLINE': {
+        // Offers of several agents may be declined together; the valid ones are declined (with the
+        // filter) even when others are not, and the invalid ones are named in an ERROR.
         const filters = filtersFromWire(call.decline?.filters);
-        for (const offer of this.takeOffers(core, fw, (call.decline?.offer_ids ?? []).map((o) => o.value), 'decline.offer_ids')) {
+        const { taken, problems } = this.takeOffers(core, fw, (call.decline?.offer_ids ?? []).map((o) => o.value), 'decline.offer_ids', false);
+        for (const offer of taken) {
           core.allocator.recoverResources(fw.id, offer.agentId, offer.role, offer.resources, filters, core.clock.now());
+          core.allocateSoon(offer.agentId);
         }
-        core.metrics?.offersDeclined.inc();
+        core.metrics?.offersDeclined.inc(taken.length);
+        if (problems.length > 0) this.invalidOffers(core, problems, 'DECLINE');
         return;
       }
       case 'REVIVE': {
@@ -161,7 +166,7 @@ export class SchedulerApi {
     const operations = accept?.operations ?? [];
     let offers: OfferEntry[];
     try {
-      offers = this.takeOffers(core, fw, ids, 'accept.offer_ids');
+      offers = this.takeAll(core, fw, ids, 'accept.offer_ids');
     } catch (err) {
       // Invalid offers: every task in the call is dropped, as Mesos does; valid offers return.
       for (const op of operations) {
@@ -201,7 +206,16 @@ export class SchedulerApi {
     }
     if (plan.conversions.length > 0) core.agentManager.persist(agent);
     for (const l of plan.launches) core.tasks.launch(fw, agent, l.task, l.role, l.resources);
-    for (const u of plan.unused) if (!u.resources.isEmpty()) core.allocator.recoverResources(fw.id, agentId, u.role, u.resources, filters, now);
+    let unused = 0;
+    for (const u of plan.unused) {
+      if (u.resources.isEmpty()) continue;
+      core.allocator.recoverResources(fw.id, agentId, u.role, u.resources, filters, now);
+      unused++;
+    }
+    if (unused > 0) {
+      core.metrics?.offersDeclined.inc(unused);
+      core.allocateSoon(agentId);
+    }
     for (const e of plan.operationErrors) {
       core.metrics?.rejectedOperations.inc({ reason: 'INVALID_OPERATION' });
       fw.sink?.send({ type: 'ERROR', error: { message: `accept.operations[${e.index}] (${e.type}): ${e.message}`, code: Status.INVALID_ARGUMENT, fatal: false, request_id: call.request_id } });
@@ -209,10 +223,10 @@ export class SchedulerApi {
   }
 
   /**
-   * Takes the named offers out of the outstanding set. All must exist, be this framework's and
-   * be distinct; otherwise the valid ones are given back (no filter) and the call is rejected.
+   * Takes the named offers out of the outstanding set: the valid ones (existing, this framework's,
+   * listed once; with `sameAgent`, all of one agent) and the problems with the rest.
    */
-  private takeOffers(core: MasterCore, fw: FrameworkEntry, ids: readonly string[], field: string): OfferEntry[] {
+  private takeOffers(core: MasterCore, fw: FrameworkEntry, ids: readonly string[], field: string, sameAgent: boolean): { taken: OfferEntry[]; problems: string[] } {
     const problems: string[] = [];
     const seen = new Set<string>();
     ids.forEach((id, i) => {
@@ -222,12 +236,24 @@ export class SchedulerApi {
       else if (offer.frameworkId !== fw.id) problems.push(`${field}[${i}]: offer "${id}" belongs to another framework`);
       seen.add(id);
     });
-    const agents = new Set(ids.map((id) => core.offers.offers.get(id)?.agentId).filter((a) => a !== undefined));
-    if (agents.size > 1) problems.push(`${field}: offers from different agents (${[...agents].join(', ')}) cannot be accepted together`);
-    const taken = [...new Set(ids)].map((id) => core.offers.offers.get(id)).filter((o): o is OfferEntry => o !== undefined && o.frameworkId === fw.id).map((o) => core.offers.take(o.id)!);
+    if (sameAgent) {
+      const agents = new Set(ids.map((id) => core.offers.offers.get(id)?.agentId).filter((a) => a !== undefined));
+      if (agents.size > 1) problems.push(`${field}: offers from different agents (${[...agents].join(', ')}) cannot be accepted together`);
+    }
+    const taken = [...seen].map((id) => core.offers.offers.get(id)).filter((o): o is OfferEntry => o !== undefined && o.frameworkId === fw.id).map((o) => core.offers.take(o.id)!);
+    return { taken, problems };
+  }
+
+  /** For ACCEPT: all named offers or none — on any problem the valid ones go back (no filter). */
+  private takeAll(core: MasterCore, fw: FrameworkEntry, ids: readonly string[], field: string): OfferEntry[] {
+    const { taken, problems } = this.takeOffers(core, fw, ids, field, true);
     if (problems.length === 0) return taken;
     for (const o of taken) core.allocator.recoverResources(fw.id, o.agentId, o.role, o.resources, undefined, core.clock.now());
-    core.metrics?.invalidCalls.inc({ call: field.split('.')[0]!.toUpperCase(), reason: 'INVALID_OFFERS' });
+    return this.invalidOffers(core, problems, 'ACCEPT');
+  }
+
+  private invalidOffers(core: MasterCore, problems: readonly string[], call: string): never {
+    core.metrics?.invalidCalls.inc({ call, reason: 'INVALID_OFFERS' });
     throw new MasterError(Status.INVALID_ARGUMENT, problems.join('; '));
   }
 

@@ -42,7 +42,8 @@ export class TaskTracker {
       agentId: agent.id,
       role,
       resources,
-      info: task,
+      // Resources live in `resources` (exact); the wire copy would double the memory of every task.
+      info: { ...task, resources: [] },
       state,
       status,
       recovered: false,
@@ -50,7 +51,8 @@ export class TaskTracker {
     };
     fw.tasks.set(taskId, entry);
     agent.tasks.set(entry.key, entry);
-    this.core.publish('TASK_ADDED', { task: this.toWire(entry) });
+    // The wire form is built only when someone reads the event (Watch): most tasks are never watched.
+    this.core.publish('TASK_ADDED', { frameworkId: fw.id, taskId, entry });
     return entry;
   }
 

@@ -20,7 +20,7 @@ export function quantitiesToWire(q: ReadonlyMap<string, number>): ResourceQuanti
 export function agentView(core: MasterCore, agent: AgentEntry): AgentState {
   const available = core.allocator.available(agent.id);
   let offered = Resources.empty();
-  for (const o of core.offers.offers.values()) if (o.agentId === agent.id) offered = offered.plus(o.resources);
+  for (const o of core.offers.ofAgent(agent.id)) offered = offered.plus(o.resources);
   // Allocated to someone = total − available; of that, what sits in outstanding offers is "offered".
   const held = available !== undefined && agent.total.contains(available) ? agent.total.minus(available) : Resources.empty();
   const allocated = held.contains(offered) ? held.minus(offered) : held;
