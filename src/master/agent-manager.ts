@@ -72,6 +72,7 @@ export class AgentManager {
     if (agent !== undefined) {
       const old = agent.sink;
       agent.sink = sink;
+      agent.knownFrameworks.clear(); // a new connection: FrameworkInfos are sent again
       if (old !== undefined && old !== sink) old.close({ code: Status.ABORTED, message: 'agent re-registered on a newer connection' });
       this.core.clock.clearTimeout(agent.unreachableTimer);
       agent.unreachableTimer = undefined;
@@ -332,6 +333,7 @@ export class AgentManager {
       pingTimer: undefined,
       unreachableTimer: undefined,
       tasks: new Map(),
+      knownFrameworks: new Set(),
     };
   }
 

@@ -72,6 +72,8 @@ export interface AgentEntry {
   /** When, without a reconnect, the agent is declared unreachable. */
   unreachableTimer: TimerHandle | undefined;
   readonly tasks: Map<string, TaskEntry>;
+  /** Frameworks whose FrameworkInfo this agent connection has been sent (RUN_TASK sends it once). */
+  readonly knownFrameworks: Set<string>;
 }
 
 export interface TaskEntry {

@@ -205,7 +205,13 @@ export class SchedulerApi {
       agent.total = agent.total.minus(c.consumed).plus(c.converted);
     }
     if (plan.conversions.length > 0) core.agentManager.persist(agent);
-    for (const l of plan.launches) core.tasks.launch(fw, agent, l.task, l.role, l.resources);
+    // Plain launches go one by one; each LAUNCH_GROUP operation goes to the agent as one message.
+    const groups = new Map<number, typeof plan.launches[number][]>();
+    for (const l of plan.launches) {
+      if (!l.group) core.tasks.launch(fw, agent, l.task, l.role, l.resources);
+      else groups.set(l.index, [...(groups.get(l.index) ?? []), l]);
+    }
+    for (const members of groups.values()) core.tasks.launchGroup(fw, agent, members[0]!.role, members);
     let unused = 0;
     for (const u of plan.unused) {
       if (u.resources.isEmpty()) continue;

@@ -27,9 +27,29 @@ export class TaskTracker {
   /** Records a launched task (TASK_STAGING) and sends it to its agent. */
   launch(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources): TaskEntry {
     const entry = this.track(fw, agent, task, role, resources, 'TASK_STAGING');
-    agent.sink!.send({ type: 'RUN_TASK', run_task: { framework_info: fw.wire, task: { ...task, agent_id: { value: agent.id } }, role } });
+    agent.sink!.send({ type: 'RUN_TASK', run_task: { framework_info: this.frameworkInfoFor(fw, agent), task: { ...task, agent_id: { value: agent.id } }, role } });
     this.core.metrics?.tasksLaunched.inc();
     return entry;
+  }
+
+  /** Records a task group (all TASK_STAGING) and sends it to its agent in one message, atomically. */
+  launchGroup(fw: FrameworkEntry, agent: AgentEntry, role: string, tasks: readonly { task: TaskInfo__Output; resources: Resources }[]): void {
+    for (const t of tasks) this.track(fw, agent, t.task, role, t.resources, 'TASK_STAGING');
+    agent.sink!.send({
+      type: 'RUN_TASK_GROUP',
+      run_task_group: { framework_info: this.frameworkInfoFor(fw, agent), task_group: { tasks: tasks.map((t) => ({ ...t.task, agent_id: { value: agent.id } })) }, role },
+    });
+    this.core.metrics?.tasksLaunched.inc(tasks.length);
+  }
+
+  /**
+   * FrameworkInfo goes once per framework and agent connection (the agent keeps it): re-encoding
+   * it for every task was a measurable part of a launch.
+   */
+  private frameworkInfoFor(fw: FrameworkEntry, agent: AgentEntry): FrameworkEntry['wire'] | undefined {
+    if (agent.knownFrameworks.has(fw.id)) return undefined;
+    agent.knownFrameworks.add(fw.id);
+    return fw.wire;
   }
 
   /** Adds a task the master learns of (launch, or an agent re-registering with it). */

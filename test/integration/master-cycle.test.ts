@@ -64,6 +64,20 @@ describe('master: the framework cycle', () => {
     expect(master.daemon.core!.frameworks.get(fw.frameworkId)!.completed.map((t) => t.taskId)).toEqual(['t1']);
   });
 
+  test('LAUNCH_GROUP reaches the agent as one RUN_TASK_GROUP; FrameworkInfo is sent once per agent connection', async () => {
+    const agent = track(await FakeAgent.register(master.address));
+    const fw = track(await TestScheduler.subscribe(master.address, { name: 'grouper' }));
+    const [offer] = await offered(fw);
+    const group = [launch(offer!, 'g1', 'cpus:1;mem:64'), launch(offer!, 'g2', 'cpus:1;mem:64')].map((op) => op.launch.task_infos[0]!);
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, 'solo', 'cpus:0.5;mem:64'), { type: 'LAUNCH_GROUP', launch_group: { task_group: { tasks: group } } }], filters: { refuse_seconds: 0 } } });
+    const solo = await agent.nextRun();
+    expect(solo.run_task!.framework_info!.name).toBe('grouper');
+    const run = await agent.messages.next((m) => m.type === 'RUN_TASK_GROUP', 'RUN_TASK_GROUP');
+    expect(run.run_task_group!.task_group!.tasks.map((t) => t.task_id!.value)).toEqual(['g1', 'g2']);
+    expect(run.run_task_group!.framework_info).toBeNull(); // already sent with "solo"
+    expect([...master.daemon.core!.frameworks.get(fw.frameworkId)!.tasks.keys()].sort()).toEqual(['g1', 'g2', 'solo']);
+  });
+
   test('reconciliation: explicit answers per task, implicit lists every active task', async () => {
     const agent = track(await FakeAgent.register(master.address));
     const fw = track(await TestScheduler.subscribe(master.address, { capabilities: [{ type: 'PARTITION_AWARE' }] }));
