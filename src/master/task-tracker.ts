@@ -1,4 +1,5 @@
 import type { Resources } from '../common/resources';
+import type { FrameworkInfo } from '../generated/berth/v1/FrameworkInfo';
 import type { KillPolicy__Output } from '../generated/berth/v1/KillPolicy';
 import type { StatusUpdate__Output } from '../generated/berth/v1/StatusUpdate';
 import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
@@ -43,11 +44,11 @@ export class TaskTracker {
   }
 
   /**
-   * FrameworkInfo goes once per framework and agent connection (the agent keeps it): re-encoding
-   * it for every task was a measurable part of a launch.
+   * FrameworkInfo goes whole once per framework and agent connection, then as its id alone (the
+   * agent keeps the whole one): re-encoding it for every task was a measurable part of a launch.
    */
-  private frameworkInfoFor(fw: FrameworkEntry, agent: AgentEntry): FrameworkEntry['wire'] | undefined {
-    if (agent.knownFrameworks.has(fw.id)) return undefined;
+  private frameworkInfoFor(fw: FrameworkEntry, agent: AgentEntry): FrameworkInfo {
+    if (agent.knownFrameworks.has(fw.id)) return { id: { value: fw.id } };
     agent.knownFrameworks.add(fw.id);
     return fw.wire;
   }

@@ -74,7 +74,8 @@ describe('master: the framework cycle', () => {
     expect(solo.run_task!.framework_info!.name).toBe('grouper');
     const run = await agent.messages.next((m) => m.type === 'RUN_TASK_GROUP', 'RUN_TASK_GROUP');
     expect(run.run_task_group!.task_group!.tasks.map((t) => t.task_id!.value)).toEqual(['g1', 'g2']);
-    expect(run.run_task_group!.framework_info).toBeNull(); // already sent with "solo"
+    // Already sent whole with "solo": now only its id.
+    expect([run.run_task_group!.framework_info!.id!.value, run.run_task_group!.framework_info!.name]).toEqual([fw.frameworkId, '']);
     expect([...master.daemon.core!.frameworks.get(fw.frameworkId)!.tasks.keys()].sort()).toEqual(['g1', 'g2', 'solo']);
   });
 
