@@ -212,7 +212,10 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       core.frameworkManager.teardown(fw, 'operator TEARDOWN');
       return {};
     }),
-    GetMetrics: unary(async (req) => ({ metrics: (await deps.metricsSnapshot()).filter((m) => m.name.startsWith(req.prefix ?? '')) })),
+    GetMetrics: unary(async (req, p) => {
+      leading(p, 'view');
+      return { metrics: (await deps.metricsSnapshot()).filter((m) => m.name.startsWith(req.prefix ?? '')) };
+    }),
     ReadTaskLog: unary((req, p) => {
       const core = leading(p, 'view');
       const taskId = req.task_id?.value ?? '';
@@ -242,8 +245,13 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
 /** Snapshot first (or a replay from `from_sequence` when still buffered), then deltas and heartbeats. */
 function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
   const core = deps.core();
-  if (deps.authenticate !== undefined && deps.authenticate(stream.metadata) === undefined) {
+  const principal = deps.authenticate?.(stream.metadata);
+  if (deps.authenticate !== undefined && principal === undefined) {
     endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
+    return;
+  }
+  if (core !== undefined && !core.allowed(principal, 'view')) {
+    endStreamWithStatus(stream, Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not view the cluster`);
     return;
   }
   if (core === undefined || core.isStopped) {

@@ -62,14 +62,33 @@ export function frameworkView(core: MasterCore, fw: FrameworkEntry): FrameworkSt
 }
 
 export function roleViews(core: MasterCore): RoleState[] {
+  // Offered: outstanding offers by role. Reserved: reservations on agents by their (current) role.
+  const offered = new Map<string, Map<string, number>>();
+  for (const o of core.offers.offers.values()) add(offered, o.role, o.resources.quantities());
+  const reserved = new Map<string, Map<string, number>>();
+  for (const a of core.agents.values()) {
+    if (a.lifecycle === 'GONE') continue;
+    for (const e of a.total.entries) {
+      const owner = e.reservations[e.reservations.length - 1]?.role;
+      if (owner !== undefined && e.kind === 'scalar') add(reserved, owner, new Map([[e.name, e.scalar!]]));
+    }
+  }
   return core.allocator.roles().map((r) => ({
     name: r.role,
     weight: r.weight,
     quota: r.quota === undefined ? undefined : { role: r.role, guarantees: quantitiesToWire(r.quota.guarantees ?? new Map()), limits: quantitiesToWire(r.quota.limits ?? new Map()) },
     allocated: quantitiesToWire(r.allocated),
+    offered: quantitiesToWire(offered.get(r.role) ?? new Map()),
+    reserved: quantitiesToWire(reserved.get(r.role) ?? new Map()),
     dominant_share: r.share,
     frameworks: r.frameworks.map((value) => ({ value })),
   }));
+}
+
+function add(into: Map<string, Map<string, number>>, role: string, q: ReadonlyMap<string, number>): void {
+  let m = into.get(role);
+  if (m === undefined) into.set(role, (m = new Map()));
+  for (const [name, v] of q) m.set(name, (m.get(name) ?? 0) + v);
 }
 
 export function clusterState(core: MasterCore): ClusterState {

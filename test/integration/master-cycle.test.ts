@@ -226,10 +226,16 @@ describe('master: the framework cycle', () => {
   });
 
   test('operator API answers with the cluster state', async () => {
-    const agent = track(await FakeAgent.register(master.address, { hostname: 'h1' }));
-    track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
+    const agent = track(await FakeAgent.register(master.address, { hostname: 'h1', resources: 'cpus:4;mem:1024;cpus(web):2' }));
+    const fw = track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
+    await offered(fw);
     const client = new (berthV1().Operator)(master.address, grpc.credentials.createInsecure());
     try {
+      type Q = { name: string; value: number }[];
+      const roles = await new Promise<{ roles: { name: string; offered: Q; reserved: Q }[] }>((resolve, reject) => client.GetRoles({}, ((err: Error | null, res: never) => (err ? reject(err) : resolve(res))) as never));
+      const web = roles.roles.find((r) => r.name === 'web')!;
+      expect(web.offered.find((q) => q.name === 'cpus')!.value).toBe(6);
+      expect(web.reserved.find((q) => q.name === 'cpus')!.value).toBe(2);
       const agents = await new Promise<{ agents: { agent_info: { id: { value: string }; hostname: string } }[] }>((resolve, reject) => client.GetAgents({}, ((err: Error | null, res: never) => (err ? reject(err) : resolve(res))) as never));
       expect(agents.agents.map((a) => [a.agent_info.id.value, a.agent_info.hostname])).toEqual([[agent.agentId, 'h1']]);
       const err = await new Promise<grpc.ServiceError>((resolve) => client.DrainAgent({ agent_id: { value: 'nope' } }, ((e: grpc.ServiceError) => resolve(e)) as never));
