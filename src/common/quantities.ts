@@ -12,6 +12,7 @@
  * Every function returns a fresh map, never mutates its arguments, and omits zero amounts, so two
  * maps are equal iff they hold the same non-zero amounts. A name absent from a map means zero.
  */
+import { declarationTokens } from './resources-text';
 import { ResourceError } from './errors';
 import { nameProblem } from './resource-entry';
 import { formatMilli, parseDecimal, toMilli, type Milli } from './scalar';
@@ -89,15 +90,7 @@ export function isZero(q: ReadonlyQuantities): boolean {
  */
 export function parse(text: string): Map<string, Milli> {
   const out = new Map<string, Milli>();
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf(';', start);
-    if (end < 0) end = text.length;
-    const raw = text.slice(start, end);
-    const token = raw.trim();
-    const position = start + (raw.length - raw.trimStart().length);
-    start = end + 1;
-    if (token === '') continue;
+  for (const { token, position } of declarationTokens(text)) {
     const fail = (problem: string): never => {
       throw new ResourceError('INVALID_RESOURCES', `invalid quantity ${JSON.stringify(token)} at position ${position}: ${problem}`);
     };

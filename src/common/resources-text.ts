@@ -108,6 +108,21 @@ function parseToken(token: string, defaultStack: readonly Reservation[]): Resour
  *
  * @throws ResourceError `INVALID_RESOURCES` naming the offending token and its position.
  */
+/** The `;`-separated tokens of a declaration, trimmed, with their positions; empty ones skipped. */
+export function declarationTokens(text: string): { token: string; position: number }[] {
+  const out: { token: string; position: number }[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf(';', start);
+    if (end < 0) end = text.length;
+    const raw = text.slice(start, end);
+    const token = raw.trim();
+    if (token !== '') out.push({ token, position: start + (raw.length - raw.trimStart().length) });
+    start = end + 1;
+  }
+  return out;
+}
+
 export function parseResourceList(text: string, opts: ParseOptions = {}): Resource[] {
   if (typeof text !== 'string') throw new ResourceError('INVALID_RESOURCES', 'resources text must be a string');
   const defaultRole = opts.defaultRole ?? DEFAULT_ROLE;
@@ -132,15 +147,7 @@ export function parseResourceList(text: string, opts: ParseOptions = {}): Resour
   // sides of an overlap across entries).
   const kinds = new Map<string, Resource['kind']>();
   const seenRanges = new Map<string, { range: Range; token: string; position: number }[]>();
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf(';', start);
-    if (end < 0) end = text.length;
-    const raw = text.slice(start, end);
-    const token = raw.trim();
-    const position = start + (raw.length - raw.trimStart().length);
-    start = end + 1;
-    if (token === '') continue;
+  for (const { token, position } of declarationTokens(text)) {
     const fail = (problem: string): never => {
       throw new ResourceError('INVALID_RESOURCES', `invalid resource ${JSON.stringify(token)} at position ${position}: ${problem}`);
     };
