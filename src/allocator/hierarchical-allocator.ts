@@ -479,7 +479,14 @@ export class HierarchicalAllocator implements Allocator {
 
   /** Adds (sign 1) or removes (sign −1) an allocation in every ledger except `agent.available`. */
   private account(agent: AgentEntry, fw: FrameworkEntry, role: string, r: Resources, sign: 1 | -1, headroom?: Headroom): void {
-    const q = this.pool.vectorOf(r);
+    // Whole offers come back whole (declines), so the same Resources object is counted twice in a
+    // row: a one-entry cache per agent saves rebuilding its vector.
+    let q = agent.vectorOf === r ? agent.vector : undefined;
+    if (q === undefined) {
+      q = this.pool.vectorOf(r);
+      agent.vectorOf = r;
+      agent.vector = q;
+    }
     const sorter = this.frameworkSorters.get(role)!;
     if (sign === 1) {
       agent.addAllocation(fw.id, role, r);

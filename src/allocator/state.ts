@@ -1,5 +1,6 @@
 import { Resources } from '../common/resources';
 import { compileConstraints, type AgentPredicate } from './constraints';
+import type { QuantityVector } from './sorter';
 import type { AgentDescription, FrameworkCapabilities, FrameworkDescription, Quantities, TaskShape } from './types';
 
 /** Seconds in 365 days: the longest decline filter, as Mesos caps `refuse_seconds`. */
@@ -44,6 +45,9 @@ export class AgentEntry {
   hasRevocable = false;
   hasGpus = false;
   region: string | undefined;
+  /** The last Resources counted on this agent and its quantity vector (see `account`). */
+  vectorOf: Resources | undefined;
+  vector: QuantityVector | undefined;
 
   constructor(
     readonly id: string,
