@@ -305,7 +305,8 @@ export abstract class TreeSorter implements Sorter {
         alloc[d] = after;
         node.holds += (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
       }
-      if (!node.inOrder) node.share = this.computeShare(node);
+      // A node alone in its parent's order (one role, say) has nowhere to move: just keep its key.
+      if (!node.inOrder || node.parent!.orderSize === 1) node.share = this.computeShare(node);
       else if (!stale) this.reposition(node.parent!, node);
     }
   }
