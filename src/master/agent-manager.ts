@@ -68,6 +68,12 @@ export class AgentManager {
       sink.send({ type: 'SHUTDOWN', shutdown: { message: `agent ${id} was marked gone; it must not rejoin with this id` } });
       throw new MasterError(Status.PERMISSION_DENIED, `agent ${id} was marked gone`);
     }
+    // Read every reported task before changing anything: a bad report must leave no half state.
+    const reportedTasks = (msg.tasks ?? []).map((t, i) => ({
+      t,
+      state: isTaskState(t.state) ? t.state : ('TASK_RUNNING' as const),
+      resources: resourcesFromWire(t.resources ?? [], `reregister.tasks[${i}].resources`),
+    }));
     const wasUnreachable = agent?.lifecycle === 'UNREACHABLE';
     if (agent !== undefined) {
       const old = agent.sink;
@@ -95,15 +101,27 @@ export class AgentManager {
     const frameworks = new Map((msg.frameworks ?? []).map((f) => [f.id?.value ?? '', f]));
     const reported = new Set<string>();
     const used = new Map<string, UsedResources[]>();
-    for (const t of msg.tasks ?? []) {
+    for (const { t, state, resources } of reportedTasks) {
       const frameworkId = t.framework_id?.value ?? '';
+      if (this.core.frameworkManager.isRemoved(frameworkId)) {
+        // Its framework was removed while this agent was away: its tasks must go.
+        sink.send({ type: 'SHUTDOWN_FRAMEWORK', shutdown_framework: { framework_id: { value: frameworkId } } });
+        continue;
+      }
       const fwWire = frameworks.get(frameworkId);
       const fw = this.core.frameworks.get(frameworkId) ?? (fwWire === undefined ? undefined : this.core.frameworkManager.adopt(fwWire));
-      const state = isTaskState(t.state) ? t.state : 'TASK_RUNNING';
-      if (fw === undefined || isTerminal(state)) continue;
-      const resources = resourcesFromWire(t.resources ?? [], 'reregister.tasks.resources');
+      if (fw === undefined) continue;
       const taskId = t.task_id?.value ?? '';
       reported.add(`${frameworkId}/${taskId}`);
+      if (isTerminal(state)) {
+        // Finished while the master was away; its update is among the unacknowledged ones. Not in use.
+        const known = fw.tasks.get(taskId);
+        if (known !== undefined) {
+          known.state = state;
+          known.recovered = true;
+        }
+        continue;
+      }
       let list = used.get(frameworkId);
       if (list === undefined) used.set(frameworkId, (list = []));
       list.push({ role: t.role, resources });
@@ -119,8 +137,11 @@ export class AgentManager {
     for (const task of [...agent.tasks.values()]) {
       if (reported.has(task.key)) continue;
       // The agent no longer knows this task: it is gone (the agent restarted without it).
+      task.recovered = true; // the agent is out of the allocator until re-added below
       this.core.tasks.masterUpdate(task, 'TASK_GONE', 'REASON_AGENT_REREGISTERED', 'the agent re-registered without this task');
     }
+    // Completing those tasks may have finished a drain with mark_gone: the agent is then gone.
+    if ((agent.lifecycle as AgentLifecycle) === 'GONE') return agent;
     const usedTotal = [...used.values()].flat().reduce((sum, u) => sum.plus(u.resources), Resources.empty());
     if (!agent.total.contains(usedTotal)) {
       // The agent's own report is inconsistent; trust its tasks over its declaration, and say so.
@@ -214,7 +235,7 @@ export class AgentManager {
   drain(agent: AgentEntry, maxGracePeriodMs: number | undefined, markGone: boolean): void {
     if (agent.lifecycle === 'GONE') throw new MasterError(Status.FAILED_PRECONDITION, `agent ${agent.id} is gone`);
     agent.drain = { state: 'DRAINING', maxGracePeriodMs, markGone };
-    this.core.allocator.setAgentDraining(agent.id, true);
+    if (inAllocator(agent)) this.core.allocator.setAgentDraining(agent.id, true);
     this.core.offers.rescindForAgent(agent.id, 'agent_draining');
     agent.sink?.send({ type: 'DRAIN', drain: { config: { max_grace_period: maxGracePeriodMs === undefined ? undefined : { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) }, mark_gone: markGone } } });
     const policy = maxGracePeriodMs === undefined ? undefined : { grace_period: { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) } };
@@ -236,15 +257,17 @@ export class AgentManager {
 
   setDeactivated(agent: AgentEntry, deactivated: boolean): void {
     agent.deactivated = deactivated;
+    // Agents not in the allocator (recovered, unreachable) get these flags when they are re-added.
+    const tracked = inAllocator(agent);
     if (deactivated) {
-      this.core.allocator.deactivateAgent(agent.id);
+      if (tracked) this.core.allocator.deactivateAgent(agent.id);
       this.core.offers.rescindForAgent(agent.id, 'agent_deactivated');
     } else {
       if (agent.drain !== undefined) {
         agent.drain = undefined;
-        this.core.allocator.setAgentDraining(agent.id, false);
+        if (tracked) this.core.allocator.setAgentDraining(agent.id, false);
       }
-      if (agent.connected) this.core.allocator.activateAgent(agent.id);
+      if (tracked && agent.connected) this.core.allocator.activateAgent(agent.id);
       this.core.allocateSoon(agent.id);
     }
     this.persist(agent);
@@ -349,6 +372,11 @@ export class AgentManager {
     };
     void this.core.persist([{ key: KEY(agent.id), value: record }]).catch(() => undefined);
   }
+}
+
+/** Whether the allocator knows the agent (registered, connected or briefly disconnected). */
+function inAllocator(agent: AgentEntry): boolean {
+  return agent.lifecycle === 'REGISTERED';
 }
 
 /** Keeps the master's dynamic reservations when an agent re-reports its (static) resources. */

@@ -52,6 +52,7 @@ export class MasterDaemon {
   private registry: Registry | undefined;
   private unsubscribe: (() => void) | undefined;
   private transition: Promise<void> = Promise.resolve();
+  private retry: ReturnType<Clock['setTimeout']> | undefined;
   private readonly agentApi: AgentApi;
   private readonly schedulerApi: SchedulerApi;
 
@@ -110,6 +111,7 @@ export class MasterDaemon {
   /** Graceful stop: give up leadership, close streams, stop serving. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
+    this.options.clock.clearTimeout(this.retry);
     await this.transition;
     await this.standBy('master stopping');
     await this.options.election.stop();
@@ -136,10 +138,25 @@ export class MasterDaemon {
         logger: this.options.logger.child({ term }),
         metrics: this.options.metrics,
         authorizer: this.options.authorizer,
-        onDeposed: (reason) => this.queue(() => this.standBy(reason)),
+        // Only this term's core may depose: a late fenced write of an older core must not.
+        onDeposed: (reason) => this.queue(() => (this.current === core ? this.standBy(reason) : Promise.resolve())),
       },
     );
-    await core.start();
+    try {
+      await core.start();
+    } catch (err) {
+      // Could not take over (registry unreadable, a bad record): give leadership up so another
+      // master can lead, and campaign again later rather than hold it without serving.
+      core.stop('failed to take over leadership');
+      await registry.close().catch(() => undefined);
+      this.options.logger.error('taking over leadership failed; giving it up and campaigning again shortly', { err, term });
+      await this.options.election.stop();
+      this.retry = this.options.clock.setTimeout(() => {
+        this.retry = undefined;
+        void this.options.election.start().catch((e: unknown) => this.options.logger.error('campaigning failed', { err: e }));
+      }, 5000);
+      return;
+    }
     if (this.options.publishEvent !== undefined) core.bus.subscribe(this.options.publishEvent);
     this.registry = registry;
     this.current = core;

@@ -15,6 +15,7 @@ interface FrameworkRecord {
 }
 
 const KEY = (id: string) => `frameworks/${id}`;
+const TOMBSTONE = (id: string) => `removed-frameworks/${id}`;
 
 /**
  * Framework lifecycle: subscribe (new or failover), one live stream per framework, heartbeats,
@@ -25,6 +26,8 @@ const KEY = (id: string) => `frameworks/${id}`;
 export class FrameworkManager {
   /** Removed frameworks (teardown or failover timeout), newest last, bounded. */
   readonly removed: FrameworkEntry[] = [];
+  /** Ids of every removed framework (tombstones in the registry), so agents cannot bring one back. */
+  private readonly removedIds = new Set<string>();
 
   constructor(private readonly core: MasterCore) {}
 
@@ -39,7 +42,7 @@ export class FrameworkManager {
     const now = this.core.clock.now();
     const existing = info.id === undefined ? undefined : this.core.frameworks.get(info.id);
     if (info.id !== undefined && existing === undefined) {
-      const gone = this.removed.some((f) => f.id === info.id);
+      const gone = this.removedIds.has(info.id);
       throw new MasterError(Status.NOT_FOUND, `framework_info.id: framework "${info.id}" ${gone ? 'has been removed (torn down or past its failover timeout)' : 'is unknown to this master'}; subscribe without an id to register anew`);
     }
     if (existing !== undefined) return this.failover(existing, sink, info, wire, suppressedRoles, now);
@@ -117,6 +120,7 @@ export class FrameworkManager {
   /** Rebuilds frameworks from the registry after an election; none is connected yet. */
   recover(records: ReadonlyMap<string, unknown>): void {
     const now = this.core.clock.now();
+    for (const key of records.keys()) if (key.startsWith('removed-frameworks/')) this.removedIds.add(key.slice('removed-frameworks/'.length));
     for (const [key, value] of records) {
       if (!key.startsWith('frameworks/')) continue;
       const record = value as FrameworkRecord;
@@ -136,6 +140,16 @@ export class FrameworkManager {
       const elapsed = record.disconnectedAt === undefined ? 0 : now - record.disconnectedAt;
       this.startFailoverTimer(fw, Math.max(this.failoverTimeout(info) - elapsed, this.core.options.heartbeatIntervalMs * 5));
     }
+  }
+
+  /** Whether the framework was removed (torn down or past its failover timeout); survives failovers. */
+  isRemoved(id: string): boolean {
+    return this.removedIds.has(id);
+  }
+
+  /** A repeated SUBSCRIBE on an already subscribed stream: answered again, nothing changes. */
+  resendSubscribed(fw: FrameworkEntry): void {
+    this.subscribed(fw);
   }
 
   /** A framework known only from an agent's re-registration (the registry lost it, or it predates it). */
@@ -171,7 +185,7 @@ export class FrameworkManager {
     if (fw.registered) this.checkUnchangeable(fw.info, info);
     const old = fw.sink;
     fw.sink = sink;
-    old?.close({ code: Status.ABORTED, message: 'framework failed over: a newer SUBSCRIBE with the same id took over' });
+    if (old !== undefined && old !== sink) old.close({ code: Status.ABORTED, message: 'framework failed over: a newer SUBSCRIBE with the same id took over' });
     this.core.clock.clearTimeout(fw.failoverTimer);
     fw.failoverTimer = undefined;
     fw.info = info;
@@ -229,7 +243,9 @@ export class FrameworkManager {
     this.core.frameworks.delete(fw.id);
     this.removed.push(fw);
     if (this.removed.length > 50) this.removed.shift();
-    void this.core.persist([{ key: KEY(fw.id), delete: true }]).catch(() => undefined);
+    this.removedIds.add(fw.id);
+    this.core.maintenance.forgetFramework(fw.id);
+    void this.core.persist([{ key: KEY(fw.id), delete: true }, { key: TOMBSTONE(fw.id), value: this.core.clock.now() }]).catch(() => undefined);
     this.core.publish('FRAMEWORK_REMOVED', { frameworkId: fw.id, reason });
     this.core.logger.info('framework removed', { frameworkId: fw.id, reason });
     this.core.allocateSoon();

@@ -97,6 +97,11 @@ export class MaintenanceManager {
     });
   }
 
+  /** Drops a removed framework's inverse offers. */
+  forgetFramework(frameworkId: string): void {
+    for (const [id, e] of this.inverse) if (e.frameworkId === frameworkId) this.inverse.delete(id);
+  }
+
   /** Re-sends a framework's outstanding inverse offers (after it re-subscribed). */
   resend(fw: FrameworkEntry): void {
     const list = [...this.inverse.values()].filter((e) => e.frameworkId === fw.id).map((e) => this.toWire(e));

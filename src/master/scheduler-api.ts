@@ -76,9 +76,16 @@ export class SchedulerApi {
 
   private dispatch(core: MasterCore, fw: FrameworkEntry, call: Call__Output, principal: string | undefined): void {
     switch (call.type) {
-      case 'SUBSCRIBE':
-        core.frameworkManager.subscribe(fw.sink!, call.subscribe?.framework_info ?? ({} as never), principal, call.subscribe?.suppressed_roles ?? []);
+      case 'SUBSCRIBE': {
+        // Already subscribed on this stream: a resend gets SUBSCRIBED again; changes go through
+        // UPDATE_FRAMEWORK, and another id is a protocol error.
+        const id = call.subscribe?.framework_info?.id?.value;
+        if (id !== undefined && id !== '' && id !== fw.id) {
+          throw Object.assign(new MasterError(Status.INVALID_ARGUMENT, `subscribe.framework_info.id: this stream is already subscribed as "${fw.id}", not "${id}"`), { fatal: true });
+        }
+        core.frameworkManager.resendSubscribed(fw);
         return;
+      }
       case 'TEARDOWN':
         core.frameworkManager.teardown(fw, 'framework asked for TEARDOWN');
         return;

@@ -150,6 +150,9 @@ export class TaskTracker {
       }
       // Unknown to the master: what it can say depends on what it knows of the agent.
       const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
+      // An agent expected back after a master failover may still report it: say nothing yet
+      // (as Mesos), or a framework would relaunch a task that is still running.
+      if (agent?.lifecycle === 'RECOVERED') continue;
       let state: TaskState = 'TASK_UNKNOWN';
       if (agent?.lifecycle === 'UNREACHABLE') state = 'TASK_UNREACHABLE';
       else if (agent?.lifecycle === 'GONE') state = 'TASK_GONE_BY_OPERATOR';

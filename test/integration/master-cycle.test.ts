@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { berthV1 } from '../../src/common/rpc/proto';
-import { FakeAgent, launch, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
+import { FakeAgent, launch, waitFor, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
 
 /**
  * The master over real gRPC (loopback, ephemeral port) with a fake clock and simulated agents:
@@ -246,12 +246,3 @@ describe('master: the framework cycle', () => {
     }
   });
 });
-
-/** Polls a condition the master reaches on its own (stream closes are noticed asynchronously); bounded. */
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

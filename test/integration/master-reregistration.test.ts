@@ -1,0 +1,88 @@
+import * as grpc from '@grpc/grpc-js';
+import { FakeAgent, launch, waitFor, reportedTask, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
+
+/**
+ * Edge cases of streams and re-registration that must not leave half state behind: a repeated
+ * SUBSCRIBE, a refused REREGISTER, tasks that finished while the master was away, and agents that
+ * come back with tasks of a framework that was removed meanwhile.
+ */
+describe('master: repeated subscriptions and re-registrations', () => {
+  let master: TestMaster;
+  const closers: (() => void)[] = [];
+  const track = <T extends { close(): void }>(x: T): T => {
+    closers.push(() => x.close());
+    return x;
+  };
+
+  beforeEach(async () => {
+    master = await startTestMaster();
+  });
+
+  afterEach(async () => {
+    for (const close of closers.splice(0)) close();
+    await master.stop();
+  });
+
+  async function runningTask(fw: TestScheduler, agent: FakeAgent, taskId: string) {
+    master.clock.advance(1000);
+    const [offer] = (await fw.nextOffers()).offers!.offers;
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: [launch(offer!, taskId, 'cpus:1;mem:64')], filters: { refuse_seconds: 0 } } });
+    const run = await agent.nextRun();
+    fw.ack(await (agent.status(fw.frameworkId, taskId, 'TASK_RUNNING'), fw.nextUpdate(taskId, 'TASK_RUNNING')));
+    return run;
+  }
+
+  test('a repeated SUBSCRIBE on the same stream is answered again and changes nothing', async () => {
+    const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+    fw.send({ type: 'SUBSCRIBE', subscribe: { framework_info: { name: 'test', user: 'test', roles: ['*'], id: { value: fw.frameworkId } } } });
+    const again = await fw.events.next((e) => e.type === 'SUBSCRIBED', 'second SUBSCRIBED');
+    expect(again.subscribed!.framework_id!.value).toBe(fw.frameworkId);
+    const entry = master.daemon.core!.frameworks.get(fw.frameworkId)!;
+    expect([entry.connected, entry.failoverTimer]).toEqual([true, undefined]);
+    fw.send({ type: 'SUBSCRIBE', subscribe: { framework_info: { name: 'x', user: 'x', roles: ['*'], id: { value: 'another' } } } });
+    const err = await fw.nextError();
+    expect([err.fatal, err.message]).toEqual([true, expect.stringMatching(/already subscribed as/)]);
+    expect(master.daemon.core!.frameworks.size).toBe(1);
+  });
+
+  test('a REREGISTER with an invalid task is refused and leaves the agent as it was', async () => {
+    const agent = await FakeAgent.register(master.address);
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'disconnect noticed');
+    const bad = track(FakeAgent.connect(master.address, { id: agent.agentId, tasks: [{ ...reportedTask('f', 't', 'cpus:1'), resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }] }] }));
+    const ended = (await bad.messages.whenEnded('the refused re-registration')) as grpc.ServiceError;
+    expect(ended.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(ended.details).toMatch(/reregister\.tasks\[0\]\.resources/);
+    const entry = master.daemon.core!.agents.get(agent.agentId)!;
+    expect([entry.connected, entry.lifecycle, entry.unreachableTimer !== undefined]).toEqual([false, 'REGISTERED', true]);
+  });
+
+  test('a task that finished while its agent was away is not reported gone; its real update follows', async () => {
+    const agent = await FakeAgent.register(master.address);
+    const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+    const run = await runningTask(fw, agent, 't');
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'disconnect noticed');
+    const finished = reportedTask(fw.frameworkId, 't', 'cpus:1;mem:64', { state: 'TASK_FINISHED' });
+    const back = track(await FakeAgent.register(master.address, { id: agent.agentId, tasks: [finished], frameworks: [run.run_task!.framework_info as never] }));
+    back.status(fw.frameworkId, 't', 'TASK_FINISHED');
+    const update = await fw.nextUpdate('t');
+    expect(update.state).toBe('TASK_FINISHED');
+  });
+
+  test('an agent returning with tasks of a removed framework is told to shut that framework down', async () => {
+    const agent = await FakeAgent.register(master.address);
+    const fw = await TestScheduler.subscribe(master.address, { failover_timeout: 0 });
+    const run = await runningTask(fw, agent, 't');
+    const frameworkId = fw.frameworkId;
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'agent disconnect noticed');
+    fw.send({ type: 'TEARDOWN', teardown: {} });
+    await waitFor(() => !master.daemon.core!.frameworks.has(frameworkId), 'teardown');
+    fw.close();
+    const back = track(await FakeAgent.register(master.address, { id: agent.agentId, tasks: [reportedTask(frameworkId, 't', 'cpus:1;mem:64')], frameworks: [run.run_task!.framework_info as never] }));
+    const shutdown = await back.messages.next((m) => m.type === 'SHUTDOWN_FRAMEWORK', 'SHUTDOWN_FRAMEWORK');
+    expect(shutdown.shutdown_framework!.framework_id!.value).toBe(frameworkId);
+    expect(master.daemon.core!.frameworks.has(frameworkId)).toBe(false);
+  });
+});
