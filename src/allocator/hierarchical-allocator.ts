@@ -3,9 +3,10 @@ import { seededRandom, shuffleInPlace } from '../common/random';
 import { Resources } from '../common/resources';
 import type { Allocator, RoleSummary } from './allocator';
 import { DrfSorter } from './drf-sorter';
-import { accumulate, Headroom, QuotaTracker, unreservedQuantities } from './quota';
+import { Headroom, QuotaTracker, unreservedQuantities } from './quota';
 import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
-import { AgentEntry, compileMinimum, FrameworkEntry, fitsDemand, refuseMillis, type MinimumAlternatives } from './state';
+import { AllocationCycle } from './allocation-cycle';
+import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type MinimumAlternatives } from './state';
 import type {
   AgentDescription,
   Allocation,
@@ -50,20 +51,12 @@ export const DEFAULT_MIN_ALLOCATABLE: readonly Quantities[] = [new Map([['cpus',
 
 const drf: SorterFactory = (pool) => new DrfSorter(pool);
 
-type Stage = 'guarantees' | 'fair';
-
 /**
  * Mesos's hierarchical allocator, with incremental DRF sorters and Berth's `demand`.
  *
- * One cycle visits agents in random order; for each agent it walks roles in role-sorter order
- * and, in each role, frameworks in framework-sorter order, and offers the first framework that
- * passes the checks everything the agent can give that role. Two stages: roles with unmet quota
- * guarantees first (only if any guarantee is set), then fair sharing for all, during which
- * unreserved resources still needed for others' guarantees are held back (headroom).
- *
- * The checks, cheap ones first, each a reason not to offer: region (REGION_AWARE), GPU agent
- * (GPU_RESOURCES), revocable resources (REVOCABLE_RESOURCES), minimum allocatable size, offer
- * constraints, declared demand (some pending task shape must fit), and decline filters.
+ * This class keeps the books — agents, frameworks, allocations, filters, quota, sorter membership
+ * — and answers the `Allocator` commands; one cycle, over agents in random order, is
+ * `AllocationCycle` (allocation-cycle.ts), which reads these books and records what it gives.
  */
 export class HierarchicalAllocator implements Allocator {
   private readonly pool: ResourcePool;
@@ -79,6 +72,7 @@ export class HierarchicalAllocator implements Allocator {
   private readonly minAllocatable: MinimumAlternatives;
   private readonly filterGpus: boolean;
   private readonly region: string | undefined;
+  private readonly cycle: AllocationCycle;
 
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
@@ -88,6 +82,17 @@ export class HierarchicalAllocator implements Allocator {
     this.minAllocatable = compileMinimum(options.minAllocatableResources ?? DEFAULT_MIN_ALLOCATABLE);
     this.filterGpus = options.filterGpuResources ?? true;
     this.region = options.region;
+    this.cycle = new AllocationCycle({
+      roleSorter: this.roleSorter,
+      frameworkSorters: this.frameworkSorters,
+      frameworks: this.frameworks,
+      agents: this.agentList,
+      quota: this.quota,
+      minAllocatable: this.minAllocatable,
+      filterGpus: this.filterGpus,
+      region: this.region,
+      account: (agent, fw, role, r, headroom) => this.account(agent, fw, role, r, 1, headroom),
+    });
   }
 
   // ---- frameworks ------------------------------------------------------------------------------
@@ -291,14 +296,7 @@ export class HierarchicalAllocator implements Allocator {
       if (a !== undefined) agents.push(a);
     }
     shuffleInPlace(agents, this.random);
-    const out: Allocation[] = [];
-    let headroom: Headroom | undefined;
-    if (this.quota.hasGuarantees()) {
-      headroom = this.computeHeadroom();
-      this.runStage('guarantees', agents, now, out, headroom);
-    }
-    this.runStage('fair', agents, now, out, headroom);
-    return out;
+    return this.cycle.run(agents, now);
   }
 
   // ---- introspection ---------------------------------------------------------------------------
@@ -328,151 +326,6 @@ export class HierarchicalAllocator implements Allocator {
   allocation(frameworkId: string, agentId: string): ReadonlyMap<string, Resources> | undefined {
     const agent = this.agents.get(agentId);
     return agent === undefined || !agent.holds(frameworkId) ? undefined : agent.allocationsOf(frameworkId);
-  }
-
-  // ---- the cycle -------------------------------------------------------------------------------
-
-  private runStage(stage: Stage, agents: readonly AgentEntry[], now: number, out: Allocation[], headroom: Headroom | undefined): void {
-    const c = this.cycle;
-    c.stage = stage;
-    c.now = now;
-    c.out = out;
-    c.headroom = headroom;
-    for (const agent of agents) {
-      if (!agent.active || agent.draining) continue;
-      // Each allocation takes something from the agent, so this loop ends. It restarts the role
-      // walk because an allocation reorders the sorter being walked; `given` keeps a framework
-      // from getting a second offer of the same agent and role in one stage (as in Mesos).
-      c.agent = agent;
-      c.givenFrameworks.length = 0;
-      c.givenRoles.length = 0;
-      c.allocated = true;
-      while (c.allocated && !agent.available.isEmpty()) {
-        c.allocated = false;
-        this.roleSorter.forEach(this.visitRole);
-      }
-    }
-    c.agent = undefined;
-    c.out = undefined;
-  }
-
-  /**
-   * State of the running stage, read by the two visitors below. The visitors are created once
-   * rather than as closures per agent: at 50,000 agents the closures alone were a measurable
-   * share of a cycle. `allocate` is therefore not re-entrant (it never needs to be).
-   */
-  private readonly cycle: {
-    stage: Stage;
-    now: number;
-    out: Allocation[] | undefined;
-    headroom: Headroom | undefined;
-    agent: AgentEntry | undefined;
-    /** Frameworks (and their roles, same index) already given this agent in this stage. */
-    givenFrameworks: string[];
-    givenRoles: string[];
-    allocated: boolean;
-    role: string;
-    base: Resources;
-    baseMeetsMinimum: boolean;
-    foreignRegion: boolean;
-  } = {
-    stage: 'fair',
-    now: 0,
-    out: undefined,
-    headroom: undefined,
-    agent: undefined,
-    givenFrameworks: [],
-    givenRoles: [],
-    allocated: false,
-    role: '',
-    base: Resources.empty(),
-    baseMeetsMinimum: false,
-    foreignRegion: false,
-  };
-
-  /** Role-sorter visitor: offers the agent to this role's frameworks; stops after an allocation. */
-  private readonly visitRole = (role: string): boolean => {
-    const c = this.cycle;
-    if (c.stage === 'guarantees' && !c.headroom!.gaps.has(role)) return true;
-    const sorter = this.frameworkSorters.get(role);
-    if (sorter === undefined) return true;
-    const agent = c.agent!;
-    const offerable = this.offerable(agent, role, c.stage, c.headroom);
-    if (offerable === undefined) return true;
-    c.role = role;
-    c.base = offerable;
-    c.baseMeetsMinimum = meetsMinimum(offerable, this.minAllocatable);
-    c.foreignRegion = this.region !== undefined && agent.region !== undefined && agent.region !== this.region;
-    sorter.forEach(this.visitFramework);
-    return !c.allocated;
-  };
-
-  /** Framework-sorter visitor: the eligibility checks, cheap ones first, then the allocation. */
-  private readonly visitFramework = (frameworkId: string): boolean => {
-    const c = this.cycle;
-    const agent = c.agent!;
-    const role = c.role;
-    const base = c.base;
-    for (let i = 0; i < c.givenFrameworks.length; i++) if (c.givenFrameworks[i] === frameworkId && c.givenRoles[i] === role) return true;
-    const fw = this.frameworks.get(frameworkId)!;
-    if (c.foreignRegion && fw.capabilities.regionAware !== true) return true;
-    if (this.filterGpus && agent.hasGpus && fw.capabilities.gpuResources !== true) return true;
-    let offer = base;
-    if (agent.hasRevocable && fw.capabilities.revocableResources !== true) {
-      offer = base.nonRevocable();
-      if (offer.isEmpty()) return true;
-    }
-    const settings = fw.settings.get(role);
-    const minimum = settings?.minAllocatable;
-    const big = minimum !== undefined || offer !== base ? meetsMinimum(offer, minimum ?? this.minAllocatable) : c.baseMeetsMinimum;
-    if (!big) return true;
-    if (settings?.constraints !== undefined && !settings.constraints(agent.info)) return true;
-    if (settings?.demand !== undefined && !fitsDemand(settings.demand, offer, agent.info)) return true;
-    if (agent.hasFilters(frameworkId)) {
-      const filtered = agent.isFiltered(frameworkId, role, offer, c.now);
-      if (!agent.hasFilters(frameworkId)) fw.filteredAgents.delete(agent);
-      if (filtered) return true;
-    }
-    agent.available = offer === agent.available ? Resources.empty() : agent.available.minus(offer);
-    this.account(agent, fw, role, offer, 1, c.headroom);
-    c.out!.push({ frameworkId, agentId: agent.id, role, resources: offer, unavailability: agent.info.unavailability });
-    c.givenFrameworks.push(frameworkId);
-    c.givenRoles.push(role);
-    c.allocated = true;
-    return false;
-  };
-
-  /** What `agent` can offer `role` now: allocatable resources within quota limits and headroom. */
-  private offerable(agent: AgentEntry, role: string, stage: Stage, headroom: Headroom | undefined): Resources | undefined {
-    let r = agent.hasReservations ? agent.available.allocatableTo(role) : agent.available;
-    if (r.isEmpty()) return undefined;
-    const holdBack = headroom !== undefined && headroom.required.size > 0;
-    if (this.quota.isLimited(role) || holdBack || stage === 'guarantees') {
-      const cap = this.quota.isLimited(role) ? this.quota.limitHeadroom(role) : new Map<string, number>();
-      if (holdBack) minInto(cap, headroom.allowance(role));
-      if (stage === 'guarantees') minInto(cap, headroom!.gaps.get(role)!);
-      const unreserved = r.unreserved();
-      const shrunk = unreserved.shrinkScalars(cap);
-      if (!shrunk.equals(unreserved)) r = r.reserved().plus(shrunk);
-      if (r.isEmpty()) return undefined;
-    }
-    return r;
-  }
-
-  private computeHeadroom(): Headroom {
-    const h = new Headroom();
-    for (const [role, q] of this.quota.all()) {
-      if ((q.guarantees?.size ?? 0) === 0) continue;
-      const gap = this.quota.unsatisfiedGuarantee(role);
-      if (gap.size === 0) continue;
-      h.gaps.set(role, gap);
-      accumulate(h.required, gap, 1);
-    }
-    for (const agent of this.agentList) {
-      if (!agent.active || agent.draining) continue;
-      accumulate(h.available, unreservedQuantities(agent.available), 1);
-    }
-    return h;
   }
 
   // ---- bookkeeping -----------------------------------------------------------------------------
@@ -613,26 +466,5 @@ export class HierarchicalAllocator implements Allocator {
     const agent = this.agents.get(id);
     if (agent === undefined) throw new AllocatorError(`unknown agent ${id}`);
     return agent;
-  }
-}
-
-/** Whether the offer holds at least one of the alternatives (each a list of name, milli pairs). */
-function meetsMinimum(offer: Resources, alternatives: MinimumAlternatives): boolean {
-  const n = alternatives.length;
-  if (n === 0) return true;
-  for (let i = 0; i < n; i++) {
-    const alternative = alternatives[i]!;
-    let ok = true;
-    for (let j = 0; j < alternative.length && ok; j++) ok = offer.scalar(alternative[j]![0]) >= alternative[j]![1];
-    if (ok) return true;
-  }
-  return false;
-}
-
-/** `into[name] = min(into[name], other[name])` for every name of `other`. */
-function minInto(into: Map<string, number>, other: Quantities): void {
-  for (const [name, v] of other) {
-    const prev = into.get(name);
-    into.set(name, prev === undefined ? v : Math.min(prev, v));
   }
 }
