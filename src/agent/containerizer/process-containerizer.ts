@@ -1,0 +1,416 @@
+/**
+ * `ProcessContainerizer`: each task is a plain child process (for hosts without Docker and `berth dev`).
+ *
+ * - Runs `/bin/sh -c value` (shell) or the argv, detached in its own process group, so signals sent to
+ *   the group (`kill -- -pid`) reach every process the task forked.
+ * - stdout/stderr go to `stdout` and `stderr` files in the sandbox; the environment is PATH, the task's
+ *   env, PORT0…PORTn/PORTS and BERTH_* ids. cpus and memory are not enforced (no cgroups here).
+ * - Bookkeeping for recovery: `<sandbox>/berth-container.json` (the pid file: pid, its /proc start time,
+ *   the spec's ids and labels, and the exit once seen) plus a pointer `<runtimeDir>/<containerId>` holding
+ *   the sandbox path. `recover()` on a new instance (after an agent restart) reads the pointers, checks
+ *   `/proc/<pid>` and the start time (a reused pid has another start time), re-attaches to the living by
+ *   polling `/proc` and reports the dead as exited with an unknown code.
+ * - When the main process ends, what is left of its process group is SIGKILLed.
+ * - Linux only (/proc).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fsp, openSync, closeSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Clock, TimerHandle } from '../../common/clock';
+import {
+  ContainerizerError,
+  DEFAULT_KILL_GRACE_PERIOD_MS,
+  portEnv,
+  type ContainerExit,
+  type ContainerExitReason,
+  type ContainerHandle,
+  type Containerizer,
+  type LaunchSpec,
+  type LogChunk,
+  type LogStream,
+  type RecoveredContainer,
+} from './containerizer';
+
+/** Name of the pid file in each sandbox. */
+export const PID_FILE = 'berth-container.json';
+
+export interface ProcessContainerizerOptions {
+  /** The agent's own directory for container pointers (one per agent, e.g. `<workDir>/containers`). */
+  readonly runtimeDir: string;
+  readonly clock: Clock;
+  /** How often a recovered (not our child) process is checked for liveness. @default 1000 */
+  readonly pollIntervalMs?: number;
+  /** PATH given to tasks. @default the agent's PATH */
+  readonly path?: string;
+}
+
+/** Contents of the pid file. */
+interface ContainerRecord {
+  containerId: string;
+  frameworkId: string;
+  taskId: string;
+  sandboxDir: string;
+  labels: Record<string, string>;
+  pid: number | undefined;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */
+  startTime: string | undefined;
+  startedAt: number;
+  exit?: ContainerExit;
+}
+
+interface Container {
+  record: ContainerRecord;
+  child: ChildProcess | undefined;
+  exit: ContainerExit | undefined;
+  readonly exited: Promise<ContainerExit>;
+  resolveExit: (e: ContainerExit) => void;
+  /** Set by the first kill (or max completion time): the reason reported if the process then ends. */
+  killReason: ContainerExitReason | undefined;
+  graceTimer: TimerHandle | undefined;
+  maxTimer: TimerHandle | undefined;
+  pollTimer: TimerHandle | undefined;
+}
+
+export class ProcessContainerizer implements Containerizer {
+  private readonly containers = new Map<string, Container>();
+  private readonly clock: Clock;
+  private readonly runtimeDir: string;
+  private readonly pollIntervalMs: number;
+  private readonly pathEnv: string;
+
+  constructor(options: ProcessContainerizerOptions) {
+    this.clock = options.clock;
+    this.runtimeDir = options.runtimeDir;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.pathEnv = options.path ?? process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin';
+  }
+
+  async launch(spec: LaunchSpec): Promise<ContainerHandle> {
+    if (this.containers.has(spec.containerId)) {
+      throw new ContainerizerError('CONTAINER_EXISTS', `container ${spec.containerId} already exists`);
+    }
+    const startedAt = this.clock.now();
+    const record: ContainerRecord = {
+      containerId: spec.containerId,
+      frameworkId: spec.frameworkId,
+      taskId: spec.taskId,
+      sandboxDir: spec.sandboxDir,
+      labels: { ...spec.labels },
+      pid: undefined,
+      startTime: undefined,
+      startedAt,
+    };
+    const c = this.track(record);
+
+    let child: ChildProcess;
+    try {
+      mkdirSync(spec.sandboxDir, { recursive: true });
+      mkdirSync(this.runtimeDir, { recursive: true });
+      const out = openSync(path.join(spec.sandboxDir, 'stdout'), 'a');
+      const err = openSync(path.join(spec.sandboxDir, 'stderr'), 'a');
+      const env: Record<string, string> = {
+        PATH: this.pathEnv,
+        ...spec.env,
+        ...portEnv(spec.ports),
+        BERTH_SANDBOX: spec.sandboxDir,
+        BERTH_CONTAINER_ID: spec.containerId,
+        BERTH_FRAMEWORK_ID: spec.frameworkId,
+        BERTH_TASK_ID: spec.taskId,
+      };
+      const { file, args, argv0 } = commandLine(spec);
+      try {
+        child = spawn(file, args, {
+          argv0,
+          cwd: spec.sandboxDir,
+          env,
+          detached: true,
+          stdio: ['ignore', out, err],
+        });
+      } finally {
+        closeSync(out);
+        closeSync(err);
+      }
+    } catch (e) {
+      this.finish(c, { reason: 'LAUNCH_FAILED', message: `launch failed: ${(e as Error).message}` });
+      return { containerId: spec.containerId, pid: undefined, startedAt };
+    }
+
+    c.child = child;
+    if (child.pid === undefined) {
+      // Spawn failed (e.g. ENOENT); the error event follows.
+      await new Promise<void>((resolve) => {
+        child.once('error', (e) => {
+          this.finish(c, { reason: 'LAUNCH_FAILED', message: `launch failed: ${e.message}` });
+          resolve();
+        });
+      });
+      return { containerId: spec.containerId, pid: undefined, startedAt };
+    }
+    const pid = child.pid;
+    record.pid = pid;
+    record.startTime = procStartTime(pid);
+    child.unref();
+    child.once('exit', (code, signal) => this.onExit(c, code ?? undefined, signal ?? undefined));
+    child.once('error', () => undefined); // Signal errors after start: the exit event still comes.
+    try {
+      this.writeRecord(record);
+      writeAtomic(path.join(this.runtimeDir, spec.containerId), spec.sandboxDir);
+    } catch (e) {
+      this.killGroup(pid, 'SIGKILL');
+      c.killReason = 'LAUNCH_FAILED';
+      return { containerId: spec.containerId, pid, startedAt };
+    }
+    if (spec.maxCompletionMs !== undefined) {
+      const grace = spec.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS;
+      c.maxTimer = this.clock.setTimeout(() => {
+        c.maxTimer = undefined;
+        this.startKill(c, grace, 'MAX_COMPLETION_TIME_REACHED');
+      }, spec.maxCompletionMs);
+    }
+    return { containerId: spec.containerId, pid, startedAt };
+  }
+
+  async kill(containerId: string, gracePeriodMs = DEFAULT_KILL_GRACE_PERIOD_MS): Promise<void> {
+    const c = this.get(containerId);
+    this.startKill(c, gracePeriodMs, 'KILLED');
+    await c.exited;
+  }
+
+  wait(containerId: string): Promise<ContainerExit> {
+    try {
+      return this.get(containerId).exited;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  async recover(): Promise<RecoveredContainer[]> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.runtimeDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const found: RecoveredContainer[] = [];
+    for (const name of names.sort()) {
+      if (name.startsWith('.') || name.includes('.tmp-')) continue; // leftovers of an interrupted atomic write
+      const known = this.containers.get(name);
+      if (known !== undefined) {
+        found.push(describe(known));
+        continue;
+      }
+      let record: ContainerRecord;
+      try {
+        const sandboxDir = readFileSync(path.join(this.runtimeDir, name), 'utf8');
+        record = JSON.parse(readFileSync(path.join(sandboxDir, PID_FILE), 'utf8')) as ContainerRecord;
+      } catch {
+        continue; // Pointer written but sandbox gone: nothing to recover or report.
+      }
+      const c = this.track(record);
+      if (record.exit !== undefined) {
+        this.finish(c, record.exit);
+      } else if (record.pid !== undefined && this.alive(record.pid, record.startTime)) {
+        this.watch(c, record.pid, record.startTime);
+      } else {
+        this.finish(c, { reason: 'EXITED', message: 'the task ended while the agent was not running; exit code unknown' });
+      }
+      found.push(describe(c));
+    }
+    return found;
+  }
+
+  async readLog(containerId: string, stream: LogStream, offset: number, length: number): Promise<LogChunk> {
+    const c = this.get(containerId);
+    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length < 0) {
+      throw new ContainerizerError('INVALID_ARGUMENT', `offset and length must be non-negative integers (got ${offset}, ${length})`);
+    }
+    if (stream !== 'stdout' && stream !== 'stderr') throw new ContainerizerError('INVALID_ARGUMENT', `unknown stream ${String(stream)}`);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(path.join(c.record.sandboxDir, stream), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), size: 0 };
+      throw e;
+    }
+    try {
+      const { size } = await fh.stat();
+      const n = Math.max(0, Math.min(length, size - offset));
+      const data = Buffer.alloc(n);
+      let read = 0;
+      while (read < n) {
+        const r = await fh.read(data, read, n - read, offset + read);
+        if (r.bytesRead === 0) break;
+        read += r.bytesRead;
+      }
+      return { data: data.subarray(0, read), size };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const c = this.containers.get(containerId);
+    if (c === undefined) return;
+    if (c.exit === undefined) throw new ContainerizerError('CONTAINER_RUNNING', `container ${containerId} is still running`);
+    this.containers.delete(containerId);
+    await fsp.rm(path.join(this.runtimeDir, containerId), { force: true });
+  }
+
+  // ---- internals ----
+
+  private get(containerId: string): Container {
+    const c = this.containers.get(containerId);
+    if (c === undefined) throw new ContainerizerError('UNKNOWN_CONTAINER', `unknown container ${containerId}`);
+    return c;
+  }
+
+  private track(record: ContainerRecord): Container {
+    let resolveExit!: (e: ContainerExit) => void;
+    const exited = new Promise<ContainerExit>((resolve) => {
+      resolveExit = resolve;
+    });
+    const c: Container = {
+      record,
+      child: undefined,
+      exit: undefined,
+      exited,
+      resolveExit,
+      killReason: undefined,
+      graceTimer: undefined,
+      maxTimer: undefined,
+      pollTimer: undefined,
+    };
+    this.containers.set(record.containerId, c);
+    return c;
+  }
+
+  /** SIGTERM now, SIGKILL after the grace period; only the first kill counts. */
+  private startKill(c: Container, gracePeriodMs: number, reason: ContainerExitReason): void {
+    if (c.exit !== undefined || c.killReason !== undefined) return;
+    const pid = c.record.pid;
+    if (pid === undefined) return;
+    c.killReason = reason;
+    this.clock.clearTimeout(c.maxTimer);
+    c.maxTimer = undefined;
+    this.killGroup(pid, 'SIGTERM');
+    c.graceTimer = this.clock.setTimeout(() => {
+      c.graceTimer = undefined;
+      if (c.exit === undefined) this.killGroup(pid, 'SIGKILL');
+    }, Math.max(0, gracePeriodMs));
+  }
+
+  private killGroup(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+
+  private onExit(c: Container, code: number | undefined, signal: string | undefined): void {
+    if (c.record.pid !== undefined) this.killGroup(c.record.pid, 'SIGKILL'); // leftovers of the group
+    const reason: ContainerExitReason = c.killReason ?? 'EXITED';
+    const how = code !== undefined ? `exit code ${code}` : `signal ${signal ?? 'unknown'}`;
+    const message =
+      reason === 'KILLED' ? `killed (${how})`
+      : reason === 'MAX_COMPLETION_TIME_REACHED' ? `max completion time reached; killed (${how})`
+      : reason === 'LAUNCH_FAILED' ? `launch failed: could not write the pid file (${how})`
+      : `exited with ${how}`;
+    const exit: ContainerExit = {
+      ...(code !== undefined ? { exitCode: code } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      reason,
+      message,
+    };
+    this.finish(c, exit);
+    try {
+      this.writeRecord(c.record);
+    } catch {
+      // The sandbox may be gone; recover() then reports nothing for it.
+    }
+  }
+
+  private finish(c: Container, exit: ContainerExit): void {
+    if (c.exit !== undefined) return;
+    c.exit = exit;
+    c.record.exit = exit;
+    this.clock.clearTimeout(c.graceTimer);
+    this.clock.clearTimeout(c.maxTimer);
+    this.clock.clearInterval(c.pollTimer);
+    c.graceTimer = c.maxTimer = c.pollTimer = undefined;
+    c.resolveExit(exit);
+  }
+
+  /** Re-attached (not our child): poll /proc until it is gone; its exit code cannot be known. */
+  private watch(c: Container, pid: number, startTime: string | undefined): void {
+    c.pollTimer = this.clock.setInterval(() => {
+      if (this.alive(pid, startTime)) return;
+      this.killGroup(pid, 'SIGKILL');
+      const reason = c.killReason ?? 'EXITED';
+      this.finish(c, { reason, message: reason === 'EXITED' ? 'the task ended; exit code unknown (re-attached after an agent restart)' : `${reason === 'KILLED' ? 'killed' : 'max completion time reached; killed'} (exit code unknown)` });
+      try {
+        this.writeRecord(c.record);
+      } catch {
+        // Sandbox gone.
+      }
+    }, this.pollIntervalMs);
+  }
+
+  private alive(pid: number, startTime: string | undefined): boolean {
+    const st = readStat(pid);
+    if (st === undefined || st.state === 'Z' || st.state === 'X') return false;
+    return startTime === undefined || st.startTime === startTime;
+  }
+
+  private writeRecord(record: ContainerRecord): void {
+    writeAtomic(path.join(record.sandboxDir, PID_FILE), JSON.stringify(record));
+  }
+}
+
+function describe(c: Container): RecoveredContainer {
+  const r = c.record;
+  return {
+    containerId: r.containerId,
+    frameworkId: r.frameworkId,
+    taskId: r.taskId,
+    sandboxDir: r.sandboxDir,
+    labels: r.labels,
+    pid: r.pid,
+    alive: c.exit === undefined,
+    ...(c.exit !== undefined ? { exit: c.exit } : {}),
+  };
+}
+
+function commandLine(spec: LaunchSpec): { file: string; args: string[]; argv0: string } {
+  const cmd = spec.command;
+  if (cmd.shell) return { file: '/bin/sh', args: ['-c', cmd.value], argv0: 'sh' };
+  const argv = [...cmd.arguments];
+  const file = cmd.value !== '' ? cmd.value : (argv[0] ?? '');
+  if (file === '') throw new Error('no command: value and arguments are empty');
+  return { file, args: argv.slice(1), argv0: argv[0] ?? file };
+}
+
+function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+/** State and start time (field 22) from /proc/<pid>/stat; undefined when the process is gone. */
+function readStat(pid: number): { state: string; startTime: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // comm (field 2) may contain spaces and parentheses: fields 3… follow the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
+}
+
+function procStartTime(pid: number): string | undefined {
+  return readStat(pid)?.startTime;
+}
+
