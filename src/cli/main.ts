@@ -3,6 +3,7 @@ import { BerthError } from '../common/errors';
 import { Resources } from '../common/resources';
 import { formatMilli } from '../common/scalar';
 import { CliExit, type CliOutput } from './io';
+import { registerAgentCommand } from './agent-command';
 import { registerMasterCommand } from './master-command';
 import { packageVersion } from './version';
 
@@ -47,6 +48,7 @@ export function buildProgram(out: CliOutput): Command {
     });
 
   registerMasterCommand(program, out);
+  registerAgentCommand(program, out);
   return program;
 }
 

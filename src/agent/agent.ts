@@ -1,0 +1,545 @@
+/**
+ * The Agent: runs the tasks the master sends it in containers and reports their states reliably
+ * (DESIGN §8). Wires the {@link MasterLink} (the AgentLink stream), the {@link StatusUpdateManager}
+ * (checkpointed, acknowledged updates), the {@link Checkpoint} (what survives a restart) and a
+ * {@link Containerizer}.
+ *
+ * Task life: RUN_TASK → checkpoint the FrameworkInfo and the task → `launch` → TASK_STARTING, then
+ * TASK_RUNNING → `wait` → TASK_FINISHED (exit 0) / TASK_FAILED (non-zero exit, a signal, launch
+ * failure, max completion time) / TASK_KILLED (after KILL_TASK). Once the framework acknowledges the
+ * terminal update the container is removed and the task's checkpoint deleted.
+ *
+ * Restart: `start()` reads the checkpoint, loads the unacknowledged updates, asks the containerizer
+ * to `recover`: live containers are re-attached (their tasks go in REREGISTER), dead ones get their
+ * terminal update, containers the checkpoint does not know are killed. Tasks keep running while no
+ * agent process watches them (unless the agent is stopped with `killTasks`).
+ */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import type { Attribute } from '../common/attributes';
+import type { Clock } from '../common/clock';
+import { nullLogger, type Logger } from '../common/logging';
+import type { Resources } from '../common/resources';
+import { attributesToWire, resourcesFromWire, resourcesToWire } from '../common/wire';
+import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
+import type { FrameworkInfo } from '../generated/berth/v1/FrameworkInfo';
+import type { MasterMessage__Output } from '../generated/berth/v1/MasterMessage';
+import type { Task } from '../generated/berth/v1/Task';
+import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
+import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
+import { Checkpoint, layout } from './checkpoint';
+import { DEFAULT_KILL_GRACE_PERIOD_MS, type ContainerExit, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
+import { ProcessContainerizer } from './containerizer/process-containerizer';
+import { MasterLink } from './master-link';
+import { isTerminalState, StatusUpdateManager, uuidHex, type TaskStateName } from './status-update-manager';
+
+/** Options of {@link Agent}. */
+export interface AgentOptions {
+  /** The master's gRPC address, `host:port`. */
+  readonly master: string;
+  readonly hostname: string;
+  /** Total resources (see `agentResources` in ./config). */
+  readonly resources: Resources;
+  readonly attributes?: readonly Attribute[];
+  /** Checkpoint and sandboxes. */
+  readonly workDir: string;
+  readonly clock: Clock;
+  /** @default a ProcessContainerizer with its pointers under `<workDir>/containers` */
+  readonly containerizer?: Containerizer;
+  /** Berth version reported to the master. @default '0.0.0' */
+  readonly version?: string;
+  /** First status update resend delay. @default 10_000 */
+  readonly statusRetryMinMs?: number;
+  /** First re-dial delay of the master link. @default 500 */
+  readonly reconnectMinMs?: number;
+  /** Cap of the re-dial delay. @default 30_000 */
+  readonly reconnectMaxMs?: number;
+  /** Called once when the master sends SHUTDOWN (the agent has killed its tasks and stopped). */
+  readonly onShutdown?: (message: string) => void;
+  /** @default nullLogger */
+  readonly logger?: Logger;
+}
+
+/** Content of a task's checkpointed `task.json`. */
+interface TaskRecord {
+  readonly version: 1;
+  readonly frameworkId: string;
+  readonly task: TaskInfo;
+  readonly role: string;
+  readonly containerId: string;
+  /** The latest state the agent issued. */
+  state: TaskStateName;
+}
+
+interface AgentTask {
+  record: TaskRecord;
+  /** The latest status issued (for REREGISTER). */
+  latest: TaskStatus | undefined;
+  /** Hex uuid of the terminal update, once issued. */
+  terminalUuid: string | undefined;
+  killRequested: boolean;
+  /** The container has been started (or recovered) and `wait` is attached. */
+  attached: boolean;
+  killGraceMs: number | undefined;
+}
+
+/** Nanoseconds (protobuf long as string or number) → ms; undefined when absent. */
+function durationMs(d: { nanoseconds?: unknown } | null | undefined): number | undefined {
+  if (d === null || d === undefined || d.nanoseconds === undefined || d.nanoseconds === null) return undefined;
+  const ns = Number(String(d.nanoseconds));
+  return Number.isFinite(ns) && ns >= 0 ? Math.round(ns / 1e6) : undefined;
+}
+
+function keyOf(frameworkId: string, taskId: string): string {
+  return JSON.stringify([frameworkId, taskId]);
+}
+
+/** Maps a container's end to the task's terminal status (state, reason, message). */
+export function terminalStatus(exit: ContainerExit, killRequested: boolean): Pick<TaskStatus, 'state' | 'reason' | 'message'> {
+  switch (exit.reason) {
+    case 'KILLED':
+      return { state: 'TASK_KILLED', reason: 'REASON_UNSPECIFIED', message: exit.message };
+    case 'MAX_COMPLETION_TIME_REACHED':
+      return { state: 'TASK_FAILED', reason: 'REASON_MAX_COMPLETION_TIME_REACHED', message: exit.message };
+    case 'LAUNCH_FAILED':
+      return { state: killRequested ? 'TASK_KILLED' : 'TASK_FAILED', reason: killRequested ? 'REASON_TASK_KILLED_DURING_LAUNCH' : 'REASON_CONTAINER_LAUNCH_FAILED', message: exit.message };
+    case 'OOM':
+      return { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: exit.message };
+    case 'EXITED':
+    default:
+      if (killRequested) return { state: 'TASK_KILLED', reason: 'REASON_UNSPECIFIED', message: exit.message };
+      if (exit.exitCode === 0) return { state: 'TASK_FINISHED', reason: 'REASON_UNSPECIFIED', message: 'Command exited with status 0' };
+      if (exit.exitCode !== undefined) {
+        return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: `Command exited with status ${exit.exitCode}` };
+      }
+      return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: exit.signal !== undefined ? `Command terminated by signal ${exit.signal}` : exit.message };
+  }
+}
+
+/** The ports of a task's `ports` range resources, in order. */
+export function taskPorts(task: TaskInfo): number[] {
+  const ports: number[] = [];
+  for (const r of resourcesFromWire(task.resources ?? [], 'task.resources').entries) {
+    if (r.name !== 'ports' || r.kind !== 'ranges') continue;
+    for (const range of r.ranges ?? []) for (let p = Number(range.begin); p <= Number(range.end); p++) ports.push(p);
+  }
+  return ports;
+}
+
+/** The agent daemon. */
+export class Agent {
+  readonly checkpoint: Checkpoint;
+  readonly containerizer: Containerizer;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly updates: StatusUpdateManager;
+  private readonly link: MasterLink;
+  private readonly tasks = new Map<string, AgentTask>();
+  private readonly frameworks = new Map<string, FrameworkInfo>();
+  private id: string | undefined;
+  private stopped = false;
+  private started = false;
+  private registeredWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: AgentOptions) {
+    this.clock = options.clock;
+    this.logger = (options.logger ?? nullLogger).child({ component: 'agent' });
+    this.checkpoint = new Checkpoint(options.workDir);
+    this.containerizer = options.containerizer ?? new ProcessContainerizer({ runtimeDir: path.join(this.checkpoint.root, 'containers'), clock: options.clock });
+    this.updates = new StatusUpdateManager({
+      checkpoint: this.checkpoint,
+      clock: options.clock,
+      send: (update) => this.link.send({ type: 'STATUS_UPDATE', status_update: update }),
+      retryMinMs: options.statusRetryMinMs,
+      agentId: () => this.id,
+      logger: this.logger,
+    });
+    this.link = new MasterLink({
+      master: options.master,
+      clock: options.clock,
+      hello: () => this.hello(),
+      onRegistered: (agentId) => this.onRegistered(agentId),
+      onDisconnected: () => this.updates.pause(),
+      onMessage: (msg) => this.onMessage(msg),
+      onShutdown: (message) => void this.onShutdown(message),
+      backoffMinMs: options.reconnectMinMs,
+      backoffMaxMs: options.reconnectMaxMs,
+      logger: this.logger,
+    });
+  }
+
+  /** The agent id (undefined before the first registration). */
+  get agentId(): string | undefined {
+    return this.id;
+  }
+
+  /** Whether the link to the master is registered now. */
+  get registered(): boolean {
+    return this.link.registered;
+  }
+
+  /** The agent's view of a task: its latest state, or undefined when it does not know it. */
+  taskState(frameworkId: string, taskId: string): TaskStateName | undefined {
+    return this.tasks.get(keyOf(frameworkId, taskId))?.record.state;
+  }
+
+  /** How many status updates wait for an acknowledgement. */
+  pendingUpdates(): number {
+    return this.updates.pending().length;
+  }
+
+  /** Resolves at the next (re)registration, or at once when registered. */
+  whenRegistered(): Promise<void> {
+    if (this.link.registered) return Promise.resolve();
+    return new Promise((resolve) => this.registeredWaiters.push(resolve));
+  }
+
+  /** Recovers the checkpoint and the containers, then dials the master. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('agent already started');
+    this.started = true;
+    this.updates.pause();
+    await this.recover();
+    this.link.start();
+  }
+
+  /**
+   * Stops: closes the master link and the status update timers. Containers keep running (a new agent
+   * on the same work directory recovers them) unless `killTasks`, which kills them first.
+   */
+  async stop(opts: { killTasks?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    if (opts.killTasks === true) await this.killAll('agent shutting down');
+    this.stopped = true;
+    this.link.stop();
+    this.updates.close();
+  }
+
+  // ---- recovery ----
+
+  private async recover(): Promise<void> {
+    this.id = this.checkpoint.readAgentId();
+    this.updates.recover();
+    const pending = this.updates.pending();
+    for (const frameworkId of this.checkpoint.frameworkIds()) {
+      const fw = this.checkpoint.readJson<FrameworkInfo>(layout.frameworkInfo(frameworkId));
+      if (fw !== undefined) this.frameworks.set(frameworkId, fw);
+      for (const taskId of this.checkpoint.taskIds(frameworkId)) {
+        const record = this.checkpoint.readJson<TaskRecord>(layout.taskInfo(frameworkId, taskId));
+        if (record === undefined) continue;
+        const mine = pending.filter((u) => u.framework_id?.value === frameworkId && u.status?.task_id?.value === taskId);
+        const last = mine[mine.length - 1]?.status ?? undefined;
+        const terminal = mine.find((u) => isTerminalState(u.status!.state as TaskStateName));
+        this.tasks.set(keyOf(frameworkId, taskId), {
+          record: { ...record, state: (last?.state as TaskStateName | undefined) ?? record.state },
+          latest: last,
+          terminalUuid: terminal === undefined ? undefined : uuidHex(terminal.status!.uuid),
+          killRequested: false,
+          attached: false,
+          killGraceMs: undefined,
+        });
+      }
+    }
+
+    const containers = await this.containerizer.recover();
+    const byId = new Map<string, RecoveredContainer>(containers.map((c) => [c.containerId, c]));
+    for (const t of this.tasks.values()) {
+      const c = byId.get(t.record.containerId);
+      byId.delete(t.record.containerId);
+      if (t.terminalUuid !== undefined || isTerminalState(t.record.state)) continue; // its end is already reported
+      if (c === undefined) {
+        this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_AGENT_RESTARTED', message: 'the task\'s container was not found after the agent restarted' });
+        continue;
+      }
+      this.logger.info(c.alive ? 'task container re-attached' : 'task container ended while the agent was down', {
+        frameworkId: t.record.frameworkId, taskId: t.record.task.task_id?.value, containerId: c.containerId,
+      });
+      this.attach(t);
+    }
+    // Containers nobody knows (their checkpoint is gone): kill and forget them.
+    for (const orphan of byId.values()) {
+      this.logger.warn('orphan container killed', { containerId: orphan.containerId, taskId: orphan.taskId });
+      void this.containerizer
+        .kill(orphan.containerId, 0)
+        .then(() => this.containerizer.remove(orphan.containerId))
+        .catch((err: unknown) => this.logger.warn('cleaning up an orphan container failed', { containerId: orphan.containerId, err }));
+    }
+    this.logger.info('agent state recovered', { agentId: this.id, tasks: this.tasks.size, pendingUpdates: pending.length, containers: containers.length });
+  }
+
+  // ---- the master link ----
+
+  private hello(): AgentMessage {
+    const agentInfo = {
+      hostname: this.options.hostname,
+      resources: resourcesToWire(this.options.resources),
+      attributes: attributesToWire([...(this.options.attributes ?? [])]),
+      ...(this.id !== undefined ? { id: { value: this.id } } : {}),
+    };
+    const version = this.options.version ?? '0.0.0';
+    const supported_containers = ['PROCESS' as const];
+    if (this.id === undefined) return { type: 'REGISTER', register: { agent_info: agentInfo, version, supported_containers } };
+    const tasks: Task[] = [];
+    const frameworkIds = new Set<string>();
+    for (const t of this.tasks.values()) {
+      const info = t.record.task;
+      frameworkIds.add(t.record.frameworkId);
+      tasks.push({
+        name: info.name, task_id: info.task_id, framework_id: { value: t.record.frameworkId }, agent_id: { value: this.id },
+        state: t.record.state, statuses: t.latest === undefined ? [] : [t.latest], resources: info.resources, role: t.record.role,
+        labels: info.labels, command: info.command, container: info.container, health_check: info.health_check,
+        kill_policy: info.kill_policy, discovery: info.discovery, max_completion_time: info.max_completion_time,
+      });
+    }
+    const frameworks = [...frameworkIds].map((id) => this.frameworks.get(id)).filter((f): f is FrameworkInfo => f !== undefined);
+    return {
+      type: 'REREGISTER',
+      reregister: { agent_info: agentInfo, version, supported_containers, tasks, frameworks, unacknowledged_updates: this.updates.pending() },
+    };
+  }
+
+  private onRegistered(agentId: string): void {
+    if (this.id !== agentId) {
+      this.checkpoint.writeAgentId(agentId);
+      this.id = agentId;
+    }
+    this.updates.flush();
+    for (const w of this.registeredWaiters.splice(0)) w();
+  }
+
+  private onMessage(msg: MasterMessage__Output): void {
+    if (this.stopped) return;
+    try {
+      switch (msg.type) {
+        case 'RUN_TASK':
+          void this.runTask(msg.run_task!);
+          return;
+        case 'RUN_TASK_GROUP':
+          this.refuseTaskGroup(msg.run_task_group!);
+          return;
+        case 'KILL_TASK': {
+          const k = msg.kill_task!;
+          this.killTask(k.framework_id?.value ?? '', k.task_id?.value ?? '', durationMs(k.kill_policy?.grace_period));
+          return;
+        }
+        case 'STATUS_UPDATE_ACKNOWLEDGEMENT': {
+          const a = msg.status_update_acknowledgement!;
+          this.acknowledged(a.framework_id?.value ?? '', a.task_id?.value ?? '', a.uuid);
+          return;
+        }
+        case 'RECONCILE_TASKS': {
+          const r = msg.reconcile_tasks!;
+          const frameworkId = r.framework_id?.value ?? '';
+          for (const id of r.task_ids ?? []) {
+            if (this.tasks.has(keyOf(frameworkId, id.value))) continue; // its updates are in flight or acknowledged
+            this.updates.update(frameworkId, { task_id: { value: id.value }, state: 'TASK_DROPPED', reason: 'REASON_RECONCILIATION', source: 'SOURCE_AGENT', message: 'the agent does not know this task' });
+          }
+          return;
+        }
+        case 'UPDATE_FRAMEWORK': {
+          const fw = msg.update_framework?.framework_info;
+          if (fw?.id?.value) this.rememberFramework(fw as FrameworkInfo);
+          return;
+        }
+        case 'SHUTDOWN_FRAMEWORK': {
+          const frameworkId = msg.shutdown_framework?.framework_id?.value ?? '';
+          for (const t of this.tasks.values()) if (t.record.frameworkId === frameworkId) this.killTask(frameworkId, t.record.task.task_id!.value!, undefined);
+          return;
+        }
+        case 'READ_TASK_LOG':
+          void this.readTaskLog(msg.read_task_log!);
+          return;
+        default:
+          this.logger.debug('master message not handled by this agent', { type: msg.type });
+      }
+    } catch (err) {
+      this.logger.error('handling a master message failed', { type: msg.type, err });
+    }
+  }
+
+  // ---- tasks ----
+
+  private rememberFramework(info: FrameworkInfo): void {
+    const id = info.id!.value!;
+    this.frameworks.set(id, info);
+    this.checkpoint.writeJson(layout.frameworkInfo(id), info);
+  }
+
+  private async runTask(run: NonNullable<MasterMessage__Output['run_task']>): Promise<void> {
+    const frameworkId = run.framework_info?.id?.value ?? '';
+    const info = run.task as TaskInfo | null;
+    const taskId = info?.task_id?.value ?? '';
+    if (frameworkId === '' || info === null || taskId === '') {
+      this.logger.warn('RUN_TASK without a framework id or task id ignored');
+      return;
+    }
+    const key = keyOf(frameworkId, taskId);
+    if (this.tasks.has(key)) {
+      this.logger.warn('RUN_TASK for a task already known ignored', { frameworkId, taskId });
+      return;
+    }
+    // The whole FrameworkInfo comes with the first task of a framework per connection; later only its id.
+    if (run.framework_info!.name !== '' || !this.frameworks.has(frameworkId)) this.rememberFramework(run.framework_info as FrameworkInfo);
+
+    const record: TaskRecord = { version: 1, frameworkId, task: info, role: run.role ?? '', containerId: randomUUID(), state: 'TASK_STAGING' };
+    const t: AgentTask = { record, latest: undefined, terminalUuid: undefined, killRequested: false, attached: false, killGraceMs: undefined };
+    const containerType = info.container?.type;
+    if (containerType !== undefined && containerType !== null && containerType !== 'TYPE_UNSPECIFIED' && containerType !== 'PROCESS') {
+      this.tasks.set(key, t);
+      this.issue(t, { state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: `this agent cannot run ${String(containerType)} containers (only PROCESS)` });
+      return;
+    }
+    this.checkpoint.writeJson(layout.taskInfo(frameworkId, taskId), record);
+    this.tasks.set(key, t);
+    this.issue(t, { state: 'TASK_STARTING' });
+
+    const cmd = info.command ?? {};
+    const shell = (cmd as { _shell?: string })._shell === 'shell' || (cmd.shell !== undefined && cmd.shell !== false) ? cmd.shell !== false : true;
+    const env: Record<string, string> = {};
+    for (const v of cmd.environment?.variables ?? []) if (v.name) env[v.name] = v.value ?? '';
+    const labels: Record<string, string> = { agentId: this.id ?? '' };
+    for (const l of info.labels?.labels ?? []) if (l.key) labels[`task.${l.key}`] = l.value ?? '';
+    const quantities = resourcesFromWire(info.resources ?? [], 'task.resources');
+    const spec: LaunchSpec = {
+      containerId: record.containerId,
+      frameworkId,
+      taskId,
+      command: { value: cmd.value ?? '', shell, arguments: cmd.arguments ?? [] },
+      env,
+      ports: taskPorts(info),
+      cpus: quantities.scalar('cpus') / 1000,
+      memMib: quantities.scalar('mem') / 1000,
+      sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
+      maxCompletionMs: durationMs(info.max_completion_time),
+      killGracePeriodMs: durationMs(info.kill_policy?.grace_period),
+      labels,
+    };
+    let launched = false;
+    try {
+      const handle = await this.containerizer.launch(spec);
+      launched = handle.pid !== undefined;
+    } catch (err) {
+      this.logger.error('launching a container failed', { frameworkId, taskId, err });
+      this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `launch failed: ${(err as Error).message}` });
+      return;
+    }
+    if (this.stopped) return;
+    if (launched && !t.killRequested) this.issue(t, { state: 'TASK_RUNNING' });
+    this.attach(t);
+    if (t.killRequested) void this.containerizer.kill(record.containerId, t.killGraceMs).catch(() => undefined);
+  }
+
+  /** Waits for the task's container to end and issues the terminal update. */
+  private attach(t: AgentTask): void {
+    t.attached = true;
+    this.containerizer.wait(t.record.containerId).then(
+      (exit) => {
+        if (this.stopped || t.terminalUuid !== undefined) return;
+        this.issue(t, terminalStatus(exit, t.killRequested));
+      },
+      (err: unknown) => {
+        if (this.stopped || t.terminalUuid !== undefined) return;
+        this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `container lost: ${(err as Error).message}` });
+      },
+    );
+  }
+
+  private killTask(frameworkId: string, taskId: string, graceMs: number | undefined): void {
+    const t = this.tasks.get(keyOf(frameworkId, taskId));
+    if (t === undefined) {
+      if (frameworkId !== '' && taskId !== '') {
+        this.updates.update(frameworkId, { task_id: { value: taskId }, state: 'TASK_DROPPED', reason: 'REASON_TASK_UNKNOWN', source: 'SOURCE_AGENT', message: 'kill of a task this agent does not know' });
+      }
+      return;
+    }
+    if (t.terminalUuid !== undefined || t.killRequested) return;
+    t.killRequested = true;
+    t.killGraceMs = graceMs ?? durationMs(t.record.task.kill_policy?.grace_period) ?? DEFAULT_KILL_GRACE_PERIOD_MS;
+    this.logger.info('killing task', { frameworkId, taskId, graceMs: t.killGraceMs });
+    if (t.attached) void this.containerizer.kill(t.record.containerId, t.killGraceMs).catch((err: unknown) => this.logger.warn('kill failed', { taskId, err }));
+  }
+
+  private async killAll(why: string): Promise<void> {
+    const kills: Promise<void>[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.terminalUuid !== undefined || !t.attached) continue;
+      t.killRequested = true;
+      kills.push(this.containerizer.kill(t.record.containerId, durationMs(t.record.task.kill_policy?.grace_period)).catch(() => undefined));
+    }
+    this.logger.info('killing every task', { why, tasks: kills.length });
+    await Promise.all(kills);
+    // Let the terminal updates be checkpointed (wait() handlers run after kill resolves).
+    await new Promise((r) => setImmediate(r));
+  }
+
+  private refuseTaskGroup(run: NonNullable<MasterMessage__Output['run_task_group']>): void {
+    const frameworkId = run.framework_info?.id?.value ?? '';
+    for (const task of run.task_group?.tasks ?? []) {
+      const taskId = task.task_id?.value ?? '';
+      if (frameworkId === '' || taskId === '') continue;
+      this.updates.update(frameworkId, { task_id: { value: taskId }, state: 'TASK_ERROR', reason: 'REASON_TASK_GROUP_INVALID', source: 'SOURCE_AGENT', message: 'task groups are not supported by this agent yet' });
+    }
+  }
+
+  /** Issues a status update for the task through the status update manager and records the state. */
+  private issue(t: AgentTask, status: Pick<TaskStatus, 'state' | 'reason' | 'message'>): void {
+    const frameworkId = t.record.frameworkId;
+    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status };
+    const { uuid, accepted } = this.updates.update(frameworkId, full);
+    if (!accepted) return;
+    const state = status.state as TaskStateName;
+    t.record.state = state;
+    t.latest = { ...full, uuid, agent_id: this.id === undefined ? undefined : { value: this.id } };
+    if (isTerminalState(state)) t.terminalUuid = uuid.toString('hex');
+    if (this.checkpoint.exists(layout.taskInfo(frameworkId, t.record.task.task_id!.value!))) {
+      this.checkpoint.writeJson(layout.taskInfo(frameworkId, t.record.task.task_id!.value!), t.record);
+    }
+    this.logger.info('task status', { frameworkId, taskId: t.record.task.task_id?.value, state, message: status.message });
+  }
+
+  private acknowledged(frameworkId: string, taskId: string, uuid: Uint8Array | string): void {
+    const done = this.updates.acknowledge(frameworkId, taskId, uuid);
+    const key = keyOf(frameworkId, taskId);
+    const t = this.tasks.get(key);
+    if (!done || t === undefined || t.terminalUuid !== uuidHex(uuid)) return;
+    // The terminal update is acknowledged: the task is over for everyone.
+    this.tasks.delete(key);
+    this.checkpoint.remove(layout.taskDir(frameworkId, taskId));
+    if (![...this.tasks.values()].some((x) => x.record.frameworkId === frameworkId) && this.checkpoint.taskIds(frameworkId).length === 0) {
+      this.checkpoint.remove(layout.frameworkDir(frameworkId));
+    }
+    void this.containerizer.remove(t.record.containerId).catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }));
+  }
+
+  private async readTaskLog(req: NonNullable<MasterMessage__Output['read_task_log']>): Promise<void> {
+    const reply = (body: Omit<NonNullable<AgentMessage['task_log']>, 'request_id'>) => {
+      try {
+        this.link.send({ type: 'TASK_LOG', task_log: { request_id: req.request_id, ...body } });
+      } catch (err) {
+        this.logger.warn('TASK_LOG reply not sent', { err: (err as Error).message });
+      }
+    };
+    const t = this.tasks.get(keyOf(req.framework_id?.value ?? '', req.task_id?.value ?? ''));
+    if (t === undefined) return reply({ error: 'no such task on this agent' });
+    const stream = req.stream === 'STDERR' ? 'stderr' : 'stdout';
+    try {
+      let offset = Number(req.offset ?? 0);
+      if (offset < 0) {
+        const { size } = await this.containerizer.readLog(t.record.containerId, stream, 0, 0);
+        offset = Math.max(0, size + offset);
+      }
+      const chunk = await this.containerizer.readLog(t.record.containerId, stream, offset, req.length ?? 0);
+      reply({ data: chunk.data, size: chunk.size, offset });
+    } catch (err) {
+      reply({ error: (err as Error).message });
+    }
+  }
+
+  private async onShutdown(message: string): Promise<void> {
+    this.logger.warn('shutting down at the master\'s request', { message });
+    await this.killAll(`master: ${message}`);
+    this.stopped = true;
+    this.updates.close();
+    this.options.onShutdown?.(message);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The agent daemon's configuration: the schema (field docs, defaults, cross-field rules) and the help
+ * table of `berth agent --help-config`. Loading, precedence (flags > `BERTH_*` env > file > defaults)
+ * and error reporting are the generic `loadConfig` of `src/common/config.ts`:
+ *
+ *     const config = loadConfig({ schema: agentConfigSchema, flags: program.opts(), env: process.env });
+ *
+ * Durations are integer milliseconds (fields end in `Ms`) and accept `15s`, `500ms`, `10m`.
+ */
+import * as os from 'node:os';
+import { z } from 'zod';
+import type { Attribute } from '../common/attributes';
+import { configFields, configMeta, duration, formatConfigTable } from '../common/config';
+import { Resources } from '../common/resources';
+
+const MIB = 1024 * 1024;
+
+/** Disk (MiB) declared when `resources` names none. */
+export const DEFAULT_DISK_MIB = 10_240;
+/** Ports declared when `resources` names none. */
+export const DEFAULT_PORTS = '[31000-32000]';
+/** Memory (MiB) kept back for the host and the agent itself when detecting `mem`. */
+export const RESERVED_MEM_MIB = 1024;
+
+/**
+ * The resources an agent declares when the operator gives none (or leaves some out): every CPU of the
+ * host, its memory less {@link RESERVED_MEM_MIB} (at least half of it), {@link DEFAULT_DISK_MIB} of
+ * disk and the ports {@link DEFAULT_PORTS}.
+ */
+export function detectedResources(cpus = os.cpus().length, totalMemBytes = os.totalmem()): string {
+  const totalMib = Math.floor(totalMemBytes / MIB);
+  const mem = Math.max(Math.floor(totalMib / 2), totalMib - RESERVED_MEM_MIB);
+  return `cpus:${Math.max(1, cpus)};mem:${mem};disk:${DEFAULT_DISK_MIB};ports:${DEFAULT_PORTS}`;
+}
+
+/**
+ * The agent's total resources: the configured text, completed with detected values for each of
+ * cpus, mem, disk and ports it does not name.
+ * @throws ResourceError on malformed text.
+ */
+export function agentResources(text: string | undefined): Resources {
+  const given = Resources.parse(text ?? '');
+  const names = new Set(given.entries.map((e) => e.name));
+  return given.plus(Resources.parse(detectedResources()).filter((e) => !names.has(e.name)));
+}
+
+/**
+ * Parses attributes text `rack:r1;level:2;slots:[1-4]`: a number is a scalar, `[a-b,c-d]` ranges,
+ * anything else text.
+ * @throws Error naming the bad entry.
+ */
+export function parseAttributes(text: string): Attribute[] {
+  const out: Attribute[] = [];
+  const seen = new Set<string>();
+  for (const raw of text.split(';')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    const colon = item.indexOf(':');
+    if (colon <= 0 || colon === item.length - 1) throw new Error(`attribute "${item}" must be name:value`);
+    const name = item.slice(0, colon).trim();
+    const value = item.slice(colon + 1).trim();
+    if (!/^[A-Za-z0-9_.\-/]+$/.test(name)) throw new Error(`attribute name "${name}" may hold only letters, digits and _ . - /`);
+    if (seen.has(name)) throw new Error(`attribute "${name}" is given twice`);
+    seen.add(name);
+    if (/^-?\d+(\.\d+)?$/.test(value)) {
+      out.push({ name, scalar: Number(value) });
+    } else if (/^\[.*\]$/.test(value)) {
+      const ranges = value.slice(1, -1).split(',').map((part) => {
+        const m = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(part);
+        if (m === null || Number(m[1]) > Number(m[2])) throw new Error(`attribute "${name}": bad range "${part}" (want begin-end)`);
+        return { begin: Number(m[1]), end: Number(m[2]) };
+      });
+      out.push({ name, ranges });
+    } else {
+      out.push({ name, text: value });
+    }
+  }
+  return out;
+}
+
+function problemOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** The agent's configuration schema; see {@link AgentConfig}. */
+export const agentConfigSchema = z.strictObject({
+  /** The master's gRPC address, `host:port` (a standby redirects the agent to the leader). @default '127.0.0.1:5050' */
+  master: z.string().regex(/^[^\s:]+:\d{1,5}$/).register(configMeta, { expect: 'host:port, e.g. 127.0.0.1:5050' })
+    .default('127.0.0.1:5050').describe('master gRPC address host:port'),
+  /** The name the agent registers with (HOSTNAME constraints, maintenance). @default the host's name */
+  hostname: z.string().min(1).default(() => os.hostname()).describe('hostname to register with')
+    .register(configMeta, { defaultText: '<hostname>' }),
+  /**
+   * Total resources in the text form (`cpus:4;mem:8192;ports:[31000-32000]`). cpus, mem, disk and
+   * ports that are not named are detected: all CPUs, memory less 1 GiB, 10 GiB disk, ports
+   * [31000-32000]. @default detected
+   */
+  resources: z.string().optional()
+    .superRefine((text, ctx) => {
+      const problem = problemOf(() => agentResources(text));
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `must be resources like "cpus:4;mem:8192" (${problem})` });
+    })
+    .describe('total resources (unnamed cpus/mem/disk/ports are detected)')
+    .register(configMeta, { defaultText: 'detected' }),
+  /** Attributes `name:value;…` (numbers are scalars, `[a-b]` ranges, the rest text). @default '' */
+  attributes: z.string().default('')
+    .superRefine((text, ctx) => {
+      const problem = problemOf(() => parseAttributes(text));
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe('attributes such as rack:r1;level:2'),
+  /** Checkpoint directory and task sandboxes. @default './berth-agent' */
+  workDir: z.string().min(1).default('./berth-agent').describe('directory for the checkpoint and sandboxes'),
+  /** How tasks run: `process` (plain child processes); `docker` comes later. @default 'process' */
+  containerizer: z.enum(['process']).default('process').describe('containerizer: process'),
+  /** On SIGTERM, kill every task before exiting (otherwise they keep running and are recovered). @default false */
+  killTasksOnShutdown: z.boolean().default(false).describe('kill tasks when the agent stops'),
+  /** Cap of the reconnection backoff to the master. @default 30000 */
+  reconnectMaxMs: duration({ min: 100 }).default(30_000).describe('cap of the reconnect backoff'),
+  /** Log level. @default 'info' */
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
+});
+
+/** The agent's configuration, as loaded and validated. */
+export type AgentConfig = z.output<typeof agentConfigSchema>;
+
+/** The help table of `berth agent --help-config`. */
+export function describeAgentConfig(): string {
+  return formatConfigTable(configFields(agentConfigSchema, 'BERTH_'));
+}

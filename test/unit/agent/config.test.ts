@@ -1,0 +1,49 @@
+import { agentConfigSchema, agentResources, detectedResources, parseAttributes } from '../../../src/agent/config';
+import { ConfigError, loadConfig } from '../../../src/common/config';
+import { main } from '../../../src/cli/main';
+
+describe('agent config', () => {
+  it('detects cpus, mem, disk and ports, keeping what the operator names', () => {
+    expect(detectedResources(8, 16 * 1024 ** 3)).toBe('cpus:8;mem:15360;disk:10240;ports:[31000-32000]');
+    expect(detectedResources(1, 1024 ** 3)).toBe('cpus:1;mem:512;disk:10240;ports:[31000-32000]');
+    const r = agentResources('cpus:2;ports:[4000-4001]');
+    expect(r.scalar('cpus')).toBe(2000);
+    expect(r.ranges('ports')).toEqual([{ begin: 4000, end: 4001 }]);
+    expect(r.scalar('disk')).toBe(10_240_000);
+    expect(r.scalar('mem')).toBeGreaterThan(0);
+  });
+
+  it('parses attributes text into text, scalar and range attributes', () => {
+    expect(parseAttributes('rack:r1; level:2 ;slots:[1-4,8-9]')).toEqual([
+      { name: 'rack', text: 'r1' },
+      { name: 'level', scalar: 2 },
+      { name: 'slots', ranges: [{ begin: 1, end: 4 }, { begin: 8, end: 9 }] },
+    ]);
+    expect(parseAttributes('')).toEqual([]);
+    expect(() => parseAttributes('rack')).toThrow(/name:value/);
+    expect(() => parseAttributes('a:1;a:2')).toThrow(/twice/);
+  });
+
+  it('loads defaults, flags and env, and names every bad field', () => {
+    const c = loadConfig({ schema: agentConfigSchema, flags: { master: '10.0.0.1:5050' }, env: { BERTH_ATTRIBUTES: 'rack:r1' } });
+    expect(c.master).toBe('10.0.0.1:5050');
+    expect(c.attributes).toBe('rack:r1');
+    expect(c.containerizer).toBe('process');
+    expect(c.killTasksOnShutdown).toBe(false);
+    let err: unknown;
+    try {
+      loadConfig({ schema: agentConfigSchema, flags: { master: 'nohost', resources: 'cpus:x', attributes: 'bad' }, env: {} });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.message).join('\n')).toMatch(/master[\s\S]*resources[\s\S]*attributes/);
+  });
+
+  it('`berth agent` exits 78 on a bad configuration', async () => {
+    const out: string[] = [];
+    const code = await main(['node', 'berth', 'agent', '--master', 'nohost'], { stdout: (s) => out.push(s), stderr: (s) => out.push(s) });
+    expect(code).toBe(78);
+    expect(out.join('')).toMatch(/berth agent: invalid configuration/);
+  });
+});
