@@ -35,7 +35,7 @@ export function addConfigOptions(cmd: Command, fields: ReturnType<typeof configF
 export function registerMasterCommand(program: Command, out: CliOutput): void {
   const cmd = program
     .command('master')
-    .description('run a master: the gRPC APIs for frameworks, agents and operators, the allocator, the dashboard and /metrics')
+    .description('run a master: the gRPC APIs for frameworks, agents and operators, the allocator, /metrics and health')
     .option('--help-config', 'list every setting with its flag, environment variable and default')
     .addHelpText('after', '\nExamples:\n  berth master --auth-enabled false                       # one master, file registry in ./berth-master\n  berth master --registry-kind nats --nats-servers nats://127.0.0.1:4222 --auth-tokens-file tokens.yaml');
   addConfigOptions(cmd, configFields(masterConfigSchema));

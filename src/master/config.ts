@@ -75,8 +75,8 @@ export const masterConfigSchema = z
       port: port().default(5050).describe('gRPC listen port'),
     }).prefault({}),
     http: z.strictObject({
-      /** Address of the HTTP port (dashboard, /metrics, /health). @default '127.0.0.1' */
-      host: z.string().min(1).default('127.0.0.1').describe('HTTP listen address (dashboard, metrics, health)'),
+      /** Address of the HTTP port (/metrics, /health, /leader; later the dashboard). @default '127.0.0.1' */
+      host: z.string().min(1).default('127.0.0.1').describe('HTTP listen address (metrics, health, leader)'),
       /** HTTP port; 0 picks an ephemeral one. @default 5051 */
       port: port().default(5051).describe('HTTP listen port'),
     }).prefault({}),
