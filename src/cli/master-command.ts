@@ -1,8 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { SystemClock } from '../common/clock';
-import { CONFIG_EXIT_CODE, ConfigError, configFields, loadConfigWithSources, formatSource } from '../common/config';
-import { createLogger, type Logger } from '../common/logging';
+import type { Logger } from '../common/logging';
 import { loadAuth } from '../master/auth';
 import { describeConfig, masterConfigSchema, parseMinAllocatable, type MasterConfig } from '../master/config';
 import { MasterDaemon } from '../master/daemon';
@@ -18,56 +17,19 @@ import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
 import type { SorterFactory } from '../allocator/sorter';
 import { connect } from '@nats-io/transport-node';
-import { CliExit, type CliOutput } from './io';
+import { registerDaemonCommand } from './daemon-command';
+import type { CliOutput } from './io';
 import { packageVersion } from './version';
 
-/** Adds every config field as a flag (`--grpc-port`), so flags, `BERTH_*` env and a file all work. */
-export function addConfigOptions(cmd: Command, fields: ReturnType<typeof configFields>): Command {
-  cmd.option('--config <file>', 'YAML or JSON config file (also BERTH_CONFIG)');
-  for (const f of fields) {
-    const text = `${f.description} [env ${f.env}; default ${f.defaultText}]`;
-    if (f.kind === 'boolean') cmd.option(`${f.flag} [bool]`, text);
-    else cmd.option(`${f.flag} <value>`, text);
-  }
-  return cmd;
-}
-
 export function registerMasterCommand(program: Command, out: CliOutput): void {
-  const cmd = program
-    .command('master')
-    .description('run a master: the gRPC APIs for frameworks, agents and operators, the allocator, /metrics and health')
-    .option('--help-config', 'list every setting with its flag, environment variable and default')
-    .addHelpText('after', '\nExamples:\n  berth master --auth-enabled false                       # one master, file registry in ./berth-master\n  berth master --registry-kind nats --nats-servers nats://127.0.0.1:4222 --auth-tokens-file tokens.yaml');
-  addConfigOptions(cmd, configFields(masterConfigSchema));
-  cmd.action(async (opts: Record<string, unknown>) => {
-    if (opts['helpConfig'] === true) {
-      out.stdout(describeConfig());
-      return;
-    }
-    let config: MasterConfig;
-    let sources: string;
-    try {
-      const loaded = loadConfigWithSources({ schema: masterConfigSchema, flags: opts });
-      config = loaded.config;
-      sources = [...loaded.sources].filter(([, s]) => s.kind !== 'default').map(([k, s]) => `${k} (${formatSource(s)})`).join(', ');
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        out.stderr(`berth master: invalid configuration:\n${err.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
-        throw new CliExit(CONFIG_EXIT_CODE);
-      }
-      throw err;
-    }
-    const logger = createLogger({ component: 'master', level: config.logLevel });
-    logger.info('configuration loaded', { set: sources });
-    const stop = await runMaster(config, logger);
-    await new Promise<void>((resolve) => {
-      const onSignal = (signal: string) => {
-        logger.info('shutting down', { signal });
-        void stop().then(resolve, resolve);
-      };
-      process.once('SIGTERM', () => onSignal('SIGTERM'));
-      process.once('SIGINT', () => onSignal('SIGINT'));
-    });
+  registerDaemonCommand(program, out, {
+    name: 'master',
+    description: 'run a master: the gRPC APIs for frameworks, agents and operators, the allocator, /metrics and health',
+    examples: '  berth master --auth-enabled false                       # one master, file registry in ./berth-master\n  berth master --registry-kind nats --nats-servers nats://127.0.0.1:4222 --auth-tokens-file tokens.yaml',
+    schema: masterConfigSchema,
+    describeConfig,
+    logLevel: (config) => config.logLevel,
+    run: (config, logger) => runMaster(config, logger),
   });
 }
 
