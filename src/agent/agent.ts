@@ -15,7 +15,9 @@
  * agent process watches them (unless the agent is stopped with `killTasks`).
  */
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import type { Attribute } from '../common/attributes';
 import type { Clock } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
@@ -54,6 +56,8 @@ export interface AgentOptions {
   readonly reconnectMinMs?: number;
   /** Cap of the re-dial delay. @default 30_000 */
   readonly reconnectMaxMs?: number;
+  /** Bearer token sent as `authorization: Bearer <token>` on each connection (a secret: never logged). */
+  readonly token?: string;
   /** Called once when the master sends SHUTDOWN (the agent has killed its tasks and stopped). */
   readonly onShutdown?: (message: string) => void;
   /** @default nullLogger */
@@ -116,6 +120,26 @@ export function terminalStatus(exit: ContainerExit, killRequested: boolean): Pic
   }
 }
 
+/** Up to `length` bytes of a file from `offset`, with the file's size (empty when it does not exist). */
+async function readFileSlice(file: string, offset: number, length: number): Promise<{ data: Buffer; size: number }> {
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), size: 0 };
+    throw e;
+  }
+  try {
+    const { size } = await fh.stat();
+    const n = Math.max(0, Math.min(length, size - offset));
+    const data = Buffer.alloc(n);
+    const { bytesRead } = n === 0 ? { bytesRead: 0 } : await fh.read(data, 0, n, offset);
+    return { data: data.subarray(0, bytesRead), size };
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The ports of a task's `ports` range resources, in order. */
 export function taskPorts(task: TaskInfo): number[] {
   const ports: number[] = [];
@@ -164,6 +188,11 @@ export class Agent {
       onShutdown: (message) => void this.onShutdown(message),
       backoffMinMs: options.reconnectMinMs,
       backoffMaxMs: options.reconnectMaxMs,
+      metadata: options.token === undefined ? undefined : () => {
+        const md = new grpc.Metadata();
+        md.set('authorization', `Bearer ${options.token}`);
+        return md;
+      },
       logger: this.logger,
     });
   }
@@ -519,20 +548,48 @@ export class Agent {
         this.logger.warn('TASK_LOG reply not sent', { err: (err as Error).message });
       }
     };
-    const t = this.tasks.get(keyOf(req.framework_id?.value ?? '', req.task_id?.value ?? ''));
-    if (t === undefined) return reply({ error: 'no such task on this agent' });
+    const frameworkId = req.framework_id?.value ?? '';
+    const taskId = req.task_id?.value ?? '';
     const stream = req.stream === 'STDERR' ? 'stderr' : 'stdout';
+    // 0 means 64 KiB; at most 1 MiB (operator.proto ReadTaskLogRequest.length).
+    const length = Math.min(Number(req.length ?? 0) || 64 * 1024, 1024 * 1024);
+    const t = this.tasks.get(keyOf(frameworkId, taskId));
+    let read: (offset: number, length: number) => Promise<{ data: Buffer; size: number }>;
+    if (t !== undefined) {
+      read = (offset, n) => this.containerizer.readLog(t.record.containerId, stream, offset, n);
+    } else {
+      // A task whose terminal update was acknowledged is forgotten, but its sandbox stays until GC.
+      const file = this.forgottenTaskLog(frameworkId, taskId, stream);
+      if (file === undefined) return reply({ error: 'no such task on this agent' });
+      read = (offset, n) => readFileSlice(file, offset, n);
+    }
     try {
       let offset = Number(req.offset ?? 0);
       if (offset < 0) {
-        const { size } = await this.containerizer.readLog(t.record.containerId, stream, 0, 0);
+        const { size } = await read(0, 0);
         offset = Math.max(0, size + offset);
       }
-      const chunk = await this.containerizer.readLog(t.record.containerId, stream, offset, req.length ?? 0);
+      const chunk = await read(offset, length);
       reply({ data: chunk.data, size: chunk.size, offset });
     } catch (err) {
       reply({ error: (err as Error).message });
     }
+  }
+
+  /** The log file in the newest sandbox of a task the agent no longer tracks, if any. */
+  private forgottenTaskLog(frameworkId: string, taskId: string, stream: 'stdout' | 'stderr'): string | undefined {
+    if (frameworkId === '' || taskId === '') return undefined;
+    const dir = path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId));
+    let newest: { file: string; mtimeMs: number } | undefined;
+    try {
+      for (const name of fs.readdirSync(dir)) {
+        const st = fs.statSync(path.join(dir, name));
+        if (st.isDirectory() && (newest === undefined || st.mtimeMs > newest.mtimeMs)) newest = { file: path.join(dir, name, stream), mtimeMs: st.mtimeMs };
+      }
+    } catch {
+      return undefined;
+    }
+    return newest?.file;
   }
 
   private async onShutdown(message: string): Promise<void> {

@@ -7,10 +7,11 @@
  *
  * Durations are integer milliseconds (fields end in `Ms`) and accept `15s`, `500ms`, `10m`.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
-import { configFields, configMeta, duration, formatConfigTable } from '../common/config';
+import { ConfigError, configFields, configMeta, duration, formatConfigTable } from '../common/config';
 import { Resources } from '../common/resources';
 
 const MIB = 1024 * 1024;
@@ -122,12 +123,44 @@ export const agentConfigSchema = z.strictObject({
   killTasksOnShutdown: z.boolean().default(false).describe('kill tasks when the agent stops'),
   /** Cap of the reconnection backoff to the master. @default 30000 */
   reconnectMaxMs: duration({ min: 100 }).default(30_000).describe('cap of the reconnect backoff'),
+  /**
+   * Bearer token presented to the master (`authorization: Bearer <token>` on AgentLink.Connect) when
+   * it authenticates; its principal needs the `register_agent` ACL. A secret: never logged or echoed
+   * in errors; prefer `tokenFile`. @default unset (no authentication)
+   */
+  token: z.string().min(1).optional().describe('bearer token for the master (secret; prefer tokenFile)')
+    .register(configMeta, { secret: true, defaultText: 'unset' }),
+  /** File holding the bearer token (surrounding whitespace ignored), read when the agent starts. @default unset */
+  tokenFile: z.string().min(1).optional().describe('file holding the bearer token for the master'),
   /** Log level. @default 'info' */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
+}).superRefine((c, ctx) => {
+  if (c.token !== undefined && c.tokenFile !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'give token or tokenFile, not both' });
+  }
 });
 
 /** The agent's configuration, as loaded and validated. */
 export type AgentConfig = z.output<typeof agentConfigSchema>;
+
+/**
+ * The bearer token of the configuration: `token`, or the content of `tokenFile` (trimmed), or
+ * undefined when neither is set. Errors name the file, never the token.
+ * @throws ConfigError when the file cannot be read or is empty.
+ */
+export function agentToken(config: Pick<AgentConfig, 'token' | 'tokenFile'>): string | undefined {
+  if (config.token !== undefined) return config.token;
+  if (config.tokenFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(config.tokenFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: cannot read ${config.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  const token = text.trim();
+  if (token === '') throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: ${config.tokenFile} is empty` }]);
+  return token;
+}
 
 /** The help table of `berth agent --help-config`. */
 export function describeAgentConfig(): string {

@@ -242,7 +242,9 @@ export class MasterLink {
         immediate = true;
       }
     }
-    if (err !== undefined) {
+    if (err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED) {
+      this.logger.warn('the master refused this agent; retrying with backoff', { address: conn.address, code: grpc.status[err.code], details: err.details, retryInMs: this.backoffMs });
+    } else if (err !== undefined) {
       const level = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED ? 'info' : 'warn';
       this.logger[level]('master link ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
     }

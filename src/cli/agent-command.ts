@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
-import { agentConfigSchema, agentResources, describeAgentConfig, parseAttributes, type AgentConfig } from '../agent/config';
+import { agentConfigSchema, agentResources, agentToken, describeAgentConfig, parseAttributes, type AgentConfig } from '../agent/config';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
 import { registerDaemonCommand } from './daemon-command';
@@ -35,6 +35,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     clock: new SystemClock(),
     version: packageVersion(),
     reconnectMaxMs: config.reconnectMaxMs,
+    token: agentToken(config),
     onShutdown,
     logger,
   });

@@ -1,4 +1,7 @@
-import { agentConfigSchema, agentResources, detectedResources, parseAttributes } from '../../../src/agent/config';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { agentConfigSchema, agentResources, agentToken, detectedResources, parseAttributes } from '../../../src/agent/config';
 import { ConfigError, loadConfig } from '../../../src/common/config';
 import { main } from '../../../src/cli/main';
 
@@ -45,5 +48,30 @@ describe('agent config', () => {
     const code = await main(['node', 'berth', 'agent', '--master', 'nohost'], { stdout: (s) => out.push(s), stderr: (s) => out.push(s) });
     expect(code).toBe(78);
     expect(out.join('')).toMatch(/berth agent: invalid configuration/);
+  });
+
+  it('takes the bearer token from token or tokenFile (not both) and never echoes it in errors', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-token-'));
+    try {
+      const file = path.join(dir, 'token');
+      fs.writeFileSync(file, '  a-secret-token-value\n');
+      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: { tokenFile: file }, env: {} }))).toBe('a-secret-token-value');
+      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: { BERTH_TOKEN: 'from-env-token' } }))).toBe('from-env-token');
+      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: {} }))).toBeUndefined();
+      expect(() => loadConfig({ schema: agentConfigSchema, flags: { token: 'a-secret-token-value', tokenFile: file }, env: {} })).toThrow(/not both/);
+      expect(() => agentToken({ tokenFile: path.join(dir, 'missing') })).toThrow(/tokenFile: cannot read .*ENOENT/);
+      fs.writeFileSync(file, '\n');
+      expect(() => agentToken({ tokenFile: file })).toThrow(/is empty/);
+      let err: unknown;
+      try {
+        loadConfig({ schema: agentConfigSchema, flags: { token: '' }, env: {} });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(/token/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,134 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Agent } from '../../src/agent/agent';
+import { SystemClock } from '../../src/common/clock';
+import { memoryLogger } from '../../src/common/logging';
+import { Resources } from '../../src/common/resources';
+import type { ReadTaskLogResponse__Output } from '../../src/generated/berth/v1/ReadTaskLogResponse';
+import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import { launch, startTestMaster, TestOperator, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
+
+/**
+ * Operator and master actions carried out end to end by a real Agent (process containerizer, real
+ * time) under a real master (fake clock): task logs, framework teardown, agent removal.
+ */
+describe('agent: operations through the master', () => {
+  let master: TestMaster;
+  let fw: TestScheduler;
+  let operator: TestOperator;
+  let workDir: string;
+  const agents: Agent[] = [];
+
+  beforeEach(async () => {
+    master = await startTestMaster();
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-agent-ops-'));
+    fw = await TestScheduler.subscribe(master.address, { name: 'ops-test', failover_timeout: 3600 });
+    operator = new TestOperator(master.address);
+  });
+
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop({ killTasks: true });
+    operator.close();
+    fw.close();
+    await master.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function startAgent(onShutdown?: (message: string) => void): Promise<Agent> {
+    const agent = new Agent({
+      master: master.address,
+      hostname: 'localhost',
+      resources: Resources.parse('cpus:4;mem:4096;disk:1000;ports:[31000-31099]'),
+      workDir,
+      clock: new SystemClock(),
+      reconnectMinMs: 50,
+      onShutdown,
+      logger: memoryLogger('warn'),
+    });
+    agents.push(agent);
+    await agent.start();
+    await agent.whenRegistered();
+    return agent;
+  }
+
+  async function run(taskId: string, command: string): Promise<void> {
+    master.clock.advance(1000);
+    const offer = (await fw.nextOffers()).offers!.offers[0]!;
+    fw.send({
+      type: 'ACCEPT',
+      accept: { offer_ids: [offer.id!], operations: [launch(offer, taskId, 'cpus:0.1;mem:32', { command: { value: command, shell: true } })], filters: { refuse_seconds: 0 } },
+    });
+  }
+
+  async function expectStates(taskId: string, states: string[]): Promise<TaskStatus__Output[]> {
+    const seen: TaskStatus__Output[] = [];
+    for (const state of states) {
+      const status = await fw.nextUpdate(taskId);
+      expect(`${status.state}: ${status.message}`).toMatch(new RegExp(`^${state}:`));
+      fw.ack(status);
+      seen.push(status);
+    }
+    return seen;
+  }
+
+  /** The pid of the task's (only) container, from its sandbox. */
+  function taskPid(taskId: string): number {
+    const dir = path.join(workDir, 'sandboxes', encodeURIComponent(fw.frameworkId), taskId);
+    const [containerId] = fs.readdirSync(dir);
+    return (JSON.parse(fs.readFileSync(path.join(dir, containerId!, 'berth-container.json'), 'utf8')) as { pid: number }).pid;
+  }
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  const readLog = (request: object) => operator.call<ReadTaskLogResponse__Output>('ReadTaskLog', { task_id: { value: 'echo' }, stream: 'STDOUT', ...request });
+
+  it('Operator.ReadTaskLog returns the task\'s stdout, honouring offset and length, also once the task is over', async () => {
+    const agent = await startAgent();
+    await run('echo', 'echo berth-log-line');
+    await expectStates('echo', ['TASK_STARTING', 'TASK_RUNNING']);
+    await waitFor(() => agent.taskState(fw.frameworkId, 'echo') === 'TASK_FINISHED', 'the task to finish');
+
+    const all = await readLog({});
+    expect(Buffer.from(all.data).toString()).toBe('berth-log-line\n');
+    expect([Number(all.size), Number(all.offset)]).toEqual([15, 0]);
+    const middle = await readLog({ offset: 6, length: 3 });
+    expect([Buffer.from(middle.data).toString(), Number(middle.offset), Number(middle.size)]).toEqual(['log', 6, 15]);
+    const tail = await readLog({ offset: -5 });
+    expect([Buffer.from(tail.data).toString(), Number(tail.offset)]).toEqual(['line\n', 10]);
+
+    // Acknowledged, the task is forgotten by the agent; its sandbox (and log) stays readable.
+    await expectStates('echo', ['TASK_FINISHED']);
+    await waitFor(() => agent.taskState(fw.frameworkId, 'echo') === undefined, 'the agent to forget the task');
+    expect(Buffer.from((await readLog({ offset: 6 })).data).toString()).toBe('log-line\n');
+  });
+
+  it('TEARDOWN of a framework (SHUTDOWN_FRAMEWORK) kills its running task on the agent', async () => {
+    const agent = await startAgent();
+    await run('sleeper', 'sleep 1000');
+    await expectStates('sleeper', ['TASK_STARTING', 'TASK_RUNNING']);
+    const pid = taskPid('sleeper');
+    expect(alive(pid)).toBe(true);
+    await operator.call('Teardown', { framework_id: { value: fw.frameworkId } });
+    await waitFor(() => agent.taskState(fw.frameworkId, 'sleeper') === 'TASK_KILLED', 'the agent to kill the task', 10_000);
+    await waitFor(() => !alive(pid), 'the task process to be gone');
+  });
+
+  it('MarkAgentGone (SHUTDOWN) stops the agent\'s link and the agent reports it stopped', async () => {
+    let shutdown: string | undefined;
+    const agent = await startAgent((message) => (shutdown = message));
+    await operator.call('MarkAgentGone', { agent_id: { value: agent.agentId } });
+    await waitFor(() => shutdown !== undefined, 'the agent to report the shutdown');
+    expect(shutdown).toMatch(/gone/);
+    expect(agent.registered).toBe(false);
+    await new Promise((r) => setTimeout(r, 300)); // several backoff periods: the link does not re-dial
+    expect(agent.registered).toBe(false);
+  });
+});
