@@ -93,6 +93,14 @@ export class TaskTracker {
       this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
     }
     if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
+    else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId) && status.uuid !== undefined && status.uuid.length > 0) {
+      // Nobody will ever acknowledge an update of a removed framework: the master does, so the
+      // agent stops resending it and can forget the framework's state.
+      agent.sink?.send({
+        type: 'STATUS_UPDATE_ACKNOWLEDGEMENT',
+        status_update_acknowledgement: { agent_id: { value: agent.id }, framework_id: { value: frameworkId }, task_id: status.task_id ?? undefined, uuid: status.uuid },
+      });
+    }
   }
 
   /** ACKNOWLEDGE from a framework: routed to the agent; a terminal task then leaves the active set. */

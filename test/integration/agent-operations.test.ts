@@ -117,8 +117,9 @@ describe('agent: operations through the master', () => {
     const pid = taskPid('sleeper');
     expect(alive(pid)).toBe(true);
     await operator.call('Teardown', { framework_id: { value: fw.frameworkId } });
-    await waitFor(() => agent.taskState(fw.frameworkId, 'sleeper') === 'TASK_KILLED', 'the agent to kill the task', 10_000);
-    await waitFor(() => !alive(pid), 'the task process to be gone');
+    // Killed, and — the master acknowledging in the removed framework's stead — then forgotten.
+    await waitFor(() => !alive(pid), 'the task process to be gone', 10_000);
+    await waitFor(() => agent.taskState(fw.frameworkId, 'sleeper') === undefined, 'the agent to forget the killed task', 10_000);
   });
 
   it('MarkAgentGone (SHUTDOWN) stops the agent\'s link and the agent reports it stopped', async () => {

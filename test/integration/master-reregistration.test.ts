@@ -84,5 +84,9 @@ describe('master: repeated subscriptions and re-registrations', () => {
     const shutdown = await back.messages.next((m) => m.type === 'SHUTDOWN_FRAMEWORK', 'SHUTDOWN_FRAMEWORK');
     expect(shutdown.shutdown_framework!.framework_id!.value).toBe(frameworkId);
     expect(master.daemon.core!.frameworks.has(frameworkId)).toBe(false);
+    // Its last update would be resent for ever: the master acknowledges it in the framework's stead.
+    const uuid = back.status(frameworkId, 't', 'TASK_KILLED');
+    const ack = await back.messages.next((m) => m.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT', 'ack for a removed framework');
+    expect(Buffer.from(ack.status_update_acknowledgement!.uuid).equals(uuid)).toBe(true);
   });
 });
