@@ -15,7 +15,6 @@
  * agent process watches them (unless the agent is stopped with `killTasks`).
  */
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Attribute } from '../common/attributes';
@@ -30,8 +29,10 @@ import type { Task } from '../generated/berth/v1/Task';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import { Checkpoint, layout } from './checkpoint';
-import { DEFAULT_KILL_GRACE_PERIOD_MS, type ContainerExit, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
+import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
 import { ProcessContainerizer } from './containerizer/process-containerizer';
+import { durationMs, taskPorts, terminalStatus } from './task-mapping';
+import { readTaskLog } from './task-logs';
 import { MasterLink } from './master-link';
 import { isTerminalState, StatusUpdateManager, uuidHex, type TaskStateName } from './status-update-manager';
 
@@ -87,74 +88,14 @@ interface AgentTask {
   killGraceMs: number | undefined;
 }
 
-/** Nanoseconds (protobuf long as string or number) → ms; undefined when absent. */
-function durationMs(d: { nanoseconds?: unknown } | null | undefined): number | undefined {
-  if (d === null || d === undefined || d.nanoseconds === undefined || d.nanoseconds === null) return undefined;
-  const ns = Number(String(d.nanoseconds));
-  return Number.isFinite(ns) && ns >= 0 ? Math.round(ns / 1e6) : undefined;
-}
-
 function keyOf(frameworkId: string, taskId: string): string {
   return JSON.stringify([frameworkId, taskId]);
-}
-
-/** Maps a container's end to the task's terminal status (state, reason, message). */
-export function terminalStatus(exit: ContainerExit, killRequested: boolean): Pick<TaskStatus, 'state' | 'reason' | 'message'> {
-  switch (exit.reason) {
-    case 'KILLED':
-      return { state: 'TASK_KILLED', reason: 'REASON_UNSPECIFIED', message: exit.message };
-    case 'MAX_COMPLETION_TIME_REACHED':
-      return { state: 'TASK_FAILED', reason: 'REASON_MAX_COMPLETION_TIME_REACHED', message: exit.message };
-    case 'LAUNCH_FAILED':
-      return { state: killRequested ? 'TASK_KILLED' : 'TASK_FAILED', reason: killRequested ? 'REASON_TASK_KILLED_DURING_LAUNCH' : 'REASON_CONTAINER_LAUNCH_FAILED', message: exit.message };
-    case 'OOM':
-      return { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LIMITATION_MEMORY', message: exit.message };
-    case 'EXITED':
-    default:
-      if (killRequested) return { state: 'TASK_KILLED', reason: 'REASON_UNSPECIFIED', message: exit.message };
-      if (exit.exitCode === 0) return { state: 'TASK_FINISHED', reason: 'REASON_UNSPECIFIED', message: 'Command exited with status 0' };
-      if (exit.exitCode !== undefined) {
-        return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: `Command exited with status ${exit.exitCode}` };
-      }
-      return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: exit.signal !== undefined ? `Command terminated by signal ${exit.signal}` : exit.message };
-  }
-}
-
-/** Up to `length` bytes of a file from `offset`, with the file's size (empty when it does not exist). */
-async function readFileSlice(file: string, offset: number, length: number): Promise<{ data: Buffer; size: number }> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), size: 0 };
-    throw e;
-  }
-  try {
-    const { size } = await fh.stat();
-    const n = Math.max(0, Math.min(length, size - offset));
-    const data = Buffer.alloc(n);
-    const { bytesRead } = n === 0 ? { bytesRead: 0 } : await fh.read(data, 0, n, offset);
-    return { data: data.subarray(0, bytesRead), size };
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The ports of a task's `ports` range resources, in order. */
-export function taskPorts(task: TaskInfo): number[] {
-  const ports: number[] = [];
-  for (const r of resourcesFromWire(task.resources ?? [], 'task.resources').entries) {
-    if (r.name !== 'ports' || r.kind !== 'ranges') continue;
-    for (const range of r.ranges ?? []) for (let p = Number(range.begin); p <= Number(range.end); p++) ports.push(p);
-  }
-  return ports;
 }
 
 /** The agent daemon. */
 export class Agent {
   readonly checkpoint: Checkpoint;
   readonly containerizer: Containerizer;
-  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly updates: StatusUpdateManager;
   private readonly link: MasterLink;
@@ -166,7 +107,6 @@ export class Agent {
   private registeredWaiters: (() => void)[] = [];
 
   constructor(private readonly options: AgentOptions) {
-    this.clock = options.clock;
     this.logger = (options.logger ?? nullLogger).child({ component: 'agent' });
     this.checkpoint = new Checkpoint(options.workDir);
     this.containerizer = options.containerizer ?? new ProcessContainerizer({ runtimeDir: path.join(this.checkpoint.root, 'containers'), clock: options.clock });
@@ -541,55 +481,13 @@ export class Agent {
   }
 
   private async readTaskLog(req: NonNullable<MasterMessage__Output['read_task_log']>): Promise<void> {
-    const reply = (body: Omit<NonNullable<AgentMessage['task_log']>, 'request_id'>) => {
-      try {
-        this.link.send({ type: 'TASK_LOG', task_log: { request_id: req.request_id, ...body } });
-      } catch (err) {
-        this.logger.warn('TASK_LOG reply not sent', { err: (err as Error).message });
-      }
-    };
-    const frameworkId = req.framework_id?.value ?? '';
-    const taskId = req.task_id?.value ?? '';
-    const stream = req.stream === 'STDERR' ? 'stderr' : 'stdout';
-    // 0 means 64 KiB; at most 1 MiB (operator.proto ReadTaskLogRequest.length).
-    const length = Math.min(Number(req.length ?? 0) || 64 * 1024, 1024 * 1024);
-    const t = this.tasks.get(keyOf(frameworkId, taskId));
-    let read: (offset: number, length: number) => Promise<{ data: Buffer; size: number }>;
-    if (t !== undefined) {
-      read = (offset, n) => this.containerizer.readLog(t.record.containerId, stream, offset, n);
-    } else {
-      // A task whose terminal update was acknowledged is forgotten, but its sandbox stays until GC.
-      const file = this.forgottenTaskLog(frameworkId, taskId, stream);
-      if (file === undefined) return reply({ error: 'no such task on this agent' });
-      read = (offset, n) => readFileSlice(file, offset, n);
-    }
+    const t = this.tasks.get(keyOf(req.framework_id?.value ?? '', req.task_id?.value ?? ''));
+    const body = await readTaskLog(req, { containerizer: this.containerizer, containerId: t?.record.containerId, sandboxRoot: path.join(this.checkpoint.root, 'sandboxes') });
     try {
-      let offset = Number(req.offset ?? 0);
-      if (offset < 0) {
-        const { size } = await read(0, 0);
-        offset = Math.max(0, size + offset);
-      }
-      const chunk = await read(offset, length);
-      reply({ data: chunk.data, size: chunk.size, offset });
+      this.link.send({ type: 'TASK_LOG', task_log: { request_id: req.request_id, ...body } });
     } catch (err) {
-      reply({ error: (err as Error).message });
+      this.logger.warn('TASK_LOG reply not sent', { err: (err as Error).message });
     }
-  }
-
-  /** The log file in the newest sandbox of a task the agent no longer tracks, if any. */
-  private forgottenTaskLog(frameworkId: string, taskId: string, stream: 'stdout' | 'stderr'): string | undefined {
-    if (frameworkId === '' || taskId === '') return undefined;
-    const dir = path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId));
-    let newest: { file: string; mtimeMs: number } | undefined;
-    try {
-      for (const name of fs.readdirSync(dir)) {
-        const st = fs.statSync(path.join(dir, name));
-        if (st.isDirectory() && (newest === undefined || st.mtimeMs > newest.mtimeMs)) newest = { file: path.join(dir, name, stream), mtimeMs: st.mtimeMs };
-      }
-    } catch {
-      return undefined;
-    }
-    return newest?.file;
   }
 
   private async onShutdown(message: string): Promise<void> {

@@ -16,6 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, openSync, closeSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { readFileSlice } from './log-file';
 import type { Clock, TimerHandle } from '../../common/clock';
 import {
   ContainerizerError,
@@ -226,27 +227,7 @@ export class ProcessContainerizer implements Containerizer {
       throw new ContainerizerError('INVALID_ARGUMENT', `offset and length must be non-negative integers (got ${offset}, ${length})`);
     }
     if (stream !== 'stdout' && stream !== 'stderr') throw new ContainerizerError('INVALID_ARGUMENT', `unknown stream ${String(stream)}`);
-    let fh: fsp.FileHandle;
-    try {
-      fh = await fsp.open(path.join(c.record.sandboxDir, stream), 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), size: 0 };
-      throw e;
-    }
-    try {
-      const { size } = await fh.stat();
-      const n = Math.max(0, Math.min(length, size - offset));
-      const data = Buffer.alloc(n);
-      let read = 0;
-      while (read < n) {
-        const r = await fh.read(data, read, n - read, offset + read);
-        if (r.bytesRead === 0) break;
-        read += r.bytesRead;
-      }
-      return { data: data.subarray(0, read), size };
-    } finally {
-      await fh.close();
-    }
+    return readFileSlice(path.join(c.record.sandboxDir, stream), offset, length);
   }
 
   async remove(containerId: string): Promise<void> {
