@@ -13,4 +13,7 @@ module.exports = {
     }],
   },
   testTimeout: 20000,
+  // A Docker engine (started when none answers, stopped after) and the busybox test image.
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
 };

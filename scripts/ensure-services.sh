@@ -18,7 +18,9 @@ need() {
 }
 
 need nats-server nats-server
-# need dockerd docker.io
+need dockerd docker.io
+need busybox busybox-static
+need openssl openssl
 
 [ -z "$missing_pkgs" ] && exit 0
 

@@ -21,7 +21,7 @@ import type { Attribute } from '../common/attributes';
 import type { Clock } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
 import type { Resources } from '../common/resources';
-import { attributesToWire, resourcesFromWire, resourcesToWire } from '../common/wire';
+import { attributesToWire, resourcesToWire } from '../common/wire';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { FrameworkInfo } from '../generated/berth/v1/FrameworkInfo';
 import type { MasterMessage__Output } from '../generated/berth/v1/MasterMessage';
@@ -29,9 +29,10 @@ import type { Task } from '../generated/berth/v1/Task';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import { Checkpoint, layout } from './checkpoint';
-import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
+import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type RecoveredContainer } from './containerizer/containerizer';
 import { ProcessContainerizer } from './containerizer/process-containerizer';
-import { durationMs, taskPorts, terminalStatus } from './task-mapping';
+import { durationMs, terminalStatus } from './task-mapping';
+import { launchSpecOf } from './launch-spec';
 import { readTaskLog } from './task-logs';
 import { MasterLink } from './master-link';
 import { isTerminalState, StatusUpdateManager, uuidHex, type TaskStateName } from './status-update-manager';
@@ -49,6 +50,8 @@ export interface AgentOptions {
   readonly clock: Clock;
   /** @default a ProcessContainerizer with its pointers under `<workDir>/containers` */
   readonly containerizer?: Containerizer;
+  /** Host directories (absolute prefixes) tasks may mount as volumes. @default none */
+  readonly allowedHostPaths?: readonly string[];
   /** Berth version reported to the master. @default '0.0.0' */
   readonly version?: string;
   /** First status update resend delay. @default 10_000 */
@@ -182,6 +185,7 @@ export class Agent {
     this.stopped = true;
     this.link.stop();
     this.updates.close();
+    await this.containerizer.close();
   }
 
   // ---- recovery ----
@@ -246,7 +250,7 @@ export class Agent {
       ...(this.id !== undefined ? { id: { value: this.id } } : {}),
     };
     const version = this.options.version ?? '0.0.0';
-    const supported_containers = ['PROCESS' as const];
+    const supported_containers = [...this.containerizer.types];
     if (this.id === undefined) return { type: 'REGISTER', register: { agent_info: agentInfo, version, supported_containers } };
     const tasks: Task[] = [];
     const frameworkIds = new Set<string>();
@@ -352,41 +356,30 @@ export class Agent {
 
     const record: TaskRecord = { version: 1, frameworkId, task: info, role: run.role ?? '', containerId: randomUUID(), state: 'TASK_STAGING' };
     const t: AgentTask = { record, latest: undefined, terminalUuid: undefined, killRequested: false, attached: false, killGraceMs: undefined };
-    const containerType = info.container?.type;
-    if (containerType !== undefined && containerType !== null && containerType !== 'TYPE_UNSPECIFIED' && containerType !== 'PROCESS') {
+    const planned = launchSpecOf(info, {
+      containerId: record.containerId,
+      frameworkId,
+      agentId: this.id ?? '',
+      role: record.role,
+      sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
+      volumesDir: path.join(this.checkpoint.root, 'volumes'),
+      types: this.containerizer.types,
+      allowedHostPaths: this.options.allowedHostPaths ?? [],
+    });
+    if ('refusal' in planned) {
       this.tasks.set(key, t);
-      this.issue(t, { state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: `this agent cannot run ${String(containerType)} containers (only PROCESS)` });
+      this.issue(t, planned.refusal);
       return;
     }
+    const spec = planned.spec;
     this.checkpoint.writeJson(layout.taskInfo(frameworkId, taskId), record);
     this.tasks.set(key, t);
     this.issue(t, { state: 'TASK_STARTING' });
 
-    const cmd = info.command ?? {};
-    const shell = (cmd as { _shell?: string })._shell === 'shell' || (cmd.shell !== undefined && cmd.shell !== false) ? cmd.shell !== false : true;
-    const env: Record<string, string> = {};
-    for (const v of cmd.environment?.variables ?? []) if (v.name) env[v.name] = v.value ?? '';
-    const labels: Record<string, string> = { agentId: this.id ?? '' };
-    for (const l of info.labels?.labels ?? []) if (l.key) labels[`task.${l.key}`] = l.value ?? '';
-    const quantities = resourcesFromWire(info.resources ?? [], 'task.resources');
-    const spec: LaunchSpec = {
-      containerId: record.containerId,
-      frameworkId,
-      taskId,
-      command: { value: cmd.value ?? '', shell, arguments: cmd.arguments ?? [] },
-      env,
-      ports: taskPorts(info),
-      cpus: quantities.scalar('cpus') / 1000,
-      memMib: quantities.scalar('mem') / 1000,
-      sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
-      maxCompletionMs: durationMs(info.max_completion_time),
-      killGracePeriodMs: durationMs(info.kill_policy?.grace_period),
-      labels,
-    };
     let launched = false;
     try {
       const handle = await this.containerizer.launch(spec);
-      launched = handle.pid !== undefined;
+      launched = handle.started;
     } catch (err) {
       this.logger.error('launching a container failed', { frameworkId, taskId, err });
       this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `launch failed: ${(err as Error).message}` });

@@ -33,7 +33,8 @@ export function terminalStatus(exit: ContainerExit, killRequested: boolean): Pic
       if (killRequested) return { state: 'TASK_KILLED', reason: 'REASON_UNSPECIFIED', message: exit.message };
       if (exit.exitCode === 0) return { state: 'TASK_FINISHED', reason: 'REASON_UNSPECIFIED', message: 'Command exited with status 0' };
       if (exit.exitCode !== undefined) {
-        return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: `Command exited with status ${exit.exitCode}` };
+        const why = exit.detail !== undefined ? ` (stderr: ${exit.detail})` : '';
+        return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: `Command exited with status ${exit.exitCode}${why}` };
       }
       return { state: 'TASK_FAILED', reason: 'REASON_COMMAND_EXECUTOR_FAILED', message: exit.signal !== undefined ? `Command terminated by signal ${exit.signal}` : exit.message };
   }

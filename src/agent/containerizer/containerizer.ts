@@ -1,6 +1,6 @@
 /**
- * The one interface the agent uses to run a task's container, whatever the kind (`process` now,
- * `docker` later). The agent turns a `TaskInfo` into a {@link LaunchSpec}, calls `launch`, then
+ * The one interface the agent uses to run a task's container, whatever the kind (`docker`, `process`,
+ * or both behind a `CompositeContainerizer`). The agent turns a `TaskInfo` into a {@link LaunchSpec}, calls `launch`, then
  * `wait` and maps the {@link ContainerExit} to a terminal task status. Kill, log reads and recovery
  * after an agent restart go through the same interface, so the agent never knows which kind runs.
  *
@@ -23,14 +23,33 @@ export interface LaunchCommand {
   readonly value: string;
   /** Run `value` through /bin/sh. */
   readonly shell: boolean;
-  /** Full argv (argv[0] first) when `shell` is false; ignored when `shell` is true. */
+  /** Full argv (argv[0] first) when `shell` is false; ignored when `shell` is true. For DOCKER,
+   *  an empty `value` and `arguments` run the image's own entrypoint and command. */
   readonly arguments: readonly string[];
+}
+
+/** The kinds of container (ContainerInfo.Type on the wire). */
+export type ContainerType = 'DOCKER' | 'PROCESS';
+
+/** A directory of the host mounted into the container. */
+export interface VolumeMount {
+  /** Absolute path on the host. */
+  readonly hostPath: string;
+  /** Absolute path inside the container. */
+  readonly containerPath: string;
+  readonly readOnly: boolean;
 }
 
 /** Everything a containerizer needs to start one task. Built by the agent from a `TaskInfo`. */
 export interface LaunchSpec {
   /** Unique per agent, chosen by the agent (never reused, also across agent restarts). */
   readonly containerId: string;
+  /** Which kind runs it: DOCKER needs `image`. */
+  readonly type: ContainerType;
+  /** The image of a DOCKER container; pulled when absent (or always with `forcePull`). */
+  readonly image?: { readonly name: string; readonly forcePull: boolean };
+  /** Host directories to mount (DOCKER only; the agent refuses volumes for PROCESS). */
+  readonly volumes?: readonly VolumeMount[];
   readonly frameworkId: string;
   readonly taskId: string;
   readonly command: LaunchCommand;
@@ -56,7 +75,9 @@ export interface LaunchSpec {
 /** A started container. */
 export interface ContainerHandle {
   readonly containerId: string;
-  /** The main process id (process group leader for `process`); undefined when the launch failed. */
+  /** Whether it started; false when the launch failed (`wait` then gives `LAUNCH_FAILED`). */
+  readonly started: boolean;
+  /** The main process id on the host (process group leader for `process`), when known. */
   readonly pid: number | undefined;
   /** Epoch ms (Clock time) of the launch. */
   readonly startedAt: number;
@@ -84,6 +105,8 @@ export interface ContainerExit {
   readonly reason: ContainerExitReason;
   /** For people: what happened, shown in the task status message. */
   readonly message: string;
+  /** The last line the task wrote to stderr, when it exited with a non-zero code (the usual why). */
+  readonly detail?: string;
 }
 
 /** A container of this agent found by `recover`. */
@@ -112,6 +135,9 @@ export type LogStream = 'stdout' | 'stderr';
 
 /** Runs task containers on this agent. */
 export interface Containerizer {
+  /** The kinds of container it can launch (reported to the master at registration). */
+  readonly types: readonly ContainerType[];
+
   /**
    * Starts a container. Called by the agent for each task it is told to run (RunTask), after the
    * task's checkpoint is written. NOT idempotent: a second call with a known `containerId` rejects
@@ -158,6 +184,12 @@ export interface Containerizer {
    * update is acknowledged. Idempotent; rejects with `CONTAINER_RUNNING` for a live container.
    */
   remove(containerId: string): Promise<void>;
+
+  /**
+   * Lets go of every container without touching it (they keep running, for a later `recover`): stops
+   * the watchers and polls this instance runs. Called by the agent when it stops. Idempotent.
+   */
+  close(): Promise<void>;
 }
 
 /** Codes of {@link ContainerizerError}. */

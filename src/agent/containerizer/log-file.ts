@@ -27,3 +27,15 @@ export async function readFileSlice(file: string, offset: number, length: number
     await fh.close();
   }
 }
+
+/** The same slice of an in-memory log (the Docker engine hands out whole logs). */
+export function sliceOf(all: Buffer, offset: number, length: number): { data: Buffer; size: number } {
+  return { data: all.subarray(Math.min(offset, all.length), Math.min(all.length, offset + length)), size: all.length };
+}
+
+/** The last non-empty line of a log tail, trimmed to 200 characters; undefined when there is none. */
+export function lastLine(tail: Buffer): string | undefined {
+  const lines = tail.toString('utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const line = lines[lines.length - 1];
+  return line === undefined ? undefined : line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}

@@ -16,14 +16,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp, openSync, closeSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { readFileSlice } from './log-file';
-import type { Clock, TimerHandle } from '../../common/clock';
+import { lastLine, readFileSlice } from './log-file';
+import type { Clock } from '../../common/clock';
 import {
   ContainerizerError,
   DEFAULT_KILL_GRACE_PERIOD_MS,
   portEnv,
   type ContainerExit,
-  type ContainerExitReason,
   type ContainerHandle,
   type Containerizer,
   type LaunchSpec,
@@ -31,6 +30,7 @@ import {
   type LogStream,
   type RecoveredContainer,
 } from './containerizer';
+import { ContainerLife } from './lifecycle';
 
 /** Name of the pid file in each sandbox. */
 export const PID_FILE = 'berth-container.json';
@@ -62,17 +62,13 @@ interface ContainerRecord {
 interface Container {
   record: ContainerRecord;
   child: ChildProcess | undefined;
-  exit: ContainerExit | undefined;
-  readonly exited: Promise<ContainerExit>;
-  resolveExit: (e: ContainerExit) => void;
-  /** Set by the first kill (or max completion time): the reason reported if the process then ends. */
-  killReason: ContainerExitReason | undefined;
-  graceTimer: TimerHandle | undefined;
-  maxTimer: TimerHandle | undefined;
-  pollTimer: TimerHandle | undefined;
+  readonly life: ContainerLife;
+  /** Stops polling a re-attached process (set by `watch`). */
+  unwatch?: () => void;
 }
 
 export class ProcessContainerizer implements Containerizer {
+  readonly types = ['PROCESS'] as const;
   private readonly containers = new Map<string, Container>();
   private readonly clock: Clock;
   private readonly runtimeDir: string;
@@ -133,7 +129,7 @@ export class ProcessContainerizer implements Containerizer {
       }
     } catch (e) {
       this.finish(c, { reason: 'LAUNCH_FAILED', message: `launch failed: ${(e as Error).message}` });
-      return { containerId: spec.containerId, pid: undefined, startedAt };
+      return { containerId: spec.containerId, started: false, pid: undefined, startedAt };
     }
 
     c.child = child;
@@ -145,10 +141,11 @@ export class ProcessContainerizer implements Containerizer {
           resolve();
         });
       });
-      return { containerId: spec.containerId, pid: undefined, startedAt };
+      return { containerId: spec.containerId, started: false, pid: undefined, startedAt };
     }
     const pid = child.pid;
     record.pid = pid;
+    c.life.setSignal((signal) => this.killGroup(pid, signal));
     record.startTime = procStartTime(pid);
     child.unref();
     child.once('exit', (code, signal) => this.onExit(c, code ?? undefined, signal ?? undefined));
@@ -157,29 +154,25 @@ export class ProcessContainerizer implements Containerizer {
       this.writeRecord(record);
       writeAtomic(path.join(this.runtimeDir, spec.containerId), spec.sandboxDir);
     } catch (e) {
+      c.life.killReason = 'LAUNCH_FAILED';
       this.killGroup(pid, 'SIGKILL');
-      c.killReason = 'LAUNCH_FAILED';
-      return { containerId: spec.containerId, pid, startedAt };
+      return { containerId: spec.containerId, started: false, pid, startedAt };
     }
     if (spec.maxCompletionMs !== undefined) {
-      const grace = spec.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS;
-      c.maxTimer = this.clock.setTimeout(() => {
-        c.maxTimer = undefined;
-        this.startKill(c, grace, 'MAX_COMPLETION_TIME_REACHED');
-      }, spec.maxCompletionMs);
+      c.life.armMaxCompletion(spec.maxCompletionMs, spec.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS);
     }
-    return { containerId: spec.containerId, pid, startedAt };
+    return { containerId: spec.containerId, started: true, pid, startedAt };
   }
 
   async kill(containerId: string, gracePeriodMs = DEFAULT_KILL_GRACE_PERIOD_MS): Promise<void> {
     const c = this.get(containerId);
-    this.startKill(c, gracePeriodMs, 'KILLED');
-    await c.exited;
+    c.life.startKill(gracePeriodMs, 'KILLED');
+    await c.life.exited;
   }
 
   wait(containerId: string): Promise<ContainerExit> {
     try {
-      return this.get(containerId).exited;
+      return this.get(containerId).life.exited;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -214,7 +207,7 @@ export class ProcessContainerizer implements Containerizer {
       } else if (record.pid !== undefined && this.alive(record.pid, record.startTime)) {
         this.watch(c, record.pid, record.startTime);
       } else {
-        this.finish(c, { reason: 'EXITED', message: 'the task ended while the agent was not running; exit code unknown' });
+        this.finish(c, c.life.processExit(undefined, undefined));
       }
       found.push(describe(c));
     }
@@ -233,9 +226,13 @@ export class ProcessContainerizer implements Containerizer {
   async remove(containerId: string): Promise<void> {
     const c = this.containers.get(containerId);
     if (c === undefined) return;
-    if (c.exit === undefined) throw new ContainerizerError('CONTAINER_RUNNING', `container ${containerId} is still running`);
+    if (c.life.exit === undefined) throw new ContainerizerError('CONTAINER_RUNNING', `container ${containerId} is still running`);
     this.containers.delete(containerId);
     await fsp.rm(path.join(this.runtimeDir, containerId), { force: true });
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.containers.values()) c.unwatch?.();
   }
 
   // ---- internals ----
@@ -247,38 +244,11 @@ export class ProcessContainerizer implements Containerizer {
   }
 
   private track(record: ContainerRecord): Container {
-    let resolveExit!: (e: ContainerExit) => void;
-    const exited = new Promise<ContainerExit>((resolve) => {
-      resolveExit = resolve;
-    });
-    const c: Container = {
-      record,
-      child: undefined,
-      exit: undefined,
-      exited,
-      resolveExit,
-      killReason: undefined,
-      graceTimer: undefined,
-      maxTimer: undefined,
-      pollTimer: undefined,
-    };
+    const pid = record.pid;
+    const life = new ContainerLife(this.clock, pid === undefined ? undefined : (signal) => this.killGroup(pid, signal));
+    const c: Container = { record, child: undefined, life };
     this.containers.set(record.containerId, c);
     return c;
-  }
-
-  /** SIGTERM now, SIGKILL after the grace period; only the first kill counts. */
-  private startKill(c: Container, gracePeriodMs: number, reason: ContainerExitReason): void {
-    if (c.exit !== undefined || c.killReason !== undefined) return;
-    const pid = c.record.pid;
-    if (pid === undefined) return;
-    c.killReason = reason;
-    this.clock.clearTimeout(c.maxTimer);
-    c.maxTimer = undefined;
-    this.killGroup(pid, 'SIGTERM');
-    c.graceTimer = this.clock.setTimeout(() => {
-      c.graceTimer = undefined;
-      if (c.exit === undefined) this.killGroup(pid, 'SIGKILL');
-    }, Math.max(0, gracePeriodMs));
   }
 
   private killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -291,20 +261,23 @@ export class ProcessContainerizer implements Containerizer {
 
   private onExit(c: Container, code: number | undefined, signal: string | undefined): void {
     if (c.record.pid !== undefined) this.killGroup(c.record.pid, 'SIGKILL'); // leftovers of the group
-    const reason: ContainerExitReason = c.killReason ?? 'EXITED';
-    const how = code !== undefined ? `exit code ${code}` : `signal ${signal ?? 'unknown'}`;
-    const message =
-      reason === 'KILLED' ? `killed (${how})`
-      : reason === 'MAX_COMPLETION_TIME_REACHED' ? `max completion time reached; killed (${how})`
-      : reason === 'LAUNCH_FAILED' ? `launch failed: could not write the pid file (${how})`
-      : `exited with ${how}`;
-    const exit: ContainerExit = {
-      ...(code !== undefined ? { exitCode: code } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-      reason,
-      message,
-    };
-    this.finish(c, exit);
+    const exit = c.life.processExit(code, signal);
+    if (exit.reason !== 'EXITED' || code === undefined || code === 0) {
+      this.finish(c, exit);
+      return;
+    }
+    // A failure: the last line of stderr usually says why.
+    const stderr = path.join(c.record.sandboxDir, 'stderr');
+    void fsp.stat(stderr)
+      .then((st) => readFileSlice(stderr, Math.max(0, st.size - 4096), 4096))
+      .then(({ data }) => lastLine(data), () => undefined)
+      .then((detail) => this.finish(c, detail === undefined ? exit : { ...exit, detail }));
+  }
+
+  /** Records the end and persists it in the pid file (for a later `recover`). */
+  private finish(c: Container, exit: ContainerExit): void {
+    if (!c.life.finish(exit)) return;
+    c.record.exit = exit;
     try {
       this.writeRecord(c.record);
     } catch {
@@ -312,30 +285,15 @@ export class ProcessContainerizer implements Containerizer {
     }
   }
 
-  private finish(c: Container, exit: ContainerExit): void {
-    if (c.exit !== undefined) return;
-    c.exit = exit;
-    c.record.exit = exit;
-    this.clock.clearTimeout(c.graceTimer);
-    this.clock.clearTimeout(c.maxTimer);
-    this.clock.clearInterval(c.pollTimer);
-    c.graceTimer = c.maxTimer = c.pollTimer = undefined;
-    c.resolveExit(exit);
-  }
-
   /** Re-attached (not our child): poll /proc until it is gone; its exit code cannot be known. */
   private watch(c: Container, pid: number, startTime: string | undefined): void {
-    c.pollTimer = this.clock.setInterval(() => {
+    const poll = this.clock.setInterval(() => {
       if (this.alive(pid, startTime)) return;
       this.killGroup(pid, 'SIGKILL');
-      const reason = c.killReason ?? 'EXITED';
-      this.finish(c, { reason, message: reason === 'EXITED' ? 'the task ended; exit code unknown (re-attached after an agent restart)' : `${reason === 'KILLED' ? 'killed' : 'max completion time reached; killed'} (exit code unknown)` });
-      try {
-        this.writeRecord(c.record);
-      } catch {
-        // Sandbox gone.
-      }
+      this.finish(c, c.life.processExit(undefined, undefined));
     }, this.pollIntervalMs);
+    c.unwatch = () => this.clock.clearInterval(poll);
+    c.life.whenEnded(c.unwatch);
   }
 
   private alive(pid: number, startTime: string | undefined): boolean {
@@ -358,8 +316,8 @@ function describe(c: Container): RecoveredContainer {
     sandboxDir: r.sandboxDir,
     labels: r.labels,
     pid: r.pid,
-    alive: c.exit === undefined,
-    ...(c.exit !== undefined ? { exit: c.exit } : {}),
+    alive: c.life.exit === undefined,
+    ...(c.life.exit !== undefined ? { exit: c.life.exit } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ function spec(command: string, extra: Partial<LaunchSpec> = {}): LaunchSpec {
   const id = `c${++seq}`;
   return {
     containerId: id,
+    type: 'PROCESS',
     frameworkId: 'fw1',
     taskId: `task-${id}`,
     command: { value: command, shell: true, arguments: [] },

@@ -1,0 +1,122 @@
+/**
+ * From a `TaskInfo` to a containerizer's {@link LaunchSpec}: which kind of container, the command, the
+ * environment, ports, limits, labels and volumes. What this agent refuses to run is answered here, as
+ * the TASK_ERROR the framework gets (the master validated the shape already; this is the agent's own
+ * policy: container kinds it has, host paths it allows, privileged mode and Docker parameters).
+ */
+import * as path from 'node:path';
+import { resourcesFromWire } from '../common/wire';
+import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
+import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
+import type { ContainerType, LaunchCommand, LaunchSpec, VolumeMount } from './containerizer/containerizer';
+import { durationMs, taskPorts } from './task-mapping';
+
+/** Docker parameters (DockerInfo.parameters) a task may set (`label`: `key=value`, added to the
+ *  container's labels); anything else is refused. */
+export const ALLOWED_DOCKER_PARAMETERS: ReadonlySet<string> = new Set(['label']);
+
+/** What the agent knows and allows, next to the task. */
+export interface LaunchContext {
+  readonly containerId: string;
+  readonly frameworkId: string;
+  readonly agentId: string;
+  /** The task's allocation role (persistent volumes live per role). */
+  readonly role: string;
+  readonly sandboxDir: string;
+  /** Where persistent volumes live: `<volumesDir>/<role>/<persistence id>`. */
+  readonly volumesDir: string;
+  /** The kinds of container this agent runs. */
+  readonly types: readonly ContainerType[];
+  /** Host directories (absolute prefixes) tasks may mount; empty: none. */
+  readonly allowedHostPaths: readonly string[];
+}
+
+/** A refusal, as the task's status. */
+export type LaunchRefusal = Pick<TaskStatus, 'state' | 'reason' | 'message'>;
+
+function refuse(reason: NonNullable<TaskStatus['reason']>, message: string): { refusal: LaunchRefusal } {
+  return { refusal: { state: 'TASK_ERROR', reason, message } };
+}
+
+/** The spec to launch, or why the task cannot run here. */
+export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: LaunchSpec } | { refusal: LaunchRefusal } {
+  const container = info.container ?? undefined;
+  const declared = container?.type ?? 'TYPE_UNSPECIFIED';
+  const type: ContainerType = declared === 'DOCKER' || (declared === 'TYPE_UNSPECIFIED' && container?.docker) ? 'DOCKER' : 'PROCESS';
+  if (!ctx.types.includes(type)) {
+    return refuse('REASON_TASK_INVALID', `this agent cannot run ${type} containers (it runs ${ctx.types.join(', ')})`);
+  }
+  const docker = container?.docker ?? undefined;
+  if (docker?.privileged === true) return refuse('REASON_TASK_UNAUTHORIZED', 'privileged containers are not allowed on this agent');
+  const labels: Record<string, string> = { agentId: ctx.agentId };
+  for (const l of info.labels?.labels ?? []) if (l.key) labels[`task.${l.key}`] = l.value ?? '';
+  for (const p of docker?.parameters ?? []) {
+    if (!ALLOWED_DOCKER_PARAMETERS.has(p.key ?? '')) {
+      return refuse('REASON_TASK_INVALID', `docker parameter "${p.key}" is not allowed (allowed: ${[...ALLOWED_DOCKER_PARAMETERS].join(', ')})`);
+    }
+  }
+
+  const volumes: VolumeMount[] = [];
+  for (const [i, v] of (container?.volumes ?? []).entries()) {
+    const at = `container.volumes[${i}]`;
+    if (type !== 'DOCKER') return refuse('REASON_TASK_INVALID', `${at}: volumes need a DOCKER container on this agent`);
+    const readOnly = v.mode === 'RO';
+    if (v.host_path) {
+      const host = path.resolve(v.host_path);
+      const allowed = ctx.allowedHostPaths.some((prefix) => host === prefix || host.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
+      if (!allowed) return refuse('REASON_TASK_UNAUTHORIZED', `${at}.host_path "${v.host_path}" is not under an allowed host path of this agent (allowedHostPaths: ${ctx.allowedHostPaths.join(', ') || 'none'})`);
+      volumes.push({ hostPath: host, containerPath: v.container_path ?? '', readOnly });
+    } else if (v.persistence_id) {
+      volumes.push({ hostPath: persistentVolumePath(ctx.volumesDir, ctx.role, v.persistence_id), containerPath: v.container_path ?? '', readOnly });
+    }
+  }
+  // Persistent volumes among the task's resources, mounted where their DiskInfo.volume says.
+  for (const r of info.resources ?? []) {
+    const id = r.disk?.persistence?.id;
+    const where = r.disk?.volume?.container_path;
+    if (!id || !where) continue;
+    if (type !== 'DOCKER') return refuse('REASON_TASK_INVALID', `persistent volume "${id}" needs a DOCKER container on this agent`);
+    volumes.push({ hostPath: persistentVolumePath(ctx.volumesDir, ctx.role, id), containerPath: where, readOnly: r.disk?.volume?.mode === 'RO' });
+  }
+
+  const quantities = resourcesFromWire(info.resources ?? [], 'task.resources');
+  const env: Record<string, string> = {};
+  for (const v of info.command?.environment?.variables ?? []) if (v.name) env[v.name] = v.value ?? '';
+  for (const p of docker?.parameters ?? []) if (p.key === 'label') {
+    const [k, ...rest] = (p.value ?? '').split('=');
+    if (k) labels[`docker.${k}`] = rest.join('=');
+  }
+  return {
+    spec: {
+      containerId: ctx.containerId,
+      type,
+      ...(type === 'DOCKER' ? { image: { name: docker?.image ?? '', forcePull: docker?.force_pull === true } } : {}),
+      volumes,
+      frameworkId: ctx.frameworkId,
+      taskId: info.task_id?.value ?? '',
+      command: launchCommand(info, type),
+      env,
+      ports: taskPorts(info),
+      cpus: quantities.scalar('cpus') / 1000,
+      memMib: quantities.scalar('mem') / 1000,
+      sandboxDir: ctx.sandboxDir,
+      maxCompletionMs: durationMs(info.max_completion_time),
+      killGracePeriodMs: durationMs(info.kill_policy?.grace_period),
+      labels,
+    },
+  };
+}
+
+/** The command: shell by default; a DOCKER task without one runs its image's entrypoint. */
+function launchCommand(info: TaskInfo, type: ContainerType): LaunchCommand {
+  const cmd = info.command ?? undefined;
+  const value = cmd?.value ?? '';
+  const args = cmd?.arguments ?? [];
+  if (type === 'DOCKER' && value === '' && args.length === 0) return { value: '', shell: false, arguments: [] };
+  return { value, shell: cmd?.shell !== false, arguments: args };
+}
+
+/** Host directory of a persistent volume. */
+export function persistentVolumePath(volumesDir: string, role: string, id: string): string {
+  return path.join(volumesDir, encodeURIComponent(role === '' ? '*' : role), encodeURIComponent(id));
+}
