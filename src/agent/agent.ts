@@ -29,7 +29,9 @@ import type { Task } from '../generated/berth/v1/Task';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import { Checkpoint, layout } from './checkpoint';
-import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type RecoveredContainer } from './containerizer/containerizer';
+import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
+import { HealthChecker, healthCheckFromWire, type HealthCheckSpec } from './health-checker';
+import type { AgentMetrics } from './metrics';
 import { ProcessContainerizer } from './containerizer/process-containerizer';
 import { durationMs, terminalStatus } from './task-mapping';
 import { launchSpecOf } from './launch-spec';
@@ -52,6 +54,10 @@ export interface AgentOptions {
   readonly containerizer?: Containerizer;
   /** Host directories (absolute prefixes) tasks may mount as volumes. @default none */
   readonly allowedHostPaths?: readonly string[];
+  /** The agent's fault domain, reported at registration. */
+  readonly domain?: { readonly region: string; readonly zone: string };
+  /** Where launches, status updates and health checks are counted. @default none */
+  readonly metrics?: AgentMetrics;
   /** Berth version reported to the master. @default '0.0.0' */
   readonly version?: string;
   /** First status update resend delay. @default 10_000 */
@@ -75,9 +81,14 @@ interface TaskRecord {
   readonly task: TaskInfo;
   readonly role: string;
   readonly containerId: string;
+  /** Set for the tasks of one RUN_TASK_GROUP (they live and die together). */
+  readonly groupId?: string;
   /** The latest state the agent issued. */
   state: TaskStateName;
 }
+
+/** A status the agent issues for a task (the rest is filled in by `issue`). */
+type IssuedStatus = Pick<TaskStatus, 'state' | 'reason' | 'message' | 'healthy'>;
 
 interface AgentTask {
   record: TaskRecord;
@@ -88,7 +99,17 @@ interface AgentTask {
   killRequested: boolean;
   /** The container has been started (or recovered) and `wait` is attached. */
   attached: boolean;
+  /** The running health check, if the task has one. */
+  health: HealthChecker | undefined;
+  /** The latest health verdict (carried by later TASK_RUNNING updates). */
+  healthy: boolean | undefined;
+  /** Why the agent itself killed the task (health check, its group): the terminal status to report. */
+  killCause: IssuedStatus | undefined;
   killGraceMs: number | undefined;
+}
+
+function newTask(record: TaskRecord): AgentTask {
+  return { record, latest: undefined, terminalUuid: undefined, killRequested: false, attached: false, killGraceMs: undefined, health: undefined, healthy: undefined, killCause: undefined };
 }
 
 function keyOf(frameworkId: string, taskId: string): string {
@@ -126,7 +147,10 @@ export class Agent {
       clock: options.clock,
       hello: () => this.hello(),
       onRegistered: (agentId) => this.onRegistered(agentId),
-      onDisconnected: () => this.updates.pause(),
+      onDisconnected: () => {
+        this.updates.pause();
+        options.metrics?.masterReconnect();
+      },
       onMessage: (msg) => this.onMessage(msg),
       onShutdown: (message) => void this.onShutdown(message),
       backoffMinMs: options.reconnectMinMs,
@@ -183,9 +207,21 @@ export class Agent {
     if (this.stopped) return;
     if (opts.killTasks === true) await this.killAll('agent shutting down');
     this.stopped = true;
+    for (const t of this.tasks.values()) t.health?.stop();
     this.link.stop();
     this.updates.close();
     await this.containerizer.close();
+  }
+
+  /** Counts for the agent's metrics: tasks by latest state, and containers running now. */
+  stats(): { tasksByState: Record<string, number>; containers: number } {
+    const tasksByState: Record<string, number> = {};
+    let containers = 0;
+    for (const t of this.tasks.values()) {
+      tasksByState[t.record.state] = (tasksByState[t.record.state] ?? 0) + 1;
+      if (t.attached && t.terminalUuid === undefined) containers++;
+    }
+    return { tasksByState, containers };
   }
 
   // ---- recovery ----
@@ -203,14 +239,11 @@ export class Agent {
         const mine = pending.filter((u) => u.framework_id?.value === frameworkId && u.status?.task_id?.value === taskId);
         const last = mine[mine.length - 1]?.status ?? undefined;
         const terminal = mine.find((u) => isTerminalState(u.status!.state as TaskStateName));
-        this.tasks.set(keyOf(frameworkId, taskId), {
-          record: { ...record, state: (last?.state as TaskStateName | undefined) ?? record.state },
-          latest: last,
-          terminalUuid: terminal === undefined ? undefined : uuidHex(terminal.status!.uuid),
-          killRequested: false,
-          attached: false,
-          killGraceMs: undefined,
-        });
+        const t = newTask({ ...record, state: (last?.state as TaskStateName | undefined) ?? record.state });
+        t.latest = last;
+        t.healthy = last?.healthy ?? undefined;
+        t.terminalUuid = terminal === undefined ? undefined : uuidHex(terminal.status!.uuid);
+        this.tasks.set(keyOf(frameworkId, taskId), t);
       }
     }
 
@@ -228,6 +261,14 @@ export class Agent {
         frameworkId: t.record.frameworkId, taskId: t.record.task.task_id?.value, containerId: c.containerId,
       });
       this.attach(t);
+      if (c.alive && t.record.task.health_check) {
+        // Checks start over (delay, grace period) with the new agent process; the verdict so far stands.
+        try {
+          this.startHealthCheck(t, healthCheckFromWire(t.record.task.health_check));
+        } catch (err) {
+          this.logger.warn('health check of a recovered task not restarted', { taskId: t.record.task.task_id?.value, err: (err as Error).message });
+        }
+      }
     }
     // Containers nobody knows (their checkpoint is gone): kill and forget them.
     for (const orphan of byId.values()) {
@@ -247,6 +288,9 @@ export class Agent {
       hostname: this.options.hostname,
       resources: resourcesToWire(this.options.resources),
       attributes: attributesToWire([...(this.options.attributes ?? [])]),
+      ...(this.options.domain !== undefined
+        ? { domain: { fault_domain: { region: { name: this.options.domain.region }, zone: { name: this.options.domain.zone } } } }
+        : {}),
       ...(this.id !== undefined ? { id: { value: this.id } } : {}),
     };
     const version = this.options.version ?? '0.0.0';
@@ -284,12 +328,16 @@ export class Agent {
     if (this.stopped) return;
     try {
       switch (msg.type) {
-        case 'RUN_TASK':
-          void this.runTask(msg.run_task!);
+        case 'RUN_TASK': {
+          const r = msg.run_task!;
+          void this.run(r.framework_info as FrameworkInfo | null, r.task === null ? [] : [r.task as TaskInfo], r.role ?? '', false);
           return;
-        case 'RUN_TASK_GROUP':
-          this.refuseTaskGroup(msg.run_task_group!);
+        }
+        case 'RUN_TASK_GROUP': {
+          const r = msg.run_task_group!;
+          void this.run(r.framework_info as FrameworkInfo | null, (r.task_group?.tasks ?? []) as TaskInfo[], r.role ?? '', true);
           return;
+        }
         case 'KILL_TASK': {
           const k = msg.kill_task!;
           this.killTask(k.framework_id?.value ?? '', k.task_id?.value ?? '', durationMs(k.kill_policy?.grace_period));
@@ -338,57 +386,132 @@ export class Agent {
     this.checkpoint.writeJson(layout.frameworkInfo(id), info);
   }
 
-  private async runTask(run: NonNullable<MasterMessage__Output['run_task']>): Promise<void> {
-    const frameworkId = run.framework_info?.id?.value ?? '';
-    const info = run.task as TaskInfo | null;
-    const taskId = info?.task_id?.value ?? '';
-    if (frameworkId === '' || info === null || taskId === '') {
-      this.logger.warn('RUN_TASK without a framework id or task id ignored');
+  /**
+   * RUN_TASK (one task) and RUN_TASK_GROUP (`group`): checkpoint, launch, report. A group is all or
+   * nothing: one refused task refuses them all, their containers start together, and one failing to
+   * start (or later failing, or being killed) kills the rest.
+   */
+  private async run(frameworkInfo: FrameworkInfo | null | undefined, infos: readonly TaskInfo[], role: string, group: boolean): Promise<void> {
+    const receivedAt = this.options.clock.now();
+    const frameworkId = frameworkInfo?.id?.value ?? '';
+    const what = group ? 'RUN_TASK_GROUP' : 'RUN_TASK';
+    if (frameworkId === '' || infos.length === 0 || infos.some((i) => !i.task_id?.value)) {
+      this.logger.warn(`${what} without a framework id or task id ignored`);
       return;
     }
-    const key = keyOf(frameworkId, taskId);
-    if (this.tasks.has(key)) {
-      this.logger.warn('RUN_TASK for a task already known ignored', { frameworkId, taskId });
+    const known = infos.find((i) => this.tasks.has(keyOf(frameworkId, i.task_id!.value!)));
+    if (known !== undefined) {
+      this.logger.warn(`${what} for a task already known ignored`, { frameworkId, taskId: known.task_id!.value });
       return;
     }
     // The whole FrameworkInfo comes with the first task of a framework per connection; later only its id.
-    if (run.framework_info!.name !== '' || !this.frameworks.has(frameworkId)) this.rememberFramework(run.framework_info as FrameworkInfo);
+    if (frameworkInfo!.name !== '' || !this.frameworks.has(frameworkId)) this.rememberFramework(frameworkInfo!);
 
-    const record: TaskRecord = { version: 1, frameworkId, task: info, role: run.role ?? '', containerId: randomUUID(), state: 'TASK_STAGING' };
-    const t: AgentTask = { record, latest: undefined, terminalUuid: undefined, killRequested: false, attached: false, killGraceMs: undefined };
-    const planned = launchSpecOf(info, {
-      containerId: record.containerId,
-      frameworkId,
-      agentId: this.id ?? '',
-      role: record.role,
-      sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
-      volumesDir: path.join(this.checkpoint.root, 'volumes'),
-      types: this.containerizer.types,
-      allowedHostPaths: this.options.allowedHostPaths ?? [],
+    const groupId = group ? randomUUID() : undefined;
+    const planned = infos.map((info) => {
+      const taskId = info.task_id!.value!;
+      const record: TaskRecord = { version: 1, frameworkId, task: info, role, containerId: randomUUID(), state: 'TASK_STAGING', ...(groupId !== undefined ? { groupId } : {}) };
+      const t = newTask(record);
+      const plan = launchSpecOf(info, {
+        containerId: record.containerId,
+        frameworkId,
+        agentId: this.id ?? '',
+        role,
+        sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
+        volumesDir: path.join(this.checkpoint.root, 'volumes'),
+        types: this.containerizer.types,
+        allowedHostPaths: this.options.allowedHostPaths ?? [],
+      });
+      return { t, plan };
     });
-    if ('refusal' in planned) {
-      this.tasks.set(key, t);
-      this.issue(t, planned.refusal);
+    const refused = planned.find((p) => 'refusal' in p.plan);
+    if (refused !== undefined && 'refusal' in refused.plan) {
+      const why = refused.plan.refusal;
+      for (const { t } of planned) {
+        this.tasks.set(keyOf(frameworkId, t.record.task.task_id!.value!), t);
+        this.issue(t, t === refused.t ? why : { state: 'TASK_ERROR', reason: 'REASON_TASK_GROUP_INVALID', message: `another task of the group was refused: ${why.message}` });
+      }
       return;
     }
-    const spec = planned.spec;
-    this.checkpoint.writeJson(layout.taskInfo(frameworkId, taskId), record);
-    this.tasks.set(key, t);
-    this.issue(t, { state: 'TASK_STARTING' });
+    for (const { t } of planned) {
+      this.checkpoint.writeJson(layout.taskInfo(frameworkId, t.record.task.task_id!.value!), t.record);
+      this.tasks.set(keyOf(frameworkId, t.record.task.task_id!.value!), t);
+      this.issue(t, { state: 'TASK_STARTING' });
+    }
+    const started = await Promise.all(planned.map(({ t, plan }) => 'spec' in plan && this.launch(t, plan.spec)));
+    if (this.stopped) return;
+    const allStarted = started.every((ok) => ok);
+    for (const { t, plan } of planned) {
+      if (!t.attached) continue;
+      if (!allStarted && !t.killRequested) this.killGroupMember(t, 'another task of its group failed to start');
+      if (t.killRequested) {
+        void this.containerizer.kill(t.record.containerId, t.killGraceMs).catch(() => undefined);
+      } else if (t.terminalUuid === undefined) {
+        this.issue(t, { state: 'TASK_RUNNING' });
+        this.options.metrics?.launchLatency(this.options.clock.now() - receivedAt);
+        if ('spec' in plan && plan.health !== undefined) this.startHealthCheck(t, plan.health);
+      }
+    }
+  }
 
-    let launched = false;
+  /** Starts one container and attaches to its end; false when it did not start. */
+  private async launch(t: AgentTask, spec: LaunchSpec): Promise<boolean> {
     try {
       const handle = await this.containerizer.launch(spec);
-      launched = handle.started;
+      this.options.metrics?.taskLaunched(spec.type.toLowerCase());
+      if (!handle.started) this.options.metrics?.containerLaunchFailed();
+      if (this.stopped) return handle.started;
+      this.attach(t);
+      return handle.started;
     } catch (err) {
-      this.logger.error('launching a container failed', { frameworkId, taskId, err });
+      this.options.metrics?.containerLaunchFailed();
+      this.logger.error('launching a container failed', { frameworkId: t.record.frameworkId, taskId: t.record.task.task_id?.value, err });
       this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `launch failed: ${(err as Error).message}` });
-      return;
+      return false;
     }
-    if (this.stopped) return;
-    if (launched && !t.killRequested) this.issue(t, { state: 'TASK_RUNNING' });
-    this.attach(t);
-    if (t.killRequested) void this.containerizer.kill(record.containerId, t.killGraceMs).catch(() => undefined);
+  }
+
+  /** Runs the task's health check while it runs; its verdicts become TASK_RUNNING updates with `healthy`. */
+  private startHealthCheck(t: AgentTask, spec: HealthCheckSpec): void {
+    const taskId = t.record.task.task_id!.value!;
+    const checker = new HealthChecker({
+      spec,
+      clock: this.options.clock,
+      exec: (command, timeoutMs) => this.containerizer.exec(t.record.containerId, command, timeoutMs),
+      onResult: (r) => {
+        if (!r.healthy) this.options.metrics?.healthCheckFailed();
+        if (t.terminalUuid !== undefined || t.killRequested) return;
+        t.healthy = r.healthy;
+        this.issue(t, { state: 'TASK_RUNNING', reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED', message: r.message });
+      },
+      onFailureThreshold: (r) => {
+        this.logger.warn('task unhealthy: killing it', { frameworkId: t.record.frameworkId, taskId, failures: r.consecutiveFailures, message: r.message });
+        t.killCause = {
+          state: 'TASK_KILLED',
+          reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
+          message: `killed after ${r.consecutiveFailures} consecutive failed health checks: ${r.message}`,
+          healthy: false,
+        };
+        this.killTask(t.record.frameworkId, taskId, undefined);
+      },
+      logger: this.logger.child({ taskId }),
+    });
+    t.health = checker;
+    checker.start();
+  }
+
+  /** Kills a task because of another member of its group. */
+  private killGroupMember(t: AgentTask, why: string): void {
+    if (t.terminalUuid !== undefined || t.killRequested) return;
+    t.killCause = { state: 'TASK_KILLED', reason: 'REASON_TASK_GROUP_INVALID', message: why };
+    this.killTask(t.record.frameworkId, t.record.task.task_id!.value!, undefined, false);
+  }
+
+  /** The other live members of the task's group. */
+  private groupMates(t: AgentTask): AgentTask[] {
+    const groupId = t.record.groupId;
+    if (groupId === undefined) return [];
+    return [...this.tasks.values()].filter((x) => x !== t && x.record.groupId === groupId && x.terminalUuid === undefined);
   }
 
   /** Waits for the task's container to end and issues the terminal update. */
@@ -396,8 +519,14 @@ export class Agent {
     t.attached = true;
     this.containerizer.wait(t.record.containerId).then(
       (exit) => {
+        t.health?.stop();
         if (this.stopped || t.terminalUuid !== undefined) return;
-        this.issue(t, terminalStatus(exit, t.killRequested));
+        const status = t.killCause !== undefined && exit.reason !== 'OOM' ? t.killCause : terminalStatus(exit, t.killRequested);
+        this.issue(t, status);
+        // One member of a group failing (or being killed) ends the group.
+        if (status.state !== 'TASK_FINISHED') {
+          for (const mate of this.groupMates(t)) this.killGroupMember(mate, `task ${t.record.task.task_id?.value} of its group ended with ${String(status.state)}`);
+        }
       },
       (err: unknown) => {
         if (this.stopped || t.terminalUuid !== undefined) return;
@@ -406,7 +535,8 @@ export class Agent {
     );
   }
 
-  private killTask(frameworkId: string, taskId: string, graceMs: number | undefined): void {
+  /** Kills a task; a task of a group takes the whole group with it (unless `withGroup` is false). */
+  private killTask(frameworkId: string, taskId: string, graceMs: number | undefined, withGroup = true): void {
     const t = this.tasks.get(keyOf(frameworkId, taskId));
     if (t === undefined) {
       if (frameworkId !== '' && taskId !== '') {
@@ -417,8 +547,10 @@ export class Agent {
     if (t.terminalUuid !== undefined || t.killRequested) return;
     t.killRequested = true;
     t.killGraceMs = graceMs ?? durationMs(t.record.task.kill_policy?.grace_period) ?? DEFAULT_KILL_GRACE_PERIOD_MS;
+    t.health?.stop();
     this.logger.info('killing task', { frameworkId, taskId, graceMs: t.killGraceMs });
     if (t.attached) void this.containerizer.kill(t.record.containerId, t.killGraceMs).catch((err: unknown) => this.logger.warn('kill failed', { taskId, err }));
+    if (withGroup) for (const mate of this.groupMates(t)) this.killGroupMember(mate, `task ${taskId} of its group was killed`);
   }
 
   private async killAll(why: string): Promise<void> {
@@ -434,22 +566,15 @@ export class Agent {
     await new Promise((r) => setImmediate(r));
   }
 
-  private refuseTaskGroup(run: NonNullable<MasterMessage__Output['run_task_group']>): void {
-    const frameworkId = run.framework_info?.id?.value ?? '';
-    for (const task of run.task_group?.tasks ?? []) {
-      const taskId = task.task_id?.value ?? '';
-      if (frameworkId === '' || taskId === '') continue;
-      this.updates.update(frameworkId, { task_id: { value: taskId }, state: 'TASK_ERROR', reason: 'REASON_TASK_GROUP_INVALID', source: 'SOURCE_AGENT', message: 'task groups are not supported by this agent yet' });
-    }
-  }
-
   /** Issues a status update for the task through the status update manager and records the state. */
-  private issue(t: AgentTask, status: Pick<TaskStatus, 'state' | 'reason' | 'message'>): void {
+  private issue(t: AgentTask, status: IssuedStatus): void {
     const frameworkId = t.record.frameworkId;
-    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status };
+    const healthy = status.healthy ?? (status.state === 'TASK_RUNNING' ? t.healthy : undefined);
+    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status, ...(healthy !== undefined ? { healthy } : {}) };
     const { uuid, accepted } = this.updates.update(frameworkId, full);
     if (!accepted) return;
     const state = status.state as TaskStateName;
+    this.options.metrics?.statusUpdateSent(state);
     t.record.state = state;
     t.latest = { ...full, uuid, agent_id: this.id === undefined ? undefined : { value: this.id } };
     if (isTerminalState(state)) t.terminalUuid = uuid.toString('hex');

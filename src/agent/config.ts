@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
-import { ConfigError, configFields, configMeta, duration, formatConfigTable } from '../common/config';
+import { ConfigError, configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
 import { Resources } from '../common/resources';
 
 const MIB = 1024 * 1024;
@@ -79,6 +79,11 @@ export function parseAttributes(text: string): Attribute[] {
   return out;
 }
 
+/** The non-empty items of a comma-separated list, trimmed. */
+export function splitList(text: string): string[] {
+  return text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+}
+
 function problemOf(fn: () => unknown): string | undefined {
   try {
     fn();
@@ -115,10 +120,40 @@ export const agentConfigSchema = z.strictObject({
       if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
     })
     .describe('attributes such as rack:r1;level:2'),
+  http: z.strictObject({
+    /** Address of the agent's HTTP port (/metrics, /health/live, /health/ready). @default '127.0.0.1' */
+    host: z.string().min(1).default('127.0.0.1').describe('HTTP listen address (metrics, health)'),
+    /**
+     * HTTP port; 0 picks an ephemeral one (the bound address is logged at startup). 5052, not Mesos's
+     * 5051: the master's HTTP port already defaults to 5051 and both often run on one host.
+     * @default 5052
+     */
+    port: port().default(5052).describe('HTTP listen port'),
+  }).prefault({}),
   /** Checkpoint directory and task sandboxes. @default './berth-agent' */
   workDir: z.string().min(1).default('./berth-agent').describe('directory for the checkpoint and sandboxes'),
-  /** How tasks run: `process` (plain child processes); `docker` comes later. @default 'process' */
-  containerizer: z.enum(['process']).default('process').describe('containerizer: process'),
+  /**
+   * Which containerizers run tasks: `docker` (containers of the local Docker engine, for tasks with a
+   * DOCKER container), `process` (plain child processes, for PROCESS tasks), both, or `auto`: both when
+   * a Docker engine answers on `dockerSocket` at startup, else `process` alone (logged). Naming
+   * `docker` when no engine answers fails the start. @default 'auto'
+   */
+  containerizers: z.enum(['auto', 'docker,process', 'docker', 'process']).default('auto').describe('containerizers: auto, docker,process, docker or process'),
+  /** The Docker engine's socket. @default '/var/run/docker.sock' */
+  dockerSocket: z.string().min(1).default('/var/run/docker.sock').describe('Docker engine socket'),
+  /**
+   * Host directories (absolute paths, comma-separated) DOCKER tasks may mount with a `host_path`
+   * volume, with everything below them; others fail with TASK_ERROR (REASON_TASK_UNAUTHORIZED).
+   * @default '' (none)
+   */
+  allowedHostPaths: z.string().default('')
+    .superRefine((text, ctx) => {
+      for (const p of splitList(text)) if (!p.startsWith('/')) ctx.addIssue({ code: 'custom', message: `must be absolute paths separated by commas, got "${p}"` });
+    })
+    .describe('host paths tasks may mount (comma-separated)'),
+  /** Fault domain `region/zone` (e.g. `eu-west/eu-west-1b`), for region-aware frameworks. @default unset */
+  domain: z.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe('fault domain region/zone')
+    .register(configMeta, { expect: 'region/zone, e.g. eu-west/eu-west-1b', defaultText: 'unset' }),
   /** On SIGTERM, kill every task before exiting (otherwise they keep running and are recovered). @default false */
   killTasksOnShutdown: z.boolean().default(false).describe('kill tasks when the agent stops'),
   /** Cap of the reconnection backoff to the master. @default 30000 */

@@ -9,6 +9,7 @@ import { resourcesFromWire } from '../common/wire';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import type { ContainerType, LaunchCommand, LaunchSpec, VolumeMount } from './containerizer/containerizer';
+import { healthCheckFromWire, type HealthCheckSpec } from './health-checker';
 import { durationMs, taskPorts } from './task-mapping';
 
 /** Docker parameters (DockerInfo.parameters) a task may set (`label`: `key=value`, added to the
@@ -39,7 +40,7 @@ function refuse(reason: NonNullable<TaskStatus['reason']>, message: string): { r
 }
 
 /** The spec to launch, or why the task cannot run here. */
-export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: LaunchSpec } | { refusal: LaunchRefusal } {
+export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: LaunchSpec; health: HealthCheckSpec | undefined } | { refusal: LaunchRefusal } {
   const container = info.container ?? undefined;
   const declared = container?.type ?? 'TYPE_UNSPECIFIED';
   const type: ContainerType = declared === 'DOCKER' || (declared === 'TYPE_UNSPECIFIED' && container?.docker) ? 'DOCKER' : 'PROCESS';
@@ -79,6 +80,15 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
     volumes.push({ hostPath: persistentVolumePath(ctx.volumesDir, ctx.role, id), containerPath: where, readOnly: r.disk?.volume?.mode === 'RO' });
   }
 
+  let health: HealthCheckSpec | undefined;
+  if (info.health_check) {
+    try {
+      health = healthCheckFromWire(info.health_check);
+    } catch (e) {
+      return refuse('REASON_TASK_INVALID', `health_check: ${(e as Error).message}`);
+    }
+  }
+
   const quantities = resourcesFromWire(info.resources ?? [], 'task.resources');
   const env: Record<string, string> = {};
   for (const v of info.command?.environment?.variables ?? []) if (v.name) env[v.name] = v.value ?? '';
@@ -87,6 +97,7 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
     if (k) labels[`docker.${k}`] = rest.join('=');
   }
   return {
+    health,
     spec: {
       containerId: ctx.containerId,
       type,

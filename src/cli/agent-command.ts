@@ -1,8 +1,11 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
-import { agentConfigSchema, agentResources, agentToken, describeAgentConfig, parseAttributes, type AgentConfig } from '../agent/config';
+import { agentConfigSchema, agentResources, agentToken, describeAgentConfig, parseAttributes, splitList, type AgentConfig } from '../agent/config';
+import { selectContainerizer } from '../agent/containerizer/select';
+import { AgentMetrics, type AgentStatsSource } from '../agent/metrics';
 import { SystemClock } from '../common/clock';
+import { startHttpServer, type HttpServerHandle } from '../common/http-server';
 import type { Logger } from '../common/logging';
 import { registerDaemonCommand } from './daemon-command';
 import type { CliOutput } from './io';
@@ -11,35 +14,105 @@ import { packageVersion } from './version';
 export function registerAgentCommand(program: Command, out: CliOutput): void {
   registerDaemonCommand(program, out, {
     name: 'agent',
-    description: 'run an agent: registers with the master, runs the tasks it is sent, reports their states reliably',
-    examples: '  berth agent --master 127.0.0.1:5050 --work-dir /var/lib/berth-agent\n  berth agent --master 10.0.0.1:5050 --resources "cpus:8;mem:16384" --attributes "rack:r1"',
+    description: 'run an agent: registers with the master, runs the tasks it is sent, reports their states reliably; /metrics and health on its HTTP port',
+    examples: '  berth agent --master 127.0.0.1:5050 --work-dir /var/lib/berth-agent\n  berth agent --master 10.0.0.1:5050 --resources "cpus:8;mem:16384" --attributes "rack:r1" --http-host 0.0.0.0',
     schema: agentConfigSchema,
     describeConfig: describeAgentConfig,
     logLevel: (config) => config.logLevel,
     run: async (config, logger, stopped) => {
-      const agent = await runAgent(config, logger, stopped);
+      const running = await runAgent(config, logger, stopped);
       // SIGTERM leaves tasks running (for upgrades, as Mesos) unless asked to kill them.
-      return () => agent.stop({ killTasks: config.killTasksOnShutdown });
+      return () => running.stop({ killTasks: config.killTasksOnShutdown });
     },
   });
 }
 
-/** The agent's composition root: builds the Agent from the config and starts it. */
-export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: () => void): Promise<Agent> {
+/** A started agent and its HTTP port, as {@link runAgent} returns it. */
+export interface RunningAgent {
+  readonly agent: Agent;
+  readonly metrics: AgentMetrics;
+  /** The HTTP port (`/metrics`, `/health/live`, `/health/ready`) as bound. */
+  readonly http: HttpServerHandle;
+  /** Closes the HTTP port, then stops the agent; tasks keep running unless `killTasks`. Idempotent. */
+  stop(opts?: { killTasks?: boolean }): Promise<void>;
+}
+
+/** What the agent's scrape-time gauges read. */
+function agentStatsSource(agent: Agent): AgentStatsSource {
+  return {
+    tasksByState: () => agent.stats().tasksByState,
+    pendingStatusUpdates: () => agent.pendingUpdates(),
+    registered: () => agent.registered,
+    containers: () => agent.stats().containers,
+  };
+}
+
+/**
+ * The agent's composition root: builds the Agent and its metrics from the config, opens the HTTP
+ * port, then starts the agent (recovery, then dialling the master). `/health/ready` answers 200 only
+ * while the agent is registered with the master.
+ */
+export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: () => void): Promise<RunningAgent> {
+  const metrics = new AgentMetrics();
+  let http: HttpServerHandle | undefined;
+  let shuttingDown = false;
+  let httpClosed: Promise<void> | undefined;
+  const closeHttp = (): Promise<void> => (httpClosed ??= http?.close() ?? Promise.resolve());
+  const workDir = path.resolve(config.workDir);
+  const clock = new SystemClock();
+  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, workDir, clock, logger });
+  const [region, zone] = config.domain?.split('/') ?? [];
   const agent = new Agent({
     master: config.master,
     hostname: config.hostname,
     resources: agentResources(config.resources),
     attributes: parseAttributes(config.attributes),
-    workDir: path.resolve(config.workDir),
-    clock: new SystemClock(),
+    workDir,
+    clock,
+    containerizer,
+    allowedHostPaths: splitList(config.allowedHostPaths),
+    ...(region !== undefined && zone !== undefined ? { domain: { region, zone } } : {}),
+    metrics,
     version: packageVersion(),
     reconnectMaxMs: config.reconnectMaxMs,
     token: agentToken(config),
-    onShutdown,
+    // The master told the agent to shut down (it has killed its tasks and stopped): close the HTTP
+    // port too, or it would keep the process alive.
+    onShutdown: () => {
+      shuttingDown = true;
+      void closeHttp().then(onShutdown);
+    },
     logger,
   });
-  await agent.start();
-  logger.info('agent started', { master: config.master, workDir: path.resolve(config.workDir), agentId: agent.agentId });
-  return agent;
+  metrics.setStatsSource(agentStatsSource(agent));
+  // Bind before starting the agent: a taken port fails the start before any master or task is touched.
+  const server = await startHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    metrics,
+    ready: () => {
+      if (shuttingDown) return { ready: false, reason: 'shutting down' };
+      return agent.registered ? { ready: true } : { ready: false, reason: 'not registered with the master' };
+    },
+    logger,
+  });
+  http = server;
+  try {
+    await agent.start();
+  } catch (err) {
+    await closeHttp();
+    throw err;
+  }
+  logger.info('agent started', { master: config.master, workDir, agentId: agent.agentId, containerizers: containerizer.types.join(','), http: `http://${server.address}` });
+  let stopped: Promise<void> | undefined;
+  return {
+    agent,
+    metrics,
+    http: server,
+    stop: (opts = {}) => {
+      shuttingDown = true;
+      stopped ??= closeHttp().then(() => agent.stop(opts));
+      return stopped;
+    },
+  };
 }

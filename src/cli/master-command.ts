@@ -5,7 +5,7 @@ import type { Logger } from '../common/logging';
 import { loadAuth } from '../master/auth';
 import { describeConfig, masterConfigSchema, parseMinAllocatable, type MasterConfig } from '../master/config';
 import { MasterDaemon } from '../master/daemon';
-import { startHttpServer } from '../master/http-server';
+import { startHttpServer } from '../common/http-server';
 import { MasterMetrics, metricKey } from '../master/metrics';
 import { FileRegistry } from '../master/registry/file-registry';
 import { JetStreamRegistry } from '../master/registry/jetstream-registry';

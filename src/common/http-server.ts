@@ -1,5 +1,5 @@
 /**
- * The master's HTTP port, on plain `node:http`:
+ * A daemon's HTTP port (the master's and the agent's), on plain `node:http`:
  *
  * | path             | answer                                                                 |
  * |------------------|------------------------------------------------------------------------|
@@ -17,13 +17,20 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { nullLogger, type Logger } from '../common/logging';
-import type { MetricsExposition } from './metrics';
+import { nullLogger, type Logger } from './logging';
+
+/** What the HTTP server needs to serve `/metrics` (the master's `MasterMetrics`, the agent's `AgentMetrics`). */
+export interface MetricsExposition {
+  /** The Content-Type of {@link exposition}'s text. */
+  readonly contentType: string;
+  /** The Prometheus text exposition of all metrics. */
+  exposition(): Promise<string>;
+}
 
 /** What `/health/ready` reports. */
 export interface Readiness {
   readonly ready: boolean;
-  /** Why not, for people and probes' logs: `not the leader`, `registry unreachable`, `shutting down`. */
+  /** Why not, for people and probes' logs: `not the leader`, `not registered with the master`, `shutting down`. */
   readonly reason?: string;
 }
 
@@ -33,7 +40,7 @@ export interface HttpServerOptions {
   readonly host?: string;
   /** Port to bind; 0 picks an ephemeral port (see the result's `port`). */
   readonly port: number;
-  /** Source of `/metrics`, usually the master's `MasterMetrics`. */
+  /** Source of `/metrics`: the daemon's `MasterMetrics` or `AgentMetrics`. */
   readonly metrics: MetricsExposition;
   /** Asked on every `/health/ready`; must be cheap and should not throw (a throw counts as not ready). */
   readonly ready: () => Readiness;

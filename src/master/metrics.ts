@@ -12,6 +12,7 @@
  * conventions).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricsExposition } from '../common/http-server';
 import { TaskState } from '../generated/berth/v1/TaskState';
 
 /** The agent states `berth_agents{state}` counts. */
@@ -43,13 +44,8 @@ export function metricKey(sample: MetricSample): string {
   return labels.length === 0 ? sample.name : `${sample.name}{${labels.map(([k, v]) => `${k}=${JSON.stringify(String(v))}`).join(',')}}`;
 }
 
-/** What the HTTP server needs to serve `/metrics`. */
-export interface MetricsExposition {
-  /** The Content-Type of {@link exposition}'s text. */
-  readonly contentType: string;
-  /** The Prometheus text exposition of all metrics. */
-  exposition(): Promise<string>;
-}
+/** What the HTTP server needs to serve `/metrics`; defined with the server in common, re-exported here. */
+export type { MetricsExposition };
 
 /** Options of {@link MasterMetrics}. */
 export interface MasterMetricsOptions {

@@ -148,10 +148,10 @@ describe('DockerContainerizer', () => {
   test('kill sends SIGTERM and waits the grace period before SIGKILL', async () => {
     const cz = containerizer();
     const polite = spec('sleep 1000');
-    const stubborn = spec('trap "echo got TERM" TERM; while true; do sleep 1; done');
+    const stubborn = spec('trap "echo got TERM" TERM; echo ready; while true; do sleep 1; done');
     await cz.launch(polite);
     await cz.launch(stubborn);
-    await until(async () => (await cz.readLog(stubborn.containerId, 'stdout', 0, 10)).size === 0 && (await state(stubborn.containerId)) === 'running');
+    await until(async () => (await cz.readLog(stubborn.containerId, 'stdout', 0, 10)).data.toString().includes('ready')); // its trap is set
 
     // SIGTERM ends the polite one on its own (through docker-init): no clock advance needed.
     const politeExit = await within(cz.kill(polite.containerId, 60_000).then(() => cz.wait(polite.containerId)));

@@ -9,6 +9,8 @@ import {
   type ContainerHandle,
   type ContainerType,
   type Containerizer,
+  type ExecResult,
+  type LaunchCommand,
   type LaunchSpec,
   type LogChunk,
   type LogStream,
@@ -41,6 +43,10 @@ export class CompositeContainerizer implements Containerizer {
 
   readLog(containerId: string, stream: LogStream, offset: number, length: number): Promise<LogChunk> {
     return this.route(containerId, (p) => p.readLog(containerId, stream, offset, length));
+  }
+
+  exec(containerId: string, command: LaunchCommand, timeoutMs: number): Promise<ExecResult> {
+    return this.route(containerId, (p) => p.exec(containerId, command, timeoutMs));
   }
 
   async remove(containerId: string): Promise<void> {

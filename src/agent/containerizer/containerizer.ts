@@ -123,6 +123,15 @@ export interface RecoveredContainer {
   readonly exit?: ContainerExit;
 }
 
+/** How a command run by `exec` ended. */
+export interface ExecResult {
+  readonly exitCode: number | undefined;
+  readonly output: string;
+}
+
+/** Most output kept from an `exec`. */
+export const EXEC_OUTPUT_LIMIT = 4096;
+
 /** A slice of a task log. */
 export interface LogChunk {
   /** The bytes read (at most `length`, fewer at the end of the file). */
@@ -186,6 +195,13 @@ export interface Containerizer {
   remove(containerId: string): Promise<void>;
 
   /**
+   * Runs a command inside a running container (a COMMAND health check) and resolves with its exit code
+   * (undefined when it was killed or timed out) and up to 4 KiB of its combined output. Gives up after
+   * `timeoutMs`. Rejects with `UNKNOWN_CONTAINER`, or `CONTAINER_NOT_RUNNING` when it has ended.
+   */
+  exec(containerId: string, command: LaunchCommand, timeoutMs: number): Promise<ExecResult>;
+
+  /**
    * Lets go of every container without touching it (they keep running, for a later `recover`): stops
    * the watchers and polls this instance runs. Called by the agent when it stops. Idempotent.
    */
@@ -193,7 +209,7 @@ export interface Containerizer {
 }
 
 /** Codes of {@link ContainerizerError}. */
-export type ContainerizerErrorCode = 'UNKNOWN_CONTAINER' | 'CONTAINER_EXISTS' | 'CONTAINER_RUNNING' | 'INVALID_ARGUMENT';
+export type ContainerizerErrorCode = 'UNKNOWN_CONTAINER' | 'CONTAINER_EXISTS' | 'CONTAINER_RUNNING' | 'CONTAINER_NOT_RUNNING' | 'INVALID_ARGUMENT';
 
 /** Thrown (rejected) by containerizers for caller errors; task failures are `ContainerExit`s instead. */
 export class ContainerizerError extends BerthError {
@@ -212,4 +228,11 @@ export function portEnv(ports: readonly number[]): Record<string, string> {
   });
   if (ports.length > 0) env['PORTS'] = ports.join(',');
   return env;
+}
+
+/** The argv of a command: `/bin/sh -c value` with `shell`, else `arguments` (or `[value]`). */
+export function commandArgv(cmd: LaunchCommand): string[] {
+  if (cmd.shell) return ['/bin/sh', '-c', cmd.value];
+  if (cmd.arguments.length > 0) return cmd.value !== '' ? [cmd.value, ...cmd.arguments.slice(1)] : [...cmd.arguments];
+  return cmd.value !== '' ? [cmd.value] : [];
 }

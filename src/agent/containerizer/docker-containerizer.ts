@@ -23,7 +23,11 @@ import { nullLogger, type Logger } from '../../common/logging';
 import {
   ContainerizerError,
   DEFAULT_KILL_GRACE_PERIOD_MS,
+  EXEC_OUTPUT_LIMIT,
+  commandArgv,
   portEnv,
+  type ExecResult,
+  type LaunchCommand,
   type ContainerExit,
   type ContainerHandle,
   type Containerizer,
@@ -239,6 +243,43 @@ export class DockerContainerizer implements Containerizer {
       }
     }
     this.containers.delete(containerId);
+  }
+
+  async exec(containerId: string, command: LaunchCommand, timeoutMs: number): Promise<ExecResult> {
+    const c = this.get(containerId);
+    if (c.life.exit !== undefined || c.handle === undefined) throw new ContainerizerError('CONTAINER_NOT_RUNNING', `container ${containerId} has ended`);
+    const argv = commandArgv(command);
+    if (argv.length === 0) throw new ContainerizerError('INVALID_ARGUMENT', 'exec of an empty command');
+    const abort = new AbortController();
+    const timer = this.clock.setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      const ex = await c.handle.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, abortSignal: abort.signal } as Dockerode.ExecCreateOptions);
+      const stream = await ex.start({ hijack: true, stdin: false, abortSignal: abort.signal } as Dockerode.ExecStartOptions);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      await new Promise<void>((resolve) => {
+        const done = (): void => resolve();
+        stream.on('data', (d: Buffer) => {
+          if (size < EXEC_OUTPUT_LIMIT + 8 * 16) chunks.push(d);
+          size += d.length;
+        });
+        stream.once('end', done);
+        stream.once('close', done);
+        stream.once('error', done);
+        abort.signal.addEventListener('abort', () => {
+          stream.destroy();
+          done();
+        });
+      });
+      const output = demux(Buffer.concat(chunks)).subarray(0, EXEC_OUTPUT_LIMIT).toString('utf8');
+      if (abort.signal.aborted) return { exitCode: undefined, output: `${output}timed out after ${timeoutMs} ms` };
+      const info = await ex.inspect();
+      return { exitCode: info.ExitCode ?? undefined, output };
+    } catch (e) {
+      return { exitCode: undefined, output: abort.signal.aborted ? `timed out after ${timeoutMs} ms` : engineMessage(e) };
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
   }
 
   async close(): Promise<void> {

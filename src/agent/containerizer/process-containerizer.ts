@@ -21,7 +21,11 @@ import type { Clock } from '../../common/clock';
 import {
   ContainerizerError,
   DEFAULT_KILL_GRACE_PERIOD_MS,
+  EXEC_OUTPUT_LIMIT,
+  commandArgv,
   portEnv,
+  type ExecResult,
+  type LaunchCommand,
   type ContainerExit,
   type ContainerHandle,
   type Containerizer,
@@ -52,6 +56,8 @@ interface ContainerRecord {
   taskId: string;
   sandboxDir: string;
   labels: Record<string, string>;
+  /** The task's environment (for `exec`). */
+  env: Record<string, string>;
   pid: number | undefined;
   /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */
   startTime: string | undefined;
@@ -93,6 +99,7 @@ export class ProcessContainerizer implements Containerizer {
       taskId: spec.taskId,
       sandboxDir: spec.sandboxDir,
       labels: { ...spec.labels },
+      env: { ...spec.env, ...portEnv(spec.ports) },
       pid: undefined,
       startTime: undefined,
       startedAt,
@@ -229,6 +236,38 @@ export class ProcessContainerizer implements Containerizer {
     if (c.life.exit === undefined) throw new ContainerizerError('CONTAINER_RUNNING', `container ${containerId} is still running`);
     this.containers.delete(containerId);
     await fsp.rm(path.join(this.runtimeDir, containerId), { force: true });
+  }
+
+  async exec(containerId: string, command: LaunchCommand, timeoutMs: number): Promise<ExecResult> {
+    const c = this.get(containerId);
+    if (c.life.exit !== undefined) throw new ContainerizerError('CONTAINER_NOT_RUNNING', `container ${containerId} has ended`);
+    const argv = commandArgv(command);
+    if (argv.length === 0) throw new ContainerizerError('INVALID_ARGUMENT', 'exec of an empty command');
+    return new Promise<ExecResult>((resolve) => {
+      let output = '';
+      const child = spawn(argv[0]!, argv.slice(1), {
+        cwd: c.record.sandboxDir,
+        env: { PATH: this.pathEnv, ...c.record.env, BERTH_SANDBOX: c.record.sandboxDir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const take = (d: Buffer): void => {
+        if (output.length < EXEC_OUTPUT_LIMIT) output += d.toString('utf8').slice(0, EXEC_OUTPUT_LIMIT - output.length);
+      };
+      child.stdout!.on('data', take);
+      child.stderr!.on('data', take);
+      const timer = this.clock.setTimeout(() => {
+        if (child.pid !== undefined) this.killGroup(child.pid, 'SIGKILL');
+      }, timeoutMs);
+      child.once('error', (e) => {
+        this.clock.clearTimeout(timer);
+        resolve({ exitCode: undefined, output: e.message });
+      });
+      child.once('close', (code) => {
+        this.clock.clearTimeout(timer);
+        resolve({ exitCode: code ?? undefined, output });
+      });
+    });
   }
 
   async close(): Promise<void> {

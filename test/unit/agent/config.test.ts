@@ -31,7 +31,7 @@ describe('agent config', () => {
     const c = loadConfig({ schema: agentConfigSchema, flags: { master: '10.0.0.1:5050' }, env: { BERTH_ATTRIBUTES: 'rack:r1' } });
     expect(c.master).toBe('10.0.0.1:5050');
     expect(c.attributes).toBe('rack:r1');
-    expect(c.containerizer).toBe('process');
+    expect(c.containerizers).toBe('auto');
     expect(c.killTasksOnShutdown).toBe(false);
     let err: unknown;
     try {
@@ -41,6 +41,15 @@ describe('agent config', () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems.map((p) => p.message).join('\n')).toMatch(/master[\s\S]*resources[\s\S]*attributes/);
+  });
+
+  it('has an HTTP port (flags --http-host/--http-port, env BERTH_HTTP_*), 0 for an ephemeral one', () => {
+    const d = loadConfig({ schema: agentConfigSchema, flags: {}, env: {} });
+    expect(d.http).toEqual({ host: '127.0.0.1', port: 5052 });
+    const c = loadConfig({ schema: agentConfigSchema, flags: { httpPort: '0' }, env: { BERTH_HTTP_HOST: '0.0.0.0' } });
+    expect(c.http).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(() => loadConfig({ schema: agentConfigSchema, flags: { httpPort: '70000' }, env: {} })).toThrow(/http\.port/);
+    expect(() => loadConfig({ schema: agentConfigSchema, flags: {}, env: { BERTH_HTTP_PORT: '-1' } })).toThrow(/http\.port/);
   });
 
   it('`berth agent` exits 78 on a bad configuration', async () => {

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { memoryLogger } from '../../../src/common/logging';
-import { startHttpServer, type HttpServerHandle, type HttpServerOptions, type Readiness } from '../../../src/master/http-server';
+import { startHttpServer, type HttpServerHandle, type HttpServerOptions, type Readiness } from '../../../src/common/http-server';
 import { MasterMetrics } from '../../../src/master/metrics';
 
 interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
