@@ -139,6 +139,12 @@ export const agentConfigSchema = z.strictObject({
    * `docker` when no engine answers fails the start. @default 'auto'
    */
   containerizers: z.enum(['auto', 'docker,process', 'docker', 'process']).default('auto').describe('containerizers: auto, docker,process, docker or process'),
+  /**
+   * Enforce a Docker task's cpus as a hard CFS quota on top of CPU shares (Mesos's
+   * `--cgroups_enable_cfs`). Off: cpus only weigh tasks against each other when the host is busy.
+   * A tiny cpus (0.01) makes a container slow to start under a quota. @default true
+   */
+  dockerCpuQuota: z.boolean().default(true).describe('hard CPU limit (CFS quota) for Docker tasks'),
   /** The Docker engine's socket. @default '/var/run/docker.sock' */
   dockerSocket: z.string().min(1).default('/var/run/docker.sock').describe('Docker engine socket'),
   /**

@@ -60,7 +60,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   const closeHttp = (): Promise<void> => (httpClosed ??= http?.close() ?? Promise.resolve());
   const workDir = path.resolve(config.workDir);
   const clock = new SystemClock();
-  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, workDir, clock, logger });
+  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, workDir, clock, logger });
   const [region, zone] = config.domain?.split('/') ?? [];
   const agent = new Agent({
     master: config.master,

@@ -21,6 +21,8 @@ export interface SelectContainerizerOptions {
   readonly workDir: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Hard CPU limits for Docker tasks (see DockerContainerizerOptions.cpuQuota). @default true */
+  readonly cpuQuota?: boolean;
   /** How long to wait for the engine's answer. @default 3000 */
   readonly pingTimeoutMs?: number;
 }
@@ -53,7 +55,7 @@ export async function selectContainerizer(options: SelectContainerizerOptions): 
     logger.warn('no Docker engine answers: tasks run as plain processes only (DOCKER tasks are refused)', { dockerSocket: options.dockerSocket });
     return proc();
   }
-  const dockerCz = new DockerContainerizer({ docker, clock, scope: options.workDir, logger });
+  const dockerCz = new DockerContainerizer({ docker, clock, scope: options.workDir, logger, cpuQuota: options.cpuQuota });
   logger.info('Docker engine found', { dockerSocket: options.dockerSocket, containerizers: setting === 'docker' ? 'docker' : 'docker,process' });
   return setting === 'docker' ? dockerCz : new CompositeContainerizer([dockerCz, proc()]);
 }
