@@ -52,6 +52,12 @@ export interface AgentOptions {
   readonly clock: Clock;
   /** @default a ProcessContainerizer with its pointers under `<workDir>/containers` */
   readonly containerizer?: Containerizer;
+  /**
+   * `reconnect`: recover the checkpoint and the running containers (the normal restart). `cleanup`:
+   * kill every container, move the checkpoint aside and register as a new agent (the way out of a
+   * corrupt checkpoint, or of an incompatible upgrade). @default 'reconnect'
+   */
+  readonly recover?: 'reconnect' | 'cleanup';
   /** Host directories (absolute prefixes) tasks may mount as volumes. @default none */
   readonly allowedHostPaths?: readonly string[];
   /** The agent's fault domain, reported at registration. */
@@ -190,11 +196,16 @@ export class Agent {
     return new Promise((resolve) => this.registeredWaiters.push(resolve));
   }
 
-  /** Recovers the checkpoint and the containers, then dials the master. */
+  /**
+   * Recovers the checkpoint and the containers, then dials the master. With `recover: 'cleanup'`
+   * it first kills every container it finds and moves the checkpoint aside: the agent then registers
+   * as a new one (the master sees the old agent's tasks as gone once it gives up on it).
+   */
   async start(): Promise<void> {
     if (this.started) throw new Error('agent already started');
     this.started = true;
     this.updates.pause();
+    if (this.options.recover === 'cleanup') await this.cleanup();
     await this.recover();
     this.link.start();
   }
@@ -225,6 +236,16 @@ export class Agent {
   }
 
   // ---- recovery ----
+
+  private async cleanup(): Promise<void> {
+    const containers = await this.containerizer.recover();
+    await Promise.all(containers.map(async (c) => {
+      await this.containerizer.kill(c.containerId, 0);
+      await this.containerizer.remove(c.containerId);
+    }));
+    const aside = this.checkpoint.discard(this.options.clock.now());
+    this.logger.warn('recover=cleanup: containers killed and the checkpoint moved aside; registering as a new agent', { containers: containers.length, checkpoint: aside });
+  }
 
   private async recover(): Promise<void> {
     this.id = this.checkpoint.readAgentId();

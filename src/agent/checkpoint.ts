@@ -100,6 +100,19 @@ export class Checkpoint {
     this.root = path.resolve(workDir);
   }
 
+  /**
+   * Moves the whole checkpoint (`meta/`) aside to `meta.discarded-<time>` (kept for a post-mortem) so
+   * the agent starts as new. Returns the new path, or undefined when there was no checkpoint.
+   */
+  discard(now: number): string | undefined {
+    const meta = this.resolve('meta');
+    if (!fs.existsSync(meta)) return undefined;
+    const aside = `${meta}.discarded-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+    fs.renameSync(meta, aside);
+    fsyncDir(this.root);
+    return aside;
+  }
+
   /** Absolute path of `relPath`; refuses paths that would leave the work directory. */
   resolve(relPath: string): string {
     const abs = path.resolve(this.root, relPath);

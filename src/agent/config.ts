@@ -160,6 +160,12 @@ export const agentConfigSchema = z.strictObject({
   /** Fault domain `region/zone` (e.g. `eu-west/eu-west-1b`), for region-aware frameworks. @default unset */
   domain: z.string().regex(/^[^/\s]+\/[^/\s]+$/).optional().describe('fault domain region/zone')
     .register(configMeta, { expect: 'region/zone, e.g. eu-west/eu-west-1b', defaultText: 'unset' }),
+  /**
+   * At startup: `reconnect` recovers the checkpoint and re-attaches to running containers; `cleanup`
+   * kills every container of this agent, moves the checkpoint aside (`meta.discarded-<time>`) and
+   * registers as a new agent — the way out of a corrupt checkpoint. @default 'reconnect'
+   */
+  recover: z.enum(['reconnect', 'cleanup']).default('reconnect').describe('reconnect (keep tasks) or cleanup (kill them, start afresh)'),
   /** On SIGTERM, kill every task before exiting (otherwise they keep running and are recovered). @default false */
   killTasksOnShutdown: z.boolean().default(false).describe('kill tasks when the agent stops'),
   /** Cap of the reconnection backoff to the master. @default 30000 */

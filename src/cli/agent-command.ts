@@ -70,6 +70,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     workDir,
     clock,
     containerizer,
+    recover: config.recover,
     allowedHostPaths: splitList(config.allowedHostPaths),
     ...(region !== undefined && zone !== undefined ? { domain: { region, zone } } : {}),
     metrics,

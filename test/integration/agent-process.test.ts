@@ -34,8 +34,9 @@ describe('agent: process containerizer against a real master', () => {
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
-  async function startAgent(address = master.address): Promise<Agent> {
+  async function startAgent(address = master.address, extra: { recover?: 'reconnect' | 'cleanup' } = {}): Promise<Agent> {
     const agent = new Agent({
+      ...extra,
       master: address,
       hostname: 'localhost',
       resources: Resources.parse('cpus:4;mem:4096;disk:1000;ports:[31000-31099]'),
@@ -181,5 +182,28 @@ describe('agent: process containerizer against a real master', () => {
     expect(Buffer.from(again.uuid).toString('hex')).toBe(Buffer.from(running.uuid).toString('hex'));
     fw.ack(again);
     await expectStates('unacked', ['TASK_FINISHED']);
+  });
+
+  it('refuses a corrupt checkpoint with a way out; --recover=cleanup kills the old tasks and registers afresh', async () => {
+    const first = await startAgent();
+    await run('old', 'sleep 1000');
+    await expectStates('old', ['TASK_STARTING', 'TASK_RUNNING']);
+    await waitFor(() => first.pendingUpdates() === 0, 'the acknowledgement of TASK_RUNNING');
+    await first.stop();
+    agents.splice(agents.indexOf(first), 1);
+    const sandboxes = path.join(workDir, 'sandboxes', encodeURIComponent(fw.frameworkId), 'old');
+    const [containerId] = fs.readdirSync(sandboxes);
+    const { pid } = JSON.parse(fs.readFileSync(path.join(sandboxes, containerId!, 'berth-container.json'), 'utf8')) as { pid: number };
+    fs.writeFileSync(path.join(workDir, layout.taskInfo(fw.frameworkId, 'old')), '{"version": 1, "frame');
+
+    const refused = new Agent({ master: master.address, hostname: 'localhost', resources: Resources.parse('cpus:1;mem:128'), workDir, clock: new SystemClock(), logger: memoryLogger('error') });
+    await expect(refused.start()).rejects.toMatchObject({ code: 'CHECKPOINT_CORRUPT', message: expect.stringContaining('--recover=cleanup') });
+    await refused.stop();
+    expect(() => process.kill(pid, 0)).not.toThrow(); // nothing was touched
+
+    const fresh = await startAgent(master.address, { recover: 'cleanup' });
+    expect(fresh.agentId).not.toBe(first.agentId);
+    await waitFor(() => { try { process.kill(pid, 0); return false; } catch { return true; } }, 'the old task to be killed');
+    expect(fs.readdirSync(workDir).some((f) => f.startsWith('meta.discarded-'))).toBe(true);
   });
 });
