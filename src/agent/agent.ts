@@ -596,12 +596,15 @@ export class Agent {
     if (!accepted) return;
     const state = status.state as TaskStateName;
     this.options.metrics?.statusUpdateSent(state);
+    const changed = t.record.state !== state;
     t.record.state = state;
     t.latest = { ...full, uuid, agent_id: this.id === undefined ? undefined : { value: this.id } };
     if (isTerminalState(state)) t.terminalUuid = uuid.toString('hex');
-    if (this.checkpoint.exists(layout.taskInfo(frameworkId, t.record.task.task_id!.value!))) {
-      this.checkpoint.writeJson(layout.taskInfo(frameworkId, t.record.task.task_id!.value!), t.record);
-    }
+    // The update itself is checkpointed by the status update manager; task.json keeps the state for
+    // after it is acknowledged. TASK_STARTING is not worth a write on the launch path: a restart
+    // treats a task recorded as STAGING the same way.
+    const file = layout.taskInfo(frameworkId, t.record.task.task_id!.value!);
+    if (changed && state !== 'TASK_STARTING' && this.checkpoint.exists(file)) this.checkpoint.writeJson(file, t.record);
     this.logger.info('task status', { frameworkId, taskId: t.record.task.task_id?.value, state, message: status.message });
   }
 
