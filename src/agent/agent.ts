@@ -33,7 +33,7 @@ import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type LaunchSpec, type
 import { HealthChecker, healthCheckFromWire, type HealthCheckSpec } from './health-checker';
 import type { AgentMetrics } from './metrics';
 import { ProcessContainerizer } from './containerizer/process-containerizer';
-import { durationMs, terminalStatus } from './task-mapping';
+import { durationMs, taskPorts, terminalStatus } from './task-mapping';
 import { launchSpecOf } from './launch-spec';
 import { readTaskLog } from './task-logs';
 import { MasterLink } from './master-link';
@@ -282,10 +282,13 @@ export class Agent {
         frameworkId: t.record.frameworkId, taskId: t.record.task.task_id?.value, containerId: c.containerId,
       });
       this.attach(t);
+      // Started while the agent went down, before TASK_RUNNING went out: say it now (the master must
+      // not see the task go back to STAGING in the re-registration).
+      if (c.alive && (t.record.state === 'TASK_STAGING' || t.record.state === 'TASK_STARTING')) this.issue(t, { state: 'TASK_RUNNING' });
       if (c.alive && t.record.task.health_check) {
         // Checks start over (delay, grace period) with the new agent process; the verdict so far stands.
         try {
-          this.startHealthCheck(t, healthCheckFromWire(t.record.task.health_check));
+          this.startHealthCheck(t, healthCheckFromWire(t.record.task.health_check, taskPorts(t.record.task)));
         } catch (err) {
           this.logger.warn('health check of a recovered task not restarted', { taskId: t.record.task.task_id?.value, err: (err as Error).message });
         }
@@ -612,6 +615,7 @@ export class Agent {
     const done = this.updates.acknowledge(frameworkId, taskId, uuid);
     const key = keyOf(frameworkId, taskId);
     const t = this.tasks.get(key);
+    if (done && t === undefined) this.forgetUntracked(frameworkId, taskId);
     if (!done || t === undefined || t.terminalUuid !== uuidHex(uuid)) return;
     // The terminal update is acknowledged: the task is over for everyone.
     this.tasks.delete(key);
@@ -620,6 +624,16 @@ export class Agent {
       this.checkpoint.remove(layout.frameworkDir(frameworkId));
     }
     void this.containerizer.remove(t.record.containerId).catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }));
+  }
+
+  /**
+   * A task the agent never ran (refused with TASK_ERROR, or unknown to it) keeps only its updates in
+   * the checkpoint; once they are all acknowledged its directory goes too.
+   */
+  private forgetUntracked(frameworkId: string, taskId: string): void {
+    if (this.checkpoint.exists(layout.taskInfo(frameworkId, taskId))) return;
+    if (this.updates.pending().some((u) => u.framework_id?.value === frameworkId && u.status?.task_id?.value === taskId)) return;
+    this.checkpoint.remove(layout.taskDir(frameworkId, taskId));
   }
 
   private async readTaskLog(req: NonNullable<MasterMessage__Output['read_task_log']>): Promise<void> {

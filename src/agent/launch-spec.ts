@@ -83,7 +83,7 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
   let health: HealthCheckSpec | undefined;
   if (info.health_check) {
     try {
-      health = healthCheckFromWire(info.health_check);
+      health = healthCheckFromWire(info.health_check, taskPorts(info));
     } catch (e) {
       return refuse('REASON_TASK_INVALID', `health_check: ${(e as Error).message}`);
     }

@@ -61,7 +61,9 @@ export interface LaunchSpec {
   readonly cpus: number;
   /** Memory limit in MiB; enforced by containerizers that can (docker), informational for `process`. */
   readonly memMib: number;
-  /** The task's working directory, created when absent; logs and bookkeeping files live here. */
+  /** The task's sandbox on the host, created when absent; logs and bookkeeping files live here. A
+   *  PROCESS task runs in it; a DOCKER task keeps its image's working directory and finds the sandbox
+   *  mounted at `BERTH_SANDBOX`. */
   readonly sandboxDir: string;
   /** TaskInfo.max_completion_time: killed with `MAX_COMPLETION_TIME_REACHED` this long after launch. */
   readonly maxCompletionMs?: number;
