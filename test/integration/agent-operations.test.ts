@@ -7,6 +7,7 @@ import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
 import type { ReadTaskLogResponse__Output } from '../../src/generated/berth/v1/ReadTaskLogResponse';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import { expectStates as expectStatesAt } from '../support/agent-fixture';
 import { launch, startTestMaster, TestOperator, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
 
 /**
@@ -61,16 +62,7 @@ describe('agent: operations through the master', () => {
     });
   }
 
-  async function expectStates(taskId: string, states: string[]): Promise<TaskStatus__Output[]> {
-    const seen: TaskStatus__Output[] = [];
-    for (const state of states) {
-      const status = await fw.nextUpdate(taskId);
-      expect(`${status.state}: ${status.message}`).toMatch(new RegExp(`^${state}:`));
-      fw.ack(status);
-      seen.push(status);
-    }
-    return seen;
-  }
+  const expectStates = (taskId: string, states: string[]): Promise<TaskStatus__Output[]> => expectStatesAt(fw, taskId, states);
 
   /** The pid of the task's (only) container, from its sandbox. */
   function taskPid(taskId: string): number {

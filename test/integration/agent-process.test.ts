@@ -8,6 +8,7 @@ import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
 import { startTcpProxy } from '../support/tcp-proxy';
+import { expectStates as expectStatesAt } from '../support/agent-fixture';
 import { launch, startTestMaster, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
 
 /**
@@ -61,17 +62,7 @@ describe('agent: process containerizer against a real master', () => {
     });
   }
 
-  /** Expects the task's next updates in this order, acknowledging each; returns them. */
-  async function expectStates(taskId: string, states: string[]): Promise<TaskStatus__Output[]> {
-    const seen: TaskStatus__Output[] = [];
-    for (const state of states) {
-      const status = await fw.nextUpdate(taskId);
-      expect(`${status.state}: ${status.message}`).toMatch(new RegExp(`^${state}:`));
-      fw.ack(status);
-      seen.push(status);
-    }
-    return seen;
-  }
+  const expectStates = (taskId: string, states: string[]): Promise<TaskStatus__Output[]> => expectStatesAt(fw, taskId, states);
 
   it('runs a task to TASK_FINISHED and forgets it once the terminal update is acknowledged', async () => {
     const agent = await startAgent();

@@ -12,6 +12,7 @@ import Dockerode from 'dockerode';
 import { FakeClock } from '../../src/common/clock';
 import type { LaunchSpec } from '../../src/agent/containerizer/containerizer';
 import { DockerContainerizer } from '../../src/agent/containerizer/docker-containerizer';
+import { until, within } from '../support/wait';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { TEST_IMAGE } = require('../../scripts/docker-engine') as { TEST_IMAGE: string };
 
@@ -48,28 +49,9 @@ function spec(command: string, extra: Partial<LaunchSpec> = {}): LaunchSpec {
   };
 }
 
-/** Resolves with the promise's value, or throws after `ms` of real time. */
-async function within<T>(p: Promise<T>, ms = 15000): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`not settled within ${ms} ms`)), ms); })]);
-  } finally {
-    clearTimeout(t);
-  }
-}
-
 async function state(containerId: string): Promise<string> {
   const [c] = await docker.listContainers({ all: true, filters: { label: [`io.berth.container-id=${containerId}`] } });
   return c?.State ?? 'absent';
-}
-
-/** Polls (real time) until `cond` holds; bounded. */
-async function until(cond: () => Promise<boolean>, ms = 15000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeEach(() => {

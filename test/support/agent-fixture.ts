@@ -7,7 +7,6 @@
  * the master and removes the work directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -19,10 +18,9 @@ import { selectContainerizer } from '../../src/agent/containerizer/select';
 import { SystemClock } from '../../src/common/clock';
 import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
-import { MasterDaemon } from '../../src/master/daemon';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
-import { launch, ManualElection, startTestMaster, TestScheduler, WAIT_MS, type TestMaster, type TestMasterOptions } from './master-harness';
+import { launch, startTestMaster, TestScheduler, WAIT_MS, type TestMaster, type TestMasterOptions } from './master-harness';
 import { freePort } from './master-process';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -48,6 +46,18 @@ export function duration(ms: number): { nanoseconds: string } {
 /** Resolves after `ms` of real time (only where real time is the point: grace periods). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Expects the task's next updates at `fw` in this order, acknowledging each; returns them. */
+export async function expectStates(fw: TestScheduler, taskId: string, states: string[]): Promise<TaskStatus__Output[]> {
+  const seen: TaskStatus__Output[] = [];
+  for (const state of states) {
+    const status = await fw.nextUpdate(taskId);
+    expect(`${status.state}: ${status.message}`).toMatch(new RegExp(`^${state}:`));
+    fw.ack(status);
+    seen.push(status);
+  }
+  return seen;
 }
 
 /** Polls an asynchronous condition (real time), bounded. */
@@ -216,28 +226,7 @@ export class AgentFixture {
     const port = Number(old.address.slice(old.address.lastIndexOf(':') + 1));
     this.fw.close();
     await old.stop();
-    const logs = memoryLogger();
-    const election = new ManualElection(true, () => old.store.term + 1);
-    const daemon = new MasterDaemon({
-      core: {
-        masterId: `master-${randomUUID().slice(0, 8)}`,
-        version: 'test',
-        allocationIntervalMs: 1000,
-        heartbeatIntervalMs: 15_000,
-        agentPingTimeoutMs: 15_000,
-        maxAgentPingTimeouts: 5,
-        maxCompletedTasksPerFramework: 100,
-        maxFrameworkBufferBytes: 16 << 20,
-      },
-      grpcPort: port,
-      clock: old.clock,
-      logger: logs,
-      election,
-      openRegistry: async (term) => old.store.open(term),
-    });
-    await daemon.start();
-    await daemon.settled();
-    this.master = { daemon, clock: old.clock, store: old.store, election, address: daemon.grpcAddress, logs, stop: () => daemon.stop() };
+    this.master = await startTestMaster({ store: old.store, clock: old.clock, grpcPort: port });
     this.fw = await TestScheduler.subscribe(this.master.address, { id: { value: this.fw.frameworkId }, name: this.name, failover_timeout: 3600 });
   }
 
@@ -267,15 +256,8 @@ export class AgentFixture {
   }
 
   /** Expects the task's next updates in this order, acknowledging each; returns them. */
-  async expectStates(taskId: string, states: string[], fw: TestScheduler = this.fw): Promise<TaskStatus__Output[]> {
-    const seen: TaskStatus__Output[] = [];
-    for (const state of states) {
-      const status = await fw.nextUpdate(taskId);
-      expect(`${status.state}: ${status.message}`).toMatch(new RegExp(`^${state}:`));
-      fw.ack(status);
-      seen.push(status);
-    }
-    return seen;
+  expectStates(taskId: string, states: string[], fw: TestScheduler = this.fw): Promise<TaskStatus__Output[]> {
+    return expectStates(fw, taskId, states);
   }
 
   /** Sends KILL for a task. */

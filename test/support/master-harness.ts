@@ -149,11 +149,13 @@ export interface TestMasterOptions extends Partial<MasterDaemonOptions['core']> 
   readonly authenticate?: Authenticator;
   /** ACLs; undefined: every caller may do everything. */
   readonly authorizer?: Authorizer;
+  /** The gRPC port (to restart a master in place); @default an ephemeral one */
+  readonly grpcPort?: number;
 }
 
 /** A real master (real gRPC on loopback) with a fake clock, an in-memory registry and a manual election. */
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
-  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, ...core } = options;
+  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, ...core } = options;
   const clock = sharedClock ?? new FakeClock();
   const store = sharedStore ?? new MemoryStore();
   const election = new ManualElection(autoElect ?? true, () => store.term + 1);
@@ -177,6 +179,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     authenticate: authenticate === undefined ? undefined : (metadata) => authenticate.authenticate(metadata),
     authorizer,
     openRegistry: async (term) => store.open(term),
+    ...(grpcPort !== undefined ? { grpcPort } : {}),
   });
   await daemon.start();
   await daemon.settled();

@@ -238,3 +238,11 @@ export function commandArgv(cmd: LaunchCommand): string[] {
   if (cmd.arguments.length > 0) return cmd.value !== '' ? [cmd.value, ...cmd.arguments.slice(1)] : [...cmd.arguments];
   return cmd.value !== '' ? [cmd.value] : [];
 }
+
+/** Checks `readLog`'s arguments (the same for every containerizer). */
+export function checkLogRead(stream: LogStream, offset: number, length: number): void {
+  if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length < 0) {
+    throw new ContainerizerError('INVALID_ARGUMENT', `offset and length must be non-negative integers (got ${offset}, ${length})`);
+  }
+  if (stream !== 'stdout' && stream !== 'stderr') throw new ContainerizerError('INVALID_ARGUMENT', `unknown stream ${String(stream)}`);
+}

@@ -23,6 +23,7 @@ import { nullLogger, type Logger } from '../../common/logging';
 import {
   ContainerizerError,
   DEFAULT_KILL_GRACE_PERIOD_MS,
+  checkLogRead,
   EXEC_OUTPUT_LIMIT,
   commandArgv,
   portEnv,
@@ -36,7 +37,7 @@ import {
   type LogStream,
   type RecoveredContainer,
 } from './containerizer';
-import { ContainerLife } from './lifecycle';
+import { ContainerLife, ContainerTable } from './lifecycle';
 import { lastLine, sliceOf } from './log-file';
 
 /** Where the task's sandbox appears inside its container (also in `BERTH_SANDBOX`). */
@@ -104,15 +105,15 @@ function engineMessage(err: unknown): string {
   return (err as Error).message ?? String(err);
 }
 
-export class DockerContainerizer implements Containerizer {
+export class DockerContainerizer extends ContainerTable<Container> implements Containerizer {
   readonly types = ['DOCKER'] as const;
-  private readonly containers = new Map<string, Container>();
   private readonly docker: Dockerode;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private closed = false;
 
   constructor(private readonly options: DockerContainerizerOptions) {
+    super();
     this.docker = options.docker;
     this.clock = options.clock;
     this.logger = (options.logger ?? nullLogger).child({ component: 'docker-containerizer' });
@@ -169,20 +170,6 @@ export class DockerContainerizer implements Containerizer {
     return { containerId: spec.containerId, started: true, pid: undefined, startedAt };
   }
 
-  async kill(containerId: string, gracePeriodMs = DEFAULT_KILL_GRACE_PERIOD_MS): Promise<void> {
-    const c = this.get(containerId);
-    c.life.startKill(gracePeriodMs, 'KILLED');
-    await c.life.exited;
-  }
-
-  wait(containerId: string): Promise<ContainerExit> {
-    try {
-      return this.get(containerId).life.exited;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
   async recover(): Promise<RecoveredContainer[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.scope}=${this.options.scope}`] } });
     const found: RecoveredContainer[] = [];
@@ -222,10 +209,7 @@ export class DockerContainerizer implements Containerizer {
 
   async readLog(containerId: string, stream: LogStream, offset: number, length: number): Promise<LogChunk> {
     const c = this.get(containerId);
-    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length < 0) {
-      throw new ContainerizerError('INVALID_ARGUMENT', `offset and length must be non-negative integers (got ${offset}, ${length})`);
-    }
-    if (stream !== 'stdout' && stream !== 'stderr') throw new ContainerizerError('INVALID_ARGUMENT', `unknown stream ${String(stream)}`);
+    checkLogRead(stream, offset, length);
     const all = await this.engineLog(c, stream);
     return sliceOf(all, offset, length);
   }
@@ -294,12 +278,6 @@ export class DockerContainerizer implements Containerizer {
   }
 
   // ---- internals ----
-
-  private get(containerId: string): Container {
-    const c = this.containers.get(containerId);
-    if (c === undefined) throw new ContainerizerError('UNKNOWN_CONTAINER', `unknown container ${containerId}`);
-    return c;
-  }
 
   private track(fields: Omit<Container, 'life' | 'handle' | 'pid' | 'abort'>): Container {
     const c: Container = { ...fields, life: new ContainerLife(this.clock, undefined), handle: undefined, pid: undefined, abort: undefined };

@@ -6,7 +6,7 @@
  * and how the end is noticed.
  */
 import type { Clock, TimerHandle } from '../../common/clock';
-import type { ContainerExit, ContainerExitReason } from './containerizer';
+import { ContainerizerError, DEFAULT_KILL_GRACE_PERIOD_MS, type ContainerExit, type ContainerExitReason } from './containerizer';
 
 /** Delivers a signal to every process of the container; must not throw when they are gone. */
 export type SignalFn = (signal: 'SIGTERM' | 'SIGKILL') => void;
@@ -101,5 +101,33 @@ export class ContainerLife {
       reason,
       message,
     };
+  }
+}
+
+/**
+ * The bookkeeping every containerizer shares: its containers by id, each with a {@link ContainerLife},
+ * and the `kill` and `wait` of the Containerizer interface built on them.
+ */
+export abstract class ContainerTable<C extends { readonly life: ContainerLife }> {
+  protected readonly containers = new Map<string, C>();
+
+  async kill(containerId: string, gracePeriodMs = DEFAULT_KILL_GRACE_PERIOD_MS): Promise<void> {
+    const c = this.get(containerId);
+    c.life.startKill(gracePeriodMs, 'KILLED');
+    await c.life.exited;
+  }
+
+  wait(containerId: string): Promise<ContainerExit> {
+    try {
+      return this.get(containerId).life.exited;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  protected get(containerId: string): C {
+    const c = this.containers.get(containerId);
+    if (c === undefined) throw new ContainerizerError('UNKNOWN_CONTAINER', `unknown container ${containerId}`);
+    return c;
   }
 }

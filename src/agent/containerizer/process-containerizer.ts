@@ -21,6 +21,7 @@ import type { Clock } from '../../common/clock';
 import {
   ContainerizerError,
   DEFAULT_KILL_GRACE_PERIOD_MS,
+  checkLogRead,
   EXEC_OUTPUT_LIMIT,
   commandArgv,
   portEnv,
@@ -34,7 +35,7 @@ import {
   type LogStream,
   type RecoveredContainer,
 } from './containerizer';
-import { ContainerLife } from './lifecycle';
+import { ContainerLife, ContainerTable } from './lifecycle';
 
 /** Name of the pid file in each sandbox. */
 export const PID_FILE = 'berth-container.json';
@@ -73,15 +74,15 @@ interface Container {
   unwatch?: () => void;
 }
 
-export class ProcessContainerizer implements Containerizer {
+export class ProcessContainerizer extends ContainerTable<Container> implements Containerizer {
   readonly types = ['PROCESS'] as const;
-  private readonly containers = new Map<string, Container>();
   private readonly clock: Clock;
   private readonly runtimeDir: string;
   private readonly pollIntervalMs: number;
   private readonly pathEnv: string;
 
   constructor(options: ProcessContainerizerOptions) {
+    super();
     this.clock = options.clock;
     this.runtimeDir = options.runtimeDir;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
@@ -171,20 +172,6 @@ export class ProcessContainerizer implements Containerizer {
     return { containerId: spec.containerId, started: true, pid, startedAt };
   }
 
-  async kill(containerId: string, gracePeriodMs = DEFAULT_KILL_GRACE_PERIOD_MS): Promise<void> {
-    const c = this.get(containerId);
-    c.life.startKill(gracePeriodMs, 'KILLED');
-    await c.life.exited;
-  }
-
-  wait(containerId: string): Promise<ContainerExit> {
-    try {
-      return this.get(containerId).life.exited;
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  }
-
   async recover(): Promise<RecoveredContainer[]> {
     let names: string[];
     try {
@@ -223,10 +210,7 @@ export class ProcessContainerizer implements Containerizer {
 
   async readLog(containerId: string, stream: LogStream, offset: number, length: number): Promise<LogChunk> {
     const c = this.get(containerId);
-    if (!Number.isInteger(offset) || offset < 0 || !Number.isInteger(length) || length < 0) {
-      throw new ContainerizerError('INVALID_ARGUMENT', `offset and length must be non-negative integers (got ${offset}, ${length})`);
-    }
-    if (stream !== 'stdout' && stream !== 'stderr') throw new ContainerizerError('INVALID_ARGUMENT', `unknown stream ${String(stream)}`);
+    checkLogRead(stream, offset, length);
     return readFileSlice(path.join(c.record.sandboxDir, stream), offset, length);
   }
 
@@ -275,12 +259,6 @@ export class ProcessContainerizer implements Containerizer {
   }
 
   // ---- internals ----
-
-  private get(containerId: string): Container {
-    const c = this.containers.get(containerId);
-    if (c === undefined) throw new ContainerizerError('UNKNOWN_CONTAINER', `unknown container ${containerId}`);
-    return c;
-  }
 
   private track(record: ContainerRecord): Container {
     const pid = record.pid;

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { FakeClock } from '../../../../src/common/clock';
 import type { ContainerExit, LaunchSpec } from '../../../../src/agent/containerizer/containerizer';
 import { PID_FILE, ProcessContainerizer } from '../../../../src/agent/containerizer/process-containerizer';
+import { until, within } from '../../../support/wait';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -39,25 +40,6 @@ async function launch(cz: ProcessContainerizer, s: LaunchSpec): Promise<number> 
   expect(h.pid).toBeDefined();
   pids.push(h.pid!);
   return h.pid!;
-}
-
-/** Resolves with the promise's value, or throws after `ms` of real time. */
-async function within<T>(p: Promise<T>, ms = 5000): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, rej) => { t = setTimeout(() => rej(new Error(`not settled within ${ms} ms`)), ms); })]);
-  } finally {
-    clearTimeout(t);
-  }
-}
-
-/** Polls (real time) until `cond` holds; bounded. */
-async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(20);
-  }
 }
 
 /** Advances the fake clock step by step until `p` settles (for re-attached containers, which poll). */
