@@ -5,6 +5,7 @@ import { formatMilli } from '../common/scalar';
 import { CliExit, type CliOutput } from './io';
 import { registerAgentCommand } from './agent-command';
 import { registerMasterCommand } from './master-command';
+import { registerTaskCommand } from './task-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -49,6 +50,7 @@ export function buildProgram(out: CliOutput): Command {
 
   registerMasterCommand(program, out);
   registerAgentCommand(program, out);
+  registerTaskCommand(program, out);
   return program;
 }
 
@@ -72,7 +74,7 @@ export async function main(argv: string[], io: CliOutput = processOutput): Promi
     }
     if (err instanceof BerthError) {
       io.stderr(`berth: ${err.message}\n`);
-      return err.code === 'INVALID_RESOURCES' ? EXIT.usage : EXIT.failure;
+      return err.code === 'INVALID_RESOURCES' || err.code === 'INVALID_ARGUMENT' ? EXIT.usage : EXIT.failure;
     }
     throw err;
   }

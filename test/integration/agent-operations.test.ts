@@ -7,6 +7,7 @@ import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
 import type { ReadTaskLogResponse__Output } from '../../src/generated/berth/v1/ReadTaskLogResponse';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import { main } from '../../src/cli/main';
 import { expectStates as expectStatesAt } from '../support/agent-fixture';
 import { launch, startTestMaster, TestOperator, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
 
@@ -123,5 +124,43 @@ describe('agent: operations through the master', () => {
     expect(agent.registered).toBe(false);
     await new Promise((r) => setTimeout(r, 300)); // several backoff periods: the link does not re-dial
     expect(agent.registered).toBe(false);
+  });
+
+  describe('berth task logs', () => {
+    async function berth(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['node', 'berth', ...args], { stdout: (x) => { stdout += x; }, stderr: (x) => { stderr += x; } });
+      return { code, stdout, stderr };
+    }
+
+    it('prints the tail or the whole log, stderr on request, and follows a task until it ends', async () => {
+      const agent = await startAgent();
+      await run('echo', 'for i in 1 2 3; do echo line $i; done; echo oops >&2');
+      await expectStates('echo', ['TASK_STARTING', 'TASK_RUNNING']);
+      await waitFor(() => agent.taskState(fw.frameworkId, 'echo') === 'TASK_FINISHED', 'the task to finish');
+      expect(await berth('task', 'logs', 'echo', '--master', master.address)).toEqual({ code: 0, stdout: 'line 1\nline 2\nline 3\n', stderr: '' });
+      expect((await berth('task', 'logs', 'echo', '--tail', '7', '--master', master.address)).stdout).toBe('line 3\n');
+      expect((await berth('task', 'logs', 'echo', '--stderr', '--all', '--framework', fw.frameworkId, '--master', master.address)).stdout).toBe('oops\n');
+      await expectStates('echo', ['TASK_FINISHED']);
+
+      await run('ticker', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done');
+      await expectStates('ticker', ['TASK_STARTING', 'TASK_RUNNING']);
+      const followed = berth('task', 'logs', 'ticker', '--follow', '--interval-ms', '50', '--master', master.address);
+      const ticks = await expectStates('ticker', ['TASK_FINISHED']);
+      expect(ticks).toHaveLength(1);
+      expect(await followed).toEqual({ code: 0, stdout: 'tick 1\ntick 2\ntick 3\n', stderr: '' });
+    });
+
+    it('says what to do when the master is unreachable (exit 1) or an argument is bad (exit 2)', async () => {
+      const down = await berth('task', 'logs', 'x', '--master', '127.0.0.1:1');
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/cannot reach a master at 127\.0\.0\.1:1.*--master HOST:PORT or BERTH_MASTER/);
+      const bad = await berth('task', 'logs', 'x', '--tail', '-5', '--master', master.address);
+      expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('--tail must be a non-negative integer, got "-5"') });
+      const unknown = await berth('task', 'logs', 'nope', '--master', master.address);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toMatch(/nope/);
+    });
   });
 });
