@@ -16,6 +16,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
+import { leaderFromRefusal, masterAddress } from '../common/leader';
 import { berthV1 } from '../common/rpc/proto';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterInfo__Output } from '../generated/berth/v1/MasterInfo';
@@ -59,14 +60,6 @@ interface Connection {
   readonly stream: Duplex;
   registered: boolean;
   closed: boolean;
-}
-
-/** `host:port` of a MasterInfo, or undefined when it names none. */
-export function masterAddress(info: MasterInfo__Output | null | undefined): string | undefined {
-  const host = info?.address?.ip || info?.address?.hostname || info?.hostname;
-  const port = info?.address?.port;
-  if (!host || !port) return undefined;
-  return `${host}:${port}`;
 }
 
 /** A self-healing AgentLink stream to the leading master. */
@@ -236,9 +229,9 @@ export class MasterLink {
     if (this.stopped) return;
     // A standby names the leader in its refusal: "… the leader is <id> at <host:port>".
     if (err?.code === grpc.status.UNAVAILABLE) {
-      const m = /the leader is .* at (\S+:\d+)\s*$/.exec(err.details ?? '');
-      if (m !== null && m[1] !== this.target) {
-        this.target = m[1]!;
+      const leader = leaderFromRefusal(err.details);
+      if (leader !== undefined && leader !== this.target) {
+        this.target = leader;
         immediate = true;
       }
     }

@@ -1,0 +1,439 @@
+/**
+ * `SchedulerDriver`: the framework's end of `Scheduler.Connect` (proto/berth/v1/scheduler.proto),
+ * kept alive for the framework's whole life, and the {@link SchedulerApi} plugins call.
+ *
+ * - **Subscribe / fail over**: the first call on each stream is SUBSCRIBE with the FrameworkInfo (and
+ *   the roles currently suppressed); once a framework id is known (from the store, or the first
+ *   SUBSCRIBED) it is sent along, so a restarted framework process takes its tasks back. A master that
+ *   says the id was removed (NOT_FOUND) makes the driver forget it and register anew (logged loudly).
+ * - **Follow the leader**: a standby answers with a fatal ERROR naming the leader; the driver dials that
+ *   address at once. A stream that breaks is re-dialled with capped exponential backoff, trying the
+ *   configured masters in turn.
+ * - **Heartbeat watchdog**: no event for `missedHeartbeats` heartbeat intervals (from SUBSCRIBED) and
+ *   the stream is dropped and re-dialled: a master gone silently is noticed.
+ * - **Acknowledgements**: an UPDATE with a uuid is acknowledged once the framework's `statusUpdate`
+ *   has returned; if it throws, it is not (the master resends it later).
+ * - **Reconciliation**: after every subscription, explicit reconciliation of every non-terminal task
+ *   the driver knows (launched through it, seen in updates, or passed to `reconcile`) is sent and
+ *   repeated with backoff for the tasks not answered yet; then one implicit reconciliation.
+ * - Events reach the framework one at a time, in order; calls made while not subscribed are dropped
+ *   (logged) — the framework re-decides after `registered`.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../../common/clock';
+import { leaderFromRefusal, masterAddress } from '../../common/leader';
+import { nullLogger, type Logger } from '../../common/logging';
+import { berthV1 } from '../../common/rpc/proto';
+import type { Call } from '../../generated/berth/v1/Call';
+import type { Event__Output } from '../../generated/berth/v1/Event';
+import type { FrameworkInfo } from '../../generated/berth/v1/FrameworkInfo';
+import type { MasterInfo__Output } from '../../generated/berth/v1/MasterInfo';
+import type { Offer__Output } from '../../generated/berth/v1/Offer';
+import type { Operation } from '../../generated/berth/v1/Operation';
+import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
+import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
+import type { Framework, SchedulerApi } from './framework';
+import type { KeyValueStore } from './store';
+
+/** Store key of the framework id. */
+export const FRAMEWORK_ID_KEY = 'driver/framework-id';
+
+const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR']);
+const NOT_FOUND = 5;
+const UNAVAILABLE = 14;
+
+export interface SchedulerDriverOptions {
+  /** Master gRPC addresses (`host:port`); any of them — standbys redirect to the leader. */
+  readonly masters: readonly string[];
+  readonly framework: Framework;
+  readonly clock: Clock;
+  /** Where the framework id is kept (key {@link FRAMEWORK_ID_KEY}); without it, only in memory. */
+  readonly store?: KeyValueStore;
+  /** Bearer token (`authorization: Bearer …`) for a master with authentication. */
+  readonly token?: string;
+  /** First re-dial delay. @default 500 */
+  readonly backoffMinMs?: number;
+  /** Cap of the re-dial delay. @default 30_000 */
+  readonly backoffMaxMs?: number;
+  /** First repeat of an unanswered explicit reconciliation. @default 1_000 */
+  readonly reconcileMinMs?: number;
+  /** Cap of the reconciliation repeat. @default 60_000 */
+  readonly reconcileMaxMs?: number;
+  /** Heartbeat intervals without any event before the stream is dropped. @default 5 */
+  readonly missedHeartbeats?: number;
+  readonly logger?: Logger;
+}
+
+type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
+
+interface Connection {
+  readonly address: string;
+  readonly client: grpc.Client;
+  readonly stream: Stream;
+  subscribed: boolean;
+  closed: boolean;
+}
+
+export class SchedulerDriver implements SchedulerApi {
+  private readonly logger: Logger;
+  private readonly backoffMinMs: number;
+  private readonly backoffMaxMs: number;
+  private conn: Connection | undefined;
+  private id: string | undefined;
+  private info: Partial<FrameworkInfo> & { name: string };
+  private readonly suppressed = new Set<string>();
+  /** Non-terminal tasks the driver knows of, with their agent when known. */
+  private readonly tasks = new Map<string, string | undefined>();
+  /** Tasks whose explicit reconciliation has not been answered yet. */
+  private readonly unanswered = new Map<string, string | undefined>();
+  private reconcileTimer: TimerHandle | undefined;
+  private reconcileDelayMs: number;
+  private watchdog: TimerHandle | undefined;
+  private heartbeatMs = 0;
+  private redial: TimerHandle | undefined;
+  private backoffMs: number;
+  private nextMaster = 0;
+  private target: string;
+  private started = false;
+  private stopped = false;
+  /** Events are handled one after another. */
+  private queue: Promise<void> = Promise.resolve();
+  private subscribedWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: SchedulerDriverOptions) {
+    if (options.masters.length === 0) throw new Error('SchedulerDriver: at least one master address is needed');
+    this.logger = (options.logger ?? nullLogger).child({ component: 'scheduler-driver' });
+    this.backoffMinMs = options.backoffMinMs ?? 500;
+    this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
+    this.backoffMs = this.backoffMinMs;
+    this.reconcileDelayMs = options.reconcileMinMs ?? 1_000;
+    this.target = options.masters[0]!;
+    this.info = options.framework.frameworkInfo();
+  }
+
+  get frameworkId(): string | undefined {
+    return this.id;
+  }
+
+  get connected(): boolean {
+    return this.conn?.subscribed === true && !this.conn.closed;
+  }
+
+  /** The master dialled (the last leader learnt of). */
+  get master(): string {
+    return this.target;
+  }
+
+  /** Loads the stored framework id and dials the master. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('driver already started');
+    this.started = true;
+    this.id = (await this.options.store?.get<string>(FRAMEWORK_ID_KEY)) ?? undefined;
+    this.dial();
+  }
+
+  /** Resolves once subscribed and the framework's `registered` has run (at once when subscribed). */
+  whenSubscribed(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    return new Promise((resolve) => this.subscribedWaiters.push(resolve));
+  }
+
+  /**
+   * Closes the stream and stops re-dialling; the framework stays registered at the master until its
+   * failover timeout (a new driver with the same store takes over). Waits for the event in progress.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.clearTimers();
+    if (this.conn !== undefined) this.close(this.conn);
+    this.conn = undefined;
+    await this.queue;
+  }
+
+  /** Unregisters the framework: the master kills its tasks and forgets it. Then stops. */
+  async teardown(): Promise<void> {
+    this.send({ type: 'TEARDOWN', teardown: {} });
+    await this.options.store?.delete(FRAMEWORK_ID_KEY);
+    await this.stop();
+  }
+
+  // ---- SchedulerApi ----
+
+  accept(offerIds: readonly string[], operations: readonly Operation[], refuseSeconds?: number): void {
+    for (const op of operations) {
+      const infos = op.launch?.task_infos ?? op.launch_group?.task_group?.tasks ?? [];
+      for (const t of infos) if (t.task_id?.value) this.tasks.set(t.task_id.value, t.agent_id?.value ?? undefined);
+    }
+    this.send({
+      type: 'ACCEPT',
+      accept: { offer_ids: offerIds.map((value) => ({ value })), operations: [...operations], ...(refuseSeconds !== undefined ? { filters: { refuse_seconds: refuseSeconds } } : {}) },
+    });
+  }
+
+  launch(offer: Offer__Output, tasks: readonly TaskInfo[], refuseSeconds?: number): void {
+    const infos = tasks.map((t) => ({ ...t, agent_id: t.agent_id ?? { value: offer.agent_id?.value ?? '' } }));
+    this.accept([offer.id?.value ?? ''], [{ type: 'LAUNCH', launch: { task_infos: infos } }], refuseSeconds);
+  }
+
+  decline(offerIds: readonly string[], refuseSeconds?: number): void {
+    if (offerIds.length === 0) return;
+    this.send({ type: 'DECLINE', decline: { offer_ids: offerIds.map((value) => ({ value })), ...(refuseSeconds !== undefined ? { filters: { refuse_seconds: refuseSeconds } } : {}) } });
+  }
+
+  kill(taskId: string, agentId?: string, gracePeriodMs?: number): void {
+    const agent = agentId ?? this.tasks.get(taskId);
+    this.send({
+      type: 'KILL',
+      kill: {
+        task_id: { value: taskId },
+        ...(agent !== undefined ? { agent_id: { value: agent } } : {}),
+        ...(gracePeriodMs !== undefined ? { kill_policy: { grace_period: { nanoseconds: String(Math.round(gracePeriodMs * 1e6)) } } } : {}),
+      },
+    });
+  }
+
+  revive(roles?: readonly string[]): void {
+    const list = roles ?? this.roles();
+    for (const r of list) this.suppressed.delete(r);
+    this.send({ type: 'REVIVE', revive: { roles: [...(roles ?? [])] } });
+  }
+
+  suppress(roles?: readonly string[]): void {
+    for (const r of roles ?? this.roles()) this.suppressed.add(r);
+    this.send({ type: 'SUPPRESS', suppress: { roles: [...(roles ?? [])] } });
+  }
+
+  reconcile(tasks: readonly { readonly taskId: string; readonly agentId?: string }[]): void {
+    if (tasks.length === 0) {
+      this.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
+      return;
+    }
+    for (const t of tasks) {
+      this.tasks.set(t.taskId, t.agentId ?? this.tasks.get(t.taskId));
+      this.unanswered.set(t.taskId, t.agentId ?? this.tasks.get(t.taskId));
+    }
+    this.sendReconcile();
+  }
+
+  updateFramework(info: Partial<FrameworkInfo>): void {
+    this.info = { ...this.info, ...info };
+    if (this.id === undefined) return; // sent with the next SUBSCRIBE
+    this.send({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: this.frameworkInfo(), suppressed_roles: [...this.suppressed] } });
+  }
+
+  // ---- the stream ----
+
+  private roles(): string[] {
+    return [...(this.info.roles ?? ['*'])];
+  }
+
+  private frameworkInfo(): FrameworkInfo {
+    return { user: 'berth', roles: ['*'], ...this.info, ...(this.id !== undefined ? { id: { value: this.id } } : {}) } as FrameworkInfo;
+  }
+
+  private send(call: Omit<Call, 'framework_id'>): void {
+    const c = this.conn;
+    if (c === undefined || !c.subscribed || c.closed) {
+      this.logger.debug('call dropped: not subscribed', { type: call.type });
+      return;
+    }
+    c.stream.write({ ...call, framework_id: { value: this.id ?? '' } });
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const address = this.target;
+    const Client = berthV1().Scheduler;
+    const client = new Client(address, grpc.credentials.createInsecure());
+    const md = new grpc.Metadata();
+    if (this.options.token !== undefined) md.set('authorization', `Bearer ${this.options.token}`);
+    const stream = client.Connect(md) as unknown as Stream;
+    const conn: Connection = { address, client, stream, subscribed: false, closed: false };
+    this.conn = conn;
+    stream.on('data', (event: Event__Output) => this.onEvent(conn, event));
+    stream.on('error', (err: grpc.ServiceError) => this.onEnd(conn, err));
+    stream.on('end', () => this.onEnd(conn, undefined));
+    stream.write({ type: 'SUBSCRIBE', subscribe: { framework_info: this.frameworkInfo(), suppressed_roles: [...this.suppressed] } });
+  }
+
+  private onEvent(conn: Connection, event: Event__Output): void {
+    if (conn.closed || conn !== this.conn) return;
+    this.armWatchdog(conn);
+    switch (event.type) {
+      case 'SUBSCRIBED':
+        this.onSubscribed(conn, event.subscribed!);
+        return;
+      case 'ERROR': {
+        const e = event.error!;
+        if (!e.fatal) {
+          this.logger.warn('the master refused a call', { message: e.message, requestId: e.request_id });
+          this.dispatch(() => this.options.framework.error?.(e.message));
+          return;
+        }
+        this.onFatal(conn, e.code, e.message, e.leader ?? undefined);
+        return;
+      }
+      case 'HEARTBEAT':
+        return;
+      case 'OFFERS': {
+        const offers = event.offers?.offers ?? [];
+        this.dispatch(() => this.options.framework.offers(offers));
+        return;
+      }
+      case 'RESCIND':
+        this.dispatch(() => this.options.framework.rescinded?.(event.rescind?.offer_id?.value ?? ''));
+        return;
+      case 'UPDATE':
+        this.onUpdate(event.update!.status!);
+        return;
+      case 'FAILURE': {
+        const agentId = event.failure?.agent_id?.value;
+        if (agentId && event.failure?.executor_id == null) this.dispatch(() => this.options.framework.agentLost?.(agentId));
+        return;
+      }
+      default:
+        this.logger.debug('event not handled', { type: event.type });
+    }
+  }
+
+  private onSubscribed(conn: Connection, sub: NonNullable<Event__Output['subscribed']>): void {
+    const id = sub.framework_id?.value ?? '';
+    const reregistered = this.id === id;
+    conn.subscribed = true;
+    this.backoffMs = this.backoffMinMs;
+    this.heartbeatMs = (sub.heartbeat_interval_seconds ?? 0) * 1000;
+    this.armWatchdog(conn);
+    if (this.id !== id) {
+      this.id = id;
+      void this.options.store?.put(FRAMEWORK_ID_KEY, id).catch((err: unknown) => this.logger.error('storing the framework id failed', { err }));
+    }
+    this.logger.info(reregistered ? 'framework re-subscribed' : 'framework subscribed', { frameworkId: id, master: conn.address });
+    // Everything the driver knows that is not over yet is asked for again, then everything else.
+    for (const [taskId, agentId] of this.tasks) this.unanswered.set(taskId, agentId);
+    this.reconcileDelayMs = this.options.reconcileMinMs ?? 1_000;
+    this.sendReconcile();
+    this.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
+    this.dispatch(() => this.options.framework.registered?.({ frameworkId: id, reregistered, master: conn.address }));
+    this.dispatch(() => {
+      for (const w of this.subscribedWaiters.splice(0)) w();
+    });
+  }
+
+  private onUpdate(status: TaskStatus__Output): void {
+    const taskId = status.task_id?.value ?? '';
+    this.unanswered.delete(taskId);
+    if (TERMINAL.has(status.state)) this.tasks.delete(taskId);
+    else this.tasks.set(taskId, status.agent_id?.value ?? this.tasks.get(taskId));
+    const uuid = status.uuid;
+    this.dispatch(async () => {
+      await this.options.framework.statusUpdate(status);
+      if (uuid !== undefined && uuid !== null && uuid.length > 0) {
+        this.send({ type: 'ACKNOWLEDGE', acknowledge: { agent_id: status.agent_id ?? undefined, task_id: status.task_id ?? undefined, uuid } });
+      }
+    }, 'statusUpdate');
+  }
+
+  private onFatal(conn: Connection, code: number, message: string, leader: MasterInfo__Output | undefined): void {
+    if (code === NOT_FOUND && this.id !== undefined) {
+      this.logger.error('the master no longer knows this framework (removed or past its failover timeout): registering anew', { frameworkId: this.id, message });
+      this.id = undefined;
+      this.tasks.clear();
+      this.unanswered.clear();
+      void this.options.store?.delete(FRAMEWORK_ID_KEY);
+      this.onEnd(conn, undefined, true);
+      return;
+    }
+    const address = masterAddress(leader);
+    if (code === UNAVAILABLE && address !== undefined && address !== conn.address) {
+      this.logger.info('following the leader', { from: conn.address, leader: address });
+      this.target = address;
+      this.onEnd(conn, undefined, true);
+      return;
+    }
+    this.logger.warn('the master ended the stream', { code, message });
+    this.dispatch(() => this.options.framework.error?.(message));
+    this.onEnd(conn, undefined);
+  }
+
+  private onEnd(conn: Connection, err: grpc.ServiceError | undefined, immediate = false): void {
+    if (conn.closed) return;
+    const wasSubscribed = conn.subscribed;
+    this.close(conn);
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    this.clearTimers();
+    if (wasSubscribed) this.dispatch(() => this.options.framework.disconnected?.());
+    if (this.stopped) return;
+    if (err !== undefined) {
+      // A standby names the leader in its refusal too ("… the leader is <id> at <host:port>").
+      const leader = leaderFromRefusal(err.details);
+      if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && leader !== this.target) {
+        this.target = leader;
+        immediate = true;
+      } else {
+        this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
+      }
+    }
+    if (!immediate) {
+      // Try the next configured master after a failure (the leader may have moved).
+      this.nextMaster = (this.nextMaster + 1) % this.options.masters.length;
+      if (this.options.masters.length > 1) this.target = this.options.masters[this.nextMaster]!;
+    }
+    const delay = immediate ? 0 : this.backoffMs;
+    if (!immediate) this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    this.redial = this.options.clock.setTimeout(() => {
+      this.redial = undefined;
+      this.dial();
+    }, delay);
+  }
+
+  private close(conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    conn.stream.removeAllListeners('data');
+    conn.stream.on('error', () => undefined);
+    conn.stream.cancel();
+    conn.client.close();
+  }
+
+  private armWatchdog(conn: Connection): void {
+    this.options.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    if (this.heartbeatMs <= 0 || !conn.subscribed) return;
+    const limit = this.heartbeatMs * (this.options.missedHeartbeats ?? 5);
+    this.watchdog = this.options.clock.setTimeout(() => {
+      this.watchdog = undefined;
+      this.logger.warn('no heartbeat from the master: reconnecting', { master: conn.address, silentMs: limit });
+      this.onEnd(conn, undefined);
+    }, limit);
+  }
+
+  private sendReconcile(): void {
+    this.options.clock.clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = undefined;
+    if (this.unanswered.size === 0 || !this.connected) return;
+    const tasks = [...this.unanswered].map(([taskId, agentId]) => ({ task_id: { value: taskId }, ...(agentId !== undefined ? { agent_id: { value: agentId } } : {}) }));
+    this.send({ type: 'RECONCILE', reconcile: { tasks } });
+    const delay = this.reconcileDelayMs;
+    this.reconcileDelayMs = Math.min(delay * 2, this.options.reconcileMaxMs ?? 60_000);
+    this.reconcileTimer = this.options.clock.setTimeout(() => this.sendReconcile(), delay);
+  }
+
+  private clearTimers(): void {
+    for (const t of [this.watchdog, this.redial, this.reconcileTimer]) this.options.clock.clearTimeout(t);
+    this.watchdog = this.redial = this.reconcileTimer = undefined;
+  }
+
+  /** Runs a framework handler after the previous one; a throw is logged (and, for updates, not acked). */
+  private dispatch(handler: () => unknown, what = 'handler'): void {
+    this.queue = this.queue.then(async () => {
+      try {
+        await handler();
+      } catch (err) {
+        this.logger.error(`the framework's ${what} failed`, { err });
+      }
+    });
+  }
+}
+
