@@ -13,6 +13,8 @@ module.exports = {
     }],
   },
   testTimeout: 20000,
+  // Plugins (examples/) import the SDK by the package's name, as third-party plugins do.
+  moduleNameMapper: { '^berth$': '<rootDir>/src/frameworks/sdk/index.ts' },
   // A Docker engine (started when none answers, stopped after) and the busybox test image.
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',

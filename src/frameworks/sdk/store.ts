@@ -129,3 +129,74 @@ export class FileKeyValueStore implements KeyValueStore {
     return path.join(this.dir, `${key}.json`);
   }
 }
+
+/**
+ * A NATS JetStream KV bucket (one per framework host, keys prefixed per plugin by the host): the store
+ * for frameworks next to masters in HA, so a framework moved to another host finds its state. Writes are
+ * acknowledged by the stream's replicas before the promise resolves.
+ */
+export class NatsKeyValueStore implements KeyValueStore {
+  private constructor(
+    private readonly kv: import('@nats-io/kv').KV,
+    private readonly close_: () => Promise<void>,
+  ) {}
+
+  /** Connects and opens (creating when absent) `bucket` with `replicas` replicas. */
+  static async open(options: { servers: readonly string[]; bucket: string; replicas?: number; timeoutMs?: number }): Promise<NatsKeyValueStore> {
+    const { connect } = await import('@nats-io/transport-node');
+    const { Kvm } = await import('@nats-io/kv');
+    const nc = await connect({ servers: [...options.servers], timeout: options.timeoutMs ?? 5000, maxReconnectAttempts: -1 });
+    try {
+      const kv = await new Kvm(nc).create(options.bucket, { replicas: options.replicas ?? 1, history: 1 });
+      return new NatsKeyValueStore(kv, () => nc.close());
+    } catch (e) {
+      await nc.close();
+      throw e;
+    }
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    checkKey(key);
+    const e = await this.kv.get(toNatsKey(key));
+    if (e === null || e.operation !== 'PUT' || e.length === 0) return undefined;
+    return e.json<T>();
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    checkKey(key);
+    await this.kv.put(toNatsKey(key), JSON.stringify(value));
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.kv.purge(toNatsKey(key));
+  }
+
+  async list<T>(prefix: string): Promise<{ key: string; value: T }[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) {
+      const key = fromNatsKey(k);
+      if (key.startsWith(prefix)) keys.push(key);
+    }
+    keys.sort();
+    const out: { key: string; value: T }[] = [];
+    for (const key of keys) {
+      const value = await this.get<T>(key);
+      if (value !== undefined) out.push({ key, value });
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.close_();
+  }
+}
+
+// NATS KV keys are dot-separated tokens: "/" becomes ".", and a "." in a part is escaped as "_2E".
+function toNatsKey(key: string): string {
+  return key.split('/').map((p) => p.replace(/_/g, '_5F').replace(/\./g, '_2E')).join('.');
+}
+
+function fromNatsKey(k: string): string {
+  return k.split('.').map((p) => p.replace(/_2E/g, '.').replace(/_5F/g, '_')).join('/');
+}

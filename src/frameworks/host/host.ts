@@ -1,0 +1,317 @@
+/**
+ * The framework host (`berth frameworks`, and the frameworks half of `berth dev`): runs built-in and
+ * third-party framework plugins side by side, each with a {@link SchedulerDriver} of its own, its own
+ * framework id and its own slice of the store, and serves the gRPC APIs the plugins offer (e.g.
+ * `berth.v1.Services`, `berth.v1.Jobs`) on one port.
+ *
+ * A plugin is isolated from the others: one whose factory throws, or whose handlers keep failing
+ * ({@link HANDLER_FAILURES_BEFORE_RESTART} in a row), is stopped and created again with backoff
+ * (1 s doubling to 60 s) — its framework id and state are kept, so it fails over to itself. The other
+ * plugins carry on. While a plugin is being restarted its gRPC API answers UNAVAILABLE.
+ */
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../../common/clock';
+import { nullLogger, type Logger } from '../../common/logging';
+import type { GrpcServiceBinding } from '../../common/rpc/proto';
+import { serviceName } from '../../common/rpc/proto';
+import { startGrpcServer, type GrpcServerHandle } from '../../common/rpc/server';
+import { SchedulerDriver } from '../sdk/driver';
+import type { Framework, FrameworkContext, PluginFactory, SchedulerApi } from '../sdk/framework';
+import type { KeyValueStore } from '../sdk/store';
+
+/** Handler failures in a row after which a plugin is restarted. */
+export const HANDLER_FAILURES_BEFORE_RESTART = 5;
+
+/** The plugins that ship with Berth, by name. */
+export const BUILT_IN_PLUGINS: Readonly<Record<string, string>> = {
+  services: path.join(__dirname, '..', 'services', 'index'),
+  jobs: path.join(__dirname, '..', 'jobs', 'index'),
+};
+
+/** One plugin to run. */
+export interface PluginSpec {
+  /** Unique name: its store prefix and log component (`services`, `jobs`, `my-plugin`). */
+  readonly name: string;
+  /** A built-in name, a module path (relative to the working directory) or a package name. */
+  readonly module: string;
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+export interface FrameworkHostOptions {
+  /** Master gRPC addresses. */
+  readonly masters: readonly string[];
+  readonly token?: string;
+  readonly plugins: readonly PluginSpec[];
+  /** The host's store; each plugin sees the keys under `plugins/<name>/` as its own. */
+  readonly store: KeyValueStore;
+  readonly clock: Clock;
+  readonly logger?: Logger;
+  /** Where the plugins' gRPC APIs are served; undefined: not served (tests, embedding). */
+  readonly grpc?: { readonly host: string; readonly port: number };
+  /** First restart delay of a failing plugin. @default 1000 */
+  readonly restartMinMs?: number;
+  /** Cap of the restart delay. @default 60_000 */
+  readonly restartMaxMs?: number;
+  /** Re-dial backoff of the drivers. @default the driver's */
+  readonly driverBackoffMinMs?: number;
+}
+
+interface Running {
+  readonly spec: PluginSpec;
+  factory: PluginFactory | undefined;
+  framework: Framework | undefined;
+  driver: SchedulerDriver | undefined;
+  failures: number;
+  restartDelayMs: number;
+  restartTimer: TimerHandle | undefined;
+  /** gRPC implementations of the current instance, by service name. */
+  services: Map<string, Record<string, unknown>>;
+}
+
+/** A plugin's slice of the host's store. */
+class PrefixedStore implements KeyValueStore {
+  constructor(
+    private readonly inner: KeyValueStore,
+    private readonly prefix: string,
+  ) {}
+
+  get<T>(key: string): Promise<T | undefined> {
+    return this.inner.get<T>(this.prefix + key);
+  }
+
+  put(key: string, value: unknown): Promise<void> {
+    return this.inner.put(this.prefix + key, value);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(this.prefix + key);
+  }
+
+  async list<T>(prefix: string): Promise<{ key: string; value: T }[]> {
+    return (await this.inner.list<T>(this.prefix + prefix)).map((e) => ({ key: e.key.slice(this.prefix.length), value: e.value }));
+  }
+}
+
+/** Resolves a plugin module to its factory (`createFramework`, or the default export). */
+export function loadPlugin(module: string): PluginFactory {
+  const file = BUILT_IN_PLUGINS[module] ?? (module.startsWith('.') || path.isAbsolute(module) ? path.resolve(module) : module);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(file) as { createFramework?: unknown; default?: unknown };
+  const factory = mod.createFramework ?? mod.default;
+  if (typeof factory !== 'function') throw new Error(`plugin ${module} exports no createFramework function (nor a default export)`);
+  return factory as PluginFactory;
+}
+
+export class FrameworkHost {
+  private readonly logger: Logger;
+  private readonly plugins: Running[] = [];
+  private server: GrpcServerHandle | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: FrameworkHostOptions) {
+    this.logger = (options.logger ?? nullLogger).child({ component: 'framework-host' });
+    const names = new Set<string>();
+    for (const p of options.plugins) {
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(p.name)) throw new Error(`plugin name must be lowercase letters, digits and dashes, got "${p.name}"`);
+      if (names.has(p.name)) throw new Error(`plugin "${p.name}" is given twice`);
+      names.add(p.name);
+    }
+  }
+
+  /** The address of the plugins' gRPC APIs, once started with `grpc`. */
+  get grpcAddress(): string | undefined {
+    return this.server?.address;
+  }
+
+  /** The driver of a plugin (for tests and `berth dev`'s status line). */
+  driver(name: string): SchedulerDriver | undefined {
+    return this.plugins.find((p) => p.spec.name === name)?.driver;
+  }
+
+  /** The current framework instance of a plugin. */
+  framework(name: string): Framework | undefined {
+    return this.plugins.find((p) => p.spec.name === name)?.framework;
+  }
+
+  /**
+   * Loads every plugin (a module that cannot be loaded fails the start: a typo should not pass
+   * silently), starts each, then serves their gRPC APIs.
+   */
+  async start(): Promise<void> {
+    for (const spec of this.options.plugins) {
+      this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map() });
+    }
+    const bindings = new Map<string, GrpcServiceBinding>();
+    for (const p of this.plugins) {
+      await this.launch(p);
+      for (const b of this.servicesOf(p)) {
+        const name = serviceName(b.definition);
+        if (bindings.has(name)) throw new Error(`two plugins serve ${name}`);
+        bindings.set(name, this.forwarding(p, name, b));
+      }
+    }
+    if (this.options.grpc !== undefined) {
+      this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [...bindings.values()] });
+      this.logger.info('framework APIs served', { address: this.server.address, services: [...bindings.keys()] });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.server?.shutdown(1000);
+    for (const p of this.plugins) {
+      this.options.clock.clearTimeout(p.restartTimer);
+      await this.halt(p);
+    }
+  }
+
+  // ---- one plugin ----
+
+  private servicesOf(p: Running): readonly GrpcServiceBinding[] {
+    const list = p.framework?.grpcServices?.() ?? [];
+    p.services = new Map(list.map((b) => [serviceName(b.definition), b.implementation as Record<string, unknown>]));
+    return list;
+  }
+
+  /** A binding whose methods call the plugin's current instance (it may have been restarted). */
+  private forwarding(p: Running, name: string, b: GrpcServiceBinding): GrpcServiceBinding {
+    const implementation: Record<string, unknown> = {};
+    for (const method of Object.keys(b.definition)) {
+      implementation[method] = (call: unknown, callback: unknown) => {
+        const fn = p.services.get(name)?.[method];
+        if (typeof fn !== 'function') {
+          (callback as grpc.sendUnaryData<unknown>)({ code: grpc.status.UNAVAILABLE, details: `plugin ${p.spec.name} is restarting; retry shortly` });
+          return;
+        }
+        return (fn as (...a: unknown[]) => unknown)(call, callback);
+      };
+    }
+    return { definition: b.definition, implementation } as GrpcServiceBinding;
+  }
+
+  private async launch(p: Running): Promise<void> {
+    const logger = this.logger.child({ plugin: p.spec.name });
+    // The driver does not exist before the framework: the context's scheduler forwards to it.
+    const scheduler = forwardingScheduler(() => p.driver);
+    const context: FrameworkContext = {
+      clock: this.options.clock,
+      logger,
+      store: new PrefixedStore(this.options.store, `plugins/${p.spec.name}/`),
+      scheduler,
+      options: p.spec.options ?? {},
+    };
+    try {
+      const framework = await p.factory!(context);
+      p.framework = guard(framework, (err) => this.onHandlerError(p, err), () => {
+        p.failures = 0;
+      });
+      p.driver = new SchedulerDriver({
+        masters: this.options.masters,
+        framework: p.framework,
+        clock: this.options.clock,
+        store: context.store,
+        token: this.options.token,
+        backoffMinMs: this.options.driverBackoffMinMs,
+        logger,
+      });
+      await p.driver.start();
+      p.restartDelayMs = this.options.restartMinMs ?? 1000;
+      logger.info('plugin started', { module: p.spec.module });
+    } catch (err) {
+      logger.error('plugin failed to start', { err });
+      await this.halt(p);
+      this.scheduleRestart(p);
+    }
+  }
+
+  private onHandlerError(p: Running, err: unknown): void {
+    p.failures++;
+    if (p.failures < HANDLER_FAILURES_BEFORE_RESTART || p.restartTimer !== undefined) return;
+    this.logger.error('plugin keeps failing: restarting it', { plugin: p.spec.name, failures: p.failures, err });
+    void this.halt(p).then(() => this.scheduleRestart(p));
+  }
+
+  private scheduleRestart(p: Running): void {
+    if (this.stopped) return;
+    const delay = p.restartDelayMs;
+    p.restartDelayMs = Math.min(delay * 2, this.options.restartMaxMs ?? 60_000);
+    this.logger.warn('plugin restart scheduled', { plugin: p.spec.name, inMs: delay });
+    p.restartTimer = this.options.clock.setTimeout(() => {
+      p.restartTimer = undefined;
+      p.failures = 0;
+      void this.launch(p).then(() => this.servicesOf(p));
+    }, delay);
+  }
+
+  private async halt(p: Running): Promise<void> {
+    p.services = new Map();
+    const driver = p.driver;
+    const framework = p.framework;
+    p.driver = undefined;
+    p.framework = undefined;
+    await driver?.stop();
+    try {
+      await framework?.stop?.();
+    } catch (err) {
+      this.logger.warn('plugin stop failed', { plugin: p.spec.name, err });
+    }
+  }
+}
+
+/**
+ * Wraps the framework's handlers so a throw is reported to the host (and still rethrown, so the driver
+ * does not acknowledge a failed update); a success resets the failure count.
+ */
+function guard(framework: Framework, onError: (err: unknown) => void, onSuccess: () => void): Framework {
+  const wrap = <A extends unknown[]>(fn: ((...a: A) => unknown) | undefined) =>
+    fn === undefined ? undefined : async (...a: A) => {
+      try {
+        const r = await fn.apply(framework, a);
+        onSuccess();
+        return r;
+      } catch (err) {
+        onError(err);
+        throw err;
+      }
+    };
+  return {
+    frameworkInfo: () => framework.frameworkInfo(),
+    registered: wrap(framework.registered),
+    offers: wrap(framework.offers)!,
+    rescinded: wrap(framework.rescinded),
+    statusUpdate: wrap(framework.statusUpdate)!,
+    agentLost: wrap(framework.agentLost),
+    disconnected: wrap(framework.disconnected),
+    error: wrap(framework.error),
+    grpcServices: framework.grpcServices?.bind(framework),
+    stop: framework.stop?.bind(framework),
+  } as Framework;
+}
+
+/** A SchedulerApi that forwards to the plugin's current driver (calls while there is none are dropped). */
+function forwardingScheduler(current: () => SchedulerDriver | undefined): SchedulerApi {
+  const call = <K extends keyof SchedulerApi>(name: K) =>
+    (...args: unknown[]) => {
+      const d = current();
+      if (d === undefined) return;
+      return (d[name] as (...a: unknown[]) => unknown).apply(d, args);
+    };
+  return {
+    get frameworkId() {
+      return current()?.frameworkId;
+    },
+    get connected() {
+      return current()?.connected ?? false;
+    },
+    accept: call('accept'),
+    launch: call('launch'),
+    decline: call('decline'),
+    kill: call('kill'),
+    revive: call('revive'),
+    suppress: call('suppress'),
+    reconcile: call('reconcile'),
+    updateFramework: call('updateFramework'),
+  } as SchedulerApi;
+}
