@@ -7,7 +7,6 @@
  *
  * Durations are integer milliseconds (fields end in `Ms`) and accept `15s`, `500ms`, `10m`.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
@@ -190,24 +189,6 @@ export const agentConfigSchema = z.strictObject({
 /** The agent's configuration, as loaded and validated. */
 export type AgentConfig = z.output<typeof agentConfigSchema>;
 
-/**
- * The bearer token of the configuration: `token`, or the content of `tokenFile` (trimmed), or
- * undefined when neither is set. Errors name the file, never the token.
- * @throws ConfigError when the file cannot be read or is empty.
- */
-export function agentToken(config: Pick<AgentConfig, 'token' | 'tokenFile'>): string | undefined {
-  if (config.token !== undefined) return config.token;
-  if (config.tokenFile === undefined) return undefined;
-  let text: string;
-  try {
-    text = fs.readFileSync(config.tokenFile, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: cannot read ${config.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
-  }
-  const token = text.trim();
-  if (token === '') throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: ${config.tokenFile} is empty` }]);
-  return token;
-}
 
 /** The help table of `berth agent --help-config`. */
 export function describeAgentConfig(): string {

@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
-import { agentConfigSchema, agentResources, agentToken, describeAgentConfig, parseAttributes, splitList, type AgentConfig } from '../agent/config';
+import { agentConfigSchema, agentResources, describeAgentConfig, parseAttributes, splitList, type AgentConfig } from '../agent/config';
 import { selectContainerizer } from '../agent/containerizer/select';
 import { AgentMetrics, type AgentStatsSource } from '../agent/metrics';
 import { SystemClock } from '../common/clock';
+import { configToken } from '../common/config';
 import { startHttpServer, type HttpServerHandle } from '../common/http-server';
 import type { Logger } from '../common/logging';
 import { registerDaemonCommand } from './daemon-command';
@@ -76,7 +77,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     metrics,
     version: packageVersion(),
     reconnectMaxMs: config.reconnectMaxMs,
-    token: agentToken(config),
+    token: configToken(config),
     // The master told the agent to shut down (it has killed its tasks and stopped): close the HTTP
     // port too, or it would keep the process alive.
     onShutdown: () => {

@@ -6,6 +6,7 @@ import { CliExit, type CliOutput } from './io';
 import { registerAgentCommand } from './agent-command';
 import { registerMasterCommand } from './master-command';
 import { registerTaskCommand } from './task-command';
+import { registerFrameworksCommand } from './frameworks-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -50,6 +51,7 @@ export function buildProgram(out: CliOutput): Command {
 
   registerMasterCommand(program, out);
   registerAgentCommand(program, out);
+  registerFrameworksCommand(program, out);
   registerTaskCommand(program, out);
   return program;
 }

@@ -531,3 +531,22 @@ function deepFreeze<T>(v: T): T {
   }
   return v;
 }
+
+/**
+ * The bearer token of a daemon's configuration (agent, frameworks host): `token`, or the content of `tokenFile` (trimmed), or
+ * undefined when neither is set. Errors name the file, never the token.
+ * @throws ConfigError when the file cannot be read or is empty.
+ */
+export function configToken(config: { readonly token?: string; readonly tokenFile?: string }): string | undefined {
+  if (config.token !== undefined) return config.token;
+  if (config.tokenFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(config.tokenFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: cannot read ${config.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  const token = text.trim();
+  if (token === '') throw new ConfigError([{ path: 'tokenFile', message: `tokenFile: ${config.tokenFile} is empty` }]);
+  return token;
+}

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Agent } from '../../src/agent/agent';
-import { agentToken } from '../../src/agent/config';
+import { configToken } from '../../src/common/config';
 import { SystemClock } from '../../src/common/clock';
 import { memoryLogger, type MemoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
@@ -56,7 +56,7 @@ describe('agent: authentication with the master', () => {
     dirs.push(path.dirname(tokenFile));
     fs.writeFileSync(tokenFile, `${TOKEN.agent}\n`);
     const goodLogs = memoryLogger('debug');
-    const good = newAgent('good-host', agentToken({ tokenFile }), goodLogs);
+    const good = newAgent('good-host', configToken({ tokenFile }), goodLogs);
     const badLogs = memoryLogger('warn');
     const bad = newAgent('bad-host', undefined, badLogs);
     await good.start();

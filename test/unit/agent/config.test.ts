@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { agentConfigSchema, agentResources, agentToken, detectedResources, parseAttributes } from '../../../src/agent/config';
-import { ConfigError, loadConfig } from '../../../src/common/config';
+import { agentConfigSchema, agentResources, detectedResources, parseAttributes } from '../../../src/agent/config';
+import { ConfigError, configToken, loadConfig } from '../../../src/common/config';
 import { main } from '../../../src/cli/main';
 
 describe('agent config', () => {
@@ -64,13 +64,13 @@ describe('agent config', () => {
     try {
       const file = path.join(dir, 'token');
       fs.writeFileSync(file, '  a-secret-token-value\n');
-      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: { tokenFile: file }, env: {} }))).toBe('a-secret-token-value');
-      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: { BERTH_TOKEN: 'from-env-token' } }))).toBe('from-env-token');
-      expect(agentToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: {} }))).toBeUndefined();
+      expect(configToken(loadConfig({ schema: agentConfigSchema, flags: { tokenFile: file }, env: {} }))).toBe('a-secret-token-value');
+      expect(configToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: { BERTH_TOKEN: 'from-env-token' } }))).toBe('from-env-token');
+      expect(configToken(loadConfig({ schema: agentConfigSchema, flags: {}, env: {} }))).toBeUndefined();
       expect(() => loadConfig({ schema: agentConfigSchema, flags: { token: 'a-secret-token-value', tokenFile: file }, env: {} })).toThrow(/not both/);
-      expect(() => agentToken({ tokenFile: path.join(dir, 'missing') })).toThrow(/tokenFile: cannot read .*ENOENT/);
+      expect(() => configToken({ tokenFile: path.join(dir, 'missing') })).toThrow(/tokenFile: cannot read .*ENOENT/);
       fs.writeFileSync(file, '\n');
-      expect(() => agentToken({ tokenFile: file })).toThrow(/is empty/);
+      expect(() => configToken({ tokenFile: file })).toThrow(/is empty/);
       let err: unknown;
       try {
         loadConfig({ schema: agentConfigSchema, flags: { token: '' }, env: {} });

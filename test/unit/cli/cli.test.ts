@@ -57,4 +57,15 @@ describe('berth CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown command/);
   });
+
+  test('berth frameworks: --help-config lists its settings; bad configuration exits 78 naming the field', async () => {
+    const help = await run('frameworks', '--help-config');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/BERTH_PLUGINS/);
+    expect(help.stdout).toMatch(/BERTH_PLUGIN_OPTIONS/);
+    const bad = await run('frameworks', '--plugin-options', '{not json', '--store', 'nats');
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toMatch(/pluginOptions: must be JSON/);
+    expect(bad.stderr).toMatch(/nats\.servers: must list at least one NATS URL/);
+  });
 });

@@ -1,0 +1,57 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { configToken } from '../common/config';
+import { SystemClock } from '../common/clock';
+import type { Logger } from '../common/logging';
+import { describeFrameworksConfig, frameworksConfigSchema, pluginName, type FrameworksConfig } from '../frameworks/host/config';
+import { FrameworkHost } from '../frameworks/host/host';
+import { FileKeyValueStore, NatsKeyValueStore, type KeyValueStore } from '../frameworks/sdk/store';
+import { registerDaemonCommand } from './daemon-command';
+import type { CliOutput } from './io';
+
+export function registerFrameworksCommand(program: Command, out: CliOutput): void {
+  registerDaemonCommand(program, out, {
+    name: 'frameworks',
+    description: 'run framework plugins (the built-in services and jobs, and your own) against the master, serving their APIs',
+    examples: '  berth frameworks --masters 127.0.0.1:5050                          # services and jobs, state in ./berth-frameworks\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\'\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050',
+    schema: frameworksConfigSchema,
+    describeConfig: describeFrameworksConfig,
+    logLevel: (config) => config.logLevel,
+    run: (config, logger) => runFrameworks(config, logger),
+  });
+}
+
+/** The framework host's composition root: the store, the host with its plugins, the API port. */
+export async function runFrameworks(config: FrameworksConfig, logger: Logger): Promise<() => Promise<void>> {
+  let store: KeyValueStore;
+  let closeStore = async (): Promise<void> => undefined;
+  if (config.store === 'nats') {
+    const nats = await NatsKeyValueStore.open({ servers: config.nats.servers, bucket: config.nats.bucket, replicas: config.nats.replicas });
+    store = nats;
+    closeStore = () => nats.close();
+  } else {
+    store = new FileKeyValueStore(path.resolve(config.workDir));
+  }
+  const options = JSON.parse(config.pluginOptions) as Record<string, Record<string, unknown>>;
+  const host = new FrameworkHost({
+    masters: config.masters,
+    token: configToken(config),
+    plugins: config.plugins.map((module) => ({ name: pluginName(module), module, options: options[pluginName(module)] ?? {} })),
+    store,
+    clock: new SystemClock(),
+    grpc: { host: config.grpc.host, port: config.grpc.port },
+    logger,
+  });
+  try {
+    await host.start();
+  } catch (err) {
+    await host.stop();
+    await closeStore();
+    throw err;
+  }
+  logger.info('framework host started', { plugins: config.plugins, api: host.grpcAddress, store: config.store });
+  return async () => {
+    await host.stop();
+    await closeStore();
+  };
+}
