@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Attribute } from '../common/attributes';
+import { BerthError } from '../common/errors';
 import type { Clock } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
 import type { Resources } from '../common/resources';
@@ -28,7 +29,7 @@ import type { MasterMessage__Output } from '../generated/berth/v1/MasterMessage'
 import type { Task } from '../generated/berth/v1/Task';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
-import { Checkpoint, layout } from './checkpoint';
+import { Checkpoint, escapeId, layout } from './checkpoint';
 import { DEFAULT_KILL_GRACE_PERIOD_MS, type Containerizer, type LaunchSpec, type RecoveredContainer } from './containerizer/containerizer';
 import { HealthChecker, healthCheckFromWire, type HealthCheckSpec } from './health-checker';
 import type { AgentMetrics } from './metrics';
@@ -114,6 +115,11 @@ interface AgentTask {
   killGraceMs: number | undefined;
 }
 
+function isDockerTask(task: TaskInfo): boolean {
+  const c = task.container;
+  return c?.type === 'DOCKER' || ((c?.type === undefined || c?.type === 'TYPE_UNSPECIFIED') && !!c?.docker);
+}
+
 function newTask(record: TaskRecord): AgentTask {
   return { record, latest: undefined, terminalUuid: undefined, killRequested: false, attached: false, killGraceMs: undefined, health: undefined, healthy: undefined, killCause: undefined };
 }
@@ -133,6 +139,10 @@ export class Agent {
   private readonly frameworks = new Map<string, FrameworkInfo>();
   private id: string | undefined;
   private stopped = false;
+  /** Stopping or shutting down: RUN_TASK is ignored, launches in flight are awaited and killed. */
+  private closing = false;
+  /** Container launches in flight. */
+  private readonly launching = new Set<Promise<boolean>>();
   private started = false;
   private registeredWaiters: (() => void)[] = [];
 
@@ -249,6 +259,8 @@ export class Agent {
 
   private async recover(): Promise<void> {
     this.id = this.checkpoint.readAgentId();
+    /** Containers of tasks forgotten here (removed, not killed as orphans: they have ended). */
+    const forgotten = new Set<string>();
     this.updates.recover();
     const pending = this.updates.pending();
     for (const frameworkId of this.checkpoint.frameworkIds()) {
@@ -260,12 +272,23 @@ export class Agent {
         const mine = pending.filter((u) => u.framework_id?.value === frameworkId && u.status?.task_id?.value === taskId);
         const last = mine[mine.length - 1]?.status ?? undefined;
         const terminal = mine.find((u) => isTerminalState(u.status!.state as TaskStateName));
+        if (mine.length === 0 && isTerminalState(record.state)) {
+          // Its terminal update was acknowledged just before the agent went down: finish forgetting it.
+          this.checkpoint.remove(layout.taskDir(frameworkId, taskId));
+          forgotten.add(record.containerId);
+          continue;
+        }
         const t = newTask({ ...record, state: (last?.state as TaskStateName | undefined) ?? record.state });
         t.latest = last;
         t.healthy = last?.healthy ?? undefined;
         t.terminalUuid = terminal === undefined ? undefined : uuidHex(terminal.status!.uuid);
         this.tasks.set(keyOf(frameworkId, taskId), t);
       }
+    }
+    const docker = [...this.tasks.values()].filter((t) => t.terminalUuid === undefined && !isTerminalState(t.record.state) && isDockerTask(t.record.task));
+    if (docker.length > 0 && !this.containerizer.types.includes('DOCKER')) {
+      // Failing them would start their work again elsewhere while their containers run on, unwatched.
+      throw new BerthError('DOCKER_UNAVAILABLE', `the checkpoint holds ${docker.length} running DOCKER task(s) (e.g. ${docker[0]!.record.task.task_id?.value}) but this agent has no Docker engine: start dockerd (or wait for it) and restart the agent, or restart it with --recover=cleanup to discard them`);
     }
 
     const containers = await this.containerizer.recover();
@@ -293,6 +316,15 @@ export class Agent {
           this.logger.warn('health check of a recovered task not restarted', { taskId: t.record.task.task_id?.value, err: (err as Error).message });
         }
       }
+    }
+    // A group with a member that ended badly while the agent was down goes down with it.
+    for (const t of this.tasks.values()) {
+      if (t.record.groupId === undefined || !isTerminalState(t.record.state) || t.record.state === 'TASK_FINISHED') continue;
+      for (const mate of this.groupMates(t)) this.killGroupMember(mate, `task ${t.record.task.task_id?.value} of its group ended with ${t.record.state} while the agent was down`);
+    }
+    for (const id of forgotten) {
+      byId.delete(id);
+      void this.containerizer.remove(id).catch(() => undefined);
     }
     // Containers nobody knows (their checkpoint is gone): kill and forget them.
     for (const orphan of byId.values()) {
@@ -350,16 +382,20 @@ export class Agent {
 
   private onMessage(msg: MasterMessage__Output): void {
     if (this.stopped) return;
+    if (this.closing && (msg.type === 'RUN_TASK' || msg.type === 'RUN_TASK_GROUP')) {
+      this.logger.warn('launch refused: the agent is stopping', { type: msg.type });
+      return;
+    }
     try {
       switch (msg.type) {
         case 'RUN_TASK': {
           const r = msg.run_task!;
-          void this.run(r.framework_info as FrameworkInfo | null, r.task === null ? [] : [r.task as TaskInfo], r.role ?? '', false);
+          this.run(r.framework_info as FrameworkInfo | null, r.task === null ? [] : [r.task as TaskInfo], r.role ?? '', false).catch((err: unknown) => this.logger.error('RUN_TASK failed', { err }));
           return;
         }
         case 'RUN_TASK_GROUP': {
           const r = msg.run_task_group!;
-          void this.run(r.framework_info as FrameworkInfo | null, (r.task_group?.tasks ?? []) as TaskInfo[], r.role ?? '', true);
+          this.run(r.framework_info as FrameworkInfo | null, (r.task_group?.tasks ?? []) as TaskInfo[], r.role ?? '', true).catch((err: unknown) => this.logger.error('RUN_TASK_GROUP failed', { err }));
           return;
         }
         case 'KILL_TASK': {
@@ -392,7 +428,7 @@ export class Agent {
           return;
         }
         case 'READ_TASK_LOG':
-          void this.readTaskLog(msg.read_task_log!);
+          this.readTaskLog(msg.read_task_log!).catch((err: unknown) => this.logger.warn('READ_TASK_LOG failed', { err }));
           return;
         default:
           this.logger.debug('master message not handled by this agent', { type: msg.type });
@@ -441,7 +477,7 @@ export class Agent {
         frameworkId,
         agentId: this.id ?? '',
         role,
-        sandboxDir: path.join(this.checkpoint.root, 'sandboxes', encodeURIComponent(frameworkId), encodeURIComponent(taskId), record.containerId),
+        sandboxDir: path.join(this.checkpoint.root, 'sandboxes', escapeId(frameworkId), escapeId(taskId), record.containerId),
         volumesDir: path.join(this.checkpoint.root, 'volumes'),
         types: this.containerizer.types,
         allowedHostPaths: this.options.allowedHostPaths ?? [],
@@ -462,7 +498,13 @@ export class Agent {
       this.tasks.set(keyOf(frameworkId, t.record.task.task_id!.value!), t);
       this.issue(t, { state: 'TASK_STARTING' });
     }
-    const started = await Promise.all(planned.map(({ t, plan }) => 'spec' in plan && this.launch(t, plan.spec)));
+    const started = await Promise.all(planned.map(({ t, plan }) => {
+      if (!('spec' in plan)) return false;
+      const p = this.launch(t, plan.spec);
+      this.launching.add(p);
+      void p.finally(() => this.launching.delete(p));
+      return p;
+    }));
     if (this.stopped) return;
     const allStarted = started.every((ok) => ok);
     for (const { t, plan } of planned) {
@@ -545,7 +587,9 @@ export class Agent {
       (exit) => {
         t.health?.stop();
         if (this.stopped || t.terminalUuid !== undefined) return;
-        const status = t.killCause !== undefined && exit.reason !== 'OOM' ? t.killCause : terminalStatus(exit, t.killRequested);
+        // The agent's own reason for a kill stands only if the kill is what ended it (a group mate may
+        // have ended by itself at the same moment).
+        const status = t.killCause !== undefined && exit.reason === 'KILLED' ? t.killCause : terminalStatus(exit, t.killRequested);
         this.issue(t, status);
         // One member of a group failing (or being killed) ends the group.
         if (status.state !== 'TASK_FINISHED') {
@@ -556,7 +600,7 @@ export class Agent {
         if (this.stopped || t.terminalUuid !== undefined) return;
         this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `container lost: ${(err as Error).message}` });
       },
-    );
+    ).catch((err: unknown) => this.logger.error('reporting the end of a task failed', { taskId: t.record.task.task_id?.value, err }));
   }
 
   /** Kills a task; a task of a group takes the whole group with it (unless `withGroup` is false). */
@@ -568,7 +612,12 @@ export class Agent {
       }
       return;
     }
-    if (t.terminalUuid !== undefined || t.killRequested) return;
+    if (t.terminalUuid !== undefined) return;
+    if (t.killRequested) {
+      // Asked again (the framework retries its KILL): deliver the signal again, SIGKILL once the grace is over.
+      if (t.attached) void this.containerizer.kill(t.record.containerId, graceMs ?? t.killGraceMs).catch(() => undefined);
+      return;
+    }
     t.killRequested = true;
     t.killGraceMs = graceMs ?? durationMs(t.record.task.kill_policy?.grace_period) ?? DEFAULT_KILL_GRACE_PERIOD_MS;
     t.health?.stop();
@@ -578,6 +627,9 @@ export class Agent {
   }
 
   private async killAll(why: string): Promise<void> {
+    // No new launches from here on; those in flight finish first, so their containers are killed too.
+    this.closing = true;
+    await Promise.allSettled([...this.launching]);
     const kills: Promise<void>[] = [];
     for (const t of this.tasks.values()) {
       if (t.terminalUuid !== undefined || !t.attached) continue;
@@ -651,6 +703,7 @@ export class Agent {
     await this.killAll(`master: ${message}`);
     this.stopped = true;
     this.updates.close();
+    await this.containerizer.close();
     this.options.onShutdown?.(message);
   }
 }

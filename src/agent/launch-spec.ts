@@ -4,12 +4,14 @@
  * the TASK_ERROR the framework gets (the master validated the shape already; this is the agent's own
  * policy: container kinds it has, host paths it allows, privileged mode and Docker parameters).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resourcesFromWire } from '../common/wire';
 import type { TaskInfo } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import type { ContainerType, LaunchCommand, LaunchSpec, VolumeMount } from './containerizer/containerizer';
 import { healthCheckFromWire, type HealthCheckSpec } from './health-checker';
+import { escapeId } from './checkpoint';
 import { durationMs, taskPorts } from './task-mapping';
 
 /** Docker parameters (DockerInfo.parameters) a task may set (`label`: `key=value`, added to the
@@ -63,8 +65,11 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
     if (type !== 'DOCKER') return refuse('REASON_TASK_INVALID', `${at}: volumes need a DOCKER container on this agent`);
     const readOnly = v.mode === 'RO';
     if (v.host_path) {
-      const host = path.resolve(v.host_path);
-      const allowed = ctx.allowedHostPaths.some((prefix) => host === prefix || host.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
+      // Compared after resolving symlinks on both sides: a link inside an allowed directory must not
+      // lead out of it.
+      const host = realPath(v.host_path);
+      if (host === undefined) return refuse('REASON_TASK_INVALID', `${at}.host_path "${v.host_path}" does not exist on this agent`);
+      const allowed = ctx.allowedHostPaths.map(realPath).some((prefix) => prefix !== undefined && (host === prefix || host.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`)));
       if (!allowed) return refuse('REASON_TASK_UNAUTHORIZED', `${at}.host_path "${v.host_path}" is not under an allowed host path of this agent (allowedHostPaths: ${ctx.allowedHostPaths.join(', ') || 'none'})`);
       volumes.push({ hostPath: host, containerPath: v.container_path ?? '', readOnly });
     } else if (v.persistence_id) {
@@ -127,7 +132,15 @@ function launchCommand(info: TaskInfo, type: ContainerType): LaunchCommand {
   return { value, shell: cmd?.shell !== false, arguments: args };
 }
 
+function realPath(p: string): string | undefined {
+  try {
+    return fs.realpathSync(path.resolve(p));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Host directory of a persistent volume. */
 export function persistentVolumePath(volumesDir: string, role: string, id: string): string {
-  return path.join(volumesDir, encodeURIComponent(role === '' ? '*' : role), encodeURIComponent(id));
+  return path.join(volumesDir, escapeId(role === '' ? '*' : role), escapeId(id));
 }

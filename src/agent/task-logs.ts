@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterMessage__Output } from '../generated/berth/v1/MasterMessage';
+import { escapeId } from './checkpoint';
 import type { Containerizer } from './containerizer/containerizer';
 import { readFileSlice } from './containerizer/log-file';
 
@@ -44,7 +45,7 @@ export async function readTaskLog(
 /** The log file in the newest sandbox of a task the agent no longer tracks, if any. */
 function forgottenTaskLog(sandboxRoot: string, frameworkId: string, taskId: string, stream: 'stdout' | 'stderr'): string | undefined {
   if (frameworkId === '' || taskId === '') return undefined;
-  const dir = path.join(sandboxRoot, encodeURIComponent(frameworkId), encodeURIComponent(taskId));
+  const dir = path.join(sandboxRoot, escapeId(frameworkId), escapeId(taskId));
   let newest: { file: string; mtimeMs: number } | undefined;
   try {
     for (const name of fs.readdirSync(dir)) {

@@ -59,7 +59,10 @@ export function registerTaskCommand(program: Command, out: CliOutput): void {
         const read = (offset: number): Promise<ReadTaskLogResponse__Output> => operator.call('ReadTaskLog', { ...base, offset, length: CHUNK });
         // Where to start: the start of the log, or `tail` bytes before its end.
         let offset = 0;
-        if (opts.all !== true) offset = Number((await read(-tail)).offset);
+        if (opts.all !== true) {
+          const probe = await read(-Math.max(tail, 1));
+          offset = tail === 0 ? Number(probe.size) : Number(probe.offset);
+        }
         let stopped = false;
         const onSigint = (): void => {
           stopped = true;

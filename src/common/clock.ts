@@ -16,20 +16,42 @@ export interface Clock {
 /** Opaque timer handle. */
 export type TimerHandle = { readonly __timer: unique symbol } | object;
 
-/** The real clock. Timers are `unref`'d so a forgotten one never keeps a process alive. */
+/** Node fires a timer of more than this many ms after 1 ms; longer delays are chained. */
+export const MAX_NODE_TIMER_MS = 2 ** 31 - 1;
+
+/** A timer longer than {@link MAX_NODE_TIMER_MS}: the current link of the chain. */
+interface LongTimer {
+  current: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The real clock. Timers are `unref`'d so a forgotten one never keeps a process alive; delays beyond
+ * Node's limit (~24.8 days, e.g. a 30-day max_completion_time) are chained instead of firing at once.
+ */
 export class SystemClock implements Clock {
   now(): number {
     return Date.now();
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
+    if (!(ms > MAX_NODE_TIMER_MS)) {
+      const t = setTimeout(fn, ms);
+      t.unref();
+      return t;
+    }
+    const long: LongTimer = { current: undefined };
+    const arm = (left: number): void => {
+      long.current = setTimeout(() => (left > MAX_NODE_TIMER_MS ? arm(left - MAX_NODE_TIMER_MS) : fn()), Math.min(left, MAX_NODE_TIMER_MS));
+      long.current.unref();
+    };
+    arm(ms);
+    return long;
   }
 
   clearTimeout(handle: TimerHandle | undefined): void {
-    if (handle !== undefined) clearTimeout(handle as NodeJS.Timeout);
+    if (handle === undefined) return;
+    if ('current' in handle) clearTimeout((handle as LongTimer).current);
+    else clearTimeout(handle as NodeJS.Timeout);
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {

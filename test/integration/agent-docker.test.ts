@@ -236,36 +236,32 @@ describe('agent: Docker containerizer against a real master and the real engine'
   });
 
   it('a container that started while the agent went down (crash during the launch) is reported TASK_RUNNING after the restart', async () => {
-    // KNOWN BUG (fails until fixed): Agent.recover() re-attaches a live container but issues no update
-    // for it, so a task whose container started while the agent was down mid-launch (SIGKILL during
-    // `docker start`, or with a launch still in flight) never gets TASK_RUNNING. Worse since task.json
-    // is no longer rewritten for TASK_STARTING: the recovered state is TASK_STAGING, which REREGISTER
-    // then reports to the master (a regression from the TASK_STARTING the framework acknowledged).
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    const held = (real: Containerizer): Containerizer => ({
-      types: real.types,
-      launch: async (spec) => (await gate, real.launch(spec)), // the launch is still under way when the agent stops
-      kill: (id, grace) => real.kill(id, grace),
-      wait: (id) => real.wait(id),
-      recover: () => real.recover(),
-      readLog: (id, stream, offset, length) => real.readLog(id, stream, offset, length),
-      remove: (id) => real.remove(id),
-      exec: (id, command, timeoutMs) => real.exec(id, command, timeoutMs),
-      close: () => real.close(),
-    });
+    // Recovery re-attaches the live container and reports TASK_RUNNING (the checkpoint still says
+    // STAGING: TASK_STARTING is not written to task.json), so the master never sees the task go back.
+    const { gate, held } = holdLaunches();
     const first = await dockerAgent({ wrap: held });
     await f.launch(dockerTask('mid-launch', 'sleep 1000'));
     await f.expectStates('mid-launch', ['TASK_STARTING']);
     await waitFor(() => first.pendingUpdates() === 0, 'the acknowledgement of TASK_STARTING');
     await f.stopAgent(first); // the agent goes away during the launch...
-    open(); // ...which completes: the container runs
+    gate.open(); // ...which completes: the container runs
     await until(async () => (await f.container('mid-launch')).state === 'running', 'the container to run');
 
     const second = await dockerAgent();
-    expect(second.taskState(f.fw.frameworkId, 'mid-launch')).toBe('TASK_RUNNING'); // today: TASK_STAGING
+    expect(second.taskState(f.fw.frameworkId, 'mid-launch')).toBe('TASK_RUNNING');
     const [running] = await f.expectStates('mid-launch', ['TASK_RUNNING']);
     expect(running!.source).toBe('SOURCE_AGENT');
+  });
+
+  it('stopping with killTasks while a launch is under way kills that container too', async () => {
+    const { gate, held } = holdLaunches();
+    const agent = await dockerAgent({ wrap: held });
+    await f.launch(dockerTask('in-flight', 'sleep 1000'));
+    await f.expectStates('in-flight', ['TASK_STARTING']);
+    const stopping = agent.stop({ killTasks: true }); // waits for the launch in flight...
+    gate.open(); // ...which then completes
+    await stopping;
+    await until(async () => ['exited', 'absent'].includes((await f.container('in-flight')).state), 'the container to be stopped');
   });
 
   it('resends an unacknowledged update after an agent restart, with the same uuid', async () => {
@@ -301,3 +297,21 @@ describe('agent: Docker containerizer against a real master and the real engine'
     await waitFor(() => agent.pendingUpdates() === 0 && agent.taskState(f.fw.frameworkId, 'unacked') === undefined, 'the agent to get the acknowledgement through the new master');
   });
 });
+
+/** A containerizer wrapper whose launches wait until `gate.open()` (a launch still under way). */
+function holdLaunches(): { gate: { open: () => void }; held: (real: Containerizer) => Containerizer } {
+  let open!: () => void;
+  const gated = new Promise<void>((resolve) => (open = resolve));
+  const held = (real: Containerizer): Containerizer => ({
+    types: real.types,
+    launch: async (spec) => (await gated, real.launch(spec)),
+    kill: (id, grace) => real.kill(id, grace),
+    wait: (id) => real.wait(id),
+    recover: () => real.recover(),
+    readLog: (id, stream, offset, length) => real.readLog(id, stream, offset, length),
+    remove: (id) => real.remove(id),
+    exec: (id, command, timeoutMs) => real.exec(id, command, timeoutMs),
+    close: () => real.close(),
+  });
+  return { gate: { open }, held };
+}

@@ -4,7 +4,7 @@
  * and is force-removed in afterAll.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -221,6 +221,44 @@ describe('DockerContainerizer', () => {
     expect(await second.wait(running.containerId)).toMatchObject({ reason: 'KILLED' });
     for (const s of [running, ended, killedLater]) await second.remove(s.containerId);
     expect(await second.recover()).toEqual([]);
+  });
+
+  test('a task that replaces its log with a symlink to a host file cannot make the agent write or read that file', async () => {
+    const cz = containerizer();
+    const victim = path.join(root, 'victim');
+    writeFileSync(victim, 'precious\n');
+    const s = spec(`echo evil; rm -f $BERTH_SANDBOX/stdout; ln -s ${victim} $BERTH_SANDBOX/stdout`);
+    await cz.launch(s);
+    await within(cz.wait(s.containerId));
+    await cz.remove(s.containerId); // copies the engine's log into the sandbox
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(lstatSync(path.join(s.sandboxDir, 'stdout')).isSymbolicLink()).toBe(false);
+    expect(readFileSync(path.join(s.sandboxDir, 'stdout'), 'utf8')).toBe('evil\n');
+  });
+
+  test('a task without mem gets no memory limit (rather than a tiny one)', async () => {
+    const cz = containerizer();
+    const s = spec('true', { memMib: 0 });
+    await cz.launch(s);
+    await within(cz.wait(s.containerId));
+    const [c] = await docker.listContainers({ all: true, filters: { label: [`io.berth.container-id=${s.containerId}`] } });
+    expect((await docker.getContainer(c!.Id).inspect()).HostConfig.Memory).toBe(0);
+  });
+
+  test('exec runs a command in the container; one that times out is killed, not left behind', async () => {
+    const cz = containerizer();
+    const s = spec('sleep 1000');
+    await cz.launch(s);
+    expect(await cz.exec(s.containerId, { value: 'echo in-container $BERTH_TASK_ID; exit 3', shell: true, arguments: [] }, 5000)).toEqual({ exitCode: 3, output: `in-container ${s.taskId}\n` });
+    const timedOut = cz.exec(s.containerId, { value: 'sleep 300', shell: true, arguments: [] }, 300);
+    clock.advance(300);
+    expect((await within(timedOut)).exitCode).toBeUndefined();
+    const [c] = await docker.listContainers({ filters: { label: [`io.berth.container-id=${s.containerId}`] } });
+    await until(async () => {
+      const top = await docker.getContainer(c!.Id).top();
+      return !top.Processes.some((p) => p.join(' ').includes('sleep 300'));
+    });
+    await within(cz.kill(s.containerId, 0));
   });
 });
 

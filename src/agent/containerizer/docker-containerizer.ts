@@ -15,7 +15,7 @@
  * - The end of a container is noticed with a `wait` request per container (re-issued with backoff if the
  *   engine connection drops); a container deleted behind the agent's back ends with an unknown code.
  */
-import { promises as fsp, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Clock } from '../../common/clock';
@@ -38,7 +38,7 @@ import {
   type RecoveredContainer,
 } from './containerizer';
 import { ContainerLife, ContainerTable } from './lifecycle';
-import { lastLine, sliceOf } from './log-file';
+import { lastLine, readFileSlice, sliceOf, writeSandboxFile } from './log-file';
 
 /** Where the task's sandbox appears inside its container (also in `BERTH_SANDBOX`). */
 export const SANDBOX_MOUNT = '/mnt/berth/sandbox';
@@ -222,7 +222,7 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
       // Keep the logs with the sandbox: the engine's copy goes with the container.
       try {
         mkdirSync(c.sandboxDir, { recursive: true });
-        for (const stream of ['stdout', 'stderr'] as const) await fsp.writeFile(path.join(c.sandboxDir, stream), await this.engineLog(c, stream));
+        for (const stream of ['stdout', 'stderr'] as const) await writeSandboxFile(path.join(c.sandboxDir, stream), await this.engineLog(c, stream));
       } catch (e) {
         if (statusOf(e) !== 404) this.logger.warn('saving a container log failed', { containerId, err: engineMessage(e) });
       }
@@ -262,7 +262,18 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
         });
       });
       const output = demux(Buffer.concat(chunks)).subarray(0, EXEC_OUTPUT_LIMIT).toString('utf8');
-      if (abort.signal.aborted) return { exitCode: undefined, output: `${output}timed out after ${timeoutMs} ms` };
+      if (abort.signal.aborted) {
+        // The engine cannot kill an exec: kill its process on the host, or it lingers in the container.
+        const info = await ex.inspect().catch(() => undefined);
+        if (info?.Running === true && typeof info.Pid === 'number' && info.Pid > 0) {
+          try {
+            process.kill(info.Pid, 'SIGKILL');
+          } catch {
+            // Ended meanwhile.
+          }
+        }
+        return { exitCode: undefined, output: `${output}timed out after ${timeoutMs} ms` };
+      }
       const info = await ex.inspect();
       return { exitCode: info.ExitCode ?? undefined, output };
     } catch (e) {
@@ -315,7 +326,8 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     } else if (cmd.arguments.length > 0) {
       command = [...cmd.arguments]; // the image's entrypoint with these arguments
     }
-    const memBytes = Math.max(MIN_MEMORY_MIB, Math.ceil(spec.memMib)) * 1024 * 1024;
+    // No mem among the task's resources: no memory limit (rather than a tiny one that kills it).
+    const memBytes = spec.memMib > 0 ? Math.max(MIN_MEMORY_MIB, Math.ceil(spec.memMib)) * 1024 * 1024 : undefined;
     const binds = [`${spec.sandboxDir}:${SANDBOX_MOUNT}:rw`, ...(spec.volumes ?? []).map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`)];
     return {
       name: `berth-${spec.containerId}`,
@@ -327,8 +339,7 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
       HostConfig: {
         NetworkMode: 'host',
         Init: this.options.init ?? true,
-        Memory: memBytes,
-        MemorySwap: memBytes,
+        ...(memBytes !== undefined ? { Memory: memBytes, MemorySwap: memBytes } : {}),
         ...(spec.cpus > 0 ? { CpuShares: Math.max(2, Math.round(spec.cpus * 1024)) } : {}),
         ...(spec.cpus > 0 && (this.options.cpuQuota ?? true) ? { NanoCpus: Math.max(10_000_000, Math.round(spec.cpus * 1e9)) } : {}),
         Binds: binds,
@@ -349,10 +360,17 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     }
   }
 
+  /**
+   * Signals the container; until it has ended, a failed signal (engine restarting, container paused)
+   * is sent again every second — a kill must not be lost.
+   */
   private signal(c: Container, signal: 'SIGTERM' | 'SIGKILL'): void {
     c.handle?.kill({ signal }).catch((e: unknown) => {
-      // 409: not running any more; 404: gone. Both mean there is nothing left to signal.
-      if (statusOf(e) !== 409 && statusOf(e) !== 404) this.logger.warn('signalling a container failed', { containerId: c.containerId, signal, err: engineMessage(e) });
+      if (statusOf(e) === 404 || c.life.exit !== undefined || this.closed) return; // gone: nothing to signal
+      this.logger.warn('signalling a container failed; trying again', { containerId: c.containerId, signal, err: engineMessage(e) });
+      this.clock.setTimeout(() => {
+        if (c.life.exit === undefined && !this.closed) this.signal(c, signal);
+      }, 1000);
     });
   }
 
@@ -404,7 +422,7 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
       // Removed already: the copy in the sandbox is all there is.
-      return fsp.readFile(path.join(c.sandboxDir, stream)).catch(() => Buffer.alloc(0));
+      return (await readFileSlice(path.join(c.sandboxDir, stream), 0, Number.MAX_SAFE_INTEGER).catch(() => ({ data: Buffer.alloc(0) }))).data;
     }
     return demux(raw);
   }

@@ -53,12 +53,19 @@ export class ContainerLife {
   }
 
   /**
-   * SIGTERM now, SIGKILL after `graceMs` unless it ended. Only the first call counts (its reason and
-   * grace period stand); a container without a way to signal it (not started) is left alone.
+   * SIGTERM now, SIGKILL after `graceMs` unless it ended. The first call's reason and grace period
+   * stand; a later call only delivers the signal again (SIGKILL when it asks for no grace or the grace
+   * period is over). A container without a way to signal it (not started) is left alone.
    */
   startKill(graceMs: number, reason: ContainerExitReason): void {
-    if (this.exit !== undefined || this.killReason !== undefined || this.signal === undefined) return;
+    if (this.exit !== undefined || this.signal === undefined) return;
     const signal = this.signal;
+    if (this.killReason !== undefined) {
+      // Asked again while being killed: deliver the signal again (an earlier one may have been lost),
+      // SIGKILL once the grace period is over or when no grace is left.
+      signal(this.graceTimer === undefined || graceMs <= 0 ? 'SIGKILL' : 'SIGTERM');
+      return;
+    }
     this.killReason = reason;
     this.clock.clearTimeout(this.maxTimer);
     this.maxTimer = undefined;

@@ -1,15 +1,20 @@
+import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 /**
  * Up to `length` bytes of a log file from `offset`, with the file's whole size; an absent file is
  * empty. Used by the process containerizer and for logs of tasks the agent no longer tracks.
+ *
+ * Sandboxes are writable by their tasks, so a log file may have been replaced by a symlink to any
+ * host file: it is never followed (ELOOP → an error naming the file).
  */
 export async function readFileSlice(file: string, offset: number, length: number): Promise<{ data: Buffer; size: number }> {
   let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(file, 'r');
+    fh = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { data: Buffer.alloc(0), size: 0 };
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${file} is a symbolic link (replaced by the task?); not read`);
     throw e;
   }
   try {
@@ -38,4 +43,18 @@ export function lastLine(tail: Buffer): string | undefined {
   const lines = tail.toString('utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
   const line = lines[lines.length - 1];
   return line === undefined ? undefined : line.length > 200 ? `${line.slice(0, 197)}...` : line;
+}
+
+/**
+ * Writes a whole file in a task's sandbox without following a symlink the task may have put there:
+ * whatever is at `file` is removed first, then the file is created exclusively.
+ */
+export async function writeSandboxFile(file: string, data: Buffer): Promise<void> {
+  await fsp.rm(file, { force: true });
+  const fh = await fsp.open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    await fh.writeFile(data);
+  } finally {
+    await fh.close();
+  }
 }
