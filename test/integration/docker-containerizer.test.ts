@@ -256,7 +256,7 @@ describe('DockerContainerizer', () => {
     const [c] = await docker.listContainers({ filters: { label: [`io.berth.container-id=${s.containerId}`] } });
     await until(async () => {
       const top = await docker.getContainer(c!.Id).top();
-      return !top.Processes.some((p) => p.join(' ').includes('sleep 300'));
+      return !(top.Processes as string[][]).some((p) => p.join(' ').includes('sleep 300'));
     });
     await within(cz.kill(s.containerId, 0));
   });
