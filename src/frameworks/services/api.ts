@@ -1,0 +1,128 @@
+/**
+ * `berth.v1.Services`: the unary API of the services framework. {@link createServicesApi} gives the
+ * calls as plain async functions (request message in, response message out, errors thrown);
+ * {@link servicesGrpcHandlers} wraps them as grpc-js handlers, mapping errors to statuses here and
+ * only here: ValidationError → INVALID_ARGUMENT, ServicesError → the status of its code, anything
+ * else → INTERNAL.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { isValidationError, ValidationError } from '../../common/wire/problems';
+import { loadBerthProto, type GrpcServiceBinding } from '../../common/rpc/proto';
+import type { ProtoGrpcType as ServicesProtoGrpcType } from '../../generated/services';
+import type { CancelDeploymentRequest } from '../../generated/berth/v1/CancelDeploymentRequest';
+import type { CancelDeploymentResponse } from '../../generated/berth/v1/CancelDeploymentResponse';
+import type { DeleteAppRequest } from '../../generated/berth/v1/DeleteAppRequest';
+import type { DeleteAppResponse } from '../../generated/berth/v1/DeleteAppResponse';
+import type { GetAppRequest } from '../../generated/berth/v1/GetAppRequest';
+import type { GetAppResponse } from '../../generated/berth/v1/GetAppResponse';
+import type { ListAppsRequest } from '../../generated/berth/v1/ListAppsRequest';
+import type { ListAppsResponse } from '../../generated/berth/v1/ListAppsResponse';
+import type { ListDeploymentsRequest } from '../../generated/berth/v1/ListDeploymentsRequest';
+import type { ListDeploymentsResponse } from '../../generated/berth/v1/ListDeploymentsResponse';
+import type { PutAppRequest } from '../../generated/berth/v1/PutAppRequest';
+import type { PutAppResponse } from '../../generated/berth/v1/PutAppResponse';
+import type { RestartAppRequest } from '../../generated/berth/v1/RestartAppRequest';
+import type { RestartAppResponse } from '../../generated/berth/v1/RestartAppResponse';
+import type { ScaleAppRequest } from '../../generated/berth/v1/ScaleAppRequest';
+import type { ScaleAppResponse } from '../../generated/berth/v1/ScaleAppResponse';
+import type { ServicesDefinition } from '../../generated/berth/v1/Services';
+import { normalizeAppId, parseAppDefinition, parseAppDefinitionText } from './app-definition';
+import { ServicesError } from './errors';
+import type { ServicesScheduler } from './scheduler';
+import { appDefinitionFromWire, appInfoToWire, deploymentToWire } from './wire';
+
+/** The Services calls, as functions. */
+export interface ServicesApi {
+  PutApp(req: PutAppRequest): Promise<PutAppResponse>;
+  GetApp(req: GetAppRequest): Promise<GetAppResponse>;
+  ListApps(req: ListAppsRequest): Promise<ListAppsResponse>;
+  DeleteApp(req: DeleteAppRequest): Promise<DeleteAppResponse>;
+  ScaleApp(req: ScaleAppRequest): Promise<ScaleAppResponse>;
+  RestartApp(req: RestartAppRequest): Promise<RestartAppResponse>;
+  ListDeployments(req: ListDeploymentsRequest): Promise<ListDeploymentsResponse>;
+  CancelDeployment(req: CancelDeploymentRequest): Promise<CancelDeploymentResponse>;
+}
+
+function appId(raw: string | undefined, field = 'app_id'): string {
+  if (raw === undefined || raw === '') throw ValidationError.of(field, 'is required');
+  const n = normalizeAppId(raw);
+  if (!n.ok) throw ValidationError.of(field, n.problem);
+  return n.id;
+}
+
+export function createServicesApi(fw: ServicesScheduler): ServicesApi {
+  const roles = fw.options.roles;
+  return {
+    async PutApp(req) {
+      const hasText = typeof req.definition === 'string' && req.definition !== '';
+      const hasApp = req.app !== undefined && req.app !== null;
+      if (hasText === hasApp) throw ValidationError.of('source', `exactly one of definition (JSON/YAML text) and app must be set, got ${hasText ? 'both' : 'neither'}`);
+      const def = hasText ? parseAppDefinitionText(req.definition!, { roles }) : parseAppDefinition(appDefinitionFromWire(req.app!), { roles });
+      const r = await fw.putApp(def, { force: req.force === true });
+      return { deployment_id: r.deploymentId, created: r.created, app_id: def.id };
+    },
+    async GetApp(req) {
+      return { app: appInfoToWire(await fw.getApp(appId(req.app_id))) };
+    },
+    async ListApps(req) {
+      const prefix = req.prefix === undefined || req.prefix === '' || req.prefix === '/' ? '' : appId(req.prefix, 'prefix');
+      return { apps: (await fw.listApps(prefix)).map(appInfoToWire) };
+    },
+    async DeleteApp(req) {
+      return { deployment_id: (await fw.deleteApp(appId(req.app_id))).deploymentId };
+    },
+    async ScaleApp(req) {
+      const n = req.instances ?? 0;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw ValidationError.of('instances', `must be an integer >= 0, got ${String(n)}`);
+      return { deployment_id: (await fw.scaleApp(appId(req.app_id), n, { force: req.force === true })).deploymentId };
+    },
+    async RestartApp(req) {
+      return { deployment_id: (await fw.restartApp(appId(req.app_id), { force: req.force === true })).deploymentId };
+    },
+    async ListDeployments(req) {
+      const filter = req.app_id === undefined || req.app_id === '' ? undefined : appId(req.app_id);
+      const list = await fw.listDeployments({ ...(filter === undefined ? {} : { appId: filter }), includeFinished: req.include_finished === true });
+      return { deployments: list.map(deploymentToWire) };
+    },
+    async CancelDeployment(req) {
+      if (!req.deployment_id) throw ValidationError.of('deployment_id', 'is required');
+      return { rollback_deployment_id: (await fw.cancelDeployment(req.deployment_id)).rollbackDeploymentId };
+    },
+  };
+}
+
+const STATUS: Record<ServicesError['code'], grpc.status> = {
+  NOT_FOUND: grpc.status.NOT_FOUND,
+  FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
+  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
+  UNAVAILABLE: grpc.status.UNAVAILABLE,
+};
+
+/** The gRPC status of an error thrown by an API call. */
+export function toGrpcStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (isValidationError(err)) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof ServicesError) return { code: STATUS[err.code], details: err.message };
+  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+}
+
+/** grpc-js unary handlers for every call of `api`. */
+export function servicesGrpcHandlers(api: ServicesApi): grpc.UntypedServiceImplementation {
+  const handlers: grpc.UntypedServiceImplementation = {};
+  for (const name of Object.keys(api) as (keyof ServicesApi)[]) {
+    const call = api[name] as (req: unknown) => Promise<unknown>;
+    handlers[name] = ((c: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      call(c.request).then((res) => callback(null, res), (err: unknown) => callback(toGrpcStatus(err)));
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+  return handlers;
+}
+
+/** The `berth.v1.Services` service definition (loaded with the rest of the contract). */
+export function servicesDefinition(): ServicesDefinition {
+  return (loadBerthProto() as unknown as ServicesProtoGrpcType).berth.v1.Services.service;
+}
+
+/** `api` bound to `berth.v1.Services`, for the framework host's gRPC server. */
+export function servicesServiceBinding(api: ServicesApi): GrpcServiceBinding {
+  return { definition: servicesDefinition(), implementation: servicesGrpcHandlers(api) };
+}

@@ -1,0 +1,123 @@
+/**
+ * The controller's decisions for one app, as a pure function of its target and its tasks: which tasks
+ * to kill, how many to launch, whether the target is reached, and how far away it is.
+ *
+ * Level-triggered: it is re-evaluated after every event (status update, offer round, timer, API
+ * call), so create, scale, restart, upgrade, rollback and delete are all the same loop with a
+ * different target. Tasks of another config version than the target's are "old".
+ *
+ * Rolling replacement (Marathon's upgradeStrategy):
+ * - never fewer than `minHealthy = ceil(N × minimumHealthCapacity)` healthy tasks (old + new): an old
+ *   healthy task is killed only while the healthy count stays at or above it (old tasks that are not
+ *   healthy can always go);
+ * - never more than `maxTotal = floor(N × (1 + maximumOverCapacity))` tasks alive at once (tasks
+ *   being killed still count: their resources are not free yet). When that leaves no room to move
+ *   (`minHealthy >= maxTotal`, e.g. 1 and 0), one extra task is allowed, as Marathon does.
+ *
+ * A task is healthy when RUNNING, with `healthy = true` if it has a health check, and ready if it
+ * has a readiness check.
+ */
+import type { AppDefinition, KillSelection } from './app-definition';
+import type { TaskRecord } from './model';
+
+/** What {@link planApp} needs to know about an app. */
+export interface PlanTarget {
+  readonly def: AppDefinition;
+  readonly configVersion: string;
+  readonly deleting: boolean;
+}
+
+export interface Plan {
+  /** Tasks to kill now (not already being killed). */
+  readonly kill: TaskRecord[];
+  /** How many tasks to launch when offers allow (ignoring launch backoff). */
+  readonly launch: number;
+  /** The target is reached: the deployment, if any, is done. */
+  readonly complete: boolean;
+  /** How far from the target: 0 when complete; a deployment progresses when this reaches a new low. */
+  readonly distance: number;
+}
+
+export function isKilling(t: TaskRecord): boolean {
+  return t.killRequestedAt !== undefined || t.state === 'TASK_KILLING';
+}
+
+/** Unreachable for longer than the app's inactiveAfterSeconds: it no longer counts, a replacement starts. */
+export function isInactive(t: TaskRecord, def: AppDefinition, now: number): boolean {
+  const u = def.unreachableStrategy;
+  return t.state === 'TASK_UNREACHABLE' && !u.disabled && now - (t.unreachableSince ?? now) >= u.inactiveAfterSeconds * 1000;
+}
+
+export function isHealthy(t: TaskRecord): boolean {
+  return t.state === 'TASK_RUNNING' && (!t.hasHealthCheck || t.healthy === true) && (t.readiness === undefined || t.ready);
+}
+
+/**
+ * The order in which tasks are given up: not running first, then unhealthy, then by launch time —
+ * youngest first (the default) or oldest first.
+ */
+export function killOrder(tasks: readonly TaskRecord[], selection: KillSelection): TaskRecord[] {
+  const rank = (t: TaskRecord): number => (t.state !== 'TASK_RUNNING' ? 0 : !isHealthy(t) ? 1 : 2);
+  return [...tasks].sort((a, b) => {
+    const r = rank(a) - rank(b);
+    if (r !== 0) return r;
+    const age = selection === 'OLDEST_FIRST' ? a.launchedAt - b.launchedAt : b.launchedAt - a.launchedAt;
+    return age !== 0 ? age : a.taskId < b.taskId ? -1 : 1;
+  });
+}
+
+/** The upgrade bounds for `instances`. */
+export function capacityBounds(def: AppDefinition, instances: number): { minHealthy: number; maxTotal: number } {
+  const minHealthy = Math.max(0, Math.ceil(instances * def.upgradeStrategy.minimumHealthCapacity - 1e-9));
+  let maxTotal = Math.floor(instances * (1 + def.upgradeStrategy.maximumOverCapacity) + 1e-9);
+  if (instances > 0 && minHealthy >= maxTotal) maxTotal = minHealthy + 1;
+  return { minHealthy, maxTotal };
+}
+
+export function planApp(target: PlanTarget, tasks: readonly TaskRecord[], now: number): Plan {
+  const { def } = target;
+  if (target.deleting) {
+    return { kill: tasks.filter((t) => !isKilling(t)), launch: 0, complete: tasks.length === 0, distance: tasks.length };
+  }
+  const n = def.instances;
+  const killed = new Set<TaskRecord>();
+  const current = tasks.filter((t) => t.configVersion === target.configVersion);
+  const old = tasks.filter((t) => t.configVersion !== target.configVersion);
+  const counted = (t: TaskRecord): boolean => !isKilling(t) && !killed.has(t) && !isInactive(t, def, now);
+
+  // Too many of the target version (scale down, or an unreachable task came back): kill the surplus.
+  const currentCounted = current.filter(counted);
+  for (const t of killOrder(currentCounted, def.killSelection).slice(0, Math.max(0, currentCounted.length - n))) killed.add(t);
+
+  // Old tasks go as long as enough healthy ones stay.
+  const { minHealthy, maxTotal } = capacityBounds(def, n);
+  const healthyCurrent = current.filter((t) => counted(t) && isHealthy(t)).length;
+  let healthyNow = healthyCurrent + old.filter((t) => !isKilling(t) && isHealthy(t)).length;
+  for (const t of killOrder(old.filter((t) => !isKilling(t)), def.killSelection)) {
+    if (!isHealthy(t)) killed.add(t);
+    else if (healthyCurrent >= n || healthyNow - 1 >= minHealthy) {
+      killed.add(t);
+      healthyNow--;
+    }
+  }
+
+  const alive = current.filter(counted).length;
+  const missing = Math.max(0, n - alive);
+  let launch = missing;
+  if (old.length > 0) {
+    const present = tasks.filter((t) => !isInactive(t, def, now)).length;
+    launch = Math.max(0, Math.min(missing, maxTotal - present));
+  }
+
+  const currentLive = current.filter((t) => !isInactive(t, def, now));
+  const complete = old.length === 0 && alive === n && healthyCurrent === n && currentLive.length === n;
+  const distance = old.length + (n - Math.min(n, healthyCurrent)) + Math.max(0, currentLive.length - n);
+  return { kill: [...killed], launch, complete, distance };
+}
+
+/** The launch delay after one more failure: `backoffSeconds`, then × `backoffFactor`, capped. */
+export function nextBackoffMs(previousMs: number, def: AppDefinition): number {
+  const cap = def.maxLaunchDelaySeconds * 1000;
+  const next = previousMs <= 0 ? def.backoffSeconds * 1000 : previousMs * def.backoffFactor;
+  return Math.min(cap, next);
+}

@@ -1,0 +1,44 @@
+/**
+ * Readiness checks, run by the framework itself (unlike health checks, which the agent runs): an
+ * HTTP(S) GET to the task's own agent host and host port, repeated every `intervalSeconds` until the
+ * answer's status is one of `httpStatusCodesForReady`. Deployments wait for new tasks to be ready.
+ *
+ * The target is always the task's agent hostname and one of the task's host ports — nothing else can
+ * be addressed through an app definition.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+
+export interface ReadinessTarget {
+  readonly protocol: 'HTTP' | 'HTTPS';
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+}
+
+export type ReadinessResult = { readonly status: number } | { readonly error: string };
+
+/** Performs one check. Never rejects. Injected, so tests can answer without sockets. */
+export type ReadinessProbe = (target: ReadinessTarget, timeoutMs: number) => Promise<ReadinessResult>;
+
+/** The real probe: one GET, the body discarded, no redirects followed, TLS certificates not verified. */
+export const httpReadinessProbe: ReadinessProbe = (target, timeoutMs) =>
+  new Promise<ReadinessResult>((resolve) => {
+    const mod = target.protocol === 'HTTPS' ? https : http;
+    let settled = false;
+    const done = (r: ReadinessResult): void => {
+      if (!settled) {
+        settled = true;
+        resolve(r);
+      }
+    };
+    const req = mod.get({ host: target.host, port: target.port, path: target.path, timeout: timeoutMs, agent: false, ...(target.protocol === 'HTTPS' ? { rejectUnauthorized: false } : {}) }, (res) => {
+      res.resume();
+      done({ status: res.statusCode ?? 0 });
+    });
+    req.on('timeout', () => {
+      req.destroy();
+      done({ error: `no answer within ${timeoutMs} ms` });
+    });
+    req.on('error', (err) => done({ error: err.message }));
+  });

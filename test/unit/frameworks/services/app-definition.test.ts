@@ -1,0 +1,112 @@
+import { ValidationError } from '../../../../src/common/wire/problems';
+import {
+  appIdOfTask, appKey, needsRestart, normalizeAppId, parseAppDefinition, parseAppDefinitionText,
+} from '../../../../src/frameworks/services/app-definition';
+import { appDefinitionFromWire, appDefinitionJson, appDefinitionToWire } from '../../../../src/frameworks/services/wire';
+
+function problems(input: unknown, roles?: string[]): string[] {
+  try {
+    parseAppDefinition(input, roles === undefined ? {} : { roles });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ValidationError);
+    return (e as ValidationError).problems.map((p) => `${p.field}: ${p.message}`);
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('app definitions', () => {
+  it('fills in Marathon defaults', () => {
+    const d = parseAppDefinition({ id: 'web', cmd: 'sleep 1000' });
+    expect(d).toMatchObject({
+      id: '/web', cmd: 'sleep 1000', instances: 1, cpus: 1, mem: 128, disk: 0, gpus: 0, env: {}, portDefinitions: [], requirePorts: false,
+      constraints: [], healthChecks: [], readinessChecks: [], backoffSeconds: 1, backoffFactor: 1.15, maxLaunchDelaySeconds: 300,
+      killSelection: 'YOUNGEST_FIRST', unreachableStrategy: { disabled: false, inactiveAfterSeconds: 300, expungeAfterSeconds: 600 },
+      upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 1 }, progressDeadlineSeconds: 600,
+    });
+  });
+
+  it('names the field and the bad value of every problem', () => {
+    expect(problems({ id: '/web', cmd: 'x', instances: -1 })).toEqual(['instances: must be an integer >= 0, got -1']);
+    expect(problems({ id: '/Web_1', cmd: 'x', instances: 1.5, cpus: 0, mem: 'lots', instance: 3 }).sort()).toEqual([
+      'instance: is not a known field',
+      'instances: must be an integer >= 0, got 1.5',
+      'cpus: must be a number >= 0.001, got 0',
+      'mem: must be a number >= 0, got "lots"',
+      'id: must be a path like "/group/app" of lowercase letters, digits and inner dashes, got "/Web_1"',
+    ].sort());
+    expect(problems({ cmd: 'x' })).toEqual(['id: is required']);
+    expect(problems({ id: 'a', upgradeStrategy: { minimumHealthCapacity: 1.5 }, killSelection: 'RANDOM', cmd: 'x' })).toEqual([
+      'killSelection: must be one of YOUNGEST_FIRST, OLDEST_FIRST, got "RANDOM"',
+      'upgradeStrategy.minimumHealthCapacity: must be a number from 0 to 1, got 1.5',
+    ]);
+  });
+
+  it('checks fields against each other', () => {
+    expect(problems({ id: 'a' })).toEqual(['cmd: an app needs cmd, args or container.docker.image, got none of them']);
+    expect(problems({ id: 'a', cmd: 'x', args: ['y'] })).toEqual(['args: must not be given together with cmd']);
+    expect(problems({ id: 'a', cmd: 'x', healthChecks: [{ protocol: 'HTTP', portIndex: 1 }], portDefinitions: [{ port: 0 }] })).toEqual([
+      'healthChecks[0].portIndex: must be less than the number of portDefinitions (1), got 1',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', healthChecks: [{ protocol: 'COMMAND' }] })).toEqual(['healthChecks[0].command: is required for a COMMAND health check']);
+    expect(problems({ id: 'a', cmd: 'x', requirePorts: true, portDefinitions: [{ port: 0 }] })).toEqual([
+      'portDefinitions[0].port: must be a fixed port (1-65535) when requirePorts is true, got 0',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', readinessChecks: [{ portName: 'http' }], portDefinitions: [{ name: 'web' }] })).toEqual([
+      'readinessChecks[0].portName: must name one of the portDefinitions, got "http"',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', unreachableStrategy: { inactiveAfterSeconds: 60, expungeAfterSeconds: 30 } })).toEqual([
+      'unreachableStrategy.expungeAfterSeconds: must be >= inactiveAfterSeconds (60), got 30',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', role: 'ops' }, ['*', 'web'])).toEqual(['role: must be one of the framework\'s roles (*, web), got "ops"']);
+    expect(problems({ id: 'a', cmd: 'x', constraints: [['hostname', 'UNIQUE'], ['rack', 'NEAR', 'x']] })).toEqual([
+      'constraints[1].operator: must be one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, got "NEAR"',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', env: { A: 1 } })).toEqual(['env["A"]: must be a string, got 1']);
+  });
+
+  it('reads JSON and YAML text', () => {
+    const yaml = parseAppDefinitionText([
+      'id: /shop/web',
+      'container: { docker: { image: "nginx:1.27" } }',
+      'instances: 3',
+      'portDefinitions: [{ name: http }]',
+      'constraints:',
+      '  - [hostname, UNIQUE]',
+      '  - "rack:GROUP_BY:2"',
+      'unreachableStrategy: disabled',
+    ].join('\n'));
+    expect(yaml).toMatchObject({ id: '/shop/web', instances: 3, constraints: [['hostname', 'UNIQUE'], ['rack', 'GROUP_BY', '2']], unreachableStrategy: { disabled: true } });
+    expect(parseAppDefinitionText('{"id": "x", "cmd": "true"}').id).toBe('/x');
+    expect(() => parseAppDefinitionText('{"id": ')).toThrow(/^definition: is not valid JSON/);
+    expect(() => parseAppDefinitionText('   ')).toThrow('definition: must be a JSON or YAML app definition, got an empty text');
+    expect(() => parseAppDefinitionText('- a\n- b')).toThrow('definition: must be an object, got an array');
+  });
+
+  it('ids: normalised, mapped to keys and back from task ids', () => {
+    expect(normalizeAppId('shop/web/')).toEqual({ ok: true, id: '/shop/web' });
+    expect(normalizeAppId('/a.b').ok).toBe(false);
+    expect(appKey('/shop/web')).toBe('shop.web');
+    expect(appIdOfTask('shop.web.3f2c0d6e-1a2b-4c3d-9e8f-001122334455')).toBe('/shop/web');
+  });
+
+  it('only a change of instances keeps the tasks', () => {
+    const a = parseAppDefinition({ id: 'a', cmd: 'x', instances: 2, env: { B: '1', A: '2' } });
+    expect(needsRestart(a, parseAppDefinition({ id: 'a', cmd: 'x', instances: 5, env: { A: '2', B: '1' } }))).toBe(false);
+    expect(needsRestart(a, parseAppDefinition({ id: 'a', cmd: 'y', instances: 2, env: { A: '2', B: '1' } }))).toBe(true);
+  });
+
+  it('the message form converts both ways without loss', () => {
+    const d = parseAppDefinition({
+      id: '/shop/api', args: ['/bin/api', '--port', '$PORT0'], container: { docker: { image: 'api:2', parameters: [{ key: 'label', value: 'a=b' }] } },
+      instances: 4, cpus: 0.5, mem: 256, env: { MODE: 'prod' }, portDefinitions: [{ name: 'http', labels: { vip: 'x' } }, { port: 9000, protocol: 'udp' }],
+      labels: { team: 'shop' }, constraints: [['hostname', 'UNIQUE'], ['rack', 'LIKE', 'r.*']],
+      healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 0, gracePeriodSeconds: 10, intervalSeconds: 5, delaySeconds: 1 }],
+      readinessChecks: [{ portName: 'http', path: '/ready', httpStatusCodesForReady: [200, 204] }],
+      taskKillGracePeriodSeconds: 7, killSelection: 'OLDEST_FIRST', unreachableStrategy: 'disabled',
+      upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 }, progressDeadlineSeconds: 120,
+    });
+    const again = parseAppDefinition(appDefinitionFromWire(appDefinitionToWire(d)));
+    expect(again).toEqual(d);
+    expect(parseAppDefinition(JSON.parse(appDefinitionJson(d)))).toEqual(d);
+  });
+});

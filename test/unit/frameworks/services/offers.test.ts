@@ -1,0 +1,95 @@
+import { resourcesFromWire } from '../../../../src/common/wire';
+import { LABEL_APP_ID, LABEL_APP_VERSION } from '../../../../src/frameworks/services/task-builder';
+import { agents, Harness } from './harness';
+
+describe('services: offers and placement', () => {
+  it('packs several tasks into one offer, declines the rest, and suppresses offers when idle', async () => {
+    const h = await Harness.started();
+    expect(h.api.suppresses).toBe(1); // nothing to run yet
+    await h.put({ id: '/web', cmd: 'serve', instances: 3, cpus: 1, mem: 512, portDefinitions: [{}] });
+    expect(h.api.revives).toBe(1);
+    const launched = await h.offer({ agent: 'a1', resources: 'cpus:2;mem:4096;ports:[31000-31010]' }, { agent: 'a2', resources: 'cpus:8;mem:8192;ports:[31000-31010]' });
+    expect(launched.map((t) => t.agentId)).toEqual(['a1', 'a1', 'a2']);
+    expect(h.api.declines).toEqual([]);
+    const ports = launched.map((t) => t.info.discovery?.ports?.[0]?.number);
+    expect(ports).toEqual([31000, 31001, 31000]); // the second task on a1 got the next free port
+    expect(h.api.suppresses).toBe(2); // everything placed: no more offers wanted
+    await h.offer({ agent: 'a3' });
+    expect(h.api.declines).toEqual([{ offerIds: [expect.any(String)], refuseSeconds: 5 }]);
+  });
+
+  it('builds the TaskInfo from the definition', async () => {
+    const h = await Harness.started();
+    await h.put({
+      id: '/shop/web', container: { docker: { image: 'nginx:1.27' } }, args: ['nginx', '-g', 'daemon off;'], cpus: 0.5, mem: 64,
+      env: { MODE: 'prod' }, labels: { team: 'shop' }, portDefinitions: [{ name: 'http' }, { name: 'admin-api' }],
+      healthChecks: [{ protocol: 'HTTP', path: '/health', portIndex: 1, gracePeriodSeconds: 5, intervalSeconds: 2, timeoutSeconds: 1, maxConsecutiveFailures: 2 }],
+      taskKillGracePeriodSeconds: 3,
+    });
+    const [t] = await h.offer({ agent: 'a1', resources: 'cpus:1;mem:128;ports:[31000-31010]' });
+    const info = t.info;
+    expect(info.task_id?.value).toMatch(/^shop\.web\.id-\d+$/);
+    expect(info.agent_id?.value).toBe('a1');
+    expect(info.container).toEqual({ type: 'DOCKER', docker: { image: 'nginx:1.27', force_pull: false, privileged: false, parameters: [] } });
+    expect(info.command).toMatchObject({ value: '', shell: false, arguments: ['nginx', '-g', 'daemon off;'] });
+    const env = Object.fromEntries((info.command?.environment?.variables ?? []).map((v) => [v.name, v.value]));
+    expect(env).toMatchObject({ MODE: 'prod', BERTH_APP_ID: '/shop/web', PORT_HTTP: '31000', PORT_ADMIN_API: '31001' });
+    expect(info.health_check).toEqual({ type: 'HTTP', http: { port: 31001, path: '/health', scheme: 'http' }, interval_seconds: 2, timeout_seconds: 1, consecutive_failures: 2, grace_period_seconds: 5 });
+    expect(info.kill_policy).toEqual({ grace_period: { nanoseconds: '3000000000' } });
+    const labels = Object.fromEntries((info.labels?.labels ?? []).map((l) => [l.key, l.value]));
+    expect(labels).toMatchObject({ team: 'shop', [LABEL_APP_ID]: '/shop/web', [LABEL_APP_VERSION]: expect.stringMatching(/^\d{4}-/) });
+    expect(resourcesFromWire(info.resources as never).toString()).toBe('cpus:0.5;mem:64;ports:[31000-31001]');
+
+    const p = await Harness.started();
+    await p.put({ id: '/job', cmd: 'echo hi', requirePorts: true, portDefinitions: [{ port: 31005 }] });
+    const [q] = await p.offer({ agent: 'a1' });
+    expect(q.info.container).toEqual({ type: 'PROCESS' });
+    expect(q.info.command).toMatchObject({ value: 'echo hi', shell: true });
+    expect(q.info.discovery?.ports?.[0]?.number).toBe(31005);
+    expect(q.info.health_check).toBeUndefined();
+  });
+
+  it('UNIQUE hostname: 5 instances on 5 agents, a 6th waits with the constraint as the reason', async () => {
+    const h = await Harness.started();
+    await h.put({ id: '/db', cmd: 'db', instances: 5, cpus: 0.1, mem: 32, constraints: [['hostname', 'UNIQUE']] });
+    const launched = await h.offer(...agents(5));
+    expect(launched.map((t) => t.hostname).sort()).toEqual(['h1', 'h2', 'h3', 'h4', 'h5']);
+    await h.running(launched.map((t) => t.taskId));
+    expect((await h.fw.getApp('/db')).deployment).toBeUndefined();
+
+    await h.fw.scaleApp('/db', 6);
+    expect(await h.offer(...agents(5))).toEqual([]);
+    const app = await h.fw.getApp('/db');
+    expect(app.waitingInstances).toBe(1);
+    expect(app.rejections.reasons).toEqual([{ reason: 'constraint:hostname:UNIQUE', count: 5 }]);
+    expect(app.rejections.last?.detail).toMatch(/^hostname:UNIQUE: hostname h\d already has a task$/);
+    expect(app.waiting).toBe('waiting for offers for 1 instance: 5 of the last 10 offers rejected: constraint:hostname:UNIQUE ×5');
+    const [sixth] = await h.offer({ agent: 'a6', hostname: 'h6' });
+    expect(sixth.hostname).toBe('h6');
+  });
+
+  it('explains every kind of rejection', async () => {
+    const h = await Harness.started({ options: { roles: ['*', 'web'] } });
+    await h.put({ id: '/rack', cmd: 'x', cpus: 0.1, mem: 32, constraints: [['rack', 'IS', 'r9']] });
+    await h.put({ id: '/big', cmd: 'x', cpus: 1, mem: 100000 });
+    await h.put({ id: '/port', cmd: 'x', cpus: 0.1, mem: 32, requirePorts: true, portDefinitions: [{ port: 80 }] });
+    await h.put({ id: '/role', cmd: 'x', cpus: 0.1, mem: 32, role: 'web' });
+    await h.offer({ agent: 'a1', attributes: { rack: 'r1' } }, { agent: 'a2', attributes: { rack: 'r2' } }, { agent: 'a3' });
+    const reasons = async (id: string) => (await h.fw.getApp(id)).rejections.reasons;
+    expect(await reasons('/rack')).toEqual([{ reason: 'constraint:rack:IS:r9', count: 3 }]);
+    expect(await reasons('/big')).toEqual([{ reason: 'resources:mem', count: 3 }]);
+    expect(await reasons('/port')).toEqual([{ reason: 'ports', count: 3 }]);
+    expect(await reasons('/role')).toEqual([{ reason: 'role', count: 3 }]);
+    expect((await h.fw.getApp('/big')).rejections.last?.detail).toBe('needs mem 100000, the offer has 4096');
+    expect(h.api.launches).toEqual([]);
+    // An offer in the right role is used.
+    expect(await h.offer({ agent: 'a4', role: 'web' })).toHaveLength(1);
+  });
+
+  it('the rejection summary covers only the last N offers', async () => {
+    const h = await Harness.started({ options: { rejectSummaryOffers: 4 } });
+    await h.put({ id: '/big', cmd: 'x', mem: 100000 });
+    for (let i = 0; i < 6; i++) await h.offer({ agent: `a${i}` });
+    expect((await h.fw.getApp('/big')).rejections).toMatchObject({ considered: 4, launched: 0, reasons: [{ reason: 'resources:mem', count: 4 }] });
+  });
+});

@@ -1,0 +1,73 @@
+import { parseAppDefinition } from '../../../../src/frameworks/services/app-definition';
+import type { TaskRecord } from '../../../../src/frameworks/services/model';
+import { capacityBounds, killOrder, nextBackoffMs, planApp } from '../../../../src/frameworks/services/planner';
+import { Harness } from './harness';
+
+const def = (extra: Record<string, unknown> = {}) => parseAppDefinition({ id: '/a', cmd: 'x', ...extra });
+
+function task(id: string, configVersion: string, state = 'TASK_RUNNING', extra: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    taskId: id, appId: '/a', version: configVersion, configVersion, agentId: 'a1', hostname: 'h1', attributes: [], ports: [],
+    state, hasHealthCheck: false, ready: false, launchedAt: Number(id.replace(/\D/g, '')) || 0, lastStatusAt: 0, ...extra,
+  };
+}
+
+describe('planner', () => {
+  it('upgrade bounds: ceil for the minimum, floor for the maximum, one extra when they meet', () => {
+    expect(capacityBounds(def({ upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0.25 } }), 4)).toEqual({ minHealthy: 2, maxTotal: 5 });
+    expect(capacityBounds(def({ upgradeStrategy: { minimumHealthCapacity: 0.6, maximumOverCapacity: 0.1 } }), 3)).toEqual({ minHealthy: 2, maxTotal: 3 });
+    expect(capacityBounds(def({ upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 0 } }), 3)).toEqual({ minHealthy: 3, maxTotal: 4 });
+    expect(capacityBounds(def(), 3)).toEqual({ minHealthy: 3, maxTotal: 6 });
+    expect(capacityBounds(def({ upgradeStrategy: { minimumHealthCapacity: 0, maximumOverCapacity: 0 } }), 2)).toEqual({ minHealthy: 0, maxTotal: 2 });
+  });
+
+  it('minimumHealthCapacity 0: all old tasks go first, then the new ones start', () => {
+    const d = def({ instances: 2, upgradeStrategy: { minimumHealthCapacity: 0, maximumOverCapacity: 0 } });
+    const plan = planApp({ def: d, configVersion: 'v2', deleting: false }, [task('t1', 'v1'), task('t2', 'v1')], 0);
+    expect(plan.kill.map((t) => t.taskId).sort()).toEqual(['t1', 't2']);
+    expect(plan.launch).toBe(0); // the killed ones still hold their resources
+    expect(planApp({ def: d, configVersion: 'v2', deleting: false }, [], 0)).toMatchObject({ launch: 2, complete: false, distance: 2 });
+  });
+
+  it('counts health and readiness only for tasks that have them', () => {
+    const d = def({ instances: 1 });
+    const t = task('t1', 'v1', 'TASK_RUNNING', { hasHealthCheck: true });
+    expect(planApp({ def: d, configVersion: 'v1', deleting: false }, [t], 0).complete).toBe(false);
+    expect(planApp({ def: d, configVersion: 'v1', deleting: false }, [{ ...t, healthy: true }], 0).complete).toBe(true);
+    const r = task('t2', 'v1', 'TASK_RUNNING', { readiness: { protocol: 'HTTP', port: 1, path: '/', intervalMs: 1, timeoutMs: 1, statuses: [200] } });
+    expect(planApp({ def: d, configVersion: 'v1', deleting: false }, [r], 0).complete).toBe(false);
+    expect(planApp({ def: d, configVersion: 'v1', deleting: false }, [{ ...r, ready: true }], 0).complete).toBe(true);
+  });
+
+  it('kill order: staged, then unhealthy, then by age', () => {
+    const tasks = [task('t1', 'v'), task('t2', 'v', 'TASK_STAGING'), task('t3', 'v', 'TASK_RUNNING', { hasHealthCheck: true, healthy: false }), task('t4', 'v')];
+    expect(killOrder(tasks, 'YOUNGEST_FIRST').map((t) => t.taskId)).toEqual(['t2', 't3', 't4', 't1']);
+    expect(killOrder(tasks, 'OLDEST_FIRST').map((t) => t.taskId)).toEqual(['t2', 't3', 't1', 't4']);
+  });
+
+  it('backoff: backoffSeconds, × backoffFactor, capped', () => {
+    const d = def({ backoffSeconds: 2, backoffFactor: 2, maxLaunchDelaySeconds: 5 });
+    expect(nextBackoffMs(0, d)).toBe(2000);
+    expect(nextBackoffMs(2000, d)).toBe(4000);
+    expect(nextBackoffMs(4000, d)).toBe(5000);
+  });
+
+  it('a version abandoned by a rollback is never reused, even within the same millisecond', async () => {
+    const h = await Harness.started();
+    const base = { id: '/a', cpus: 0.1, mem: 32, instances: 1 };
+    await h.put({ ...base, cmd: 'v1' });
+    const [t1] = await h.offer({ agent: 'a1' });
+    await h.running([t1.taskId]);
+    const d2 = await h.put({ ...base, cmd: 'v2' });
+    const [t2] = await h.offer({ agent: 'a1' });
+    await h.fw.cancelDeployment(d2);
+    expect(h.killed()).toEqual([t2.taskId]);
+    await h.put({ ...base, cmd: 'v3' }, true); // the rollback still waits for t2 to go
+    const app = await h.fw.getApp('/a');
+    expect(app.tasks.find((t) => t.taskId === t2.taskId)?.version).not.toBe(app.configVersion);
+    expect(new Set(app.tasks.map((t) => t.version)).size).toBe(2);
+    // Replacing the running rollback keeps its target (v1) as the version to return to.
+    const [dep] = await h.fw.listDeployments();
+    expect(dep.from?.def.cmd).toBe('v1');
+  });
+});
