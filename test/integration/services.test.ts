@@ -1,22 +1,10 @@
 /**
- * The services framework end to end over real gRPC: a real master (fake clock: the test runs the
- * allocation cycles), five real agents (fake containerizer: containers would add nothing here) with
- * hostnames h1…h5, the framework host running the `services` plugin (fake clock for its backoffs and
- * deadlines) and the berth.v1.Services API called as a client would.
+ * The services framework end to end over real gRPC: a real master, five real agents h1…h5 (fake
+ * containerizer: containers would add nothing here), the framework host running the `services` plugin,
+ * and the berth.v1.Services API called as a client would (test/support/framework-cluster.ts).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Agent } from '../../src/agent/agent';
-import { FakeContainerizer } from '../../src/agent/containerizer/fake-containerizer';
-import { FakeClock, SystemClock } from '../../src/common/clock';
-import { memoryLogger } from '../../src/common/logging';
-import { Resources } from '../../src/common/resources';
-import { loadBerthProto } from '../../src/common/rpc/proto';
-import { FrameworkHost } from '../../src/frameworks/host/host';
-import { MemoryKeyValueStore } from '../../src/frameworks/sdk/store';
-import { startTestMaster, waitFor, type TestMaster } from '../support/master-harness';
+import { FrameworkCluster } from '../support/framework-cluster';
 
 interface AppTask { task_id: string; hostname: string; state: string; version: string; launched_at?: { nanoseconds: string } }
 interface AppInfo {
@@ -34,61 +22,19 @@ interface AppInfo {
 interface Deployment { id: string; kind: string; state: string; rollback_of: string; rolled_back_by: string }
 
 describe('services framework over gRPC', () => {
-  let master: TestMaster;
-  let hostClock: FakeClock;
-  let host: FrameworkHost;
-  let client: grpc.Client;
-  const agents: Agent[] = [];
-  const dirs: string[] = [];
+  let cluster: FrameworkCluster;
 
   beforeAll(async () => {
-    master = await startTestMaster({ allocationIntervalMs: 1000 });
-    for (let i = 1; i <= 5; i++) {
-      const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-svc-h${i}-`));
-      dirs.push(workDir);
-      // "crash" tasks end on their own with status 1 shortly after they start.
-      const containerizer = new FakeContainerizer(new SystemClock(), (spec) => (spec.command.value.includes('crash') ? { exitAfterMs: 20, exitCode: 1 } : {}));
-      const agent = new Agent({ master: master.address, hostname: `h${i}`, resources: Resources.parse('cpus:4;mem:4096;disk:1000;ports:[31000-31099]'), workDir, clock: new SystemClock(), containerizer, reconnectMinMs: 50, logger: memoryLogger('error') });
-      await agent.start();
-      await agent.whenRegistered();
-      agents.push(agent);
-    }
-    hostClock = new FakeClock(Date.now());
-    host = new FrameworkHost({ masters: [master.address], plugins: [{ name: 'services', module: 'services', options: { refuseSeconds: 1 } }], store: new MemoryKeyValueStore(), clock: hostClock, grpc: { host: '127.0.0.1', port: 0 }, logger: memoryLogger('error') });
-    await host.start();
-    await waitFor(() => host.driver('services')?.connected === true, 'the services framework to subscribe');
-    const Services = (loadBerthProto() as unknown as { berth: { v1: { Services: grpc.ServiceClientConstructor } } }).berth.v1.Services;
-    client = new Services(host.grpcAddress!, grpc.credentials.createInsecure());
+    cluster = await FrameworkCluster.start({ agents: 5, plugins: [{ name: 'services', module: 'services', options: { refuseSeconds: 1 } }] });
   });
 
-  afterAll(async () => {
-    client.close();
-    await host.stop();
-    for (const a of agents) await a.stop({ killTasks: true });
-    await master.stop();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-  });
+  afterAll(() => cluster.stop());
 
-  function call<T>(method: string, request: object): Promise<T> {
-    return new Promise((resolve, reject) => {
-      (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!(request, (e, v) => (e ? reject(e) : resolve(v)));
-    });
-  }
+  const call = <T>(method: string, request: object): Promise<T> => cluster.call<T>('Services', method, request);
+  const cycleUntil = (cond: () => Promise<boolean>, what: string, hostStepMs?: number) => cluster.cycleUntil(cond, what, hostStepMs);
 
   const getApp = async (id: string): Promise<AppInfo> => (await call<{ app: AppInfo }>('GetApp', { app_id: id })).app;
   const running = (app: AppInfo): AppTask[] => app.status.tasks.filter((t) => t.state === 'TASK_RUNNING');
-
-  /** Runs allocation cycles (and the framework's timers, `hostStepMs` per cycle) until `cond` holds. */
-  async function cycleUntil(cond: () => Promise<boolean>, what: string, hostStepMs = 100): Promise<void> {
-    const end = Date.now() + 15_000;
-    for (;;) {
-      if (await cond()) return;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      master.clock.advance(1000);
-      hostClock.advance(hostStepMs);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-  }
 
   it('places instances with UNIQUE hostname one per agent, explains why a 6th waits, and scales down killing the youngest', async () => {
     const def = { id: '/shop/web', cmd: 'serve', cpus: 0.1, mem: 32, instances: 3, constraints: [['hostname', 'UNIQUE']] };
@@ -96,7 +42,7 @@ describe('services framework over gRPC', () => {
     expect(put).toMatchObject({ created: true, app_id: '/shop/web' });
     await cycleUntil(async () => running(await getApp('/shop/web')).length === 3, '3 running instances');
     const oldest = running(await getApp('/shop/web')).map((t) => t.task_id).sort();
-    hostClock.advance(10_000);
+    cluster.hostClock.advance(10_000);
 
     await call('ScaleApp', { app_id: '/shop/web', instances: 6 });
     await cycleUntil(async () => running(await getApp('/shop/web')).length === 5 && ((await getApp('/shop/web')).status.rejected_offers?.reasons ?? []).some((r) => r.reason.startsWith('constraint')), '5 running and a constraint rejection counted');
