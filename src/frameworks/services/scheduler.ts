@@ -125,6 +125,10 @@ export class ServicesScheduler implements Framework {
   private loadedAt = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly background = new Set<Promise<unknown>>();
+  /** Store writes, one batch at a time. */
+  private flushChain: Promise<void> = Promise.resolve();
+  /** A background batch is queued and not started yet (later changes join it). */
+  private flushQueued = false;
   private wake: { timer: TimerHandle; at: number } | undefined;
   private offerInterest: 'revived' | 'suppressed' | undefined;
   private lastNeed = 0;
@@ -355,15 +359,20 @@ export class ServicesScheduler implements Framework {
   // Convergence
   // ------------------------------------------------------------------------------------------
 
-  /** Moves every app towards its target; see the file comment. */
-  private async converge(): Promise<void> {
+  /**
+   * Moves every app towards its target; see the file comment. `durable: false` (after a status update
+   * or a probe) writes what changed in the background instead of before returning: task states and
+   * what follows from them are rebuilt by reconciliation after a crash, and an acknowledgement need not
+   * wait for a disk. Launch intents and API changes are always written before anyone hears of them.
+   */
+  private async converge(durable = true): Promise<void> {
     if (this.stopped) return;
     const now = this.clock.now();
     this.expireTasks(now);
     for (const app of [...this.apps.values()]) this.convergeApp(app, now, true);
     this.startProbes(now);
     this.updateOfferInterest(now);
-    await this.flush();
+    await this.flush(durable);
     this.scheduleWake(now);
   }
 
@@ -636,7 +645,7 @@ export class ServicesScheduler implements Framework {
       this.updateHealthySince(t, now);
       this.markTask(t);
     }
-    await this.converge();
+    await this.converge(false);
   }
 
   private unreachableTime(s: TaskStatus__Output): number | undefined {
@@ -911,7 +920,29 @@ export class ServicesScheduler implements Framework {
     if (this.deployments.has(d.id)) this.writes.set(storeKeys.deployment(d.id), d);
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Writes what changed, one batch after another (so a key never goes back to an older value):
+   * awaited when `durable`, else queued behind the batch being written (and coalesced with any other
+   * change made before it starts).
+   */
+  private flush(durable = true): Promise<void> {
+    if (!durable) {
+      if (this.flushQueued) return Promise.resolve();
+      this.flushQueued = true;
+    }
+    const batch = this.flushChain.then(() => {
+      this.flushQueued = false;
+      return this.writeOut();
+    });
+    this.flushChain = batch.catch((err: unknown) => this.logger.error('writing the framework state failed', { err }));
+    if (durable) return batch;
+    const chain = this.flushChain;
+    this.background.add(chain);
+    void chain.finally(() => this.background.delete(chain));
+    return Promise.resolve();
+  }
+
+  private async writeOut(): Promise<void> {
     const writes = [...this.writes.entries()].map(([key, value]) => [key, value === undefined ? undefined : clone(value)] as const);
     this.writes.clear();
     const prefixes = [...this.prefixDeletes];
