@@ -11,6 +11,9 @@
  *     --plugin-options '{"hello-framework": {"count": 5, "image": "busybox:latest"}}'
  *
  * Then `berth task logs hello-0` prints "hello from hello-0".
+ *
+ * Inside this repository `require('berth')` resolves to the repository itself (Node's package
+ * self-reference); in a project of your own, `npm install berth` first.
  */
 const { fitTask } = require('berth');
 

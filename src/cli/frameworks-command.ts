@@ -21,8 +21,14 @@ export function registerFrameworksCommand(program: Command, out: CliOutput): voi
   });
 }
 
-/** The framework host's composition root: the store, the host with its plugins, the API port. */
+/** The framework host's composition root for `berth frameworks`: starts it and returns its stopper. */
 export async function runFrameworks(config: FrameworksConfig, logger: Logger): Promise<() => Promise<void>> {
+  const running = await startFrameworks(config, logger);
+  return () => running.stop();
+}
+
+/** Builds the store and the host with its plugins, and serves their APIs (also used by `berth dev`). */
+export async function startFrameworks(config: FrameworksConfig, logger: Logger): Promise<{ host: FrameworkHost; stop(): Promise<void> }> {
   let store: KeyValueStore;
   let closeStore = async (): Promise<void> => undefined;
   if (config.store === 'nats') {
@@ -50,8 +56,11 @@ export async function runFrameworks(config: FrameworksConfig, logger: Logger): P
     throw err;
   }
   logger.info('framework host started', { plugins: config.plugins, api: host.grpcAddress, store: config.store });
-  return async () => {
-    await host.stop();
-    await closeStore();
+  return {
+    host,
+    stop: async () => {
+      await host.stop();
+      await closeStore();
+    },
   };
 }

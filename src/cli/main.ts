@@ -7,6 +7,7 @@ import { registerAgentCommand } from './agent-command';
 import { registerMasterCommand } from './master-command';
 import { registerTaskCommand } from './task-command';
 import { registerFrameworksCommand } from './frameworks-command';
+import { DevUsageError, registerDevCommand } from './dev-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -51,6 +52,7 @@ export function buildProgram(out: CliOutput): Command {
 
   registerMasterCommand(program, out);
   registerAgentCommand(program, out);
+  registerDevCommand(program, out);
   registerFrameworksCommand(program, out);
   registerTaskCommand(program, out);
   return program;
@@ -73,6 +75,10 @@ export async function main(argv: string[], io: CliOutput = processOutput): Promi
     if (err instanceof CommanderError) {
       // --help and --version end here too, with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof DevUsageError) {
+      io.stderr(`berth dev: ${err.message}\n`);
+      return EXIT.usage;
     }
     if (err instanceof BerthError) {
       io.stderr(`berth: ${err.message}\n`);

@@ -33,8 +33,23 @@ export function registerMasterCommand(program: Command, out: CliOutput): void {
   });
 }
 
-/** The master's composition root: builds every part from the config and starts them. Returns a stopper. */
+/** A started master, as {@link startMaster} returns it. */
+export interface RunningMaster {
+  /** The bound gRPC address (the real port when 0 was configured). */
+  readonly grpcAddress: string;
+  /** The bound HTTP address. */
+  readonly httpAddress: string;
+  stop(): Promise<void>;
+}
+
+/** The master's composition root for `berth master`: starts it and returns its stopper. */
 export async function runMaster(config: MasterConfig, logger: Logger): Promise<() => Promise<void>> {
+  const master = await startMaster(config, logger);
+  return () => master.stop();
+}
+
+/** Builds every part of a master from the config and starts them (also used by `berth dev`). */
+export async function startMaster(config: MasterConfig, logger: Logger): Promise<RunningMaster> {
   const clock = new SystemClock();
   const metrics = new MasterMetrics();
   const { authenticator, authorizer } = loadAuth(config.auth, logger);
@@ -103,9 +118,13 @@ export async function runMaster(config: MasterConfig, logger: Logger): Promise<(
     logger,
   });
   logger.info('master serving', { grpc: daemon.grpcAddress, http: http.address });
-  return async () => {
-    await http.close();
-    await daemon.stop();
-    for (const close of closers) await close();
+  return {
+    grpcAddress: daemon.grpcAddress,
+    httpAddress: http.address,
+    stop: async () => {
+      await http.close();
+      await daemon.stop();
+      for (const close of closers) await close();
+    },
   };
 }

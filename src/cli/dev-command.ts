@@ -1,0 +1,146 @@
+/**
+ * `berth dev`: a whole single-node cluster in one process — a master (file registry, no NATS), one
+ * agent (Docker when an engine answers, else plain processes — said at startup), and the framework
+ * host with the built-in services and jobs frameworks (plus any `--plugins`), everything bound to
+ * 127.0.0.1 with authentication off. It composes the same parts `berth master`, `berth agent` and
+ * `berth frameworks` start, from their configuration schemas, so it behaves as they do.
+ */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { agentConfigSchema } from '../agent/config';
+import { createLogger } from '../common/logging';
+import { frameworksConfigSchema } from '../frameworks/host/config';
+import { masterConfigSchema } from '../master/config';
+import { runAgent } from './agent-command';
+import { startFrameworks } from './frameworks-command';
+import type { CliOutput } from './io';
+import { startMaster } from './master-command';
+
+interface DevOptions {
+  workDir: string;
+  grpcPort: string;
+  httpPort: string;
+  agentHttpPort: string;
+  frameworksPort: string;
+  plugins?: string;
+  pluginOptions: string;
+  containerizers: string;
+  resources?: string;
+  logLevel: string;
+}
+
+const port = (flag: string, value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new DevUsageError(`${flag} must be a port (0-65535), got "${value}"`);
+  return n;
+};
+
+/** A bad `berth dev` argument (exit 2). */
+export class DevUsageError extends Error {}
+
+/** The pieces of a running dev cluster, as {@link startDev} returns them. */
+export interface DevCluster {
+  readonly masterGrpc: string;
+  readonly masterHttp: string;
+  readonly frameworksGrpc: string | undefined;
+  readonly containerizers: readonly string[];
+  stop(): Promise<void>;
+}
+
+/** Starts the dev cluster: master, agent, framework host — in that order, stopped in reverse. */
+export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'info' | 'debug'): Promise<DevCluster> {
+  const workDir = path.resolve(opts.workDir);
+  const logger = createLogger({ component: 'dev', level: logLevel });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => logger.error('stopping a part failed', { err }));
+  };
+  try {
+    const master = await startMaster(masterConfigSchema.parse({
+      grpc: { host: '127.0.0.1', port: port('--grpc-port', opts.grpcPort) },
+      http: { host: '127.0.0.1', port: port('--http-port', opts.httpPort) },
+      workDir: path.join(workDir, 'master'),
+      auth: { enabled: false },
+      masterId: 'dev',
+      logLevel,
+    }), logger.child({ component: 'master' }));
+    stops.push(() => master.stop());
+
+    const agent = await runAgent(agentConfigSchema.parse({
+      master: master.grpcAddress,
+      hostname: 'localhost',
+      workDir: path.join(workDir, 'agent'),
+      http: { host: '127.0.0.1', port: port('--agent-http-port', opts.agentHttpPort) },
+      containerizers: opts.containerizers,
+      ...(opts.resources !== undefined ? { resources: opts.resources } : {}),
+      logLevel,
+    }), logger.child({ component: 'agent' }), () => undefined);
+    stops.push(() => agent.stop({ killTasks: true }));
+    await agent.agent.whenRegistered();
+
+    const plugins = ['services', 'jobs', ...(opts.plugins ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')];
+    const frameworks = await startFrameworks(frameworksConfigSchema.parse({
+      masters: [master.grpcAddress],
+      plugins,
+      pluginOptions: opts.pluginOptions,
+      grpc: { host: '127.0.0.1', port: port('--frameworks-port', opts.frameworksPort) },
+      store: 'file',
+      workDir: path.join(workDir, 'frameworks'),
+      logLevel,
+    }), logger.child({ component: 'frameworks' }));
+    stops.push(() => frameworks.stop());
+
+    return {
+      masterGrpc: master.grpcAddress,
+      masterHttp: master.httpAddress,
+      frameworksGrpc: frameworks.host.grpcAddress,
+      containerizers: agent.agent.containerizer.types,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+export function registerDevCommand(program: Command, out: CliOutput): void {
+  program
+    .command('dev')
+    .description('run a whole single-node cluster in one process: master, one agent, the services and jobs frameworks (127.0.0.1 only, no authentication)')
+    .option('--work-dir <dir>', 'where the cluster keeps its state', './berth-dev')
+    .option('--grpc-port <port>', 'the master\'s gRPC port (frameworks, agents, operators, the CLI)', '5050')
+    .option('--http-port <port>', 'the master\'s HTTP port (metrics, health)', '5051')
+    .option('--agent-http-port <port>', 'the agent\'s HTTP port (metrics, health)', '5052')
+    .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs)', '5060')
+    .option('--plugins <list>', 'more framework plugins to run, comma-separated paths or packages')
+    .option('--plugin-options <json>', 'options per plugin name, JSON', '{}')
+    .option('--containerizers <kind>', 'auto (Docker when an engine answers), docker,process, docker or process', 'auto')
+    .option('--resources <text>', 'the agent\'s resources (default: detected)')
+    .option('--log-level <level>', 'error, warn, info or debug', 'warn')
+    .addHelpText('after', '\nExamples:\n  berth dev\n  berth dev --plugins ./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 3}}\'\n  berth dev --containerizers process --work-dir /tmp/berth-dev')
+    .action(async (opts: DevOptions) => {
+      const level = opts.logLevel as 'error' | 'warn' | 'info' | 'debug';
+      if (!['error', 'warn', 'info', 'debug'].includes(level)) throw new DevUsageError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
+      const cluster = await startDev(opts, level);
+      const docker = cluster.containerizers.includes('DOCKER');
+      out.stdout([
+        'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
+        `  master       ${cluster.masterGrpc} (gRPC)   http://${cluster.masterHttp}/metrics`,
+        `  agent        localhost, ${docker ? 'Docker containers and processes' : 'plain processes (no Docker engine answered: DOCKER tasks are refused)'}`,
+        `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
+        '',
+        'Next: run the example plugin against it, or look at what runs:',
+        `  berth frameworks --masters ${cluster.masterGrpc} --plugins ./examples/hello-framework --grpc-port 0`,
+        `  berth task logs hello-0 --master ${cluster.masterGrpc}`,
+        '',
+      ].join('\n'));
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          out.stdout('stopping the dev cluster…\n');
+          void cluster.stop().then(resolve, resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}
