@@ -8,6 +8,8 @@ import { registerMasterCommand } from './master-command';
 import { registerTaskCommand } from './task-command';
 import { registerFrameworksCommand } from './frameworks-command';
 import { DevUsageError, registerDevCommand } from './dev-command';
+import { registerAppCommands } from './app-command';
+import { registerJobCommands } from './job-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -55,6 +57,8 @@ export function buildProgram(out: CliOutput): Command {
   registerDevCommand(program, out);
   registerFrameworksCommand(program, out);
   registerTaskCommand(program, out);
+  registerAppCommands(program, out);
+  registerJobCommands(program, out);
   return program;
 }
 

@@ -1,15 +1,17 @@
 /**
- * The CLI's connection to a master's Operator API: unary calls with a deadline and the bearer token,
- * and gRPC errors turned into messages that say what to do next (the CLI prints them and exits 1).
+ * The CLI's connections to Berth's gRPC APIs — the master's Operator API and the frameworks' Services
+ * and Jobs APIs: unary calls with a deadline and the bearer token, and gRPC errors turned into
+ * messages that say what to do next (the CLI prints them and exits 1).
  */
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
-import { berthV1 } from '../common/rpc/proto';
+import { loadBerthProto } from '../common/rpc/proto';
 import type { OperatorClient } from '../generated/berth/v1/Operator';
 
-/** Where the CLI finds the master and how it authenticates; flags win over `BERTH_MASTER` / `BERTH_TOKEN`. */
-export interface OperatorTarget {
-  readonly master: string;
+/** Where a service is and how to authenticate; flags win over the environment. */
+export interface ApiTarget {
+  /** `host:port`. */
+  readonly address: string;
   readonly token?: string;
   /** Deadline of each call. @default 10_000 */
   readonly timeoutMs?: number;
@@ -18,32 +20,55 @@ export interface OperatorTarget {
 /** The methods of the Operator service (unary). */
 export type OperatorMethod = Exclude<keyof OperatorClient & `${Uppercase<string>}${string}`, 'Watch' | 'watch'>;
 
-/** Options the CLI's master-facing commands share: `--master`, `--token`. */
-export function operatorTarget(opts: { master?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): OperatorTarget {
-  const master = opts.master ?? env['BERTH_MASTER'] ?? '127.0.0.1:5050';
-  const token = opts.token ?? env['BERTH_TOKEN'];
-  return { master, ...(token !== undefined && token !== '' ? { token } : {}) };
+/** The master for commands that talk to it: `--master`, else `BERTH_MASTER`, else 127.0.0.1:5050. */
+export function operatorTarget(opts: { master?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+  return target(opts.master ?? env['BERTH_MASTER'] ?? '127.0.0.1:5050', opts.token ?? env['BERTH_TOKEN']);
 }
 
-export class Operator {
-  private readonly client: OperatorClient;
+/** The framework host for `berth app` / `berth job`: `--frameworks`, else `BERTH_FRAMEWORKS`, else 127.0.0.1:5060. */
+export function frameworksTarget(opts: { frameworks?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+  return target(opts.frameworks ?? env['BERTH_FRAMEWORKS'] ?? '127.0.0.1:5060', opts.token ?? env['BERTH_TOKEN']);
+}
 
-  constructor(private readonly target: OperatorTarget) {
-    this.client = new (berthV1().Operator)(target.master, grpc.credentials.createInsecure());
+function target(address: string, token: string | undefined): ApiTarget {
+  return { address, ...(token !== undefined && token !== '' ? { token } : {}) };
+}
+
+/** A client of one `berth.v1` service. */
+export class ApiClient<M extends string = string> {
+  private readonly client: grpc.Client;
+
+  /**
+   * @param service the service's name in `berth.v1` (`Operator`, `Services`, `Jobs`)
+   * @param what how the CLI calls the other end in errors ("a master", "the frameworks")
+   * @param flag where to point it ("--master HOST:PORT or BERTH_MASTER")
+   */
+  constructor(
+    private readonly service: string,
+    private readonly target: ApiTarget,
+    private readonly what: string,
+    private readonly flag: string,
+  ) {
+    const Ctor = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor | undefined> } }).berth.v1[service];
+    if (Ctor === undefined) throw new Error(`unknown service berth.v1.${service}`);
+    this.client = new Ctor(target.address, grpc.credentials.createInsecure());
   }
 
   /**
    * Calls `method`.
-   * @throws BerthError('MASTER_UNREACHABLE' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | the gRPC code)
-   *   with a message for people.
+   * @throws BerthError('UNREACHABLE' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | the gRPC code) with a
+   *   message for people.
    */
-  call<Res>(method: OperatorMethod, request: object = {}): Promise<Res> {
+  call<Res>(method: M, request: object = {}): Promise<Res> {
     const md = new grpc.Metadata();
     if (this.target.token !== undefined) md.set('authorization', `Bearer ${this.target.token}`);
     const deadline = Date.now() + (this.target.timeoutMs ?? 10_000);
+    const fn = (this.client as unknown as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') return Promise.reject(new Error(`berth.v1.${this.service} has no method ${method}`));
     return new Promise<Res>((resolve, reject) => {
-      const fn = (this.client[method] as unknown as (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void).bind(this.client);
-      fn(request, md, { deadline }, (err, res) => (err ? reject(this.explain(err)) : resolve(res)));
+      (fn as (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void).call(
+        this.client, request, md, { deadline }, (err, res) => (err ? reject(this.explain(err)) : resolve(res)),
+      );
     });
   }
 
@@ -52,17 +77,31 @@ export class Operator {
   }
 
   private explain(err: grpc.ServiceError): BerthError {
-    const where = this.target.master;
+    const where = this.target.address;
     switch (err.code) {
       case grpc.status.UNAVAILABLE:
       case grpc.status.DEADLINE_EXCEEDED:
-        return new BerthError('MASTER_UNREACHABLE', `cannot reach a master at ${where} (${err.details || grpc.status[err.code]}); is it running? Point to it with --master HOST:PORT or BERTH_MASTER`);
+        return new BerthError('UNREACHABLE', `cannot reach ${this.what} at ${where} (${err.details || grpc.status[err.code]}); is it running? Point to it with ${this.flag}`);
       case grpc.status.UNAUTHENTICATED:
-        return new BerthError('UNAUTHENTICATED', `the master at ${where} wants a token: pass --token or set BERTH_TOKEN (${err.details})`);
+        return new BerthError('UNAUTHENTICATED', `${this.what} at ${where} wants a token: pass --token or set BERTH_TOKEN (${err.details})`);
       case grpc.status.PERMISSION_DENIED:
-        return new BerthError('PERMISSION_DENIED', `the master at ${where} refused: ${err.details}`);
+        return new BerthError('PERMISSION_DENIED', `${this.what} at ${where} refused: ${err.details}`);
+      case grpc.status.INVALID_ARGUMENT:
+        return new BerthError('INVALID_ARGUMENT', err.details);
       default:
         return new BerthError(grpc.status[err.code] ?? 'FAILED', err.details || err.message);
     }
   }
+}
+
+/** The master's Operator API. */
+export class Operator extends ApiClient<OperatorMethod> {
+  constructor(target: ApiTarget) {
+    super('Operator', target, 'a master', '--master HOST:PORT or BERTH_MASTER');
+  }
+}
+
+/** A framework API of the framework host (`Services`, `Jobs`). */
+export function frameworksClient(service: 'Services' | 'Jobs', target: ApiTarget): ApiClient {
+  return new ApiClient(service, target, 'the frameworks', '--frameworks HOST:PORT or BERTH_FRAMEWORKS (berth dev serves them on 127.0.0.1:5060)');
 }

@@ -3,7 +3,11 @@
  * "crash" in a command fails the task), the framework host running the `jobs` plugin and the
  * berth.v1.Jobs API called as a client would.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { main } from '../../src/cli/main';
 import type { GetTasksResponse__Output } from '../../src/generated/berth/v1/GetTasksResponse';
 import { FrameworkCluster } from '../support/framework-cluster';
 import { TestOperator } from '../support/master-harness';
@@ -87,5 +91,32 @@ describe('jobs framework over gRPC', () => {
     const err = await put({ id: 'bad', run: { cmd: 'x', cpus: 0.1, mem: 32 }, schedules: [{ id: 's', cron: '0 * * * *', timezone: 'Mars/Olympus' }] }).catch((e: grpc.ServiceError) => e);
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect((err as grpc.ServiceError).details).toMatch(/schedules\[0\]\.timezone: unknown IANA time zone, got "Mars\/Olympus"/);
+  });
+
+  it('berth job add / run (waits for the end) / list / history / rm over the same API', async () => {
+    const berth = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['node', 'berth', ...args, '--frameworks', cluster.host.grpcAddress!], { stdout: (x) => void (stdout += x), stderr: (x) => void (stderr += x) });
+      return { code, stdout, stderr };
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'job.yaml'), 'id: cli-job\nrun:\n  cmd: quick task\n  cpus: 0.1\n  mem: 32\nschedules:\n  - id: daily\n    cron: "0 4 * * *"\n    timezone: Europe/Berlin\n');
+      expect(await berth('job', 'add', path.join(dir, 'job.yaml'))).toMatchObject({ code: 0, stdout: expect.stringMatching(/^created cli-job; daily next at \d{4}-\d\d-\d\dT0[23]:00:00Z\n$/) });
+      let ran: { code: number; stdout: string } | undefined;
+      const running = berth('job', 'run', 'cli-job').then((r) => (ran = r));
+      await cluster.cycleUntil(async () => ran !== undefined, 'berth job run to return');
+      await running;
+      expect(ran).toMatchObject({ code: 0, stdout: expect.stringMatching(/run .* success after 1 attempt/) });
+      expect(JSON.parse((await berth('job', 'list', '--prefix', 'cli-', '--json')).stdout)).toEqual(await call('ListJobs', { prefix: 'cli-' }));
+      const history = await berth('job', 'history', 'cli-job');
+      expect(history.stdout).toMatch(/^RUN\s+STATUS\s+TRIGGER/);
+      expect(history.stdout).toMatch(/1 succeeded, 0 failed, 0 missed, 0 skipped/);
+      expect((await berth('job', 'rm', 'cli-job')).code).toBe(0);
+      expect(await berth('job', 'history', 'cli-job', '--limit', '0')).toMatchObject({ code: 2 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

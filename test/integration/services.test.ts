@@ -3,7 +3,11 @@
  * containerizer: containers would add nothing here), the framework host running the `services` plugin,
  * and the berth.v1.Services API called as a client would (test/support/framework-cluster.ts).
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { main } from '../../src/cli/main';
 import { FrameworkCluster } from '../support/framework-cluster';
 
 interface AppTask { task_id: string; hostname: string; state: string; version: string; launched_at?: { nanoseconds: string } }
@@ -104,5 +108,62 @@ describe('services framework over gRPC', () => {
     const err = await call('PutApp', { definition: JSON.stringify({ id: '/bad', cmd: 'x', instances: -1 }) }).catch((e: grpc.ServiceError) => e);
     expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     expect((err as grpc.ServiceError).details).toMatch(/instances: must be an integer >= 0, got -1/);
+  });
+
+  describe('berth app / berth deployment (the CLI over the same API)', () => {
+    async function berth(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['node', 'berth', ...args, '--frameworks', cluster.host.grpcAddress!], { stdout: (x) => void (stdout += x), stderr: (x) => void (stderr += x) });
+      return { code, stdout, stderr };
+    }
+
+    it('deploys from a file and waits, lists and shows as tables and JSON matching the API, scales and removes', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
+      try {
+        const file = path.join(dir, 'cli.yaml');
+        fs.writeFileSync(file, 'id: /cli/app\ncmd: serve\ncpus: 0.1\nmem: 32\ninstances: 2\n');
+        let deployed: { code: number; stdout: string; stderr: string } | undefined;
+        const deploying = berth('app', 'deploy', file).then((r) => (deployed = r));
+        await cycleUntil(async () => deployed !== undefined, 'berth app deploy to return');
+        await deploying;
+        expect(deployed).toMatchObject({ code: 0, stderr: '' });
+        expect(deployed!.stdout).toMatch(/create succeeded: 2\/2 running/);
+
+        const listed = await berth('app', 'list', '--json');
+        expect(JSON.parse(listed.stdout)).toEqual(await call('ListApps', {}));
+        const table = await berth('app', 'list', '--prefix', '/cli');
+        expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+INSTANCES\s+RUNNING\s+HEALTHY\s+DEPLOYMENT\s+WAITING$/);
+        expect(table.stdout).toMatch(/\/cli\/app\s+2\s+2\s+/);
+        const shown = await berth('app', 'show', '/cli/app');
+        expect(shown.stdout).toMatch(/instances 2: 2 running/);
+
+        let scaled: { code: number } | undefined;
+        const scaling = berth('app', 'scale', '/cli/app', '1').then((r) => (scaled = r));
+        await cycleUntil(async () => scaled !== undefined, 'berth app scale to return');
+        await scaling;
+        expect(scaled!.code).toBe(0);
+        expect((await berth('app', 'rm', '/cli/app')).code).toBe(0);
+        expect(JSON.parse((await berth('deployment', 'list', '--all', '--app', '/cli/app', '--json')).stdout).deployments.length).toBeGreaterThanOrEqual(3);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('bad arguments exit 2 with a usage message; a bad definition names the field; an unreachable host says what to do (exit 1)', async () => {
+      expect(await berth('app', 'scale', '/x', '-1')).toMatchObject({ code: 2, stderr: expect.stringMatching(/instances must be a non-negative integer|unknown option/) });
+      expect(await berth('app', 'deploy', '/no/such/file.json')).toMatchObject({ code: 2, stderr: expect.stringContaining('cannot read /no/such/file.json: ENOENT') });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ id: '/bad', cmd: 'x', instances: -3 }));
+        expect(await berth('app', 'deploy', path.join(dir, 'bad.json'))).toMatchObject({ code: 2, stderr: expect.stringContaining('instances: must be an integer >= 0, got -3') });
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      let stderr = '';
+      const code = await main(['node', 'berth', 'app', 'list', '--frameworks', '127.0.0.1:1'], { stdout: () => undefined, stderr: (x) => void (stderr += x) });
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/cannot reach the frameworks at 127\.0\.0\.1:1.*--frameworks HOST:PORT or BERTH_FRAMEWORKS/);
+    });
   });
 });

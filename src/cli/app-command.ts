@@ -1,0 +1,170 @@
+/**
+ * `berth app …` and `berth deployment …`: the services framework's API (berth.v1.Services) for
+ * people — tables by default, `--json` for scripts; `deploy`, `scale` and `restart` wait for their
+ * deployment and show its progress unless `--detach`, and exit 1 when it fails (it was rolled back).
+ */
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { BerthError } from '../common/errors';
+import type { CliOutput } from './io';
+import { CliExit } from './io';
+import { frameworksClient, frameworksTarget, type ApiClient } from './operator-client';
+import { table, timeText } from './table';
+
+interface Common {
+  frameworks?: string;
+  token?: string;
+  json?: boolean;
+}
+
+interface Deployment { id: string; app_id: string; kind: string; state: string; message: string; started_at?: { nanoseconds: string } | null; rolled_back_by: string }
+interface AppStatus {
+  instances: number; staged: number; running: number; healthy: number; unhealthy: number; waiting_instances: number;
+  deployment?: Deployment | null; waiting: string; backoff_seconds: number;
+  last_failure?: { task_id: string; state: string; message: string } | null;
+  rejected_offers?: { considered: number; reasons: { reason: string; count: number }[] } | null;
+  tasks: { task_id: string; hostname: string; state: string; healthy?: boolean | null; version: string }[];
+}
+interface AppInfo { id: string; version: string; definition_json: string; status: AppStatus }
+
+/** Adds the options every `berth app|deployment|job` command takes. */
+export function withFrameworkOptions(cmd: Command): Command {
+  return cmd
+    .option('--frameworks <host:port>', 'the framework host\'s API (or BERTH_FRAMEWORKS; berth dev: 127.0.0.1:5060)')
+    .option('--token <token>', 'bearer token (or BERTH_TOKEN)')
+    .option('--json', 'print the API\'s answer as JSON');
+}
+
+/** Runs `fn` with a client of `service`, closing it after. */
+export async function withClient<T>(service: 'Services' | 'Jobs', opts: Common, fn: (c: ApiClient) => Promise<T>): Promise<T> {
+  const client = frameworksClient(service, frameworksTarget(opts));
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** The text of a definition file (`-` for stdin). */
+export function readDefinition(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new BerthError('INVALID_ARGUMENT', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function nonNegativeInt(what: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new BerthError('INVALID_ARGUMENT', `${what} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+/** Waits for a deployment to end, printing its progress; exit 1 when it did not succeed. */
+async function follow(c: ApiClient, out: CliOutput, appId: string, deploymentId: string, json: boolean): Promise<void> {
+  if (deploymentId === '') {
+    if (!json) out.stdout('nothing to change\n');
+    return;
+  }
+  let last = '';
+  for (;;) {
+    const deps = (await c.call<{ deployments: Deployment[] }>('ListDeployments', { app_id: appId, include_finished: true })).deployments;
+    const d = deps.find((x) => x.id === deploymentId);
+    if (d === undefined) throw new BerthError('NOT_FOUND', `deployment ${deploymentId} is gone`);
+    const status = (await c.call<{ app: AppInfo }>('GetApp', { app_id: appId }).catch(() => undefined))?.app.status;
+    const line = `${d.kind.toLowerCase()} ${d.state.toLowerCase()}${status ? `: ${status.running}/${status.instances} running, ${status.healthy} healthy${status.waiting ? ` — ${status.waiting}` : ''}` : ''}`;
+    if (line !== last && !json) out.stdout(`${line}\n`);
+    last = line;
+    if (d.state !== 'RUNNING') {
+      if (json) out.stdout(`${JSON.stringify(d, null, 2)}\n`);
+      if (d.state !== 'SUCCEEDED') {
+        if (!json) out.stderr(`deployment ${d.id} ${d.state.toLowerCase()}${d.message ? `: ${d.message}` : ''}${d.rolled_back_by ? ` (rolled back by ${d.rolled_back_by})` : ''}\n`);
+        throw new CliExit(1);
+      }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function registerAppCommands(program: Command, out: CliOutput): void {
+  const app = program.command('app').description('long-running apps (the services framework)');
+  const print = (json: boolean | undefined, value: unknown, text: () => string): void => out.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : text());
+
+  withFrameworkOptions(app.command('deploy').description('create or change an app from a JSON or YAML definition; waits for the deployment')
+    .argument('<file>', 'the app definition (- for stdin)')
+    .option('--force', 'replace a deployment in progress')
+    .option('--detach', 'do not wait for the deployment'))
+    .addHelpText('after', '\nExamples:\n  berth app deploy web.json\n  berth app deploy web.yaml --detach --json')
+    .action(async (file: string, opts: Common & { force?: boolean; detach?: boolean }) => {
+      const text = readDefinition(file);
+      await withClient('Services', opts, async (c) => {
+        const res = await c.call<{ deployment_id: string; created: boolean; app_id: string }>('PutApp', { definition: text, force: opts.force === true });
+        if (opts.detach === true || opts.json === true) print(opts.json, res, () => `${res.created ? 'created' : 'changed'} ${res.app_id}; deployment ${res.deployment_id || '(none: nothing changed)'}\n`);
+        if (opts.detach !== true) await follow(c, out, res.app_id, res.deployment_id, opts.json === true);
+      });
+    });
+
+  withFrameworkOptions(app.command('list').description('every app with its instances').option('--prefix <path>', 'only apps under this path'))
+    .action(async (opts: Common & { prefix?: string }) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ apps: AppInfo[] }>('ListApps', { prefix: opts.prefix ?? '' });
+      print(opts.json, res, () => table(['ID', 'INSTANCES', 'RUNNING', 'HEALTHY', 'DEPLOYMENT', 'WAITING'], res.apps.map((a) => [a.id, a.status.instances, a.status.running, a.status.healthy, a.status.deployment ? `${a.status.deployment.kind.toLowerCase()} ${a.status.deployment.state.toLowerCase()}` : '-', a.status.waiting || '-'])));
+    }));
+
+  withFrameworkOptions(app.command('show').description('an app: its status, tasks, and why instances are not running').argument('<app-id>'))
+    .action(async (id: string, opts: Common) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ app: AppInfo }>('GetApp', { app_id: id });
+      print(opts.json, res, () => {
+        const s = res.app.status;
+        const lines = [
+          `${res.app.id}  version ${res.app.version}`,
+          `instances ${s.instances}: ${s.running} running, ${s.healthy} healthy, ${s.staged} staged, ${s.waiting_instances} waiting`,
+          ...(s.deployment ? [`deployment ${s.deployment.id}: ${s.deployment.kind.toLowerCase()} ${s.deployment.state.toLowerCase()}`] : []),
+          ...(s.waiting ? [`waiting: ${s.waiting}`] : []),
+          ...(s.backoff_seconds > 0 ? [`launch backoff: ${s.backoff_seconds} s`] : []),
+          ...(s.last_failure ? [`last failure: ${s.last_failure.task_id} ${s.last_failure.state} ${s.last_failure.message}`] : []),
+          ...((s.rejected_offers?.reasons.length ?? 0) > 0 ? [`offers declined (last ${s.rejected_offers!.considered}): ${s.rejected_offers!.reasons.map((r) => `${r.reason} ×${r.count}`).join(', ')}`] : []),
+          '',
+          table(['TASK', 'HOST', 'STATE', 'HEALTHY', 'VERSION'], s.tasks.map((t) => [t.task_id, t.hostname || '-', t.state, t.healthy === undefined || t.healthy === null ? '-' : String(t.healthy), t.version])),
+        ];
+        return `${lines.join('\n')}`;
+      });
+    }));
+
+  withFrameworkOptions(app.command('scale').description('change the number of instances; waits for the deployment').argument('<app-id>').argument('<instances>')
+    .option('--force', 'replace a deployment in progress').option('--detach', 'do not wait'))
+    .action(async (id: string, n: string, opts: Common & { force?: boolean; detach?: boolean }) => {
+      const instances = nonNegativeInt('instances', n);
+      await withClient('Services', opts, async (c) => {
+        const res = await c.call<{ deployment_id: string }>('ScaleApp', { app_id: id, instances, force: opts.force === true });
+        if (opts.detach === true) print(opts.json, res, () => `deployment ${res.deployment_id}\n`);
+        else await follow(c, out, id, res.deployment_id, opts.json === true);
+      });
+    });
+
+  withFrameworkOptions(app.command('restart').description('replace every task of an app; waits for the deployment').argument('<app-id>')
+    .option('--force', 'replace a deployment in progress').option('--detach', 'do not wait'))
+    .action(async (id: string, opts: Common & { force?: boolean; detach?: boolean }) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ deployment_id: string }>('RestartApp', { app_id: id, force: opts.force === true });
+      if (opts.detach === true) print(opts.json, res, () => `deployment ${res.deployment_id}\n`);
+      else await follow(c, out, id, res.deployment_id, opts.json === true);
+    }));
+
+  withFrameworkOptions(app.command('rm').description('delete an app (its tasks are killed)').argument('<app-id>'))
+    .action(async (id: string, opts: Common) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ deployment_id: string }>('DeleteApp', { app_id: id });
+      print(opts.json, res, () => `deleting ${id}; deployment ${res.deployment_id}\n`);
+    }));
+
+  const deployment = program.command('deployment').description('deployments of the services framework');
+  withFrameworkOptions(deployment.command('list').description('deployments in progress (with --all, finished ones too)').option('--app <app-id>', 'only this app\'s').option('--all', 'include finished deployments'))
+    .action(async (opts: Common & { app?: string; all?: boolean }) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ deployments: Deployment[] }>('ListDeployments', { app_id: opts.app ?? '', include_finished: opts.all === true });
+      print(opts.json, res, () => table(['ID', 'APP', 'KIND', 'STATE', 'STARTED', 'MESSAGE'], res.deployments.map((d) => [d.id, d.app_id, d.kind.toLowerCase(), d.state.toLowerCase(), timeText(d.started_at), d.message || '-'])));
+    }));
+  withFrameworkOptions(deployment.command('cancel').description('cancel a deployment: the app goes back to its previous version').argument('<deployment-id>'))
+    .action(async (id: string, opts: Common) => withClient('Services', opts, async (c) => {
+      const res = await c.call<{ rollback_deployment_id: string }>('CancelDeployment', { deployment_id: id });
+      print(opts.json, res, () => `cancelled ${id}${res.rollback_deployment_id ? `; rolling back with ${res.rollback_deployment_id}` : ''}\n`);
+    }));
+}
