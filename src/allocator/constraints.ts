@@ -1,4 +1,5 @@
 import type { AgentDescription, Attribute, ConstraintPredicate, ConstraintSelector, RoleOfferConstraints } from './types';
+import { regexHazard } from '../common/safe-regex';
 
 /** An agent predicate compiled once (regexes parsed, selectors resolved) and evaluated per offer. */
 export type AgentPredicate = (agent: AgentDescription) => boolean;
@@ -49,6 +50,8 @@ function compileRegex(source: string, where: string): RegExp {
   if (typeof source !== 'string' || source.length > MAX_CONSTRAINT_REGEX_LENGTH) {
     throw new RangeError(`${where}: regular expression must be a string of at most ${MAX_CONSTRAINT_REGEX_LENGTH} characters`);
   }
+  const hazard = regexHazard(source);
+  if (hazard !== undefined) throw new RangeError(`${where}: regular expression ${JSON.stringify(source)} refused: ${hazard}`);
   try {
     // Anchored: the whole value must match, as RE2's FullMatch in Mesos.
     return new RegExp(`^(?:${source})$`);

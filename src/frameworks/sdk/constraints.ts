@@ -23,6 +23,7 @@
  */
 import type { Attribute } from '../../common/attributes';
 import { describeValue, Problems, ValidationError } from '../../common/wire/problems';
+import { regexHazard } from '../../common/safe-regex';
 
 /** The operators, in Marathon's spelling. */
 export const CONSTRAINT_OPERATORS = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'] as const;
@@ -121,7 +122,9 @@ export function readConstraint(input: unknown, path: string, problems: Problems)
     if (!/^[0-9]+$/.test(text) || Number(text) < 1) problems.add(`${path}.value`, `${operatorName} needs a whole number >= 1, got ${describeValue(text)}`);
   }
   if (text !== undefined && (operatorName === 'LIKE' || operatorName === 'UNLIKE')) {
+    const hazard = regexHazard(text);
     if (text.length > MAX_CONSTRAINT_PATTERN_LENGTH) problems.add(`${path}.value`, `a pattern may have at most ${MAX_CONSTRAINT_PATTERN_LENGTH} characters, got ${text.length}`);
+    else if (hazard !== undefined) problems.add(`${path}.value`, `${hazard}, got ${describeValue(text)}`);
     else {
       try {
         anchored(text);

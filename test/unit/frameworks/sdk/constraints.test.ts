@@ -108,4 +108,11 @@ describe('checkConstraints', () => {
     expect(checkConstraints(cs, agent('h1', { rack: 'r1' }), [agent('h1')])).toMatchObject({ ok: false, constraint: { text: 'hostname:UNIQUE' } });
     expect(checkConstraints(cs, agent('h1', { rack: 'r1' }), [agent('h2')])).toEqual({ ok: true });
   });
+
+  it('refuses LIKE/UNLIKE patterns that can backtrack catastrophically (they would freeze the host on every offer)', () => {
+    expect(() => parseConstraint(['hostname', 'LIKE', '(.*.*)*x'])).toThrow(/constraint\.value: a repeated group may not contain a repetition/);
+    expect(() => parseConstraint(['rack', 'UNLIKE', '(a)\\1'])).toThrow(/backreferences are not allowed/);
+    expect(parseConstraint(['rack', 'LIKE', 'r(1|2)+'])).toMatchObject({ operator: 'LIKE' });
+  });
 });
+
