@@ -6,6 +6,8 @@
  */
 import { FakeClock } from '../../src/common/clock';
 import { memoryLogger } from '../../src/common/logging';
+import { schedulerService } from '../../src/common/rpc/proto';
+import { startGrpcServer } from '../../src/common/rpc/server';
 import { SchedulerDriver, FRAMEWORK_ID_KEY } from '../../src/frameworks/sdk/driver';
 import type { Framework, Registration } from '../../src/frameworks/sdk/framework';
 import { fitTask } from '../../src/frameworks/sdk/offer-match';
@@ -187,4 +189,24 @@ describe('SchedulerDriver', () => {
     expect(d2.frameworkId).not.toBe(oldId);
     expect(await store.get(FRAMEWORK_ID_KEY)).toBe(d2.frameworkId);
   });
+
+  it('drops a stream the master accepted but never answers, and dials again', async () => {
+    let streams = 0;
+    const silent = await startGrpcServer({ services: [schedulerService({ Connect: () => void streams++ } as never)] });
+    try {
+      const fw = new Recorder();
+      const d = new SchedulerDriver({ masters: [silent.address], framework: fw, clock, store, backoffMinMs: 10, subscribeTimeoutMs: 5_000, logger: memoryLogger('error') });
+      drivers.push(d);
+      await d.start();
+      await waitFor(() => streams === 1, 'the first stream');
+      clock.advance(4_999);
+      expect(streams).toBe(1);
+      clock.advance(1);
+      await drive(() => streams === 2, 'a second stream after the subscribe timeout');
+      expect(d.connected).toBe(false);
+    } finally {
+      await silent.shutdown(0);
+    }
+  });
 });
+

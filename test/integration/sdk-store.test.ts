@@ -41,19 +41,20 @@ describe.each(kinds)('%s key/value store', (_kind, open) => {
     await s.put('apps/api', { instances: 1 });
     await s.put('apps-x', 1);
     await s.put('jobs/nightly.backup/runs/r_1', { status: 'ok' });
+    await s.put('apps/team.tmp-worker', { tmp: true }); // looks like a temporary file name: still a key
     expect(await s.get('apps/web')).toEqual({ instances: 3, name: 'web.v1' });
-    expect((await s.list('apps/')).map((e) => e.key)).toEqual(['apps/api', 'apps/web']);
+    expect((await s.list('apps/')).map((e) => e.key)).toEqual(['apps/api', 'apps/team.tmp-worker', 'apps/web']);
     expect(await s.list('jobs/')).toEqual([{ key: 'jobs/nightly.backup/runs/r_1', value: { status: 'ok' } }]);
     await s.put('apps/web', { instances: 5 });
     expect(await s.get('apps/web')).toEqual({ instances: 5 });
     await s.delete('apps/web');
     await s.delete('apps/never');
     expect(await s.get('apps/web')).toBeUndefined();
-    expect((await s.list('apps/')).map((e) => e.key)).toEqual(['apps/api']);
+    expect((await s.list('apps/')).map((e) => e.key)).toEqual(['apps/api', 'apps/team.tmp-worker']);
   });
 
   it('refuses keys that are not parts of [A-Za-z0-9._-] separated by "/"', async () => {
     const s = await open();
-    for (const bad of ['', '/a', 'a//b', 'a/../b', 'a b', 'ä']) await expect(s.put(bad, 1)).rejects.toThrow(/store key/);
+    for (const bad of ['', '/a', 'a//b', 'a/../b', 'a b', 'ä', '.hidden', 'a/.b']) await expect(s.put(bad, 1)).rejects.toThrow(/store key/);
   });
 });

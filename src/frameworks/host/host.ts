@@ -62,6 +62,10 @@ interface Running {
   factory: PluginFactory | undefined;
   framework: Framework | undefined;
   driver: SchedulerDriver | undefined;
+  /** Bumped at each (re)start: errors of an older instance (events it still handles) are ignored. */
+  generation: number;
+  /** Being stopped for a restart, or waiting for it. */
+  restarting: boolean;
   failures: number;
   restartDelayMs: number;
   restartTimer: TimerHandle | undefined;
@@ -107,6 +111,8 @@ export class FrameworkHost {
   private readonly logger: Logger;
   private readonly plugins: Running[] = [];
   private server: GrpcServerHandle | undefined;
+  /** Which plugin serves each gRPC service. */
+  private readonly served = new Map<string, Running>();
   private stopped = false;
 
   constructor(private readonly options: FrameworkHostOptions) {
@@ -140,20 +146,13 @@ export class FrameworkHost {
    */
   async start(): Promise<void> {
     for (const spec of this.options.plugins) {
-      this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map() });
+      this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, generation: 0, restarting: false, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map() });
     }
-    const bindings = new Map<string, GrpcServiceBinding>();
-    for (const p of this.plugins) {
-      await this.launch(p);
-      for (const b of this.servicesOf(p)) {
-        const name = serviceName(b.definition);
-        if (bindings.has(name)) throw new Error(`two plugins serve ${name}`);
-        bindings.set(name, this.forwarding(p, name, b));
-      }
-    }
+    for (const p of this.plugins) await this.launch(p);
     if (this.options.grpc !== undefined) {
-      this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [...bindings.values()] });
-      this.logger.info('framework APIs served', { address: this.server.address, services: [...bindings.keys()] });
+      this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [] });
+      for (const p of this.plugins) this.serve(p);
+      this.logger.info('framework APIs served', { address: this.server.address, services: [...this.served.keys()] });
     }
   }
 
@@ -169,10 +168,26 @@ export class FrameworkHost {
 
   // ---- one plugin ----
 
-  private servicesOf(p: Running): readonly GrpcServiceBinding[] {
+  /**
+   * Points the plugin's gRPC services at its current instance; a service seen for the first time (a
+   * plugin whose first start failed) is added to the server then.
+   */
+  private serve(p: Running): void {
     const list = p.framework?.grpcServices?.() ?? [];
     p.services = new Map(list.map((b) => [serviceName(b.definition), b.implementation as Record<string, unknown>]));
-    return list;
+    if (this.server === undefined) return;
+    for (const b of list) {
+      const name = serviceName(b.definition);
+      const owner = this.served.get(name);
+      if (owner === p) continue;
+      if (owner !== undefined) {
+        this.logger.error('two plugins serve the same API: the first one keeps it', { service: name, plugin: p.spec.name, servedBy: owner.spec.name });
+        continue;
+      }
+      const binding = this.forwarding(p, name, b);
+      this.server.server.addService(binding.definition, binding.implementation as grpc.UntypedServiceImplementation);
+      this.served.set(name, p);
+    }
   }
 
   /** A binding whose methods call the plugin's current instance (it may have been restarted). */
@@ -185,13 +200,26 @@ export class FrameworkHost {
           (callback as grpc.sendUnaryData<unknown>)({ code: grpc.status.UNAVAILABLE, details: `plugin ${p.spec.name} is restarting; retry shortly` });
           return;
         }
-        return (fn as (...a: unknown[]) => unknown)(call, callback);
+        try {
+          const r = (fn as (...a: unknown[]) => unknown)(call, callback);
+          // An async handler that rejects must not become an unhandled rejection of the whole host.
+          if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).catch === 'function') {
+            (r as Promise<unknown>).catch((err: unknown) => (callback as grpc.sendUnaryData<unknown>)({ code: grpc.status.INTERNAL, details: `plugin ${p.spec.name}: ${(err as Error).message}` }));
+          }
+          return r;
+        } catch (err) {
+          (callback as grpc.sendUnaryData<unknown>)({ code: grpc.status.INTERNAL, details: `plugin ${p.spec.name}: ${(err as Error).message}` });
+          return undefined;
+        }
       };
     }
     return { definition: b.definition, implementation } as GrpcServiceBinding;
   }
 
   private async launch(p: Running): Promise<void> {
+    if (this.stopped) return;
+    const generation = ++p.generation;
+    p.restarting = false;
     const logger = this.logger.child({ plugin: p.spec.name });
     // The driver does not exist before the framework: the context's scheduler forwards to it.
     const scheduler = forwardingScheduler(() => p.driver);
@@ -204,8 +232,12 @@ export class FrameworkHost {
     };
     try {
       const framework = await p.factory!(context);
-      p.framework = guard(framework, (err) => this.onHandlerError(p, err), () => {
-        p.failures = 0;
+      if (this.stopped || generation !== p.generation) {
+        await framework.stop?.();
+        return;
+      }
+      p.framework = guard(framework, (err) => this.onHandlerError(p, generation, err), () => {
+        if (generation === p.generation) p.failures = 0;
       });
       p.driver = new SchedulerDriver({
         masters: this.options.masters,
@@ -221,14 +253,18 @@ export class FrameworkHost {
       logger.info('plugin started', { module: p.spec.module });
     } catch (err) {
       logger.error('plugin failed to start', { err });
+      p.restarting = true;
       await this.halt(p);
       this.scheduleRestart(p);
     }
   }
 
-  private onHandlerError(p: Running, err: unknown): void {
+  private onHandlerError(p: Running, generation: number, err: unknown): void {
+    // Errors of an instance being replaced (events still in its queue) do not count.
+    if (generation !== p.generation || p.restarting || this.stopped) return;
     p.failures++;
-    if (p.failures < HANDLER_FAILURES_BEFORE_RESTART || p.restartTimer !== undefined) return;
+    if (p.failures < HANDLER_FAILURES_BEFORE_RESTART) return;
+    p.restarting = true;
     this.logger.error('plugin keeps failing: restarting it', { plugin: p.spec.name, failures: p.failures, err });
     void this.halt(p).then(() => this.scheduleRestart(p));
   }
@@ -241,7 +277,7 @@ export class FrameworkHost {
     p.restartTimer = this.options.clock.setTimeout(() => {
       p.restartTimer = undefined;
       p.failures = 0;
-      void this.launch(p).then(() => this.servicesOf(p));
+      void this.launch(p).then(() => this.serve(p));
     }, delay);
   }
 

@@ -38,7 +38,9 @@ import type { KeyValueStore } from './store';
 /** Store key of the framework id. */
 export const FRAMEWORK_ID_KEY = 'driver/framework-id';
 
-const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR']);
+const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR', 'TASK_UNKNOWN']);
+/** Re-dials without delay (a leader's pointer) in a row before the backoff applies anyway. */
+const MAX_IMMEDIATE_REDIALS = 3;
 const NOT_FOUND = 5;
 const UNAVAILABLE = 14;
 
@@ -61,6 +63,8 @@ export interface SchedulerDriverOptions {
   readonly reconcileMaxMs?: number;
   /** Heartbeat intervals without any event before the stream is dropped. @default 5 */
   readonly missedHeartbeats?: number;
+  /** How long a new stream may wait for SUBSCRIBED before it is dropped and re-dialled. @default 30_000 */
+  readonly subscribeTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -92,6 +96,8 @@ export class SchedulerDriver implements SchedulerApi {
   private heartbeatMs = 0;
   private redial: TimerHandle | undefined;
   private backoffMs: number;
+  /** Immediate re-dials in a row (following leader pointers). */
+  private immediateRedials = 0;
   private nextMaster = 0;
   private target: string;
   private started = false;
@@ -255,6 +261,15 @@ export class SchedulerDriver implements SchedulerApi {
     stream.on('error', (err: grpc.ServiceError) => this.onEnd(conn, err));
     stream.on('end', () => this.onEnd(conn, undefined));
     stream.write({ type: 'SUBSCRIBE', subscribe: { framework_info: this.frameworkInfo(), suppressed_roles: [...this.suppressed] } });
+    // A master that accepts the stream but never answers must not hold the driver forever.
+    this.options.clock.clearTimeout(this.watchdog);
+    this.watchdog = this.options.clock.setTimeout(() => {
+      this.watchdog = undefined;
+      if (!conn.subscribed) {
+        this.logger.warn('no SUBSCRIBED from the master: dialling again', { master: address });
+        this.onEnd(conn, undefined);
+      }
+    }, this.options.subscribeTimeoutMs ?? 30_000);
   }
 
   private onEvent(conn: Connection, event: Event__Output): void {
@@ -302,11 +317,14 @@ export class SchedulerDriver implements SchedulerApi {
     const reregistered = this.id === id;
     conn.subscribed = true;
     this.backoffMs = this.backoffMinMs;
+    this.immediateRedials = 0;
     this.heartbeatMs = (sub.heartbeat_interval_seconds ?? 0) * 1000;
     this.armWatchdog(conn);
     if (this.id !== id) {
       this.id = id;
-      void this.options.store?.put(FRAMEWORK_ID_KEY, id).catch((err: unknown) => this.logger.error('storing the framework id failed', { err }));
+      // Durable before the framework acts: a restart without it would register a second framework
+      // while the first one's tasks live on until its failover timeout.
+      this.dispatch(() => this.storeFrameworkId(id));
     }
     this.logger.info(reregistered ? 'framework re-subscribed' : 'framework subscribed', { frameworkId: id, master: conn.address });
     // Everything the driver knows that is not over yet is asked for again, then everything else.
@@ -318,6 +336,24 @@ export class SchedulerDriver implements SchedulerApi {
     this.dispatch(() => {
       for (const w of this.subscribedWaiters.splice(0)) w();
     });
+  }
+
+  private async storeFrameworkId(id: string): Promise<void> {
+    const store = this.options.store;
+    if (store === undefined) return;
+    for (let attempt = 1, delay = 200; ; attempt++, delay *= 2) {
+      try {
+        await store.put(FRAMEWORK_ID_KEY, id);
+        return;
+      } catch (err) {
+        if (attempt >= 5 || this.stopped) {
+          this.logger.error('storing the framework id failed: a restart of this framework would register a new one', { frameworkId: id, err });
+          return;
+        }
+        this.logger.warn('storing the framework id failed; retrying', { err, retryInMs: delay });
+        await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, delay));
+      }
+    }
   }
 
   private onUpdate(status: TaskStatus__Output): void {
@@ -340,7 +376,7 @@ export class SchedulerDriver implements SchedulerApi {
       this.id = undefined;
       this.tasks.clear();
       this.unanswered.clear();
-      void this.options.store?.delete(FRAMEWORK_ID_KEY);
+      this.options.store?.delete(FRAMEWORK_ID_KEY).catch((err: unknown) => this.logger.warn('forgetting the framework id failed', { err }));
       this.onEnd(conn, undefined, true);
       return;
     }
@@ -380,6 +416,9 @@ export class SchedulerDriver implements SchedulerApi {
       this.nextMaster = (this.nextMaster + 1) % this.options.masters.length;
       if (this.options.masters.length > 1) this.target = this.options.masters[this.nextMaster]!;
     }
+    // Two masters pointing at each other (stale views during an election) must not spin.
+    if (immediate && ++this.immediateRedials > MAX_IMMEDIATE_REDIALS) immediate = false;
+    if (!immediate) this.immediateRedials = 0;
     const delay = immediate ? 0 : this.backoffMs;
     if (!immediate) this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
     this.redial = this.options.clock.setTimeout(() => {
@@ -398,9 +437,10 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   private armWatchdog(conn: Connection): void {
+    if (!conn.subscribed) return; // the subscribe timeout stands
     this.options.clock.clearTimeout(this.watchdog);
     this.watchdog = undefined;
-    if (this.heartbeatMs <= 0 || !conn.subscribed) return;
+    if (this.heartbeatMs <= 0) return;
     const limit = this.heartbeatMs * (this.options.missedHeartbeats ?? 5);
     this.watchdog = this.options.clock.setTimeout(() => {
       this.watchdog = undefined;

@@ -22,10 +22,13 @@ export interface KeyValueStore {
   list<T>(prefix: string): Promise<{ key: string; value: T }[]>;
 }
 
-/** Keys: `[A-Za-z0-9._-]` and `/` between non-empty parts, at most 512 characters. */
+/**
+ * Keys: parts of `[A-Za-z0-9._-]` separated by `/`, none starting with a dot, at most 512 characters
+ * (a leading dot is kept for the file store's temporary files).
+ */
 export function checkKey(key: string): void {
-  if (key.length === 0 || key.length > 512 || !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {
-    throw new Error(`store key must be parts of [A-Za-z0-9._-] separated by "/", got ${JSON.stringify(key)}`);
+  if (key.length === 0 || key.length > 512 || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(key)) {
+    throw new Error(`store key must be parts of [A-Za-z0-9._-] not starting with a dot, separated by "/", got ${JSON.stringify(key)}`);
   }
 }
 
@@ -76,7 +79,8 @@ export class FileKeyValueStore implements KeyValueStore {
     const file = this.file(key);
     const dir = path.dirname(file);
     await fsp.mkdir(dir, { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    // Hidden and not ending in .json: never taken for a key by `list`, whatever the key is.
+    const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(JSON.stringify(value));
@@ -112,7 +116,7 @@ export class FileKeyValueStore implements KeyValueStore {
       for (const e of entries) {
         const name = rel === '' ? e.name : `${rel}/${e.name}`;
         if (e.isDirectory()) await walk(path.join(dir, e.name), name);
-        else if (e.name.endsWith('.json') && !e.name.includes('.tmp-')) {
+        else if (e.name.endsWith('.json') && !e.name.startsWith('.')) {
           const key = name.slice(0, -'.json'.length);
           if (!key.startsWith(prefix)) continue;
           const value = await this.get<T>(key);
