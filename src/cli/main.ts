@@ -10,6 +10,7 @@ import { registerFrameworksCommand } from './frameworks-command';
 import { DevUsageError, registerDevCommand } from './dev-command';
 import { registerAppCommands } from './app-command';
 import { registerJobCommands } from './job-command';
+import { registerClusterCommands } from './cluster-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -59,6 +60,7 @@ export function buildProgram(out: CliOutput): Command {
   registerTaskCommand(program, out);
   registerAppCommands(program, out);
   registerJobCommands(program, out);
+  registerClusterCommands(program, out);
   return program;
 }
 
