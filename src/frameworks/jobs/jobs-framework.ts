@@ -10,9 +10,11 @@
  * (Metronome and Chronos launched duplicates after restarts):
  * 1. an attempt's task id is deterministic, `<jobId>.<runId>.<attempt>`;
  * 2. the attempt is written `LAUNCHED` (with its agent) to the store *before* the LAUNCH is sent;
- * 3. on start, `LAUNCHED` attempts are reconciled with the master (`scheduler.reconcile`) and their
- *    run does nothing until the master answers; a TASK_LOST/DROPPED/UNKNOWN/GONE answer counts as
- *    that attempt failing, and a retry (ON_FAILURE) gets the next attempt number — a new task id;
+ * 3. on start and on every (re-)registration with a master (also under a new framework id, after
+ *    the master removed the framework), `LAUNCHED` attempts are reconciled with the master
+ *    (`scheduler.reconcile`) and their run does nothing until the master answers; a
+ *    TASK_LOST/DROPPED/UNKNOWN/GONE answer counts as that attempt failing, and a retry (ON_FAILURE)
+ *    gets the next attempt number — a new task id;
  * 4. an attempt is only ever launched from `PENDING`, so no task id is launched twice;
  * 5. a task the framework does not expect to run (a stale attempt reported alive, a deleted job's
  *    task) is killed when it shows up.
@@ -22,6 +24,10 @@
  * MISSED), and a scheduled run's id is derived from its instant, so a restart never runs an instant
  * twice. After downtime the latest missed instant runs if it is within `startingDeadlineSeconds`;
  * earlier missed instants are recorded MISSED (as Kubernetes CronJobs do: no burst of catch-up runs).
+ * The same holds while running when a timer fires late (host suspend, blocked event loop, clock
+ * step): every instant due by the time the work runs is handled at once, only the latest may run.
+ * A scheduled run whose record cannot be written is retried with a backoff within its starting
+ * deadline, and recorded MISSED (with the store error) when it cannot be written in time.
  * A scheduled run whose first task has not launched by `scheduledAt + startingDeadlineSeconds`
  * (master unavailable, no offers) ends MISSED.
  *
@@ -72,6 +78,11 @@ import { TimerQueue } from './timer-queue';
 
 /** Instants enumerated per schedule when catching up after downtime (beyond: counted, not listed). */
 const MAX_CATCH_UP_INSTANTS = 1000;
+/** Backoff of the retries of a scheduled run's store write: doubling from the first, capped. */
+const CREATE_RETRY_FIRST_MS = 1000;
+const CREATE_RETRY_MAX_MS = 30_000;
+/** Why instants are MISSED when several were due at once while the framework was running. */
+const LATE_REASON = 'the schedule was handled late (its timer fired late: host suspended, event loop blocked or clock stepped)';
 
 /** A job in memory: its record, parsed schedules, active runs and retained history. */
 interface JobState {
@@ -110,8 +121,10 @@ export class JobsFramework implements Framework {
   private readonly tasks = new Map<string, { readonly jobId: string; readonly runId: string }>();
   /** Runs whose current attempt waits for an offer, in arrival order (key: runKey). */
   private readonly pending = new Map<string, { readonly jobId: string; readonly runId: string }>();
-  /** Task ids loaded as LAUNCHED and not answered by the master yet (nothing is decided for them). */
+  /** Task ids of LAUNCHED attempts the master has not answered about since the last start or registration (nothing is decided for them). */
   private readonly unreconciled = new Set<string>();
+  /** Scheduled instants whose run could not be written yet and waits for a retry (key: scheduleKey). */
+  private readonly createRetries = new Map<string, { readonly instant: number; readonly failures: number; readonly error: string }>();
   /** Why the last offer did not take a waiting run (runKey → reason), for failure messages. */
   private readonly rejections = new Map<string, string>();
   private readonly timers: TimerQueue;
@@ -149,6 +162,10 @@ export class JobsFramework implements Framework {
     return this.exclusive(async () => {
       this.logger.info('registered', { frameworkId: registration.frameworkId, reregistered: registration.reregistered, master: registration.master });
       this.offerInterest = undefined; // say it again to this master
+      // Every launched attempt, not only those loaded at start: after a re-subscription (and all
+      // the more under a new framework id, when the master removed the framework and its tasks)
+      // the master is the only one who knows whether they still run.
+      this.markLaunchedUnreconciled();
       this.reconcileUnanswered();
       // Kills asked for before a disconnect may have been dropped: ask again.
       for (const job of this.jobs.values()) {
@@ -253,6 +270,19 @@ export class JobsFramework implements Framework {
     });
   }
 
+  /** Every LAUNCHED attempt of an active run waits for the master's answer again. */
+  private markLaunchedUnreconciled(): void {
+    for (const job of this.jobs.values()) {
+      for (const run of job.active.values()) {
+        for (const a of run.attempts) {
+          if (a.phase !== 'LAUNCHED') continue;
+          this.tasks.set(a.taskId, { jobId: run.jobId, runId: run.runId });
+          this.unreconciled.add(a.taskId);
+        }
+      }
+    }
+  }
+
   private reconcileUnanswered(): void {
     if (this.unreconciled.size === 0) return;
     const list: { taskId: string; agentId?: string }[] = [];
@@ -307,8 +337,16 @@ export class JobsFramework implements Framework {
       job.crons = crons;
       this.jobs.set(spec.id, job);
       this.link(spec.id, prev?.spec.dependencies ?? [], spec.dependencies);
-      for (const s of prev?.spec.schedules ?? []) if (!crons.has(s.id)) this.timers.delete(scheduleKey(spec.id, s.id));
-      for (const s of spec.schedules) this.armSchedule(job, s, Math.max(schedules[s.id]!.handledUntil, now));
+      for (const s of prev?.spec.schedules ?? []) if (!crons.has(s.id)) this.dropSchedule(spec.id, s.id);
+      for (const s of spec.schedules) {
+        const retry = this.createRetries.get(scheduleKey(spec.id, s.id));
+        if (retry !== undefined && retry.instant <= schedules[s.id]!.handledUntil) {
+          // Changed or disabled: it starts from now, and the instant waiting for its store write goes.
+          this.logger.warn('schedule changed: its instant waiting for a store write is dropped', { jobId: spec.id, scheduleId: s.id, scheduledAt: new Date(retry.instant).toISOString(), err: retry.error });
+          this.settleCreateRetry(job, s);
+        }
+        this.armSchedule(job, s, Math.max(schedules[s.id]!.handledUntil, now));
+      }
       this.logger.info(existing === undefined ? 'job created' : 'job updated', { jobId: spec.id });
       return { job: this.view(job, now), created: existing === undefined };
     });
@@ -342,7 +380,7 @@ export class JobsFramework implements Framework {
         this.forgetRun(run);
         stopped.push(run.runId);
       }
-      for (const s of job.record.spec.schedules) this.timers.delete(scheduleKey(id, s.id));
+      for (const s of job.record.spec.schedules) this.dropSchedule(id, s.id);
       this.jobs.delete(id);
       this.link(id, job.record.spec.dependencies, []);
       this.children.delete(id);
@@ -410,26 +448,49 @@ export class JobsFramework implements Framework {
   /** Handles the instants a schedule missed while the framework was not running, then arms it. */
   private async catchUp(job: JobState, s: ScheduleSpec, now: number): Promise<void> {
     const state = job.record.schedules[s.id];
+    if (state === undefined || !job.crons.has(s.id) || !s.enabled) return;
+    await this.handleDue(job, s, now, 'the jobs framework was not running at the scheduled time');
+    this.armSchedule(job, s, Math.max(state.handledUntil, now));
+  }
+
+  /**
+   * Handles every instant of a schedule in `(handledUntil, now]` — after downtime (start), or while
+   * running when the work comes late (a late timer: host suspend, blocked event loop, clock step; a
+   * long queue; a run whose store write is being retried). Only the latest instant may still run;
+   * the ones before it are MISSED, the newest `maxMissedRecords` of them as history entries, the
+   * rest only counted (as Kubernetes CronJobs do: no burst of catch-up runs). With more than
+   * MAX_CATCH_UP_INSTANTS instants the exact count is not worth the walk: it is a lower bound.
+   * `why` says why several instants were due at once.
+   */
+  private async handleDue(job: JobState, s: ScheduleSpec, now: number, why: string): Promise<void> {
+    const state = job.record.schedules[s.id];
     const cron = job.crons.get(s.id);
     if (state === undefined || cron === undefined || !s.enabled) return;
     const { instants, truncated } = cron.between(state.handledUntil, now, MAX_CATCH_UP_INSTANTS);
     if (instants.length > 0) {
-      // Only the latest missed instant may still run; the ones before it are MISSED, the newest
-      // `maxMissedRecords` of them as history entries, the rest only counted. With more than
-      // MAX_CATCH_UP_INSTANTS instants the exact count is not worth the walk: it is a lower bound.
       const latest = truncated ? cron.latestAtOrBefore(now) ?? instants[instants.length - 1]! : instants[instants.length - 1]!;
       const older = truncated ? MAX_CATCH_UP_INSTANTS : instants.length - 1;
       const listed = cron.before(latest, Math.min(this.options.maxMissedRecords, older)).filter((t) => t > state.handledUntil);
       const unlisted = older - listed.length;
       job.record.stats.missedCount += unlisted;
+      const retry = this.createRetries.get(scheduleKey(job.record.spec.id, s.id));
       for (const t of listed) {
-        const why = now <= t + s.startingDeadlineSeconds * 1000 ? `superseded by the later instant ${new Date(latest).toISOString()}` : `past its starting deadline (${s.startingDeadlineSeconds} s)`;
-        await this.recordUnrun(job, s, t, 'MISSED', `the jobs framework was not running at the scheduled time; ${why}`, now);
+        const detail = now <= t + s.startingDeadlineSeconds * 1000 ? `superseded by the later instant ${new Date(latest).toISOString()}` : `past its starting deadline (${s.startingDeadlineSeconds} s)`;
+        const unwritten = retry?.instant === t ? `; its run could not be written to the store (${retry.error})` : '';
+        await this.recordUnrun(job, s, t, 'MISSED', `${why}${unwritten}; ${detail}`, now);
       }
-      if (older > 0) this.logger.warn('schedule instants missed while not running', { jobId: job.record.spec.id, scheduleId: s.id, missed: truncated ? `at least ${older}` : older });
+      if (older > 0) {
+        // Everything before `latest` is handled now (also the unlisted ones: never counted twice).
+        const before = cron.before(latest, 1)[0];
+        if (before !== undefined && before > state.handledUntil) {
+          state.handledUntil = before;
+          state.lastFireAt = before;
+        }
+        this.logger.warn('schedule instants missed', { jobId: job.record.spec.id, scheduleId: s.id, missed: truncated ? `at least ${older}` : older, reason: why });
+      }
       await this.handleInstant(job, s, latest, now);
     }
-    this.armSchedule(job, s, Math.max(state.handledUntil, now));
+    this.settleCreateRetry(job, s);
   }
 
   /** A schedule's deadline came (synchronously, from the timer): arm the next one, queue the work. */
@@ -437,15 +498,33 @@ export class JobsFramework implements Framework {
     const job = this.jobs.get(jobId);
     const s = job?.record.spec.schedules.find((x) => x.id === scheduleId);
     if (job === undefined || s === undefined) return;
-    this.armSchedule(job, s, instant);
-    const now = this.clock.now();
+    // The next instant after now, not after `instant`: a late timer does not fire once per missed
+    // instant; the work below handles every instant due by then, at once.
+    this.armSchedule(job, s, Math.max(instant, this.clock.now()));
     const { cron, timezone } = s;
     void this.exclusive(async () => {
       const j = this.jobs.get(jobId);
       const cur = j?.record.spec.schedules.find((x) => x.id === scheduleId);
       // Changed or removed since it fired: the new definition decides (PutJob re-armed it).
       if (j === undefined || cur === undefined || !cur.enabled || cur.cron !== cron || cur.timezone !== timezone) return;
-      await this.handleInstant(j, cur, instant, now);
+      // The time the work runs, not the time the timer fired: instants that came meanwhile are
+      // handled together (only the latest may run), as after a restart.
+      await this.handleDue(j, cur, this.clock.now(), LATE_REASON);
+    }).catch((err) => this.logger.error('schedule handling failed', { jobId, scheduleId, err }));
+  }
+
+  /** The retry of a scheduled run's store write is due. */
+  private onCreateRetry(jobId: string, scheduleId: string): void {
+    void this.exclusive(async () => {
+      const key = scheduleKey(jobId, scheduleId);
+      if (!this.createRetries.has(key)) return;
+      const j = this.jobs.get(jobId);
+      const cur = j?.record.spec.schedules.find((x) => x.id === scheduleId);
+      if (j === undefined || cur === undefined || !cur.enabled) {
+        this.createRetries.delete(key);
+        return;
+      }
+      await this.handleDue(j, cur, this.clock.now(), LATE_REASON);
     }).catch((err) => this.logger.error('schedule handling failed', { jobId, scheduleId, err }));
   }
 
@@ -458,15 +537,77 @@ export class JobsFramework implements Framework {
     if (this.hasRun(job, runId)) {
       // Created before a restart that came before handledUntil was written.
     } else if (now > deadline) {
-      await this.recordUnrun(job, s, instant, 'MISSED', `starting deadline (${s.startingDeadlineSeconds} s) passed before the run could start`, now);
+      const retry = this.createRetries.get(scheduleKey(job.record.spec.id, s.id));
+      const unwritten = retry?.instant === instant ? ` (its run could not be written to the store: ${retry.error})` : '';
+      await this.recordUnrun(job, s, instant, 'MISSED', `starting deadline (${s.startingDeadlineSeconds} s) passed before the run could start${unwritten}`, now);
     } else if (s.concurrencyPolicy === 'FORBID' && job.active.size > 0) {
       await this.recordUnrun(job, s, instant, 'SKIPPED', `concurrencyPolicy FORBID: run(s) ${[...job.active.keys()].join(', ')} still active`, now);
     } else {
-      await this.createRun(job, 'SCHEDULE', now, { scheduleId: s.id, scheduledAt: instant, startBy: deadline });
+      try {
+        await this.createRun(job, 'SCHEDULE', now, { scheduleId: s.id, scheduledAt: instant, startBy: deadline });
+      } catch (err) {
+        const failed = this.retryCreateLater(job, s, instant, deadline, now, err);
+        if (failed === undefined) {
+          // Not handled yet (handledUntil stays before it); what was handled before it is kept.
+          await this.saveJob(job).catch((e: unknown) => this.logger.warn('could not write the job record; written with its next change', { jobId: job.record.spec.id, err: e }));
+          return;
+        }
+        await this.recordUnrun(
+          job,
+          s,
+          instant,
+          'MISSED',
+          `its run could not be written to the store within the starting deadline (${s.startingDeadlineSeconds} s) after ${failed.failures} ${failed.failures === 1 ? 'try' : 'tries'}: ${failed.error}`,
+          now,
+        );
+      }
     }
     state.handledUntil = instant;
     state.lastFireAt = instant;
+    this.settleCreateRetry(job, s);
     await this.saveJob(job);
+  }
+
+  /**
+   * A scheduled run's store write failed: retry it (backoff on the clock) while its starting
+   * deadline allows; undefined if a retry is armed, else how it failed (the caller records the
+   * instant MISSED).
+   */
+  private retryCreateLater(job: JobState, s: ScheduleSpec, instant: number, deadline: number, now: number, err: unknown): { failures: number; error: string } | undefined {
+    const jobId = job.record.spec.id;
+    const key = scheduleKey(jobId, s.id);
+    const prev = this.createRetries.get(key);
+    const failures = (prev?.instant === instant ? prev.failures : 0) + 1;
+    const error = errorMessage(err);
+    const retryAt = Math.min(now + Math.min(CREATE_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 30), CREATE_RETRY_MAX_MS), deadline);
+    const scheduledAt = new Date(instant).toISOString();
+    if (retryAt > now) {
+      this.createRetries.set(key, { instant, failures, error });
+      this.timers.set(retryKey(jobId, s.id), retryAt);
+      this.logger.warn('could not write a scheduled run; retrying', { jobId, scheduleId: s.id, scheduledAt, failures, retryInMs: retryAt - now, err });
+      return undefined;
+    }
+    this.createRetries.delete(key);
+    this.timers.delete(retryKey(jobId, s.id));
+    this.logger.error('could not write a scheduled run within its starting deadline; the instant is recorded MISSED', { jobId, scheduleId: s.id, scheduledAt, failures, err });
+    return { failures, error };
+  }
+
+  /** Forgets a schedule's pending store-write retry once its instant is handled (or the schedule restarted from a later time). */
+  private settleCreateRetry(job: JobState, s: ScheduleSpec): void {
+    const key = scheduleKey(job.record.spec.id, s.id);
+    const retry = this.createRetries.get(key);
+    const state = job.record.schedules[s.id];
+    if (retry === undefined || (state !== undefined && retry.instant > state.handledUntil)) return;
+    this.createRetries.delete(key);
+    this.timers.delete(retryKey(job.record.spec.id, s.id));
+  }
+
+  /** Cancels a schedule's timers (removed schedule, deleted job). */
+  private dropSchedule(jobId: string, scheduleId: string): void {
+    this.timers.delete(scheduleKey(jobId, scheduleId));
+    this.timers.delete(retryKey(jobId, scheduleId));
+    this.createRetries.delete(scheduleKey(jobId, scheduleId));
   }
 
   /** A scheduled instant that did not run, as a finished run record (counted in the job's stats). */
@@ -498,7 +639,13 @@ export class JobsFramework implements Framework {
       attempts: [],
     };
     this.logger.info(`scheduled instant ${status.toLowerCase()}`, { jobId: run.jobId, scheduleId: s.id, scheduledAt: new Date(instant).toISOString(), reason: message });
-    await this.saveRun(run);
+    try {
+      await this.saveRun(run);
+    } catch (err) {
+      // Still listed and counted (in memory, and in the job record's stats): the instant is not
+      // lost silently. If the job record is not written either, a restart handles it again.
+      this.logger.error('could not write the record of a scheduled instant that did not run; it is kept in memory', { jobId: run.jobId, runId, status, err });
+    }
     await this.addToHistory(job, run);
     advance();
   }
@@ -818,6 +965,10 @@ export class JobsFramework implements Framework {
       this.onScheduleDue(jobId, id, at);
       return;
     }
+    if (kind === 'c') {
+      this.onCreateRetry(jobId, id);
+      return;
+    }
     const now = this.clock.now();
     void this.exclusive(() => this.launchDeadline(jobId, id, now)).catch((err) => this.logger.error('launch deadline handling failed', { jobId, runId: id, err }));
   }
@@ -874,6 +1025,15 @@ function scheduleKey(jobId: string, scheduleId: string): string {
 
 function launchKey(jobId: string, runId: string): string {
   return `l|${jobId}|${runId}`;
+}
+
+/** The timer of a retried store write of a schedule's run. */
+function retryKey(jobId: string, scheduleId: string): string {
+  return `c|${jobId}|${scheduleId}`;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function cmp(a: string, b: string): number {

@@ -238,3 +238,73 @@ describe('master failover', () => {
     expect(h.scheduler.launchedTaskIds).toEqual([`f.${run.runId}.1`, `f.${run.runId}.2`]);
   });
 });
+
+describe('reconciliation on every registration', () => {
+  it('registered anew under a new framework id: every launched attempt is reconciled; TASK_UNKNOWN fails it and ON_FAILURE retries as attempt 2', async () => {
+    h = await startHarness({ start: T0 });
+    await h.framework.putJob({ definition: jobDef('gone', {}, { restart: { policy: 'ON_FAILURE' } }) });
+    const run = await h.framework.startRun('gone');
+    const taskId = `gone.${run.runId}.1`;
+    // Launched while running (not loaded by start): the case start-time reconciliation never covered.
+    await h.framework.offers([offer({ agent: 'a7' })]);
+    await h.framework.statusUpdate(status(taskId, 'TASK_RUNNING', { agent_id: { value: 'a7' } }));
+    h.scheduler.clear();
+
+    // The master removed the framework; the driver subscribes again and gets a new id.
+    h.framework.disconnected();
+    await h.framework.registered({ frameworkId: 'new', reregistered: false, master: 'm2:5050' });
+    expect(h.scheduler.calls.filter((c) => c.kind === 'reconcile')).toEqual([{ kind: 'reconcile', tasks: [{ taskId, agentId: 'a7' }] }]);
+    // Nothing is decided for the run until the master answers: no launch, still ACTIVE.
+    await h.framework.offers([offer()]);
+    expect(h.scheduler.launchedTaskIds).toEqual([]);
+    expect((await h.framework.getJob('gone')).activeRuns[0]).toMatchObject({ runId: run.runId, status: 'ACTIVE' });
+
+    await h.framework.statusUpdate(status(taskId, 'TASK_UNKNOWN', { reason: 'REASON_RECONCILIATION' }));
+    const r = (await h.framework.listRuns('gone')).runs[0]!;
+    expect(r.attempts.map((x) => [x.taskId, x.phase, x.taskState])).toEqual([
+      [taskId, 'DONE', 'TASK_UNKNOWN'],
+      [`gone.${run.runId}.2`, 'PENDING', undefined],
+    ]);
+    await h.framework.offers([offer()]);
+    expect(h.scheduler.launchedTaskIds).toEqual([`gone.${run.runId}.2`]);
+    expectNoDuplicateLaunches(h.scheduler);
+  });
+
+  it('every re-subscription reconciles the launched attempts again; a live answer keeps the run', async () => {
+    h = await startHarness({ start: T0 });
+    await h.framework.putJob({ definition: jobDef('live') });
+    const run = await h.framework.startRun('live');
+    const taskId = `live.${run.runId}.1`;
+    await h.framework.offers([offer({ agent: 'a2' })]);
+    await h.framework.statusUpdate(status(taskId, 'TASK_RUNNING', { agent_id: { value: 'a2' } }));
+    h.scheduler.clear();
+    await h.framework.registered({ frameworkId: 'fw-1', reregistered: true, master: 'm2:5050' });
+    await h.framework.registered({ frameworkId: 'fw-1', reregistered: true, master: 'm3:5050' });
+    expect(h.scheduler.reconciled).toEqual([
+      { taskId, agentId: 'a2' },
+      { taskId, agentId: 'a2' },
+    ]);
+    await h.framework.statusUpdate(status(taskId, 'TASK_RUNNING', { reason: 'REASON_RECONCILIATION', agent_id: { value: 'a2' } }));
+    expect((await h.framework.getJob('live')).activeRuns[0]).toMatchObject({ status: 'ACTIVE' });
+    await h.framework.statusUpdate(status(taskId, 'TASK_FINISHED'));
+    expect((await h.framework.listRuns('live')).runs[0]!.status).toBe('SUCCESS');
+    // Nothing left to reconcile.
+    h.scheduler.clear();
+    await h.framework.registered({ frameworkId: 'fw-1', reregistered: true, master: 'm3:5050' });
+    expect(h.scheduler.reconciled).toEqual([]);
+  });
+
+  it('a FORBID schedule runs again once the reconciled attempt is answered gone after a new registration', async () => {
+    h = await startHarness({ start: '2026-01-05T00:05:00Z' });
+    await h.framework.putJob({ definition: { ...jobDef('fb'), schedules: [{ id: 'ten', cron: '*/10 * * * *', concurrencyPolicy: 'FORBID' }] } });
+    await h.advanceTo(Date.parse('2026-01-05T00:10:00Z'));
+    await h.framework.offers([offer()]);
+    const taskId = 'fb.20260105T001000Z-s-ten.1';
+    await h.framework.registered({ frameworkId: 'new', reregistered: false, master: 'm2:5050' });
+    expect(h.scheduler.reconciled).toContainEqual({ taskId, agentId: 'agent-1' });
+    await h.framework.statusUpdate(status(taskId, 'TASK_UNKNOWN', { reason: 'REASON_RECONCILIATION' }));
+    await h.advanceTo(Date.parse('2026-01-05T00:20:00Z'));
+    const { runs } = await h.framework.listRuns('fb');
+    expect(runs.map((r) => r.status)).toEqual(['INITIAL', 'FAILED']);
+  });
+});

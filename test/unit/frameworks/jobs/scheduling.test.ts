@@ -3,8 +3,11 @@
  * it, is MISSED outside it — whether the framework was down or the master gave no offers), FORBID
  * vs ALLOW, disabled schedules, and no second run for an instant after a restart.
  */
+import { FakeClock, type Clock } from '../../../../src/common/clock';
+import { memoryLogger } from '../../../../src/common/logging';
+import { createFramework, type JobsFramework } from '../../../../src/frameworks/jobs';
 import { MemoryKeyValueStore, type KeyValueStore } from '../../../../src/frameworks/sdk/store';
-import { jobDef, offer, startHarness, status, type Harness } from './harness';
+import { FakeScheduler, jobDef, offer, startHarness, status, type Harness } from './harness';
 
 const at = (s: string) => Date.parse(s);
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -192,5 +195,165 @@ describe('one run per instant across restarts', () => {
     await h.restart();
     expect((await summary('crashy')).runs).toEqual(['2026-01-05T01:00:00.000Z INITIAL']);
     expect((await inner.get<{ schedules: { hourly: { handledUntil: number } } }>('jobs/crashy'))!.schedules.hourly.handledUntil).toBe(at('2026-01-05T01:00:00Z'));
+  });
+});
+
+describe('a late timer (host suspend, blocked event loop, clock step)', () => {
+  const minutely = (id: string) => ({
+    ...jobDef(id, {}, { maxLaunchDelaySeconds: 86_400 }),
+    schedules: [{ id: 'm', cron: '* * * * *', concurrencyPolicy: 'ALLOW', startingDeadlineSeconds: 3600 }],
+  });
+
+  it('30 minutes late in one step: only the latest instant runs, the others are MISSED (bounded by maxMissedRecords)', async () => {
+    h = await startHarness({ start: '2026-01-05T00:00:30Z' });
+    await h.framework.putJob({ definition: minutely('m') });
+    // One step: every due timer fires before any queued work runs (a blocked event loop).
+    await h.advance(30 * 60_000, 30 * 60_000);
+    const s = await summary('m');
+    const missed = Array.from({ length: 10 }, (_, i) => `2026-01-05T00:${20 + i}:00.000Z MISSED`);
+    expect(s.runs).toEqual([...missed, '2026-01-05T00:30:00.000Z INITIAL']);
+    expect(s.stats.missedCount).toBe(29);
+    const { runs } = await h.framework.listRuns('m');
+    expect(runs.filter((r) => r.status !== 'MISSED')).toHaveLength(1);
+    expect(runs[1]!.message).toContain('superseded by the later instant 2026-01-05T00:30:00.000Z');
+    expect(runs[0]).toMatchObject({ createdAt: Date.parse('2026-01-05T00:30:30Z') });
+    expect(h.logger.messages('warn')).toContain('schedule instants missed');
+    // Back to normal afterwards: the next instant runs on time.
+    expect(iso((await h.framework.getJob('m')).schedules[0]!.nextFireAt)).toBe('2026-01-05T00:31:00.000Z');
+    await h.advance(60_000);
+    expect((await summary('m')).runs.slice(-2)).toEqual(['2026-01-05T00:30:00.000Z INITIAL', '2026-01-05T00:31:00.000Z INITIAL']);
+    await h.framework.offers([offer({ resources: 'cpus:8;mem:8192' })]);
+    expect(h.scheduler.launchedTaskIds).toHaveLength(2);
+  });
+
+  it('a timer that fires late (the clock stepped forward) fires once and handles every due instant together', async () => {
+    // The clock jumps 30 minutes between two timer checks: the timer then fires with `now` far
+    // past its deadline (what a suspended host sees), not at its own time as FakeClock.advance does.
+    const fake = new FakeClock(Date.parse('2026-01-05T00:00:30Z'));
+    let step = 0;
+    const clock: Clock = {
+      now: () => fake.now() + step,
+      setTimeout: (fn, ms) => fake.setTimeout(fn, ms),
+      clearTimeout: (t) => fake.clearTimeout(t),
+      setInterval: (fn, ms) => fake.setInterval(fn, ms),
+      clearInterval: (t) => fake.clearInterval(t),
+    };
+    const store = new MemoryKeyValueStore();
+    const framework = (await createFramework({ clock, logger: memoryLogger(), store, scheduler: new FakeScheduler(), options: {} })) as JobsFramework;
+    await framework.putJob({ definition: minutely('step') });
+    step = 30 * 60_000; // the clock jumps from 00:00:30 to 00:30:30
+    fake.advance(30_000); // the timer set for 00:01 fires once, when now reads 00:31:00
+    await framework.idle();
+    const { runs, stats } = await framework.listRuns('step');
+    expect(runs.filter((r) => r.status !== 'MISSED').map((r) => iso(r.scheduledAt))).toEqual(['2026-01-05T00:31:00.000Z']);
+    expect(runs.filter((r) => r.status === 'MISSED')).toHaveLength(10);
+    expect(stats.missedCount).toBe(30);
+    expect(iso((await framework.getJob('step')).schedules[0]!.nextFireAt)).toBe('2026-01-05T00:32:00.000Z');
+    await framework.stop();
+    expect(fake.pending).toBe(0);
+  });
+});
+
+describe('a scheduled run whose store write fails', () => {
+  function flakyStore(): { store: KeyValueStore; fail: (n: number) => void; puts: () => number } {
+    const inner = new MemoryKeyValueStore();
+    let failures = 0;
+    let puts = 0;
+    return {
+      store: {
+        get: (k) => inner.get(k),
+        list: (p) => inner.list(p),
+        delete: (k) => inner.delete(k),
+        put: async (k, v) => {
+          if (k.startsWith('runs/')) {
+            puts++;
+            if (failures > 0) {
+              failures--;
+              throw new Error('store unavailable');
+            }
+          }
+          await inner.put(k, v);
+        },
+      },
+      fail: (n) => {
+        failures = n;
+      },
+      puts: () => puts,
+    };
+  }
+
+  it('is retried with a backoff on the clock and created once the store takes it', async () => {
+    const f = flakyStore();
+    h = await startHarness({ start: '2026-01-05T00:55:00Z', store: f.store });
+    await h.framework.putJob({ definition: hourly('retry', { startingDeadlineSeconds: 60 }) });
+    f.fail(2);
+    await h.advanceTo(at('2026-01-05T01:00:00Z'));
+    expect((await summary('retry')).runs).toEqual([]);
+    expect(h.logger.messages('warn')).toContain('could not write a scheduled run; retrying');
+    await h.advance(1000, 1000); // second try fails: next in 2 s
+    expect((await summary('retry')).runs).toEqual([]);
+    await h.advance(1000, 1000);
+    expect((await summary('retry')).runs).toEqual([]);
+    await h.advance(1000, 1000); // third try, 01:00:03
+    const { runs } = await h.framework.listRuns('retry');
+    expect(runs.map((r) => [iso(r.scheduledAt), r.status, iso(r.createdAt)])).toEqual([['2026-01-05T01:00:00.000Z', 'INITIAL', '2026-01-05T01:00:03.000Z']]);
+    expect(f.puts()).toBe(3);
+    const view = await h.framework.getJob('retry');
+    expect(iso(view.schedules[0]!.lastFireAt)).toBe('2026-01-05T01:00:00.000Z');
+    expect(iso(view.schedules[0]!.nextFireAt)).toBe('2026-01-05T02:00:00.000Z');
+    // The instant is handled (also in the store): a restart does not create it again.
+    await h.restart();
+    expect((await summary('retry')).runs).toEqual(['2026-01-05T01:00:00.000Z INITIAL']);
+    await h.framework.offers([offer()]);
+    expect(h.scheduler.launchedTaskIds).toEqual(['retry.20260105T010000Z-s-hourly.1']);
+  });
+
+  it('that cannot be written within the starting deadline is recorded MISSED with the store error, never lost', async () => {
+    const f = flakyStore();
+    h = await startHarness({ start: '2026-01-05T00:55:00Z', store: f.store });
+    await h.framework.putJob({ definition: hourly('down', { startingDeadlineSeconds: 60 }) });
+    f.fail(Infinity);
+    await h.advanceTo(at('2026-01-05T01:00:00Z'));
+    await h.advance(59_000, 1000);
+    expect((await summary('down')).runs).toEqual([]);
+    await h.advance(1000, 1000); // the last try, at the deadline
+    const { runs, stats } = await h.framework.listRuns('down');
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ scheduledAt: at('2026-01-05T01:00:00Z'), status: 'MISSED', attempts: [] });
+    // Tries at +0, 1, 3, 7, 15, 31 and 60 s.
+    expect(runs[0]!.message).toBe('its run could not be written to the store within the starting deadline (60 s) after 7 tries: store unavailable');
+    expect(stats.missedCount).toBe(1);
+    expect(h.logger.messages('error')).toContain('could not write a scheduled run within its starting deadline; the instant is recorded MISSED');
+    const view = await h.framework.getJob('down');
+    expect(iso(view.schedules[0]!.lastFireAt)).toBe('2026-01-05T01:00:00.000Z');
+    expect(iso(view.schedules[0]!.nextFireAt)).toBe('2026-01-05T02:00:00.000Z');
+    // The store is back: the next instant runs.
+    f.fail(0);
+    await h.advanceTo(at('2026-01-05T02:00:00Z'));
+    expect((await summary('down')).runs).toEqual(['2026-01-05T01:00:00.000Z MISSED', '2026-01-05T02:00:00.000Z INITIAL']);
+  });
+
+  it('a later instant due while the write is retried supersedes it: MISSED with the store error, the later one runs', async () => {
+    const f = flakyStore();
+    h = await startHarness({ start: '2026-01-05T00:00:30Z', store: f.store });
+    await h.framework.putJob({ definition: { ...jobDef('busy'), schedules: [{ id: 'm', cron: '* * * * *', startingDeadlineSeconds: 3600 }] } });
+    f.fail(6); // 00:01 tries at +0, 1, 3, 7, 15, 31 s fail; the next is due after 00:02
+    await h.advanceTo(at('2026-01-05T00:02:00Z'), 1000);
+    const { runs } = await h.framework.listRuns('busy');
+    expect(runs.map((r) => `${iso(r.scheduledAt)} ${r.status}`).reverse()).toEqual(['2026-01-05T00:01:00.000Z MISSED', '2026-01-05T00:02:00.000Z INITIAL']);
+    expect(runs[1]!.message).toBe(`${'the schedule was handled late (its timer fired late: host suspended, event loop blocked or clock stepped)'}; its run could not be written to the store (store unavailable); superseded by the later instant 2026-01-05T00:02:00.000Z`);
+  });
+
+  it('deleting the job cancels a pending retry', async () => {
+    const f = flakyStore();
+    h = await startHarness({ start: '2026-01-05T00:55:00Z', store: f.store });
+    await h.framework.putJob({ definition: hourly('gone') });
+    f.fail(Infinity);
+    await h.advanceTo(at('2026-01-05T01:00:00Z'));
+    await h.framework.deleteJob('gone');
+    const puts = f.puts();
+    await h.advance(60_000, 1000);
+    expect(f.puts()).toBe(puts);
+    expect(h.clock.pending).toBe(0);
   });
 });
