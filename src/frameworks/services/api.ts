@@ -26,7 +26,7 @@ import type { RestartAppResponse } from '../../generated/berth/v1/RestartAppResp
 import type { ScaleAppRequest } from '../../generated/berth/v1/ScaleAppRequest';
 import type { ScaleAppResponse } from '../../generated/berth/v1/ScaleAppResponse';
 import type { ServicesDefinition } from '../../generated/berth/v1/Services';
-import { normalizeAppId, parseAppDefinition, parseAppDefinitionText } from './app-definition';
+import { instancesProblem, normalizeAppId, parseAppDefinition, parseAppDefinitionText } from './app-definition';
 import { ServicesError } from './errors';
 import type { ServicesScheduler } from './scheduler';
 import { appDefinitionFromWire, appInfoToWire, deploymentToWire } from './wire';
@@ -73,7 +73,8 @@ export function createServicesApi(fw: ServicesScheduler): ServicesApi {
     },
     async ScaleApp(req) {
       const n = req.instances ?? 0;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw ValidationError.of('instances', `must be an integer >= 0, got ${String(n)}`);
+      const problem = instancesProblem(n);
+      if (problem !== undefined) throw ValidationError.of('instances', problem);
       return { deployment_id: (await fw.scaleApp(appId(req.app_id), n, { force: req.force === true })).deploymentId };
     },
     async RestartApp(req) {

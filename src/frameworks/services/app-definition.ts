@@ -15,6 +15,11 @@ import { readConstraint, type Constraint } from '../sdk/constraints';
 const SEGMENT = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /** Longest app id (a task id adds `.` and a 36-character UUID and must stay within 255). */
 export const MAX_APP_ID_LENGTH = 200;
+/**
+ * Most instances an app may have: counts go on the wire as uint32, and one app of more would be far
+ * beyond what the framework is built (and tested) for.
+ */
+export const MAX_INSTANCES = 100_000;
 
 const HEALTH_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'COMMAND', 'MESOS_HTTP', 'MESOS_HTTPS', 'MESOS_TCP'] as const;
 const KILL_SELECTIONS = ['YOUNGEST_FIRST', 'OLDEST_FIRST'] as const;
@@ -22,6 +27,24 @@ const KILL_SELECTIONS = ['YOUNGEST_FIRST', 'OLDEST_FIRST'] as const;
 function intField(min: number, max = Number.MAX_SAFE_INTEGER) {
   const msg = max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`;
   return z.number({ error: (iss) => (iss.input === undefined ? 'is required' : msg) }).int({ error: msg }).min(min, { error: msg }).max(max, { error: msg });
+}
+
+const INSTANCES_MSG = 'must be an integer >= 0';
+const INSTANCES_MAX_MSG = `must be at most ${MAX_INSTANCES}, the most instances an app may have`;
+
+/** `instances`: an integer from 0 to {@link MAX_INSTANCES}; one problem per bad value, naming the limit when above it. */
+function instancesField() {
+  return z.number({ error: (iss) => (iss.input === undefined ? 'is required' : INSTANCES_MSG) })
+    .int({ error: INSTANCES_MSG, abort: true })
+    .min(0, { error: INSTANCES_MSG, abort: true })
+    .max(MAX_INSTANCES, { error: INSTANCES_MAX_MSG });
+}
+
+/** What is wrong with `n` as a number of instances (as in a definition, bad value included), or undefined. */
+export function instancesProblem(n: unknown): string | undefined {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return `${INSTANCES_MSG}, got ${describeValue(n)}`;
+  if (n > MAX_INSTANCES) return `${INSTANCES_MAX_MSG}, got ${n}`;
+  return undefined;
 }
 
 function numberField(min: number, opts: { max?: number; exclusiveMin?: boolean } = {}) {
@@ -90,7 +113,7 @@ const schema = z.strictObject({
       parameters: z.array(z.strictObject({ key: nonEmpty('key'), value: z.string() })).default([]),
     }).optional(),
   }).optional(),
-  instances: intField(0).default(1),
+  instances: instancesField().default(1),
   cpus: numberField(0.001).default(1),
   mem: numberField(0).default(128),
   disk: numberField(0).default(0),

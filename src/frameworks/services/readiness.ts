@@ -21,24 +21,33 @@ export type ReadinessResult = { readonly status: number } | { readonly error: st
 /** Performs one check. Never rejects. Injected, so tests can answer without sockets. */
 export type ReadinessProbe = (target: ReadinessTarget, timeoutMs: number) => Promise<ReadinessResult>;
 
-/** The real probe: one GET, the body discarded, no redirects followed, TLS certificates not verified. */
+/**
+ * The real probe: one GET, no redirects followed, TLS certificates not verified. Only the status line
+ * matters: once it is in, the response (and its socket) is destroyed, body unread. `timeoutMs` bounds
+ * the whole check — connecting, sending, and the status line arriving — not only idle time, so a
+ * server trickling its answer cannot keep a probe in flight.
+ */
 export const httpReadinessProbe: ReadinessProbe = (target, timeoutMs) =>
   new Promise<ReadinessResult>((resolve) => {
     const mod = target.protocol === 'HTTPS' ? https : http;
+    let req: http.ClientRequest | undefined;
     let settled = false;
     const done = (r: ReadinessResult): void => {
-      if (!settled) {
-        settled = true;
-        resolve(r);
-      }
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      req?.destroy();
+      resolve(r);
     };
-    const req = mod.get({ host: target.host, port: target.port, path: target.path, timeout: timeoutMs, agent: false, ...(target.protocol === 'HTTPS' ? { rejectUnauthorized: false } : {}) }, (res) => {
-      res.resume();
-      done({ status: res.statusCode ?? 0 });
-    });
-    req.on('timeout', () => {
-      req.destroy();
-      done({ error: `no answer within ${timeoutMs} ms` });
-    });
-    req.on('error', (err) => done({ error: err.message }));
+    const deadline = setTimeout(() => done({ error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    try {
+      req = mod.get({ host: target.host, port: target.port, path: target.path, agent: false, ...(target.protocol === 'HTTPS' ? { rejectUnauthorized: false } : {}) }, (res) => {
+        res.on('error', () => undefined); // destroying it may report an abort; the status is all we wanted
+        res.destroy();
+        done({ status: res.statusCode ?? 0 });
+      });
+      req.on('error', (err) => done({ error: err.message }));
+    } catch (err) {
+      done({ error: err instanceof Error ? err.message : String(err) });
+    }
   });

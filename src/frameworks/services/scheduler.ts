@@ -13,6 +13,24 @@
  * records are written *before* their launch, so after a restart the framework knows every task it
  * may have launched; it then reconciles them explicitly with the master, replaces the ones the master
  * reports gone, and launches no duplicates.
+ * - An API command that changes something (put, scale, restart, delete, cancel) answers only once its
+ *   change is in the store, and before anything acts on it (no kill, no launch). When the store fails,
+ *   the command's in-memory change is undone, the call fails with UNAVAILABLE ("… could not be saved
+ *   …; it was not applied; retry") and the undo is written back in turn — so an answer always matches
+ *   what is durable. (Only version history pruned by the undone change is not brought back.)
+ * - When the task records of an offer round cannot be written, nothing is launched: the tasks are
+ *   dropped again and the offers declined.
+ * - A write that fails goes back into the pending writes (unless a newer value for its key replaced
+ *   it) and is retried with the next flush and by a retry timer (1 s, doubling up to 60 s).
+ * - Once {@link ServicesScheduler.stop stopping}, changing API calls fail with UNAVAILABLE ("the
+ *   services framework is stopping; retry"); what is pending is flushed one last time.
+ *
+ * Progress deadlines are measured from the deployment's last progress or from when this process
+ * loaded its state, whichever is later: time the framework was down does not count against a
+ * deployment (launch timeouts work the same way).
+ *
+ * Offers: at most {@link MAX_LAUNCHES_PER_ROUND} tasks are placed per offer round, so a big scale-up
+ * never blocks the framework for long; the rest go on the next offers.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../common/clock';
@@ -20,17 +38,18 @@ import type { Logger } from '../../common/logging';
 import { Resources } from '../../common/resources';
 import { attributesFromWire } from '../../common/wire/attributes';
 import { timeFromWire } from '../../common/wire/time';
+import { ValidationError } from '../../common/wire/problems';
 import type { GrpcServiceBinding } from '../../common/rpc/proto';
 import type { FrameworkInfo } from '../../generated/berth/v1/FrameworkInfo';
 import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
-import { checkConstraints, type PlacementCandidate } from '../sdk/constraints';
+import { checkConstraints, type Constraint, type PlacementCandidate } from '../sdk/constraints';
 import type { Framework, FrameworkContext, Registration, SchedulerApi } from '../sdk/framework';
 import { fitTask, offerRole, type Fit } from '../sdk/offer-match';
 import type { KeyValueStore } from '../sdk/store';
 import { createServicesApi, servicesServiceBinding } from './api';
-import { appKey, canonicalJson, constraintsOf, needsRestart, portRequest, readinessPortIndex, type AppDefinition } from './app-definition';
+import { appKey, canonicalJson, constraintsOf, instancesProblem, needsRestart, portRequest, readinessPortIndex, type AppDefinition } from './app-definition';
 import { ServicesError } from './errors';
 import {
   FAILURE_STATES, TERMINAL_STATES, storeKeys,
@@ -85,6 +104,21 @@ type Placement = { ok: true; fit: Extract<Fit, { ok: true }> } | { ok: false; re
 
 const NEVER = Number.MAX_SAFE_INTEGER;
 
+/** Most tasks placed in one offer round (one `offers` call); the rest wait for the next offers. */
+export const MAX_LAUNCHES_PER_ROUND = 1000;
+/** First and longest delay before failed store writes are retried. */
+const STORE_RETRY_MIN_MS = 1000;
+const STORE_RETRY_MAX_MS = 60_000;
+
+/** What a changing API command may touch, as it was before (to put back when the change cannot be saved). */
+interface Undo {
+  readonly appId: string;
+  /** The app record as JSON; undefined: the app did not exist. */
+  readonly app: string | undefined;
+  /** Every deployment record as JSON, in map order. */
+  readonly deployments: readonly (readonly [string, string])[];
+}
+
 const STEPS: Record<DeploymentKind, readonly string[]> = {
   CREATE: ['StartApplication', 'ScaleApplication'],
   SCALE: ['ScaleApplication'],
@@ -133,6 +167,9 @@ export class ServicesScheduler implements Framework {
   private offerInterest: 'revived' | 'suppressed' | undefined;
   private lastNeed = 0;
   private stopped = false;
+  /** Retries failed store writes; `storeRetryMs` is the next delay (doubling, reset by a batch that works). */
+  private storeRetry: TimerHandle | undefined;
+  private storeRetryMs = 0;
 
   constructor(context: FrameworkContext, readonly options: ServicesOptions, deps: ServicesDeps = {}) {
     this.clock = context.clock;
@@ -203,8 +240,12 @@ export class ServicesScheduler implements Framework {
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearWake();
+    this.clearStoreRetry();
     await this.idle();
+    // Whatever is still pending (e.g. task states of the last status updates): one last try.
+    await this.flush().catch(() => undefined);
     this.clearWake();
+    this.clearStoreRetry();
   }
 
   /** Resolves once every queued input and readiness probe has been handled (for tests). */
@@ -223,7 +264,7 @@ export class ServicesScheduler implements Framework {
 
   /** Creates or updates an app. Returns the deployment ('' when the definition did not change). */
   putApp(def: AppDefinition, opts: { force?: boolean } = {}): Promise<{ deploymentId: string; created: boolean }> {
-    return this.run(async () => {
+    return this.command(() => def.id, () => {
       const now = this.clock.now();
       const existing = this.apps.get(def.id);
       if (existing === undefined) {
@@ -233,7 +274,6 @@ export class ServicesScheduler implements Framework {
         this.recordVersion(app);
         const dep = this.startDeployment(app, 'CREATE', undefined, now);
         this.logger.info('app created', { appId: app.id, deploymentId: dep.id, instances: def.instances });
-        await this.converge();
         return { deploymentId: dep.id, created: true };
       }
       if (canonicalJson(def) === canonicalJson(existing.current.def) && !existing.deleting) {
@@ -242,39 +282,38 @@ export class ServicesScheduler implements Framework {
       const restart = needsRestart(existing.current.def, def);
       const version = this.nextVersion(existing, now);
       const dep = this.change(existing, { version, configVersion: restart ? version : existing.current.configVersion, def }, restart ? 'UPGRADE' : 'SCALE', opts.force === true, now);
-      await this.converge();
       return { deploymentId: dep.id, created: false };
     });
   }
 
   /** Changes the number of instances. */
   scaleApp(appId: string, instances: number, opts: { force?: boolean } = {}): Promise<{ deploymentId: string }> {
-    return this.run(async () => {
+    return this.command(() => this.getAppRecord(appId).id, () => {
+      const problem = instancesProblem(instances);
+      if (problem !== undefined) throw ValidationError.of('instances', problem);
       const app = this.getAppRecord(appId);
       if (instances === app.current.def.instances) return { deploymentId: this.activeDeployment(app.id)?.id ?? '' };
       const now = this.clock.now();
       const def = { ...app.current.def, instances };
       const dep = this.change(app, { version: this.nextVersion(app, now), configVersion: app.current.configVersion, def }, 'SCALE', opts.force === true, now);
-      await this.converge();
       return { deploymentId: dep.id };
     });
   }
 
   /** Replaces every task of the app (rolling, per its upgrade strategy). */
   restartApp(appId: string, opts: { force?: boolean } = {}): Promise<{ deploymentId: string }> {
-    return this.run(async () => {
+    return this.command(() => this.getAppRecord(appId).id, () => {
       const app = this.getAppRecord(appId);
       const now = this.clock.now();
       const version = this.nextVersion(app, now);
       const dep = this.change(app, { version, configVersion: version, def: app.current.def }, 'RESTART', opts.force === true, now);
-      await this.converge();
       return { deploymentId: dep.id };
     });
   }
 
   /** Kills every task of the app, then forgets it. Replaces a running deployment. */
   deleteApp(appId: string): Promise<{ deploymentId: string }> {
-    return this.run(async () => {
+    return this.command(() => this.getAppRecord(appId).id, () => {
       const app = this.getAppRecord(appId);
       const active = this.activeDeployment(app.id);
       if (app.deleting && active?.kind === 'DELETE') return { deploymentId: active.id };
@@ -284,8 +323,10 @@ export class ServicesScheduler implements Framework {
       app.deleting = true;
       this.markApp(app);
       const dep = this.startDeployment(app, 'DELETE', from, now);
-      if (active !== undefined) active.supersededBy = dep.id;
-      await this.converge();
+      if (active !== undefined) {
+        active.supersededBy = dep.id;
+        this.markDeployment(active);
+      }
       return { deploymentId: dep.id };
     });
   }
@@ -295,15 +336,18 @@ export class ServicesScheduler implements Framework {
    * CREATE — deletes the app. Returns the rolling-back deployment.
    */
   cancelDeployment(deploymentId: string): Promise<{ rollbackDeploymentId: string }> {
-    return this.run(async () => {
+    const find = (): DeploymentRecord => {
       const dep = this.deployments.get(deploymentId);
       if (dep === undefined) throw new ServicesError('NOT_FOUND', `deployment_id: unknown deployment "${deploymentId}"`);
+      return dep;
+    };
+    return this.command(() => find().appId, () => {
+      const dep = find();
       if (dep.state !== 'RUNNING') throw new ServicesError('FAILED_PRECONDITION', `deployment_id: deployment "${deploymentId}" is ${dep.state}; only a RUNNING deployment can be cancelled`);
       const app = this.apps.get(dep.appId)!;
       const now = this.clock.now();
       this.endDeployment(dep, 'CANCELLED', now, 'cancelled');
       const rb = this.rollback(app, dep, now);
-      await this.converge();
       return { rollbackDeploymentId: rb.id };
     });
   }
@@ -345,6 +389,77 @@ export class ServicesScheduler implements Framework {
     return result;
   }
 
+  /**
+   * Runs a changing API command: `change` (synchronous) alters the records of the app `appIdOf` names;
+   * its change is written to the store before anything acts on it (the convergence that follows), and
+   * undone when it throws or cannot be written (then UNAVAILABLE). See the file comment.
+   */
+  private command<T>(appIdOf: () => string, change: () => T): Promise<T> {
+    return this.run(async () => {
+      if (this.stopped) throw new ServicesError('UNAVAILABLE', 'the services framework is stopping; retry');
+      const undo = this.snapshot(appIdOf());
+      let result: T;
+      try {
+        result = change();
+      } catch (err) {
+        this.restore(undo);
+        throw err;
+      }
+      try {
+        if (this.writes.size > 0 || this.prefixDeletes.size > 0) await this.flush();
+      } catch (err) {
+        this.restore(undo);
+        // Whatever of the change did reach the store is overwritten by the next flush (or the retry timer).
+        this.logger.warn('an API change could not be saved; undone', { appId: undo.appId, err });
+        throw new ServicesError('UNAVAILABLE', `the change to app ${undo.appId} could not be saved (${err instanceof Error ? err.message : String(err)}); it was not applied; retry`);
+      }
+      await this.converge();
+      return result;
+    });
+  }
+
+  private snapshot(appId: string): Undo {
+    const app = this.apps.get(appId);
+    return {
+      appId,
+      app: app === undefined ? undefined : JSON.stringify(app),
+      deployments: [...this.deployments.values()].map((d) => [d.id, JSON.stringify(d)] as const),
+    };
+  }
+
+  /** Puts the app and the deployments back as they were in `undo`, and marks what differs to be written. */
+  private restore(undo: Undo): void {
+    const present = this.apps.get(undo.appId);
+    if (undo.app === undefined) {
+      if (present !== undefined) {
+        this.apps.delete(present.id);
+        this.need.delete(present.id);
+        this.rejections.delete(present.id);
+        this.writes.set(storeKeys.app(appKey(present.id)), undefined);
+        for (let seq = 1; seq <= present.versionSeq; seq++) this.writes.set(storeKeys.version(appKey(present.id), seq), undefined);
+      }
+    } else if (present === undefined || JSON.stringify(present) !== undo.app) {
+      const previous = JSON.parse(undo.app) as AppRecord;
+      if (present !== undefined) for (let seq = previous.versionSeq + 1; seq <= present.versionSeq; seq++) this.writes.set(storeKeys.version(appKey(present.id), seq), undefined);
+      this.apps.set(previous.id, previous);
+      this.markApp(previous);
+    }
+    const before = new Map(undo.deployments);
+    const current = new Map(this.deployments);
+    for (const id of current.keys()) if (!before.has(id)) this.writes.set(storeKeys.deployment(id), undefined);
+    this.deployments.clear();
+    for (const [id, json] of undo.deployments) {
+      const d = current.get(id);
+      if (d !== undefined && JSON.stringify(d) === json) {
+        this.deployments.set(id, d);
+      } else {
+        const restored = JSON.parse(json) as DeploymentRecord;
+        this.deployments.set(id, restored);
+        this.markDeployment(restored);
+      }
+    }
+  }
+
   private async ensureLoaded(): Promise<void> {
     if (this.loaded) return;
     for (const { value } of await this.store.list<AppRecord>(storeKeys.APPS)) this.apps.set(value.id, value);
@@ -363,7 +478,9 @@ export class ServicesScheduler implements Framework {
    * Moves every app towards its target; see the file comment. `durable: false` (after a status update
    * or a probe) writes what changed in the background instead of before returning: task states and
    * what follows from them are rebuilt by reconciliation after a crash, and an acknowledgement need not
-   * wait for a disk. Launch intents and API changes are always written before anyone hears of them.
+   * wait for a disk. Launch intents and API changes are always written before anyone hears of them
+   * (by {@link handleOffers} and {@link command}); a write failing here is retried, and does not fail
+   * the input.
    */
   private async converge(durable = true): Promise<void> {
     if (this.stopped) return;
@@ -372,8 +489,13 @@ export class ServicesScheduler implements Framework {
     for (const app of [...this.apps.values()]) this.convergeApp(app, now, true);
     this.startProbes(now);
     this.updateOfferInterest(now);
-    await this.flush(durable);
+    await this.flush(durable).catch(() => undefined); // logged, and retried, by flush
     this.scheduleWake(now);
+  }
+
+  /** When a running deployment misses its progress deadline: downtime of the framework does not count. */
+  private deadlineOf(dep: DeploymentRecord): number {
+    return Math.max(dep.lastProgressAt, this.loadedAt) + dep.progressDeadlineSeconds * 1000;
   }
 
   private convergeApp(app: AppRecord, now: number, mayRollBack: boolean): void {
@@ -398,7 +520,7 @@ export class ServicesScheduler implements Framework {
       }
       if (plan.complete) {
         this.endDeployment(dep, 'SUCCEEDED', now);
-      } else if (dep.kind !== 'DELETE' && now - dep.lastProgressAt >= dep.progressDeadlineSeconds * 1000) {
+      } else if (dep.kind !== 'DELETE' && now >= this.deadlineOf(dep)) {
         const why = this.stuckReason(app);
         this.endDeployment(dep, 'FAILED', now, `no progress for ${dep.progressDeadlineSeconds} s (progressDeadlineSeconds)${why === '' ? '' : `: ${why}`}`);
         this.logger.warn('deployment missed its progress deadline', { appId: app.id, deploymentId: dep.id, kind: dep.kind, reason: why });
@@ -481,7 +603,7 @@ export class ServicesScheduler implements Framework {
         for (const t of this.tasksOf(app.id)) if (t.healthySince !== undefined) consider(t.healthySince + o.backoffResetSeconds * 1000);
       }
     }
-    for (const d of this.deployments.values()) if (d.state === 'RUNNING' && d.kind !== 'DELETE') consider(d.lastProgressAt + d.progressDeadlineSeconds * 1000);
+    for (const d of this.deployments.values()) if (d.state === 'RUNNING' && d.kind !== 'DELETE') consider(this.deadlineOf(d));
     for (const t of this.tasks.values()) {
       const def = this.apps.get(t.appId)?.current.def;
       if (t.state === 'TASK_UNREACHABLE' && def !== undefined && !def.unreachableStrategy.disabled) {
@@ -517,51 +639,93 @@ export class ServicesScheduler implements Framework {
     const candidates = [...this.apps.values()]
       .filter((a) => !a.deleting && (this.need.get(a.id) ?? 0) > 0 && a.backoff.nextLaunchAt <= now)
       .sort((a, b) => Number(this.activeDeployment(b.id) !== undefined) - Number(this.activeDeployment(a.id) !== undefined) || (a.id < b.id ? -1 : 1));
-    const launches: { offer: Offer__Output; infos: TaskInfo[] }[] = [];
+    const launches: { offer: Offer__Output; infos: TaskInfo[]; refuseSeconds: number }[] = [];
     const declines: string[] = [];
+    /** Offers not (fully) looked at because the round's launch budget ran out: wanted again soon. */
+    const deferred: string[] = [];
+    let budget = MAX_LAUNCHES_PER_ROUND;
     for (const offer of offers) {
       const offerId = offer.id?.value ?? '';
       const infos: TaskInfo[] = [];
+      let cut = false;
       try {
         const agent = this.placementOf(offer);
         let used = Resources.empty();
         for (const app of candidates) {
           let left = this.need.get(app.id) ?? 0;
           if (left <= 0) continue;
+          if (budget <= 0) {
+            cut = true;
+            break;
+          }
+          const constraints = constraintsOf(app.current.def);
+          // Where the app's tasks are (those just placed included): built once, and only when needed.
+          const placed = constraints.length === 0 ? [] : this.placedOf(app.id);
           let rejection: Extract<Placement, { ok: false }> | undefined;
           let launched = 0;
-          while (left > 0) {
-            const placement = this.place(app, offer, agent, used);
+          while (left > 0 && budget > 0) {
+            const placement = this.place(app, offer, agent, used, constraints, placed);
             if (!placement.ok) {
               rejection = placement;
               break;
             }
             infos.push(this.newTask(app, offer, agent, placement.fit, now));
+            if (constraints.length > 0) placed.push(agent);
             used = used.plus(placement.fit.taken);
             left--;
             launched++;
+            budget--;
           }
           this.need.set(app.id, left);
-          this.rejectionLog(app.id).record({
-            at: now, offerId, hostname: offer.hostname,
-            outcome: launched > 0 ? 'launched' : rejection!.reason,
-            ...(launched > 0 ? {} : { detail: rejection!.detail }),
-          });
+          if (left > 0 && rejection === undefined) cut = true;
+          if (launched > 0 || rejection !== undefined) {
+            this.rejectionLog(app.id).record({
+              at: now, offerId, hostname: offer.hostname,
+              outcome: launched > 0 ? 'launched' : rejection!.reason,
+              ...(launched > 0 ? {} : { detail: rejection!.detail }),
+            });
+          }
+          if (cut) break;
         }
       } catch (err) {
         this.logger.warn('cannot use an offer', { offerId, err });
       }
-      if (infos.length > 0) launches.push({ offer, infos });
+      if (infos.length > 0) launches.push({ offer, infos, refuseSeconds: cut ? 0 : this.options.refuseSeconds });
+      else if (cut) deferred.push(offerId);
       else declines.push(offerId);
     }
-    // The task records must be durable before the master hears of the tasks.
-    await this.flush();
-    for (const { offer, infos } of launches) {
-      this.logger.info('launching', { agentId: offer.agent_id?.value, hostname: offer.hostname, tasks: infos.map((i) => i.task_id?.value) });
-      this.scheduler.launch(offer, infos, this.options.refuseSeconds);
+    if (launches.length > 0) {
+      try {
+        // The task records must be durable before the master hears of the tasks.
+        await this.flush();
+      } catch (err) {
+        this.logger.warn('task records could not be saved; launching nothing', { tasks: launches.reduce((n, l) => n + l.infos.length, 0), err });
+        for (const { offer, infos } of launches.splice(0)) {
+          for (const info of infos) {
+            const t = this.tasks.get(info.task_id?.value ?? '');
+            if (t !== undefined) this.forgetTask(t);
+          }
+          declines.push(offer.id?.value ?? '');
+        }
+      }
+    }
+    for (const { offer, infos, refuseSeconds } of launches) {
+      const ids = infos.map((i) => i.task_id?.value);
+      this.logger.info('launching', { agentId: offer.agent_id?.value, hostname: offer.hostname, count: ids.length, tasks: ids.length <= 20 ? ids : [...ids.slice(0, 20), '…'] });
+      this.scheduler.launch(offer, infos, refuseSeconds);
     }
     if (declines.length > 0) this.scheduler.decline(declines, this.options.refuseSeconds);
+    if (deferred.length > 0) this.scheduler.decline(deferred, 0);
     await this.converge();
+  }
+
+  /** Where the app's live tasks are, for constraints. */
+  private placedOf(appId: string): PlacementCandidate[] {
+    const placed: PlacementCandidate[] = [];
+    for (const t of this.tasksByApp.get(appId) ?? []) {
+      if (!isKilling(t)) placed.push({ hostname: t.hostname, attributes: t.attributes, ...(t.domain === undefined ? {} : { domain: t.domain }) });
+    }
+    return placed;
   }
 
   private placementOf(offer: Offer__Output): PlacementCandidate {
@@ -574,15 +738,19 @@ export class ServicesScheduler implements Framework {
     };
   }
 
-  /** Whether one more instance of `app` fits on the offer; the checks in Marathon's order: role, constraints, resources, ports. */
-  private place(app: AppRecord, offer: Offer__Output, agent: PlacementCandidate, used: Resources): Placement {
+  /**
+   * Whether one more instance of `app` fits on the offer; the checks in Marathon's order: role,
+   * constraints (against `placed`, where the app's tasks are), resources, ports.
+   */
+  private place(app: AppRecord, offer: Offer__Output, agent: PlacementCandidate, used: Resources, constraints: readonly Constraint[], placed: readonly PlacementCandidate[]): Placement {
     const def = app.current.def;
     const role = def.role ?? this.defaultRole;
     const got = offerRole(offer);
     if (got !== role) return { ok: false, reason: 'role', detail: `the offer is for role ${got}, the app runs in ${role}` };
-    const placed = this.tasksOf(app.id).filter((t) => !isKilling(t)).map((t) => ({ hostname: t.hostname, attributes: t.attributes, ...(t.domain === undefined ? {} : { domain: t.domain }) }));
-    const check = checkConstraints(constraintsOf(def), agent, placed);
-    if (!check.ok) return { ok: false, reason: `constraint:${check.constraint.text}`, detail: check.reason };
+    if (constraints.length > 0) {
+      const check = checkConstraints(constraints, agent, placed);
+      if (!check.ok) return { ok: false, reason: `constraint:${check.constraint.text}`, detail: check.reason };
+    }
     const fit = fitTask(offer, { cpus: def.cpus, mem: def.mem, disk: def.disk, gpus: def.gpus, ports: portRequest(def) }, used);
     if (!fit.ok) return { ok: false, reason: fit.short === 'ports' ? 'ports' : `resources:${fit.short}`, detail: fit.message };
     return { ok: true, fit };
@@ -922,8 +1090,9 @@ export class ServicesScheduler implements Framework {
 
   /**
    * Writes what changed, one batch after another (so a key never goes back to an older value):
-   * awaited when `durable`, else queued behind the batch being written (and coalesced with any other
-   * change made before it starts).
+   * awaited when `durable` (and then rejects when a write failed), else queued behind the batch being
+   * written (and coalesced with any other change made before it starts). Failed writes are queued
+   * again (see {@link writeOut}) and retried by a timer, with backoff.
    */
   private flush(durable = true): Promise<void> {
     if (!durable) {
@@ -934,7 +1103,7 @@ export class ServicesScheduler implements Framework {
       this.flushQueued = false;
       return this.writeOut();
     });
-    this.flushChain = batch.catch((err: unknown) => this.logger.error('writing the framework state failed', { err }));
+    this.flushChain = batch.then(() => this.flushed(), (err: unknown) => this.flushFailed(err));
     if (durable) return batch;
     const chain = this.flushChain;
     this.background.add(chain);
@@ -942,15 +1111,68 @@ export class ServicesScheduler implements Framework {
     return Promise.resolve();
   }
 
+  private flushed(): void {
+    // Everything that failed before was queued again and has now been written.
+    this.storeRetryMs = 0;
+    this.clearStoreRetry();
+  }
+
+  private flushFailed(err: unknown): void {
+    if (this.stopped || this.storeRetry !== undefined) {
+      this.logger.error('writing the framework state failed', { err });
+      return;
+    }
+    // The delay grows with each retry that fails (not with every input failing meanwhile).
+    const delay = Math.max(STORE_RETRY_MIN_MS, this.storeRetryMs);
+    this.storeRetryMs = Math.min(STORE_RETRY_MAX_MS, delay * 2);
+    this.logger.error('writing the framework state failed; retrying', { err, retryInMs: delay });
+    this.storeRetry = this.clock.setTimeout(() => {
+      this.storeRetry = undefined;
+      if (!this.stopped) void this.flush(false);
+    }, delay);
+  }
+
+  private clearStoreRetry(): void {
+    if (this.storeRetry !== undefined) this.clock.clearTimeout(this.storeRetry);
+    this.storeRetry = undefined;
+  }
+
+  /**
+   * Writes every pending change. A write that fails goes back into `writes` — unless a newer value
+   * for its key was set meanwhile, which is then written instead — and so does a failed prefix delete;
+   * then the batch rejects.
+   */
   private async writeOut(): Promise<void> {
-    const writes = [...this.writes.entries()].map(([key, value]) => [key, value === undefined ? undefined : clone(value)] as const);
+    const pending = [...this.writes.entries()];
+    const writes = pending.map(([key, value]) => [key, value === undefined ? undefined : clone(value)] as const);
     this.writes.clear();
     const prefixes = [...this.prefixDeletes];
     this.prefixDeletes.clear();
-    await Promise.all(writes.map(([key, value]) => (value === undefined ? this.store.delete(key) : this.store.put(key, value))));
+    const errors: unknown[] = [];
+    const results = await Promise.allSettled(writes.map(([key, value]) => (value === undefined ? this.store.delete(key) : this.store.put(key, value))));
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      errors.push(r.reason);
+      const [key, value] = pending[i];
+      if (!this.writes.has(key)) this.writes.set(key, value);
+    });
+    const written = new Set(writes.map(([key]) => key));
     for (const prefix of prefixes) {
-      const entries = await this.store.list(prefix);
-      await Promise.all(entries.map((e) => this.store.delete(e.key)));
+      try {
+        const entries = await this.store.list(prefix);
+        // Not what was just written or is pending (an app created again under the same id).
+        const doomed = entries.filter((e) => !written.has(e.key) && !this.writes.has(e.key));
+        const deleted = await Promise.allSettled(doomed.map((e) => this.store.delete(e.key)));
+        const failed = deleted.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      } catch (err) {
+        errors.push(err);
+        this.prefixDeletes.add(prefix);
+      }
+    }
+    if (errors.length > 0) {
+      const first = errors[0] instanceof Error ? errors[0].message : String(errors[0]);
+      throw new Error(`${errors.length} store write${errors.length === 1 ? '' : 's'} failed: ${first}`);
     }
   }
 

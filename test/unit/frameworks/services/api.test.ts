@@ -87,6 +87,12 @@ describe('services API', () => {
     const locked = await callGrpc(api, 'ScaleApp', { app_id: '/a', instances: 3 });
     expect(locked.err?.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect((await callGrpc(api, 'ScaleApp', { app_id: '/a', instances: 3, force: true })).err).toBeNull();
+    expect((await callGrpc(api, 'ScaleApp', { app_id: '/a', instances: 100001, force: true })).err).toEqual({
+      code: grpc.status.INVALID_ARGUMENT, details: 'instances: must be at most 100000, the most instances an app may have, got 100001',
+    });
+    expect((await callGrpc(api, 'PutApp', { app: { id: '/a', cmd: 'x', instances: 4294967295 } })).err).toEqual({
+      code: grpc.status.INVALID_ARGUMENT, details: 'instances: must be at most 100000, the most instances an app may have, got 4294967295',
+    });
     expect((await callGrpc(api, 'PutApp', { definition: '{"id": "/b", "cmd": "x", "role": "ops"}' })).err?.details).toBe('role: must be one of the framework\'s roles (*), got "ops"');
   });
 

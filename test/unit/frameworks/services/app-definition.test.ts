@@ -64,6 +64,13 @@ describe('app definitions', () => {
     expect(problems({ id: 'a', cmd: 'x', env: { A: 1 } })).toEqual(['env["A"]: must be a string, got 1']);
   });
 
+  it('caps instances at 100000 (counts are uint32 on the wire)', () => {
+    expect(parseAppDefinition({ id: 'a', cmd: 'x', instances: 100000 }).instances).toBe(100000);
+    expect(problems({ id: 'a', cmd: 'x', instances: 100001 })).toEqual(['instances: must be at most 100000, the most instances an app may have, got 100001']);
+    expect(problems({ id: 'a', cmd: 'x', instances: Number.MAX_SAFE_INTEGER })).toEqual([`instances: must be at most 100000, the most instances an app may have, got ${Number.MAX_SAFE_INTEGER}`]);
+    expect(problems({ id: 'a', cmd: 'x', instances: 1e20 })).toEqual(['instances: must be an integer >= 0, got 100000000000000000000']);
+  });
+
   it('reads JSON and YAML text', () => {
     const yaml = parseAppDefinitionText([
       'id: /shop/web',

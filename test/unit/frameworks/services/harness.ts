@@ -133,6 +133,52 @@ export function status(taskId: string, state: string, extra: Partial<TaskStatus_
   };
 }
 
+/**
+ * A memory store whose writes (puts and deletes) can be made to fail (`failing`, by key) or to wait
+ * (`hold()` … `release()`); counts write attempts per key.
+ */
+export class FailingStore extends MemoryKeyValueStore {
+  failing: ((key: string) => boolean) | undefined;
+  readonly attempts = new Map<string, number>();
+  private gate: { promise: Promise<void>; open: () => void } | undefined;
+
+  /** Fails every write from now on (until `failing` is cleared). */
+  failAll(): void {
+    this.failing = () => true;
+  }
+
+  /** Writes wait until {@link release}. */
+  hold(): void {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    this.gate = { promise, open };
+  }
+
+  release(): void {
+    const g = this.gate;
+    this.gate = undefined;
+    g?.open();
+  }
+
+  override async put(key: string, value: unknown): Promise<void> {
+    await this.before(key);
+    return super.put(key, value);
+  }
+
+  override async delete(key: string): Promise<void> {
+    await this.before(key);
+    return super.delete(key);
+  }
+
+  private async before(key: string): Promise<void> {
+    this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
+    if (this.gate !== undefined) await this.gate.promise;
+    if (this.failing?.(key)) throw new Error(`store unavailable (writing ${key})`);
+  }
+}
+
 export interface HarnessOptions {
   readonly clock?: FakeClock;
   readonly store?: MemoryKeyValueStore;

@@ -1,4 +1,5 @@
 import { resourcesFromWire } from '../../../../src/common/wire';
+import { MAX_LAUNCHES_PER_ROUND } from '../../../../src/frameworks/services/scheduler';
 import { LABEL_APP_ID, LABEL_APP_VERSION } from '../../../../src/frameworks/services/task-builder';
 import { agents, Harness } from './harness';
 
@@ -91,5 +92,35 @@ describe('services: offers and placement', () => {
     await h.put({ id: '/big', cmd: 'x', mem: 100000 });
     for (let i = 0; i < 6; i++) await h.offer({ agent: `a${i}` });
     expect((await h.fw.getApp('/big')).rejections).toMatchObject({ considered: 4, launched: 0, reasons: [{ reason: 'resources:mem', count: 4 }] });
+  });
+
+  it('5000 tiny instances on big offers: at most 1000 per offer round, the rest on the next offers', async () => {
+    expect(MAX_LAUNCHES_PER_ROUND).toBe(1000);
+    const h = await Harness.started();
+    await h.put({ id: '/many', cmd: 'x', cpus: 0.001, mem: 1, instances: 5000 });
+    const big = { agent: 'a1', resources: 'cpus:100;mem:100000;disk:1000' };
+    // Two offers in one round: the first takes the round's 1000, the second is handed back unfiltered.
+    expect(await h.offer(big, { ...big, agent: 'a2' })).toHaveLength(1000);
+    expect(h.api.launches).toEqual([expect.objectContaining({ agentId: 'a1', refuseSeconds: 0 })]);
+    expect(h.api.declines).toEqual([{ offerIds: [expect.any(String)], refuseSeconds: 0 }]);
+    let total = 1000;
+    for (let round = 0; round < 4; round++) total += (await h.offer(big)).length;
+    expect(total).toBe(5000);
+    expect(h.api.launches.every((l) => l.tasks.length === 1000)).toBe(true);
+    expect(new Set(h.api.launchedTasks().map((t) => t.taskId)).size).toBe(5000);
+    expect(await h.offer(big)).toEqual([]);
+    expect((await h.fw.getApp('/many')).waitingInstances).toBe(0);
+  });
+
+  it('constraints see the tasks placed earlier in the same round', async () => {
+    const h = await Harness.started();
+    await h.put({ id: '/capped', cmd: 'x', cpus: 0.001, mem: 1, instances: 2000, constraints: [['hostname', 'MAX_PER', '1500']] });
+    const big = (agent: string) => ({ agent, hostname: agent, resources: 'cpus:100;mem:100000;disk:1000' });
+    expect(await h.offer(big('h1'))).toHaveLength(1000);
+    expect(await h.offer(big('h1'))).toHaveLength(500); // 1500 on h1: the MAX_PER holds within the round
+    expect(await h.offer(big('h1'))).toEqual([]);
+    expect((await h.fw.getApp('/capped')).rejections.last?.detail).toBe('hostname:MAX_PER:1500: hostname h1 already has 1500 tasks');
+    expect(await h.offer(big('h2'))).toHaveLength(500);
+    expect((await h.fw.getApp('/capped')).waitingInstances).toBe(0);
   });
 });
