@@ -11,6 +11,7 @@ import { DevUsageError, registerDevCommand } from './dev-command';
 import { registerAppCommands } from './app-command';
 import { registerJobCommands } from './job-command';
 import { registerClusterCommands } from './cluster-command';
+import { registerExtraCommands } from './extras-command';
 import { packageVersion } from './version';
 
 /** Exit codes of the `berth` command. */
@@ -61,6 +62,7 @@ export function buildProgram(out: CliOutput): Command {
   registerAppCommands(program, out);
   registerJobCommands(program, out);
   registerClusterCommands(program, out);
+  registerExtraCommands(program, out);
   return program;
 }
 

@@ -3,6 +3,10 @@
  * gRPC): every command's --json output is the Operator API's answer; tables have their headers;
  * changes (drain, deactivate, quota, weights, teardown) reach the master; bad arguments exit 2.
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 import { FakeAgent, launch, startTestMaster, TestOperator, TestScheduler, type TestMaster } from '../support/master-harness';
 
@@ -92,4 +96,34 @@ describe('berth operator commands', () => {
     expect(await berth('task', 'show', 'nope')).toMatchObject({ code: 1, stderr: expect.stringContaining('berth task list --all shows them') });
     expect(await berth('agent', 'list', '--nonsense')).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown option '--nonsense'") });
   });
+
+  it('top prints a frame of agents, roles and tasks; maintenance sets and shows the schedule', async () => {
+    const top = await berth('top', '--once');
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/agents 2 \(\d active\) {3}tasks 1 \(running 1\)/);
+    expect(top.stdout).toMatch(/^eng\s+3\s+\d+\.\d%/m);
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-maint-'));
+    try {
+      const start = String((Date.now() + 3600_000) * 1e6);
+      fs.writeFileSync(path.join(dir, 'schedule.json'), JSON.stringify({ windows: [{ machine_ids: [{ hostname: 'h1' }], unavailability: { start: { nanoseconds: start } } }] }));
+      expect((await berth('maintenance', 'set-schedule', path.join(dir, 'schedule.json'))).code).toBe(0);
+      expect(await json('maintenance', 'schedule')).toEqual(JSON.parse(JSON.stringify(await operator.call('GetMaintenanceSchedule', {}))));
+      expect(((await json('maintenance', 'schedule')) as { schedule: { windows: unknown[] } }).schedule.windows).toHaveLength(1);
+      expect(await json('maintenance', 'status')).toEqual(JSON.parse(JSON.stringify(await operator.call('GetMaintenanceStatus', {}))));
+      expect(await berth('maintenance', 'set-schedule', path.join(dir, 'missing.json'))).toMatchObject({ code: 2 });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('completion prints a bash script that bash accepts, listing the commands', async () => {
+    let script = '';
+    expect(await main(['node', 'berth', 'completion', 'bash'], { stdout: (x) => void (script += x), stderr: () => undefined })).toBe(0);
+    expect(script).toMatch(/complete -F _berth_complete berth/);
+    expect(script).toMatch(/"app"\) words="deploy list show scale restart rm/);
+    expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
+    expect(await main(['node', 'berth', 'completion', 'fish'], { stdout: () => undefined, stderr: () => undefined })).toBe(2);
+  });
 });
+
