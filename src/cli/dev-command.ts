@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { agentConfigSchema } from '../agent/config';
+import { BerthError } from '../common/errors';
 import { createLogger } from '../common/logging';
 import { frameworksConfigSchema } from '../frameworks/host/config';
 import { masterConfigSchema } from '../master/config';
@@ -56,11 +57,15 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => logger.error('stopping a part failed', { err }));
   };
   try {
+    // The dashboard's apps and jobs come from the frameworks' APIs, started after the master: with
+    // a fixed port its address is known now; with 0 (ephemeral) it is not, and those panels say so.
+    const frameworksPort = port('--frameworks-port', opts.frameworksPort);
     const master = await startMaster(masterConfigSchema.parse({
       grpc: { host: '127.0.0.1', port: port('--grpc-port', opts.grpcPort) },
       http: { host: '127.0.0.1', port: port('--http-port', opts.httpPort) },
       workDir: path.join(workDir, 'master'),
       auth: { enabled: false },
+      dashboard: frameworksPort === 0 ? {} : { frameworks: `127.0.0.1:${frameworksPort}` },
       masterId: 'dev',
       logLevel,
     }), logger.child({ component: 'master' }));
@@ -83,7 +88,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       masters: [master.grpcAddress],
       plugins,
       pluginOptions: opts.pluginOptions,
-      grpc: { host: '127.0.0.1', port: port('--frameworks-port', opts.frameworksPort) },
+      grpc: { host: '127.0.0.1', port: frameworksPort },
       store: 'file',
       workDir: path.join(workDir, 'frameworks'),
       logLevel,
@@ -99,6 +104,10 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     };
   } catch (err) {
     await stopAll();
+    const taken = /address already in use ([^\s\]]+)/.exec(String((err as Error).message));
+    if (taken !== null) {
+      throw new BerthError('ADDRESS_IN_USE', `${taken[1]} is taken: another berth dev or Berth daemon runs here? Stop it, or choose other ports (--grpc-port, --http-port, --agent-http-port, --frameworks-port; 0 picks free ones)`);
+    }
     throw err;
   }
 }
@@ -109,7 +118,7 @@ export function registerDevCommand(program: Command, out: CliOutput): void {
     .description('run a whole single-node cluster in one process: master, one agent, the services and jobs frameworks (127.0.0.1 only, no authentication)')
     .option('--work-dir <dir>', 'where the cluster keeps its state', './berth-dev')
     .option('--grpc-port <port>', 'the master\'s gRPC port (frameworks, agents, operators, the CLI)', '5050')
-    .option('--http-port <port>', 'the master\'s HTTP port (metrics, health)', '5051')
+    .option('--http-port <port>', 'the master\'s HTTP port (dashboard, metrics, health)', '5051')
     .option('--agent-http-port <port>', 'the agent\'s HTTP port (metrics, health)', '5052')
     .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs)', '5060')
     .option('--plugins <list>', 'more framework plugins to run, comma-separated paths or packages')
@@ -125,7 +134,7 @@ export function registerDevCommand(program: Command, out: CliOutput): void {
       const docker = cluster.containerizers.includes('DOCKER');
       out.stdout([
         'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
-        `  master       ${cluster.masterGrpc} (gRPC)   http://${cluster.masterHttp}/metrics`,
+        `  master       ${cluster.masterGrpc} (gRPC)   dashboard: http://${cluster.masterHttp}/`,
         `  agent        localhost, ${docker ? 'Docker containers and processes' : 'plain processes (no Docker engine answered: DOCKER tasks are refused)'}`,
         `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
         '',

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
 import { loadAuth } from '../master/auth';
+import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
+import { dashboardAssets } from '../master/dashboard-assets';
 import { describeConfig, masterConfigSchema, parseMinAllocatable, type MasterConfig } from '../master/config';
 import { MasterDaemon } from '../master/daemon';
 import { startHttpServer } from '../common/http-server';
@@ -108,13 +110,27 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     authorizer,
     metricsSnapshot: async () => (await metrics.snapshot()).map((s) => ({ name: metricKey(s), value: s.value })),
   });
+  const assets = dashboardAssets(); // before starting anything: a broken install fails here
   await daemon.start();
+  // The dashboard: static files, vendored libraries, and /api/* read in-process from the daemon.
+  const dashboard = dashboardApiFor(daemon, {
+    authenticate: authenticator === undefined ? undefined : (md) => authenticator.authenticate(md),
+    leader: () => election.leader(),
+    version: packageVersion(),
+    frameworks: config.dashboard.frameworks,
+  });
+  closers.unshift(async () => dashboard.close());
   const http = await startHttpServer({
     host: config.http.host,
     port: config.http.port,
     metrics,
     ready: () => (daemon.core !== undefined ? { ready: true } : { ready: false, reason: 'not the leader' }),
     leader: () => election.leader(),
+    staticDir: assets.staticDir,
+    files: assets.files,
+    api: dashboard.handle,
+    // With authentication on, /metrics and /api/* need a token whose principal may view the cluster.
+    authorizeMetrics: authenticator === undefined ? undefined : authorizeView(authenticator, authorizer),
     logger,
   });
   logger.info('master serving', { grpc: daemon.grpcAddress, http: http.address });

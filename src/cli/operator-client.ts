@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { BerthError } from '../common/errors';
-import { loadBerthProto } from '../common/rpc/proto';
+import { UnaryCallError, UnaryClient } from '../common/rpc/client';
 import type { OperatorClient } from '../generated/berth/v1/Operator';
 
 /** Where a service is and how to authenticate; flags win over the environment. */
@@ -34,9 +34,9 @@ function target(address: string, token: string | undefined): ApiTarget {
   return { address, ...(token !== undefined && token !== '' ? { token } : {}) };
 }
 
-/** A client of one `berth.v1` service. */
+/** A client of one `berth.v1` service, with the token and errors for people. */
 export class ApiClient<M extends string = string> {
-  private readonly client: grpc.Client;
+  private readonly client: UnaryClient;
 
   /**
    * @param service the service's name in `berth.v1` (`Operator`, `Services`, `Jobs`)
@@ -44,14 +44,12 @@ export class ApiClient<M extends string = string> {
    * @param flag where to point it ("--master HOST:PORT or BERTH_MASTER")
    */
   constructor(
-    private readonly service: string,
+    service: string,
     private readonly target: ApiTarget,
     private readonly what: string,
     private readonly flag: string,
   ) {
-    const Ctor = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor | undefined> } }).berth.v1[service];
-    if (Ctor === undefined) throw new Error(`unknown service berth.v1.${service}`);
-    this.client = new Ctor(target.address, grpc.credentials.createInsecure());
+    this.client = new UnaryClient(service, { address: target.address, timeoutMs: target.timeoutMs ?? 10_000 });
   }
 
   /**
@@ -59,37 +57,35 @@ export class ApiClient<M extends string = string> {
    * @throws BerthError('UNREACHABLE' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | the gRPC code) with a
    *   message for people.
    */
-  call<Res>(method: M, request: object = {}): Promise<Res> {
+  async call<Res>(method: M, request: object = {}): Promise<Res> {
     const md = new grpc.Metadata();
     if (this.target.token !== undefined) md.set('authorization', `Bearer ${this.target.token}`);
-    const deadline = Date.now() + (this.target.timeoutMs ?? 10_000);
-    const fn = (this.client as unknown as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') return Promise.reject(new Error(`berth.v1.${this.service} has no method ${method}`));
-    return new Promise<Res>((resolve, reject) => {
-      (fn as (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void).call(
-        this.client, request, md, { deadline }, (err, res) => (err ? reject(this.explain(err)) : resolve(res)),
-      );
-    });
+    try {
+      return await this.client.call<Res>(method, request, md);
+    } catch (err) {
+      throw err instanceof UnaryCallError ? this.explain(err) : err;
+    }
   }
 
   close(): void {
     this.client.close();
   }
 
-  private explain(err: grpc.ServiceError): BerthError {
+  private explain(err: UnaryCallError): BerthError {
     const where = this.target.address;
-    switch (err.code) {
+    const details = ((err.cause as grpc.ServiceError | undefined)?.details ?? err.message) || err.code;
+    switch (err.status) {
       case grpc.status.UNAVAILABLE:
       case grpc.status.DEADLINE_EXCEEDED:
-        return new BerthError('UNREACHABLE', `cannot reach ${this.what} at ${where} (${err.details || grpc.status[err.code]}); is it running? Point to it with ${this.flag}`);
+        return new BerthError('UNREACHABLE', `cannot reach ${this.what} at ${where} (${details}); is it running? Point to it with ${this.flag}`);
       case grpc.status.UNAUTHENTICATED:
-        return new BerthError('UNAUTHENTICATED', `${this.what} at ${where} wants a token: pass --token or set BERTH_TOKEN (${err.details})`);
+        return new BerthError('UNAUTHENTICATED', `${this.what} at ${where} wants a token: pass --token or set BERTH_TOKEN (${details})`);
       case grpc.status.PERMISSION_DENIED:
-        return new BerthError('PERMISSION_DENIED', `${this.what} at ${where} refused: ${err.details}`);
+        return new BerthError('PERMISSION_DENIED', `${this.what} at ${where} refused: ${details}`);
       case grpc.status.INVALID_ARGUMENT:
-        return new BerthError('INVALID_ARGUMENT', err.details);
+        return new BerthError('INVALID_ARGUMENT', details);
       default:
-        return new BerthError(grpc.status[err.code] ?? 'FAILED', err.details || err.message);
+        return new BerthError(err.code, details);
     }
   }
 }

@@ -8,10 +8,13 @@
  * | `/health/ready`  | 200 when `ready()` says so, else 503 with the reason as JSON            |
  * | `/leader`        | 200 with `leader()`'s JSON, when given (where clients should go)        |
  * | `/`, `/ui/*`     | static files of the dashboard from `staticDir`, when given              |
+ * | keys of `files`  | single files at fixed paths (the vendored ES modules), when given      |
+ * | `/api/*`         | `api()`'s answer: JSON, text or a server-sent event stream, when given  |
  *
  * Everything else is 404; methods other than GET and HEAD are 405. The health endpoints never need
- * a token (probes cannot present one); `/metrics` can be guarded with `authorizeMetrics`. Static
- * files are resolved inside `staticDir` only: `..`, encoded or not, and symlinks leading out are 404.
+ * a token (probes cannot present one); `/metrics` and `/api/*` can be guarded with
+ * `authorizeMetrics`. Static files are resolved inside `staticDir` only: `..`, encoded or not, and
+ * symlinks leading out are 404.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -34,6 +37,54 @@ export interface Readiness {
   readonly reason?: string;
 }
 
+/** A request to `/api/*`, as an {@link ApiHandler} sees it. */
+export interface ApiRequest {
+  /** The path below `/api`, still percent-encoded: `/state`, `/tasks/fw-1/web.1/log`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+/** One server-sent event. `data` is sent as JSON (Buffers as base64). */
+export interface ServerSentEvent {
+  /** The event's name (`event:` field); absent: `message`. */
+  readonly event?: string;
+  readonly data: unknown;
+  /** The `id:` field; the client sends the last one back as `Last-Event-ID` when it reconnects. */
+  readonly id?: string;
+}
+
+/** The server side of one `text/event-stream` response. */
+export interface EventStream {
+  /** The `Last-Event-ID` request header, when the client resumes. */
+  readonly lastEventId: string | undefined;
+  /** Bytes written but not yet flushed to the socket (a slow client grows this). */
+  readonly buffered: number;
+  /** Whether the stream has ended (client gone, {@link end} called, server closing). */
+  readonly closed: boolean;
+  /** Sends one event; a no-op once closed. */
+  send(event: ServerSentEvent): void;
+  /** Ends the response; the client reconnects after its retry delay. Idempotent. */
+  end(): void;
+  /** Runs `listener` once when the stream closes, for whatever reason (at once if already closed). */
+  onClose(listener: () => void): void;
+}
+
+/** What an {@link ApiHandler} answers. */
+export type ApiReply =
+  /** JSON (Buffers as base64), with `status` (default 200). */
+  | { readonly json: unknown; readonly status?: number; readonly headers?: Readonly<Record<string, string>> }
+  /** Text or bytes, with `contentType` (default text/plain; charset=utf-8). */
+  | { readonly body: string | Buffer; readonly status?: number; readonly contentType?: string; readonly headers?: Readonly<Record<string, string>> }
+  /** A server-sent event stream; `open` is called once the response headers are sent. */
+  | { readonly events: (stream: EventStream) => void };
+
+/**
+ * Answers `/api/*` GET requests; undefined means 404. May throw (or reject): that is a logged 500.
+ * Called only after `authorizeMetrics` let the request through.
+ */
+export type ApiHandler = (request: ApiRequest) => ApiReply | undefined | Promise<ApiReply | undefined>;
+
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions {
   /** Address to bind. @default '127.0.0.1' */
@@ -48,7 +99,19 @@ export interface HttpServerOptions {
   readonly leader?: () => unknown;
   /** Directory of the dashboard's static files; without it `/` and `/ui/*` are 404. @default undefined */
   readonly staticDir?: string;
-  /** Decides whether a `/metrics` request may read; false gives 401. @default undefined (open, as Prometheus expects) */
+  /**
+   * Single files served at fixed paths, URL path → file (`/ui/vendor/preact.mjs` → a file in
+   * node_modules). Checked before `staticDir`. @default {}
+   */
+  readonly files?: Readonly<Record<string, string>>;
+  /** Answers `/api/*`; without it `/api/*` is 404. @default undefined */
+  readonly api?: ApiHandler;
+  /** Interval of keep-alive comments on event streams (so proxies keep them open). @default 15000 */
+  readonly eventStreamKeepAliveMs?: number;
+  /**
+   * Decides whether a `/metrics` or `/api/*` request may read; false gives 401.
+   * @default undefined (open, as Prometheus expects)
+   */
   readonly authorizeMetrics?: (headers: http.IncomingHttpHeaders) => boolean;
   /** Where unexpected errors are logged. @default nullLogger */
   readonly logger?: Logger;
@@ -117,9 +180,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
   }
   const pathname = (req.url ?? '/').split('?', 1)[0]!;
   res.setHeader('Cache-Control', 'no-store');
+  const unauthorized = (): boolean => options.authorizeMetrics !== undefined && !options.authorizeMetrics(req.headers);
   switch (pathname) {
     case '/metrics':
-      if (options.authorizeMetrics !== undefined && !options.authorizeMetrics(req.headers)) {
+      if (unauthorized()) {
         res.setHeader('WWW-Authenticate', 'Bearer');
         return send(res, 401, 'text/plain; charset=utf-8', 'a bearer token allowed to view metrics is required\n');
       }
@@ -140,6 +204,17 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, optio
       if (options.leader !== undefined) return sendJson(res, 200, options.leader() ?? null);
       break;
   }
+  if (options.api !== undefined && pathname.startsWith('/api/')) {
+    if (unauthorized()) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      return sendJson(res, 401, { error: 'a bearer token allowed to view the cluster is required' });
+    }
+    const query = new URLSearchParams((req.url ?? '').slice(pathname.length + 1));
+    const reply = await options.api({ path: pathname.slice('/api'.length), query, headers: req.headers });
+    if (reply === undefined) return sendJson(res, 404, { error: `no such API: ${pathname}` });
+    return sendApiReply(res, reply, options.eventStreamKeepAliveMs ?? 15_000);
+  }
+  if (options.files !== undefined && Object.hasOwn(options.files, pathname)) return serveFile(res, options.files[pathname]!);
   if (root !== undefined && (pathname === '/' || pathname === '/ui' || pathname.startsWith('/ui/'))) {
     return serveStatic(res, root, pathname === '/' ? '/' : pathname.slice('/ui'.length));
   }
@@ -172,6 +247,19 @@ async function serveStatic(res: http.ServerResponse, root: string, rel: string):
   } catch {
     return notFound();
   }
+  return serveFile(res, file, size);
+}
+
+/** Streams one file (its size known, or looked up; a missing file is 404). */
+async function serveFile(res: http.ServerResponse, file: string, knownSize?: number): Promise<void> {
+  let size = knownSize;
+  if (size === undefined) {
+    try {
+      size = (await fs.promises.stat(file)).size;
+    } catch {
+      return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+    }
+  }
   const type = CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
   res.writeHead(200, { 'Content-Type': type, 'Content-Length': size, 'Cache-Control': 'no-cache' });
   if (res.req.method === 'HEAD') return void res.end();
@@ -192,5 +280,70 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  send(res, status, 'application/json; charset=utf-8', `${JSON.stringify(body)}\n`);
+  send(res, status, 'application/json; charset=utf-8', `${toJson(body)}\n`);
+}
+
+/** JSON with Buffers (bytes fields of wire messages) as base64 rather than arrays of numbers. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    const b = v as { type?: unknown; data?: unknown };
+    return b !== null && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data) ? Buffer.from(b.data as number[]).toString('base64') : v;
+  });
+}
+
+function sendApiReply(res: http.ServerResponse, reply: ApiReply, keepAliveMs: number): void {
+  if ('events' in reply) return openEventStream(res, reply.events, keepAliveMs);
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
+  if ('json' in reply) return sendJson(res, reply.status ?? 200, reply.json);
+  const body = reply.body;
+  res.writeHead(reply.status ?? 200, { 'Content-Type': reply.contentType ?? 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Starts a `text/event-stream` response and hands it to `open`. A comment line every
+ * `keepAliveMs` keeps idle streams open through proxies; the stream closes when the client goes,
+ * when `end()` is called, or when the server closes (which destroys every connection).
+ */
+function openEventStream(res: http.ServerResponse, open: (stream: EventStream) => void, keepAliveMs: number): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  if (res.req.method === 'HEAD') return void res.end();
+  res.write('retry: 2000\n\n');
+  const listeners: (() => void)[] = [];
+  let closed = false;
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+  keepAlive.unref();
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    clearInterval(keepAlive);
+    for (const l of listeners.splice(0)) l();
+  };
+  res.on('close', close);
+  const header = res.req.headers['last-event-id'];
+  const stream: EventStream = {
+    lastEventId: typeof header === 'string' && header !== '' ? header : undefined,
+    get buffered() {
+      return res.writableLength;
+    },
+    get closed() {
+      return closed;
+    },
+    send: (event) => {
+      if (closed) return;
+      // A line break in `event` or `id` would start another field: they are names, not data.
+      const name = event.event === undefined ? '' : `event: ${event.event.replace(/[\r\n]/g, '')}\n`;
+      const id = event.id === undefined ? '' : `id: ${event.id.replace(/[\r\n]/g, '')}\n`;
+      res.write(`${name}${id}data: ${toJson(event.data)}\n\n`); // JSON has no raw line breaks
+    },
+    end: () => {
+      if (!closed) res.end();
+      close();
+    },
+    onClose: (listener) => {
+      if (closed) listener();
+      else listeners.push(listener);
+    },
+  };
+  open(stream);
 }

@@ -140,6 +140,14 @@ export const masterConfigSchema = z
     roleSorter: sorter.default('drf').describe('role sorter: drf or random'),
     /** Order of frameworks within a role. @default 'drf' */
     frameworkSorter: sorter.default('drf').describe('framework sorter: drf or random'),
+    dashboard: z.strictObject({
+      /**
+       * `host:port` of the frameworks' gRPC APIs (berth.v1.Services, berth.v1.Jobs; `berth frameworks
+       * --grpc-port`), whose apps and jobs the dashboard shows. Unset: those panels say so. @default unset
+       */
+      frameworks: z.string().regex(/^[^\s:]+:\d{1,5}$/).register(configMeta, { expect: 'host:port, e.g. 127.0.0.1:5060' }).optional()
+        .describe('frameworks API host:port for the dashboard\'s apps and jobs'),
+    }).prefault({}),
     /** Authentication and authorization; see `src/master/auth.ts` for the files' formats. */
     auth: authSchema.prefault({}),
     /** Log level. @default 'info' */

@@ -53,7 +53,8 @@ export class MasterDaemon {
   private unsubscribe: (() => void) | undefined;
   private transition: Promise<void> = Promise.resolve();
   private retry: ReturnType<Clock['setTimeout']> | undefined;
-  private readonly agentApi: AgentApi;
+  /** The agent edge (also used by the dashboard to read task logs through the agents). */
+  readonly agentApi: AgentApi;
   private readonly schedulerApi: SchedulerApi;
 
   constructor(private readonly options: MasterDaemonOptions) {
