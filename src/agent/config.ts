@@ -94,9 +94,12 @@ function problemOf(fn: () => unknown): string | undefined {
 
 /** The agent's configuration schema; see {@link AgentConfig}. */
 export const agentConfigSchema = z.strictObject({
-  /** The master's gRPC address, `host:port` (a standby redirects the agent to the leader). @default '127.0.0.1:5050' */
-  master: z.string().regex(/^[^\s:]+:\d{1,5}$/).register(configMeta, { expect: 'host:port, e.g. 127.0.0.1:5050' })
-    .default('127.0.0.1:5050').describe('master gRPC address host:port'),
+  /**
+   * The masters' gRPC addresses, `host:port` or several comma-separated: any of them (a standby points
+   * the agent to the leader); when the leader dies the agent tries them in turn. @default '127.0.0.1:5050'
+   */
+  master: z.string().regex(/^[^\s:,]+:\d{1,5}(,[^\s:,]+:\d{1,5})*$/).register(configMeta, { expect: 'host:port, or several comma-separated, e.g. 10.0.0.1:5050,10.0.0.2:5050' })
+    .default('127.0.0.1:5050').describe('master gRPC address(es) host:port[,host:port…]'),
   /** The name the agent registers with (HOSTNAME constraints, maintenance). @default the host's name */
   hostname: z.string().min(1).default(() => os.hostname()).describe('hostname to register with')
     .register(configMeta, { defaultText: '<hostname>' }),

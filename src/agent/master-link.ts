@@ -16,7 +16,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
-import { leaderFromRefusal, masterAddress } from '../common/leader';
+import { leaderFromRefusal, masterAddress, masterList, MasterTargets } from '../common/leader';
 import { berthV1 } from '../common/rpc/proto';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterInfo__Output } from '../generated/berth/v1/MasterInfo';
@@ -27,7 +27,8 @@ export const MISSED_PINGS = 5;
 
 /** Options of {@link MasterLink}. */
 export interface MasterLinkOptions {
-  /** The master to dial first, `host:port`. */
+  /** The masters to dial: `host:port`, or several comma-separated (tried in turn; any of them points
+   *  to the leader). */
   readonly master: string;
   readonly clock: Clock;
   /** Builds the first message of each connection (REGISTER or REREGISTER). */
@@ -68,7 +69,7 @@ export class MasterLink {
   private readonly logger: Logger;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
-  private target: string;
+  private readonly targets: MasterTargets;
   private conn: Connection | undefined;
   private backoffMs: number;
   private reconnectTimer: TimerHandle | undefined;
@@ -84,7 +85,7 @@ export class MasterLink {
     this.backoffMinMs = options.backoffMinMs ?? 500;
     this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
     this.backoffMs = this.backoffMinMs;
-    this.target = options.master;
+    this.targets = new MasterTargets(masterList(options.master));
   }
 
   /** Whether a registered connection is up. */
@@ -94,7 +95,7 @@ export class MasterLink {
 
   /** The address dialled (the last leader learnt of). */
   get address(): string {
-    return this.target;
+    return this.targets.current;
   }
 
   /** Dials the master. */
@@ -127,7 +128,7 @@ export class MasterLink {
 
   private dial(): void {
     if (this.stopped) return;
-    const address = this.target;
+    const address = this.targets.current;
     const Client = berthV1().AgentLink;
     const max = this.options.maxMessageBytes ?? 4 * 1024 * 1024;
     const client = new Client(address, grpc.credentials.createInsecure(), {
@@ -183,7 +184,7 @@ export class MasterLink {
         const leader = masterAddress(msg.redirect?.leader);
         this.logger.info('redirected by a standby master', { from: conn.address, leader });
         if (leader !== undefined) {
-          this.target = leader;
+          this.targets.follow(leader);
           this.backoffMs = this.backoffMinMs;
         }
         this.onEnd(conn, undefined, leader !== undefined);
@@ -230,10 +231,7 @@ export class MasterLink {
     // A standby names the leader in its refusal: "… the leader is <id> at <host:port>".
     if (err?.code === grpc.status.UNAVAILABLE) {
       const leader = leaderFromRefusal(err.details);
-      if (leader !== undefined && leader !== this.target) {
-        this.target = leader;
-        immediate = true;
-      }
+      if (leader !== undefined && this.targets.follow(leader)) immediate = true;
     }
     if (err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED) {
       this.logger.warn('the master refused this agent; retrying with backoff', { address: conn.address, code: grpc.status[err.code], details: err.details, retryInMs: this.backoffMs });
@@ -241,9 +239,10 @@ export class MasterLink {
       const level = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED ? 'info' : 'warn';
       this.logger[level]('master link ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
     }
+    if (!immediate) this.targets.failed(); // a dead leader must not strand the agent: try the others
     const delay = immediate ? 0 : this.backoffMs;
     if (!immediate) this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
-    this.logger.debug('re-dialling the master', { address: this.target, inMs: delay });
+    this.logger.debug('re-dialling the master', { address: this.targets.current, inMs: delay });
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       this.dial();

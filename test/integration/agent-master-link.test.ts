@@ -156,4 +156,37 @@ describe('MasterLink', () => {
     }, 'registration once the master is back');
     expect(again.hellos()).toBeGreaterThanOrEqual(1);
   });
+
+  it('goes back to the configured masters when the leader it was pointed to dies (none is left stranded)', async () => {
+    const leader = new StandIn((st) => st.write(registered(0)));
+    servers.push(leader);
+    const leaderAddress = await leader.start();
+    const [host, port] = leaderAddress.split(':');
+    let aLeads = false;
+    const a = new StandIn((st) => {
+      if (aLeads) {
+        st.write(registered(0));
+        return;
+      }
+      st.write({ type: 'REDIRECT', redirect: { leader: { address: { ip: host, port: Number(port) } } } });
+      st.end();
+    });
+    servers.push(a);
+    const l = startLink(await a.start());
+    await waitFor(() => {
+      clock.advance(0);
+      return l.registered;
+    }, 'registration at the leader');
+    expect(l.address).toBe(leaderAddress);
+
+    // The leader dies; A is elected.
+    aLeads = true;
+    await leader.server!.shutdown(0);
+    await waitFor(() => {
+      clock.advance(100);
+      return l.registered && l.address !== leaderAddress;
+    }, 're-registration at the configured master, now the leader');
+    expect(a.hellos()).toBe(2);
+  });
 });
+

@@ -21,7 +21,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
-import { leaderFromRefusal, masterAddress } from '../../common/leader';
+import { leaderFromRefusal, masterAddress, MasterTargets } from '../../common/leader';
 import { nullLogger, type Logger } from '../../common/logging';
 import { berthV1 } from '../../common/rpc/proto';
 import type { Call } from '../../generated/berth/v1/Call';
@@ -98,8 +98,7 @@ export class SchedulerDriver implements SchedulerApi {
   private backoffMs: number;
   /** Immediate re-dials in a row (following leader pointers). */
   private immediateRedials = 0;
-  private nextMaster = 0;
-  private target: string;
+  private readonly targets: MasterTargets;
   private started = false;
   private stopped = false;
   /** Events are handled one after another. */
@@ -113,7 +112,7 @@ export class SchedulerDriver implements SchedulerApi {
     this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
     this.backoffMs = this.backoffMinMs;
     this.reconcileDelayMs = options.reconcileMinMs ?? 1_000;
-    this.target = options.masters[0]!;
+    this.targets = new MasterTargets(options.masters);
     this.info = options.framework.frameworkInfo();
   }
 
@@ -127,7 +126,7 @@ export class SchedulerDriver implements SchedulerApi {
 
   /** The master dialled (the last leader learnt of). */
   get master(): string {
-    return this.target;
+    return this.targets.current;
   }
 
   /** Loads the stored framework id and dials the master. */
@@ -249,7 +248,7 @@ export class SchedulerDriver implements SchedulerApi {
 
   private dial(): void {
     if (this.stopped) return;
-    const address = this.target;
+    const address = this.targets.current;
     const Client = berthV1().Scheduler;
     const client = new Client(address, grpc.credentials.createInsecure());
     const md = new grpc.Metadata();
@@ -383,7 +382,7 @@ export class SchedulerDriver implements SchedulerApi {
     const address = masterAddress(leader);
     if (code === UNAVAILABLE && address !== undefined && address !== conn.address) {
       this.logger.info('following the leader', { from: conn.address, leader: address });
-      this.target = address;
+      this.targets.follow(address);
       this.onEnd(conn, undefined, true);
       return;
     }
@@ -404,18 +403,14 @@ export class SchedulerDriver implements SchedulerApi {
     if (err !== undefined) {
       // A standby names the leader in its refusal too ("… the leader is <id> at <host:port>").
       const leader = leaderFromRefusal(err.details);
-      if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && leader !== this.target) {
-        this.target = leader;
+      if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && this.targets.follow(leader)) {
         immediate = true;
       } else {
         this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
       }
     }
-    if (!immediate) {
-      // Try the next configured master after a failure (the leader may have moved).
-      this.nextMaster = (this.nextMaster + 1) % this.options.masters.length;
-      if (this.options.masters.length > 1) this.target = this.options.masters[this.nextMaster]!;
-    }
+    // After a failure without a pointer, the next master (a dead leader must not strand the framework).
+    if (!immediate) this.targets.failed();
     // Two masters pointing at each other (stale views during an election) must not spin.
     if (immediate && ++this.immediateRedials > MAX_IMMEDIATE_REDIALS) immediate = false;
     if (!immediate) this.immediateRedials = 0;
