@@ -21,6 +21,8 @@ need nats-server nats-server
 need dockerd docker.io
 need busybox busybox-static
 need openssl openssl
+need chromium chromium
+need docker-compose docker-compose
 
 [ -z "$missing_pkgs" ] && exit 0
 
