@@ -69,3 +69,14 @@ describe('berth CLI', () => {
     expect(bad.stderr).toMatch(/nats\.servers: must list at least one NATS URL/);
   });
 });
+
+describe('docs/cli.md', () => {
+  test('is the reference generated from the command tree (run npm run docs:cli after changing a command)', () => {
+    const fs = require('node:fs') as typeof import('node:fs');
+    const path = require('node:path') as typeof import('node:path');
+    const { buildProgram } = require('../../../src/cli/main') as typeof import('../../../src/cli/main');
+    const { cliReference } = require('../../../src/cli/reference') as typeof import('../../../src/cli/reference');
+    const expected = cliReference(buildProgram({ stdout: () => undefined, stderr: () => undefined }));
+    expect(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'cli.md'), 'utf8')).toBe(expected);
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * The CLI reference (docs/cli.md), generated from the command tree itself so it cannot drift from
+ * `--help`: `npm run docs:cli` writes it, and a test fails when the committed page differs.
+ */
+import type { Command } from 'commander';
+
+function usage(cmd: Command, path: string[]): string {
+  const args = (cmd as unknown as { registeredArguments?: { name(): string; required: boolean; variadic: boolean }[] }).registeredArguments ?? [];
+  const argText = args.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
+  return ['berth', ...path, cmd.commands.length > 0 ? '<command>' : '', cmd.options.length > 0 ? '[options]' : '', argText].filter((x) => x !== '').join(' ');
+}
+
+/** The whole reference as Markdown. */
+export function cliReference(program: Command): string {
+  const out: string[] = [
+    '# `berth` command reference',
+    '',
+    'Generated from the command tree (`npm run docs:cli`); `berth <command> --help` prints the same.',
+    'Commands that talk to a master take `--master HOST:PORT` (or `BERTH_MASTER`, default',
+    '127.0.0.1:5050); those that talk to the frameworks take `--frameworks HOST:PORT` (or',
+    '`BERTH_FRAMEWORKS`, default 127.0.0.1:5060); both take `--token` (or `BERTH_TOKEN`). `--json` prints the',
+    'API\'s answer. Exit codes: 0 success, 1 failure (unreachable, refused, a deployment or run that',
+    'failed), 2 bad usage or input, 78 invalid daemon configuration.',
+    '',
+  ];
+  const walk = (cmd: Command, path: string[]): void => {
+    if (path.length > 0) {
+      out.push(`${'#'.repeat(Math.min(path.length + 1, 4))} \`berth ${path.join(' ')}\``, '', cmd.description(), '', '```', usage(cmd, path), '```', '');
+      const opts = cmd.options.filter((o) => o.long !== '--help');
+      if (opts.length > 0) {
+        out.push('| option | meaning |', '|---|---|');
+        for (const o of opts) out.push(`| \`${o.flags.replace(/\|/g, '\\|')}\` | ${(o.description + (o.defaultValue !== undefined ? ` (default: ${JSON.stringify(o.defaultValue)})` : '')).replace(/\|/g, '\\|')} |`);
+        out.push('');
+      }
+    }
+    for (const c of cmd.commands) walk(c, [...path, c.name()]);
+  };
+  walk(program, []);
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}
