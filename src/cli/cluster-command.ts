@@ -102,14 +102,33 @@ export function registerClusterCommands(program: Command, out: CliOutput): void 
       ].join('\n'));
     }));
 
-  withMasterOptions(agentCmd.command('drain').description('stop offering an agent and kill its tasks (their frameworks reschedule them)').argument('<agent-id>')
+  withMasterOptions(agentCmd.command('drain').description('stop offering an agent and kill its tasks (their frameworks reschedule them); waits until it is drained').argument('<agent-id>')
     .option('--grace-period <seconds>', 'kill grace period for its tasks')
-    .option('--mark-gone', 'mark the agent gone once drained'))
-    .action(async (id: string, opts: Common & { gracePeriod?: string; markGone?: boolean }) => withOperator(opts, async (o) => {
+    .option('--mark-gone', 'mark the agent gone once drained')
+    .option('--detach', 'do not wait'))
+    .action(async (id: string, opts: Common & { gracePeriod?: string; markGone?: boolean; detach?: boolean }) => withOperator(opts, async (o) => {
       const grace = opts.gracePeriod === undefined ? undefined : Number(opts.gracePeriod);
       if (grace !== undefined && (!Number.isFinite(grace) || grace < 0)) throw new BerthError('INVALID_ARGUMENT', `--grace-period must be a number of seconds >= 0, got "${opts.gracePeriod}"`);
       const res = await o.call('DrainAgent', { agent_id: { value: id }, mark_gone: opts.markGone === true, ...(grace !== undefined ? { max_grace_period: { nanoseconds: String(Math.round(grace * 1e9)) } } : {}) });
-      print(opts.json, res, () => `draining ${id}\n`);
+      if (opts.detach === true) {
+        print(opts.json, res, () => `draining ${id}\n`);
+        return;
+      }
+      let last = '';
+      for (;;) {
+        const agents = (await o.call<{ agents: AgentState[] }>('GetAgents', { include_gone: true })).agents;
+        const a = agents.find((x) => x.agent_info.id.value === id);
+        const tasks = (await o.call<{ tasks: Task[] }>('GetTasks', {})).tasks.filter((t) => t.agent_id.value === id).length;
+        const state = a === undefined ? 'gone' : a.lifecycle === 'GONE' ? 'gone' : (a.drain_info?.state ?? 'DRAINING').toLowerCase();
+        const line = `${id}: ${state}, ${tasks} task(s) left`;
+        if (line !== last && opts.json !== true) out.stdout(`${line}\n`);
+        last = line;
+        if (state === 'drained' || state === 'gone') {
+          if (opts.json === true) out.stdout(`${JSON.stringify(a ?? { agent_id: id, state }, null, 2)}\n`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }));
 
   for (const [name, method, done] of [['deactivate', 'DeactivateAgent', 'deactivated'], ['reactivate', 'ReactivateAgent', 'reactivated']] as const) {

@@ -3,7 +3,12 @@
  * and Jobs APIs: unary calls with a deadline and the bearer token, and gRPC errors turned into
  * messages that say what to do next (the CLI prints them and exits 1).
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { parse as parseYaml } from 'yaml';
+import { configToken } from '../common/config';
 import { BerthError } from '../common/errors';
 import { UnaryCallError, UnaryClient } from '../common/rpc/client';
 import type { OperatorClient } from '../generated/berth/v1/Operator';
@@ -20,14 +25,62 @@ export interface ApiTarget {
 /** The methods of the Operator service (unary). */
 export type OperatorMethod = Exclude<keyof OperatorClient & `${Uppercase<string>}${string}`, 'Watch' | 'watch'>;
 
-/** The master for commands that talk to it: `--master`, else `BERTH_MASTER`, else 127.0.0.1:5050. */
-export function operatorTarget(opts: { master?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
-  return target(opts.master ?? env['BERTH_MASTER'] ?? '127.0.0.1:5050', opts.token ?? env['BERTH_TOKEN']);
+/**
+ * The CLI's own settings file: `BERTH_CLI_CONFIG`, else `$XDG_CONFIG_HOME/berth/cli.yaml` (or
+ * `~/.config/berth/cli.yaml`) when it exists — YAML or JSON with `master`, `frameworks`, `token` or
+ * `tokenFile`. Flags win over the environment (`BERTH_MASTER`, `BERTH_FRAMEWORKS`, `BERTH_TOKEN`),
+ * which wins over the file.
+ */
+export interface CliSettings {
+  readonly master?: string;
+  readonly frameworks?: string;
+  readonly token?: string;
+  readonly tokenFile?: string;
 }
 
-/** The framework host for `berth app` / `berth job`: `--frameworks`, else `BERTH_FRAMEWORKS`, else 127.0.0.1:5060. */
+export function cliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
+  const explicit = env['BERTH_CLI_CONFIG'];
+  const file = explicit ?? path.join(env['XDG_CONFIG_HOME'] ?? path.join(os.homedir(), '.config'), 'berth', 'cli.yaml');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if (explicit === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new BerthError('INVALID_ARGUMENT', `cannot read the CLI settings ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new BerthError('INVALID_ARGUMENT', `${file}: not YAML or JSON: ${(err as Error).message}`);
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('INVALID_ARGUMENT', `${file}: must be a map of master, frameworks, token, tokenFile`);
+  const settings: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!['master', 'frameworks', 'token', 'tokenFile'].includes(k)) throw new BerthError('INVALID_ARGUMENT', `${file}: unknown setting "${k}" (known: master, frameworks, token, tokenFile)`);
+    if (typeof v !== 'string' || v === '') throw new BerthError('INVALID_ARGUMENT', `${file}: ${k} must be a non-empty string, got ${JSON.stringify(v)}`);
+    settings[k] = v;
+  }
+  return settings;
+}
+
+function tokenOf(opts: { token?: string }, env: NodeJS.ProcessEnv, file: CliSettings): string | undefined {
+  if (opts.token !== undefined) return opts.token;
+  if (env['BERTH_TOKEN'] !== undefined && env['BERTH_TOKEN'] !== '') return env['BERTH_TOKEN'];
+  return configToken({ token: file.token, tokenFile: file.tokenFile });
+}
+
+/** The master for commands that talk to it: `--master`, `BERTH_MASTER`, the settings file, 127.0.0.1:5050. */
+export function operatorTarget(opts: { master?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+  const file = cliSettings(env);
+  return target(opts.master ?? env['BERTH_MASTER'] ?? file.master ?? '127.0.0.1:5050', tokenOf(opts, env, file));
+}
+
+/** The framework host for `berth app` / `berth job`: `--frameworks`, `BERTH_FRAMEWORKS`, the settings file, 127.0.0.1:5060. */
 export function frameworksTarget(opts: { frameworks?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
-  return target(opts.frameworks ?? env['BERTH_FRAMEWORKS'] ?? '127.0.0.1:5060', opts.token ?? env['BERTH_TOKEN']);
+  const file = cliSettings(env);
+  return target(opts.frameworks ?? env['BERTH_FRAMEWORKS'] ?? file.frameworks ?? '127.0.0.1:5060', tokenOf(opts, env, file));
 }
 
 function target(address: string, token: string | undefined): ApiTarget {

@@ -71,12 +71,17 @@ describe('berth operator commands', () => {
     expect((await berth('quota', 'set', 'eng', '--limit', 'cpus:3;mem:1024')).code).toBe(0);
     expect(await json('quota', 'get')).toMatchObject({ configs: [{ role: 'eng', limits: expect.arrayContaining([{ name: 'cpus', value: 3 }]) }] });
 
-    const h2 = agents[1]!.agentId;
+    // The agent without web-1 (it drains at once: nothing to kill there).
+    const busy = (await operator.call<{ tasks: { agent_id: { value: string } }[] }>('GetTasks', {})).tasks[0]!.agent_id.value;
+    const idle = agents.find((a) => a.agentId !== busy)!;
+    const h2 = idle.agentId;
+    const host = idle === agents[0] ? 'h1' : 'h2';
     expect((await berth('agent', 'deactivate', h2)).code).toBe(0);
     expect((await json('agent', 'list')) as { agents: { agent_info: { id: { value: string } }; deactivated: boolean }[] }).toMatchObject({ agents: expect.arrayContaining([expect.objectContaining({ agent_info: expect.objectContaining({ id: { value: h2 } }), deactivated: true })]) });
     expect((await berth('agent', 'reactivate', h2)).code).toBe(0);
-    expect((await berth('agent', 'drain', h2)).code).toBe(0);
-    expect((await berth('agent', 'list')).stdout).toMatch(new RegExp(`${h2}\\s+h2\\s+(draining|drained)`));
+    const drained = await berth('agent', 'drain', h2); // waits: nothing runs there
+    expect(drained).toMatchObject({ code: 0, stdout: expect.stringContaining(`${h2}: drained, 0 task(s) left`) });
+    expect((await berth('agent', 'list')).stdout).toMatch(new RegExp(`${h2}\\s+${host}\\s+drained`));
   });
 
   it('tears a framework down', async () => {
@@ -124,6 +129,28 @@ describe('berth operator commands', () => {
     expect(script).toMatch(/"app"\) words="deploy list show scale restart rm/);
     expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
     expect(await main(['node', 'berth', 'completion', 'fish'], { stdout: () => undefined, stderr: () => undefined })).toBe(2);
+  });
+
+  it('takes the master from a settings file (BERTH_CLI_CONFIG) when no flag or variable names one', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cli-settings-'));
+    const saved = { config: process.env['BERTH_CLI_CONFIG'], master: process.env['BERTH_MASTER'] };
+    try {
+      fs.writeFileSync(path.join(dir, 'cli.yaml'), `master: ${master.address}\n`);
+      process.env['BERTH_CLI_CONFIG'] = path.join(dir, 'cli.yaml');
+      delete process.env['BERTH_MASTER'];
+      let stdout = '';
+      expect(await main(['node', 'berth', 'agent', 'list', '--json'], { stdout: (x) => void (stdout += x), stderr: () => undefined })).toBe(0);
+      expect(JSON.parse(stdout).agents).toHaveLength(2);
+      fs.writeFileSync(path.join(dir, 'cli.yaml'), 'mastr: x:1\n');
+      let stderr = '';
+      expect(await main(['node', 'berth', 'agent', 'list'], { stdout: () => undefined, stderr: (x) => void (stderr += x) })).toBe(2);
+      expect(stderr).toContain('unknown setting "mastr"');
+    } finally {
+      if (saved.config === undefined) delete process.env['BERTH_CLI_CONFIG'];
+      else process.env['BERTH_CLI_CONFIG'] = saved.config;
+      if (saved.master !== undefined) process.env['BERTH_MASTER'] = saved.master;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

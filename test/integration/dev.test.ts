@@ -76,13 +76,33 @@ describe('berth dev', () => {
     expect({ code, logs }).toEqual({ code: 0, logs: 'hello from hello-1\n' });
   }, 40_000);
 
-  it('deploys an app and runs a job through the frameworks\' APIs', async () => {
-    await api('Services', 'PutApp', { definition: JSON.stringify({ id: '/demo/web', cmd: 'while true; do echo serving on $PORT0 | nc -l -p $PORT0; done', container: { docker: { image: TEST_IMAGE } }, cpus: 0.1, mem: 32, instances: 2, portDefinitions: [{ port: 0, name: 'http' }] }) });
-    await until(async () => (await api<{ app: { status: { running: number } } }>('Services', 'GetApp', { app_id: '/demo/web' })).app.status.running === 2, 'two app instances running');
-
-    await api('Jobs', 'PutJob', { text: JSON.stringify({ id: 'demo-job', run: { cmd: 'echo job done', docker: { image: TEST_IMAGE }, cpus: 0.1, mem: 32 } }) });
-    await api('Jobs', 'StartRun', { job_id: 'demo-job' });
-    await until(async () => (await api<{ runs: { status: string }[] }>('Jobs', 'ListRuns', { job_id: 'demo-job' })).runs[0]?.status === 'SUCCESS', 'the job run to succeed');
+  it('deploys an app and runs a job with the CLI: the app RUNNING, the job finished', async () => {
+    const files = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dev-files-'));
+    try {
+      fs.writeFileSync(path.join(files, 'app.yaml'), [
+        'id: /demo/web',
+        'cmd: while true; do echo serving on $PORT0 | nc -l -p $PORT0; done',
+        `container: { docker: { image: "${TEST_IMAGE}" } }`,
+        'cpus: 0.1',
+        'mem: 32',
+        'instances: 2',
+        'portDefinitions: [{ port: 0, name: http }]',
+        '',
+      ].join('\n'));
+      fs.writeFileSync(path.join(files, 'job.yaml'), `id: demo-job\nrun:\n  cmd: echo job done\n  docker: { image: "${TEST_IMAGE}" }\n  cpus: 0.1\n  mem: 32\n`);
+      const cli = async (...args: string[]) => {
+        let text = '';
+        const code = await main(['node', 'berth', ...args, '--frameworks', frameworks], { stdout: (x) => void (text += x), stderr: (x) => void (text += x) });
+        return { code, text };
+      };
+      const deployed = await cli('app', 'deploy', path.join(files, 'app.yaml'));
+      expect(deployed).toMatchObject({ code: 0, text: expect.stringMatching(/create succeeded: 2\/2 running/) });
+      expect((await api<{ app: { status: { running: number } } }>('Services', 'GetApp', { app_id: '/demo/web' })).app.status.running).toBe(2);
+      expect((await cli('job', 'add', path.join(files, 'job.yaml'))).code).toBe(0);
+      expect(await cli('job', 'run', 'demo-job')).toMatchObject({ code: 0, text: expect.stringMatching(/run \S+ success after 1 attempt/) });
+    } finally {
+      fs.rmSync(files, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('stops on SIGTERM, with its containers', async () => {
