@@ -1,6 +1,6 @@
 /**
  * The operator's commands over the master's Operator API: `berth agent list|show|drain|deactivate|
- * reactivate`, `berth framework list|teardown`, `berth task list|show`, `berth quota get|set`,
+ * reactivate`, `berth framework list|teardown`, `berth task list|show|kill`, `berth quota get|set`,
  * `berth weights get|set`, `berth role list`. Tables for people, `--json` prints the API's answer.
  * (`berth agent` with options and no subcommand still runs the agent daemon.)
  */
@@ -170,6 +170,18 @@ export function registerClusterCommands(program: Command, out: CliOutput): void 
       const last = t.statuses[t.statuses.length - 1];
       print(opts.json, t, () => `${t.task_id.value}  ${t.state}${last?.healthy != null ? (last.healthy ? ' (healthy)' : ' (unhealthy)') : ''}\nframework ${t.framework_id.value}, agent ${t.agent_id.value}, role ${t.role}\nresources ${resources(t.resources)}\n${last?.message ? `message   ${last.message}\n` : ''}`);
     }));
+
+  withMasterOptions(task.command('kill').description('kill a task (its framework sees TASK_KILLED and may relaunch it)').argument('<task-id>')
+    .option('--framework <id>', 'the task\'s framework (needed only when several have a task with this id)')
+    .option('--grace-period <seconds>', 'time between SIGTERM and SIGKILL (default: the task\'s kill policy)'))
+    .action(async (id: string, opts: Common & { framework?: string; gracePeriod?: string }) => {
+      const grace = opts.gracePeriod === undefined ? undefined : Number(opts.gracePeriod);
+      if (grace !== undefined && (!Number.isFinite(grace) || grace < 0)) throw new BerthError('INVALID_ARGUMENT', `--grace-period must be a number of seconds >= 0, got "${opts.gracePeriod}"`);
+      await withOperator(opts, async (o) => {
+        const res = await o.call('KillTask', { task_id: { value: id }, ...(opts.framework ? { framework_id: { value: opts.framework } } : {}), ...(grace !== undefined ? { grace_period: { nanoseconds: String(Math.round(grace * 1e9)) } } : {}) });
+        print(opts.json, res, () => `kill sent to ${id}\n`);
+      });
+    });
 
   const quota = program.command('quota').description('quota per role (guarantees and limits)');
   withMasterOptions(quota.command('get').description('every role\'s quota'))

@@ -212,6 +212,19 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       core.frameworkManager.teardown(fw, 'operator TEARDOWN');
       return {};
     }),
+    KillTask: unary((req, p) => {
+      const core = leading(p);
+      const taskId = req.task_id?.value ?? '';
+      if (taskId === '') throw new MasterError(Status.INVALID_ARGUMENT, 'task_id: must be set');
+      const frameworkId = req.framework_id?.value ?? '';
+      const owners = [...core.frameworks.values()].filter((f) => (frameworkId === '' || f.id === frameworkId) && f.tasks.has(taskId));
+      if (owners.length === 0) throw new MasterError(Status.NOT_FOUND, `task_id: no running task "${taskId}"${frameworkId === '' ? '' : ` of framework "${frameworkId}"`}`);
+      if (owners.length > 1) throw new MasterError(Status.FAILED_PRECONDITION, `task_id: several frameworks have a task "${taskId}" (${owners.map((f) => f.id).join(', ')}); set framework_id`);
+      const fw = owners[0]!;
+      if (!core.allowed(p, 'teardown', fw.info.principal ?? '')) throw new MasterError(Status.PERMISSION_DENIED, `principal "${p?.name ?? '(none)'}" may not kill tasks of framework "${fw.id}" (the teardown ACL)`);
+      core.tasks.kill(fw, taskId, req.grace_period ? { grace_period: req.grace_period } : undefined);
+      return {};
+    }),
     GetMetrics: unary(async (req, p) => {
       leading(p, 'view');
       return { metrics: (await deps.metricsSnapshot()).filter((m) => m.name.startsWith(req.prefix ?? '')) };

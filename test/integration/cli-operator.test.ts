@@ -84,6 +84,15 @@ describe('berth operator commands', () => {
     expect((await berth('agent', 'list')).stdout).toMatch(new RegExp(`${h2}\\s+${host}\\s+drained`));
   });
 
+  it('kills a task: the kill reaches its agent, and an unknown task is NOT_FOUND', async () => {
+    const busy = agents.find((a) => a.messages.log.some((m) => m.type === 'RUN_TASK'))!;
+    expect(await berth('task', 'kill', 'web-1', '--grace-period', '5')).toMatchObject({ code: 0, stdout: 'kill sent to web-1\n' });
+    const kill = await busy.messages.next((m) => m.type === 'KILL_TASK', 'KILL_TASK at the agent');
+    expect(kill.kill_task!.task_id!.value).toBe('web-1');
+    expect(Number(kill.kill_task!.kill_policy!.grace_period!.nanoseconds)).toBe(5e9);
+    expect(await berth('task', 'kill', 'nope')).toMatchObject({ code: 1, stderr: expect.stringContaining('no running task "nope"') });
+  });
+
   it('tears a framework down', async () => {
     const other = await TestScheduler.subscribe(master.address, { name: 'to-remove', failover_timeout: 3600 });
     try {
@@ -105,7 +114,7 @@ describe('berth operator commands', () => {
   it('top prints a frame of agents, roles and tasks; maintenance sets and shows the schedule', async () => {
     const top = await berth('top', '--once');
     expect(top.code).toBe(0);
-    expect(top.stdout).toMatch(/agents 2 \(\d active\) {3}tasks 1 \(running 1\)/);
+    expect(top.stdout).toMatch(/agents 2 \(\d active\) {3}tasks 1 \((running|killing) 1\)/);
     expect(top.stdout).toMatch(/^eng\s+3\s+\d+\.\d%/m);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-maint-'));
