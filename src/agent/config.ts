@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
-import { ConfigError, configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
+import { configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
 import { Resources } from '../common/resources';
 
 const MIB = 1024 * 1024;
