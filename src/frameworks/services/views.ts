@@ -1,0 +1,94 @@
+/**
+ * What the API shows of the services framework's state: {@link AppView} (an app with its task
+ * counts, deployment, backoff, rejected offers and a "why is it waiting" line) and the listings of
+ * apps and deployments. Views are copies: nothing here changes the records.
+ */
+import type { AppDefinition } from './app-definition';
+import type { AppRecord, DeploymentRecord, TaskFailure, TaskRecord } from './model';
+import { isHealthy, isKilling } from './planner';
+import { clone, type Records } from './records';
+import { describeRejections, type RejectionSummary } from './rejections';
+
+/** An app as the API shows it. */
+export interface AppView {
+  readonly id: string;
+  readonly version: string;
+  readonly configVersion: string;
+  readonly definition: AppDefinition;
+  readonly createdAt: number;
+  readonly deleting: boolean;
+  /** The target number of instances. */
+  readonly instances: number;
+  readonly staged: number;
+  readonly running: number;
+  readonly healthy: number;
+  readonly unhealthy: number;
+  readonly unreachable: number;
+  readonly killing: number;
+  /** Tasks still to launch (0 when the app has what it needs, or waits for old tasks to go). */
+  readonly waitingInstances: number;
+  readonly deployment?: DeploymentRecord;
+  readonly lastFailure?: TaskFailure;
+  /** The current launch backoff delay (0: none). */
+  readonly backoffSeconds: number;
+  /** Seconds until launches may resume (0: now). */
+  readonly launchDelayRemainingSeconds: number;
+  readonly rejections: RejectionSummary;
+  /** One line answering "why is it not running (yet)?"; empty when nothing is missing. */
+  readonly waiting: string;
+  readonly tasks: readonly TaskRecord[];
+}
+
+/** The view of `app`, whose running deployment (if any) is `dep`. */
+export function appView(records: Records, app: AppRecord, dep: DeploymentRecord | undefined, now: number): AppView {
+  const tasks = records.tasksOf(app.id).sort((a, b) => a.launchedAt - b.launchedAt || (a.taskId < b.taskId ? -1 : 1));
+  const count = (p: (t: TaskRecord) => boolean): number => tasks.filter(p).length;
+  const need = records.need.get(app.id) ?? 0;
+  const rejections = records.rejectionLog(app.id).summary();
+  const remaining = Math.max(0, app.backoff.nextLaunchAt - now);
+  let waiting = '';
+  if (need > 0) {
+    if (remaining > 0) waiting = `launch delayed ${(remaining / 1000).toFixed(1)} s after task failures (backoff ${(app.backoff.delayMs / 1000).toFixed(3)} s)`;
+    else waiting = `waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeRejections(rejections)}`;
+    if (app.lastFailure !== undefined) waiting += `; last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd();
+  }
+  return clone({
+    id: app.id,
+    version: app.current.version,
+    configVersion: app.current.configVersion,
+    definition: app.current.def,
+    createdAt: app.createdAt,
+    deleting: app.deleting,
+    instances: app.current.def.instances,
+    staged: count((t) => t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING'),
+    running: count((t) => t.state === 'TASK_RUNNING'),
+    healthy: count((t) => isHealthy(t) && !isKilling(t)),
+    unhealthy: count((t) => t.state === 'TASK_RUNNING' && !isHealthy(t)),
+    unreachable: count((t) => t.state === 'TASK_UNREACHABLE'),
+    killing: count(isKilling),
+    waitingInstances: need,
+    ...(dep === undefined ? {} : { deployment: dep }),
+    ...(app.lastFailure === undefined ? {} : { lastFailure: app.lastFailure }),
+    backoffSeconds: app.backoff.delayMs / 1000,
+    launchDelayRemainingSeconds: remaining / 1000,
+    rejections,
+    waiting,
+    tasks,
+  });
+}
+
+/** Apps whose id is `prefix` or under it (`/shop` lists `/shop/web` too), by id. */
+export function appsUnder(records: Records, prefix: string): AppRecord[] {
+  const p = prefix === '' || prefix === '/' ? '' : prefix.replace(/\/$/, '');
+  return [...records.apps.values()].filter((a) => p === '' || a.id === p || a.id.startsWith(`${p}/`)).sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** Deployments, newest first; finished ones only when asked. */
+export function deploymentsView(records: Records, opts: { appId?: string; includeFinished?: boolean }): DeploymentRecord[] {
+  // Newest first; among equal start times the later created (the map keeps creation order).
+  return [...records.deployments.values()]
+    .reverse()
+    .filter((d) => (opts.appId === undefined || opts.appId === '' || d.appId === opts.appId) && (opts.includeFinished === true || d.state === 'RUNNING'))
+    .sort((a, b) => b.startedAt - a.startedAt)
+    .map((d) => clone(d));
+}
