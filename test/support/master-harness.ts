@@ -229,8 +229,8 @@ export class TestScheduler {
     return this.events.next((e) => e.type === 'OFFERS', what);
   }
 
-  nextUpdate(taskId: string, state?: string): Promise<TaskStatus__Output> {
-    return this.events.next((e) => e.type === 'UPDATE' && e.update?.status?.task_id?.value === taskId && (state === undefined || e.update.status.state === state), `UPDATE ${taskId} ${state ?? ''}`).then((e) => e.update!.status!);
+  nextUpdate(taskId: string, state?: string, ms = WAIT_MS): Promise<TaskStatus__Output> {
+    return this.events.next((e) => e.type === 'UPDATE' && e.update?.status?.task_id?.value === taskId && (state === undefined || e.update.status.state === state), `UPDATE ${taskId} ${state ?? ''}`, ms).then((e) => e.update!.status!);
   }
 
   nextError(): Promise<NonNullable<Event__Output['error']>> {
