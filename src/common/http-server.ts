@@ -305,13 +305,27 @@ function sendApiReply(res: http.ServerResponse, reply: ApiReply, keepAliveMs: nu
  * `keepAliveMs` keeps idle streams open through proxies; the stream closes when the client goes,
  * when `end()` is called, or when the server closes (which destroys every connection).
  */
+/** Bytes an event stream may hold unread before the client is cut off (it does not read). */
+export const MAX_EVENT_STREAM_BUFFER = 8 * 1024 * 1024;
+
 function openEventStream(res: http.ServerResponse, open: (stream: EventStream) => void, keepAliveMs: number): void {
   res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
   if (res.req.method === 'HEAD') return void res.end();
   res.write('retry: 2000\n\n');
   const listeners: (() => void)[] = [];
   let closed = false;
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), keepAliveMs);
+  // A client that does not read must not make the server buffer without bound: past the limit its
+  // connection is destroyed (not ended: an orderly end would wait for it to read everything).
+  const write = (text: string): void => {
+    if (closed) return;
+    if (res.writableLength > MAX_EVENT_STREAM_BUFFER) {
+      res.destroy();
+      close();
+      return;
+    }
+    res.write(text);
+  };
+  const keepAlive = setInterval(() => write(': keep-alive\n\n'), keepAliveMs);
   keepAlive.unref();
   const close = (): void => {
     if (closed) return;
@@ -334,10 +348,14 @@ function openEventStream(res: http.ServerResponse, open: (stream: EventStream) =
       // A line break in `event` or `id` would start another field: they are names, not data.
       const name = event.event === undefined ? '' : `event: ${event.event.replace(/[\r\n]/g, '')}\n`;
       const id = event.id === undefined ? '' : `id: ${event.id.replace(/[\r\n]/g, '')}\n`;
-      res.write(`${name}${id}data: ${toJson(event.data)}\n\n`); // JSON has no raw line breaks
+      write(`${name}${id}data: ${toJson(event.data)}\n\n`); // JSON has no raw line breaks
     },
     end: () => {
-      if (!closed) res.end();
+      if (closed) return;
+      // Ending with more than the limit unread: destroy, or the socket and its buffer stay as long as
+      // the client does not read.
+      if (res.writableLength > MAX_EVENT_STREAM_BUFFER) res.destroy();
+      else res.end();
       close();
     },
     onClose: (listener) => {

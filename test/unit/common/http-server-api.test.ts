@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { memoryLogger } from '../../../src/common/logging';
-import { startHttpServer, type ApiHandler, type EventStream, type HttpServerHandle, type HttpServerOptions } from '../../../src/common/http-server';
+import { MAX_EVENT_STREAM_BUFFER, startHttpServer, type ApiHandler, type EventStream, type HttpServerHandle, type HttpServerOptions } from '../../../src/common/http-server';
 import { MasterMetrics } from '../../../src/master/metrics';
 import { get, SseClient } from '../../support/dashboard';
 
@@ -123,4 +123,26 @@ describe('HTTP server: /api/*, event streams, fixed files', () => {
     expect([lib.status, lib.headers['content-type'], lib.body]).toEqual([200, 'text/javascript; charset=utf-8', 'export default 1;\n']);
     expect((await get(`${url}/ui/vendor/gone.mjs`)).status).toBe(404);
   });
+
+  test('a client that does not read its event stream is cut off instead of buffering without bound', async () => {
+    let stream: EventStream | undefined;
+    const url = await start(() => ({ events: (st) => (stream = st) }));
+    const req = http.get(`${url}/api/events`, (res) => {
+      res.pause(); // never reads
+      res.on('error', () => undefined);
+    });
+    req.on('error', () => undefined);
+    for (let i = 0; i < 100 && stream === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    const big = 'x'.repeat(512 * 1024);
+    let ended = false;
+    stream!.onClose(() => (ended = true));
+    for (let i = 0; i < 200 && !ended; i++) {
+      stream!.send({ event: 'big', data: big });
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(ended).toBe(true);
+    expect(stream!.buffered).toBeLessThanOrEqual(MAX_EVENT_STREAM_BUFFER + 2 * big.length);
+    req.destroy();
+  });
 });
+
