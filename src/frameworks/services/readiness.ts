@@ -8,6 +8,9 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isKilling } from './planner';
+import type { Records } from './records';
+import { updateHealthySince } from './tasks';
 
 export interface ReadinessTarget {
   readonly protocol: 'HTTP' | 'HTTPS';
@@ -51,3 +54,47 @@ export const httpReadinessProbe: ReadinessProbe = (target, timeoutMs) =>
       done({ error: err instanceof Error ? err.message : String(err) });
     }
   });
+
+/** A probe to run now. */
+export interface DueProbe {
+  readonly taskId: string;
+  readonly target: ReadinessTarget;
+  readonly timeoutMs: number;
+}
+
+/**
+ * The readiness probes due at `now`: running tasks with a readiness check, not ready yet, whose
+ * previous probe ended and whose interval has passed. Marks them in flight; forgets probes of tasks
+ * that are gone or ready.
+ */
+export function dueProbes(records: Records, now: number): DueProbe[] {
+  const { tasks, probes } = records;
+  for (const taskId of [...probes.keys()]) {
+    const t = tasks.get(taskId);
+    if (t === undefined || t.ready) probes.delete(taskId);
+  }
+  const due: DueProbe[] = [];
+  for (const t of tasks.values()) {
+    const spec = t.readiness;
+    if (spec === undefined || t.ready || t.state !== 'TASK_RUNNING' || isKilling(t)) continue;
+    const p = probes.get(t.taskId);
+    if (p !== undefined && (p.inFlight || p.nextAt > now)) continue;
+    probes.set(t.taskId, { nextAt: now + spec.intervalMs, inFlight: true });
+    due.push({ taskId: t.taskId, target: { protocol: spec.protocol, host: t.hostname, port: spec.port, path: spec.path }, timeoutMs: spec.timeoutMs });
+  }
+  return due;
+}
+
+/** Records a probe's answer: the task is ready when the status is one the check accepts. */
+export function applyReadinessResult(records: Records, taskId: string, result: ReadinessResult, now: number): void {
+  const p = records.probes.get(taskId);
+  if (p !== undefined) p.inFlight = false;
+  const t = records.tasks.get(taskId);
+  if (t === undefined || t.readiness === undefined || t.ready) return;
+  if ('status' in result && t.readiness.statuses.includes(result.status)) {
+    t.ready = true;
+    records.probes.delete(taskId);
+    updateHealthySince(t, now);
+    records.markTask(t);
+  }
+}

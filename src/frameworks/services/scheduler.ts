@@ -33,12 +33,12 @@
  * never blocks the framework for long; the rest go on the next offers.
  *
  * This file is the coordinator: the Framework handlers, the API commands, the serial queue,
- * convergence, offer interest, the wake-up timer and readiness probes. The parts live in:
+ * convergence, offer interest, the wake-up timer and starting readiness probes. The parts live in:
  * records.ts (the in-memory records and marking them to be written), persistence.ts (pending
  * writes, flushing and store retries, undo snapshots, loading), placement.ts (placing instances on
  * offers, rejected-offer logs), deployments.ts (start/end/rollback, progress deadlines), tasks.ts
- * (status updates, launch timeouts, unreachable expunges, kill retries) and views.ts (what the API
- * shows).
+ * (status updates, launch timeouts, unreachable expunges, kill retries), readiness.ts (the probe,
+ * which probes are due, applying their answers) and views.ts (what the API shows).
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../common/clock';
@@ -59,9 +59,9 @@ import type { ServicesOptions } from './options';
 import { loadRecords, restore, snapshot, StoreWriter } from './persistence';
 import { isKilling, planApp } from './planner';
 import { MAX_LAUNCHES_PER_ROUND, placeOffers, type PlacementContext } from './placement';
-import { httpReadinessProbe, type ReadinessProbe, type ReadinessResult } from './readiness';
+import { applyReadinessResult, dueProbes, httpReadinessProbe, type ReadinessProbe, type ReadinessResult } from './readiness';
 import { nextVersion, Records } from './records';
-import { applyStatus, expireTasks, killTask, updateHealthySince, type TaskContext } from './tasks';
+import { applyStatus, expireTasks, killTask, type TaskContext } from './tasks';
 import { appsUnder, appView, deploymentsView, type AppView } from './views';
 
 export { MAX_LAUNCHES_PER_ROUND } from './placement';
@@ -512,37 +512,15 @@ export class ServicesScheduler implements Framework {
   // ------------------------------------------------------------------------------------------
 
   private startProbes(now: number): void {
-    const { tasks, probes } = this.records;
-    for (const taskId of [...probes.keys()]) {
-      const t = tasks.get(taskId);
-      if (t === undefined || t.ready) probes.delete(taskId);
-    }
-    for (const t of tasks.values()) {
-      const spec = t.readiness;
-      if (spec === undefined || t.ready || t.state !== 'TASK_RUNNING' || isKilling(t)) continue;
-      const p = probes.get(t.taskId);
-      if (p !== undefined && (p.inFlight || p.nextAt > now)) continue;
-      probes.set(t.taskId, { nextAt: now + spec.intervalMs, inFlight: true });
-      const taskId = t.taskId;
-      const done = this.probe({ protocol: spec.protocol, host: t.hostname, port: spec.port, path: spec.path }, spec.timeoutMs)
+    for (const { taskId, target, timeoutMs } of dueProbes(this.records, now)) {
+      const done = this.probe(target, timeoutMs)
         .catch((err: unknown): ReadinessResult => ({ error: String(err) }))
-        .then((result) => this.run(() => this.applyReadiness(taskId, result)))
+        .then((result) => this.run(async () => {
+          applyReadinessResult(this.records, taskId, result, this.clock.now());
+          await this.converge();
+        }))
         .catch((err: unknown) => this.logger.error('readiness result not applied', { taskId, err }));
       this.track(done);
     }
-  }
-
-  private async applyReadiness(taskId: string, result: ReadinessResult): Promise<void> {
-    const p = this.records.probes.get(taskId);
-    if (p !== undefined) p.inFlight = false;
-    const t = this.records.tasks.get(taskId);
-    if (t === undefined || t.readiness === undefined || t.ready) return;
-    if ('status' in result && t.readiness.statuses.includes(result.status)) {
-      t.ready = true;
-      this.records.probes.delete(taskId);
-      updateHealthySince(t, this.clock.now());
-      this.records.markTask(t);
-    }
-    await this.converge();
   }
 }
