@@ -3,7 +3,7 @@ import type { AgentState__Output } from '../../src/generated/berth/v1/AgentState
 import type { GetAgentsResponse__Output } from '../../src/generated/berth/v1/GetAgentsResponse';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import {
-  FakeAgent, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, type FakeAgentOptions, type TestMaster,
+  closeAfterEach, FakeAgent, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, type FakeAgentOptions, type TestMaster,
 } from '../support/master-harness';
 
 const PING_TIMEOUT_MS = 10_000;
@@ -19,11 +19,7 @@ const UNREACHABLE_AFTER_MS = PING_TIMEOUT_MS * MAX_PING_TIMEOUTS;
 describe('master: agents', () => {
   let master: TestMaster;
   let operator: TestOperator;
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   beforeEach(async () => {
     master = await startTestMaster({ agentPingTimeoutMs: PING_TIMEOUT_MS, maxAgentPingTimeouts: MAX_PING_TIMEOUTS });
@@ -31,7 +27,6 @@ describe('master: agents', () => {
   });
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     await master.stop();
   });
 

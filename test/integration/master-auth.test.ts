@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Authenticator, Authorizer } from '../../src/master/auth';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import {
-  bearer, FakeAgent, launch, startTestMaster, TestOperator, TestScheduler, type TestMaster,
+  bearer, closeAfterEach, FakeAgent, launch, startTestMaster, TestOperator, TestScheduler, type TestMaster,
 } from '../support/master-harness';
 
 /** Bearer tokens of the test's principals (plain tokens, at least 16 characters as the tokens file requires). */
@@ -32,11 +32,7 @@ const ACLS = new Authorizer([
  */
 describe('master: authentication and ACLs', () => {
   let master: TestMaster;
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   beforeEach(async () => {
     const authenticate = new Authenticator(Object.entries(TOKEN).map(([name, token]) => ({ name, token })));
@@ -44,7 +40,6 @@ describe('master: authentication and ACLs', () => {
   });
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     await master.stop();
   });
 

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { berthV1 } from '../../src/common/rpc/proto';
-import { FakeAgent, launch, waitFor, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
+import { FakeAgent, launch, waitFor, startTestMaster, TestScheduler, type TestMaster, closeAfterEach } from '../support/master-harness';
 
 /**
  * The master over real gRPC (loopback, ephemeral port) with a fake clock and simulated agents:
@@ -8,18 +8,13 @@ import { FakeAgent, launch, waitFor, startTestMaster, TestScheduler, type TestMa
  */
 describe('master: the framework cycle', () => {
   let master: TestMaster;
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   beforeEach(async () => {
     master = await startTestMaster();
   });
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     await master.stop();
   });
 

@@ -7,7 +7,7 @@ import type { GetRolesResponse__Output } from '../../src/generated/berth/v1/GetR
 import type { GetWeightsResponse__Output } from '../../src/generated/berth/v1/GetWeightsResponse';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import type { Resource__Output } from '../../src/generated/berth/v1/Resource';
-import { FakeAgent, scalar, startTestMaster, TestOperator, TestScheduler, type TestMaster } from '../support/master-harness';
+import { FakeAgent, scalar, startTestMaster, TestOperator, TestScheduler, type TestMaster, closeAfterEach } from '../support/master-harness';
 
 /**
  * Allocation policy through the operator API, over real gRPC: weights and quota change who is
@@ -17,11 +17,7 @@ import { FakeAgent, scalar, startTestMaster, TestOperator, TestScheduler, type T
 describe('master: weights, quota and reservations', () => {
   let master: TestMaster;
   let operator: TestOperator;
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   beforeEach(async () => {
     master = await startTestMaster();
@@ -29,7 +25,6 @@ describe('master: weights, quota and reservations', () => {
   });
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     await master.stop();
   });
 

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { FakeAgent, launch, waitFor, reportedTask, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
+import { FakeAgent, launch, waitFor, reportedTask, startTestMaster, TestScheduler, type TestMaster, closeAfterEach } from '../support/master-harness';
 
 /**
  * Edge cases of streams and re-registration that must not leave half state behind: a repeated
@@ -8,18 +8,13 @@ import { FakeAgent, launch, waitFor, reportedTask, startTestMaster, TestSchedule
  */
 describe('master: repeated subscriptions and re-registrations', () => {
   let master: TestMaster;
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   beforeEach(async () => {
     master = await startTestMaster();
   });
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     await master.stop();
   });
 

@@ -5,7 +5,7 @@ import type { GetFrameworksResponse__Output } from '../../src/generated/berth/v1
 import type { GetQuotaResponse__Output } from '../../src/generated/berth/v1/GetQuotaResponse';
 import type { GetWeightsResponse__Output } from '../../src/generated/berth/v1/GetWeightsResponse';
 import {
-  FakeAgent, launch, reportedTask, startTestMaster, TestOperator, TestScheduler, type Inbox, type TestMaster, type TestMasterOptions,
+  closeAfterEach, FakeAgent, launch, reportedTask, startTestMaster, TestOperator, TestScheduler, type Inbox, type TestMaster, type TestMasterOptions,
 } from '../support/master-harness';
 
 /**
@@ -15,14 +15,9 @@ import {
  */
 describe('master: Watch and leadership', () => {
   const masters: TestMaster[] = [];
-  const closers: (() => void)[] = [];
-  const track = <T extends { close(): void }>(x: T): T => {
-    closers.push(() => x.close());
-    return x;
-  };
+  const track = closeAfterEach();
 
   afterEach(async () => {
-    for (const close of closers.splice(0)) close();
     for (const m of masters.splice(0)) await m.stop();
   });
 

@@ -439,3 +439,19 @@ export async function waitFor(cond: () => boolean, what: string, ms = WAIT_MS): 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * For a describe block: `track(x)` returns `x` and closes it after each test (clients, fake agents,
+ * schedulers). Call it before the block's own afterEach, so what a test opened is closed before the
+ * master it talks to stops.
+ */
+export function closeAfterEach(): <T extends { close(): void }>(x: T) => T {
+  const closers: (() => void)[] = [];
+  afterEach(() => {
+    for (const close of closers.splice(0)) close();
+  });
+  return (x) => {
+    closers.push(() => x.close());
+    return x;
+  };
+}
