@@ -6,6 +6,7 @@ import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
+import { checkHostname } from './validation/hostname';
 import { agentDescription, type MasterCore } from './master-core';
 import type { AgentEntry, AgentLifecycle, AgentSink } from './model';
 import { isTaskState, isTerminal } from './task-states';
@@ -38,7 +39,7 @@ export class AgentManager {
   /** REGISTER: a new agent gets an id. */
   register(sink: AgentSink, info: AgentInfo__Output, version: string): AgentEntry {
     const total = resourcesFromWire(info.resources ?? [], 'agent_info.resources');
-    if (info.hostname === '') throw new MasterError(Status.INVALID_ARGUMENT, 'agent_info.hostname: must not be empty');
+    checkHostname(info.hostname, 'agent_info.hostname');
     const id = randomUUID();
     const agent = this.newEntry(id, { ...info, id: { value: id } }, total, version, sink);
     this.core.agents.set(id, agent);
@@ -61,6 +62,7 @@ export class AgentManager {
     const id = msg.agent_info?.id?.value ?? '';
     if (id === '') throw new MasterError(Status.INVALID_ARGUMENT, 'reregister.agent_info.id: must be set (use REGISTER for a new agent)');
     const info = msg.agent_info!;
+    checkHostname(info.hostname, 'reregister.agent_info.hostname');
     const total = resourcesFromWire(info.resources ?? [], 'reregister.agent_info.resources');
     const now = this.core.clock.now();
     let agent = this.core.agents.get(id);
@@ -157,7 +159,7 @@ export class AgentManager {
         if (fw !== undefined && !fw.info.capabilities.has('PARTITION_AWARE')) this.core.tasks.sendKill(task);
       }
     }
-    for (const u of msg.unacknowledged_updates ?? []) this.core.tasks.statusUpdate(agent, u);
+    for (const u of msg.unacknowledged_updates ?? []) this.core.tasks.statusUpdate(agent, u, false);
     this.startPings(agent);
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });

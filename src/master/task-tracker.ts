@@ -78,7 +78,13 @@ export class TaskTracker {
   }
 
   /** An update from an agent: record the latest state, free resources if terminal, forward it. */
-  statusUpdate(agent: AgentEntry, update: StatusUpdate__Output): void {
+  /**
+   * A STATUS_UPDATE from an agent: the task's state follows it, and it goes to the framework. With
+   * `forward: false` (the `unacknowledged_updates` of a REREGISTER) only the state follows: the agent
+   * resends each of those itself, head first, and forwarding them here as well would hand the
+   * framework the whole queue at once — a STARTING after its FINISHED.
+   */
+  statusUpdate(agent: AgentEntry, update: StatusUpdate__Output, forward = true): void {
     const status = update.status;
     const frameworkId = update.framework_id?.value ?? '';
     if (status === null || status === undefined || !isTaskState(status.state)) return;
@@ -92,6 +98,7 @@ export class TaskTracker {
       if (isTerminal(latest)) this.release(task);
       this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
     }
+    if (!forward) return;
     if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
     else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId) && status.uuid !== undefined && status.uuid.length > 0) {
       // Nobody will ever acknowledge an update of a removed framework: the master does, so the

@@ -65,6 +65,30 @@ describe('master: repeated subscriptions and re-registrations', () => {
     expect(update.state).toBe('TASK_FINISHED');
   });
 
+  test("a REREGISTER's unacknowledged updates set the task's state but are not forwarded: the agent resends them in order", async () => {
+    const agent = await FakeAgent.register(master.address);
+    const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+    const run = await runningTask(fw, agent, 't');
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'disconnect noticed');
+    // Away, the task finished; RUNNING (a resend) and FINISHED are both still unacknowledged.
+    const pending = (state: string, uuid: string) => ({
+      framework_id: { value: fw.frameworkId },
+      status: { task_id: { value: 't' }, state, uuid: Buffer.from(uuid, 'hex'), agent_id: { value: agent.agentId }, source: 'SOURCE_AGENT' },
+      latest_state: 'TASK_FINISHED',
+    });
+    const finished = reportedTask(fw.frameworkId, 't', 'cpus:1;mem:64', { state: 'TASK_FINISHED' });
+    const back = track(await FakeAgent.register(master.address, {
+      id: agent.agentId, tasks: [finished], frameworks: [run.run_task!.framework_info as never],
+      unacknowledgedUpdates: [pending('TASK_RUNNING', 'aa'.repeat(16)), pending('TASK_FINISHED', 'bb'.repeat(16))] as never,
+    }));
+    expect(master.daemon.core!.frameworks.get(fw.frameworkId)!.tasks.get('t')?.state ?? 'TASK_FINISHED').toBe('TASK_FINISHED');
+    // The first update the framework gets is the agent's own resend of the head, not the whole queue.
+    const head = back.status(fw.frameworkId, 't', 'TASK_RUNNING');
+    const first = await fw.nextUpdate('t');
+    expect([first.state, Buffer.from(first.uuid as Uint8Array).equals(head)]).toEqual(['TASK_RUNNING', true]);
+  });
+
   test('an agent returning with tasks of a removed framework is told to shut that framework down', async () => {
     const agent = await FakeAgent.register(master.address);
     const fw = await TestScheduler.subscribe(master.address, { failover_timeout: 0 });

@@ -272,6 +272,8 @@ export interface FakeAgentOptions {
   /** Tasks it still runs, for REREGISTER (see {@link reportedTask}). */
   readonly tasks?: readonly Task[];
   readonly frameworks?: readonly FrameworkInfo[];
+  /** Unacknowledged status updates, for REREGISTER. */
+  readonly unacknowledgedUpdates?: readonly AgentMessage['status_update'][];
   /** Sent with the stream (an `authorization` header). */
   readonly metadata?: grpc.Metadata;
   /** @default true */
@@ -317,7 +319,7 @@ export class FakeAgent {
     const resources: Resource[] = resourcesToWire(Resources.parse(opts.resources ?? 'cpus:4;mem:4096;disk:10000;ports:[31000-31099]'));
     const agentInfo = { hostname: opts.hostname ?? 'localhost', resources, id: opts.id === undefined ? undefined : { value: opts.id } };
     if (opts.id === undefined) agent.send({ type: 'REGISTER', register: { agent_info: agentInfo, version: 'test' } });
-    else agent.send({ type: 'REREGISTER', reregister: { agent_info: agentInfo, version: 'test', tasks: [...(opts.tasks ?? [])], frameworks: [...(opts.frameworks ?? [])] } });
+    else agent.send({ type: 'REREGISTER', reregister: { agent_info: agentInfo, version: 'test', tasks: [...(opts.tasks ?? [])], frameworks: [...(opts.frameworks ?? [])], unacknowledged_updates: [...(opts.unacknowledgedUpdates ?? [])] as never } });
     return agent;
   }
 
