@@ -128,28 +128,18 @@ export class MasterDaemon {
 
   private async lead(term: number): Promise<void> {
     if (this.current !== undefined) return;
-    const registry = await this.options.openRegistry(term);
-    const allocator = new HierarchicalAllocator({ ...this.options.allocator, region: this.options.core.region });
-    const core = new MasterCore(
-      { ...this.options.core, grpcAddress: this.server!.address },
-      {
-        clock: this.options.clock,
-        allocator,
-        registry,
-        logger: this.options.logger.child({ term }),
-        metrics: this.options.metrics,
-        authorizer: this.options.authorizer,
-        // Only this term's core may depose: a late fenced write of an older core must not.
-        onDeposed: (reason) => this.queue(() => (this.current === core ? this.standBy(reason) : Promise.resolve())),
-      },
-    );
+    let registry: Registry | undefined;
+    let core: MasterCore | undefined;
     try {
+      registry = await this.options.openRegistry(term);
+      core = this.newCore(term, registry);
       await core.start();
     } catch (err) {
-      // Could not take over (registry unreadable, a bad record): give leadership up so another
-      // master can lead, and campaign again later rather than hold it without serving.
-      core.stop('failed to take over leadership');
-      await registry.close().catch(() => undefined);
+      // Could not take over (registry unreachable or unreadable, a bad record): give leadership up
+      // so another master can lead, and campaign again later rather than hold the lease without
+      // serving (every other master would point clients at a leader that refuses them).
+      core?.stop('failed to take over leadership');
+      await registry?.close().catch(() => undefined);
       this.options.logger.error('taking over leadership failed; giving it up and campaigning again shortly', { err, term });
       await this.options.election.stop();
       this.retry = this.options.clock.setTimeout(() => {
@@ -164,6 +154,24 @@ export class MasterDaemon {
     this.options.metrics?.elected.set(1);
     for (const service of ['', 'berth.v1.Scheduler', 'berth.v1.AgentLink', 'berth.v1.Operator']) this.server!.health.setStatus(service, 'SERVING');
     this.options.logger.info('elected leader', { term });
+  }
+
+  private newCore(term: number, registry: Registry): MasterCore {
+    const allocator = new HierarchicalAllocator({ ...this.options.allocator, region: this.options.core.region });
+    const core: MasterCore = new MasterCore(
+      { ...this.options.core, grpcAddress: this.server!.address },
+      {
+        clock: this.options.clock,
+        allocator,
+        registry,
+        logger: this.options.logger.child({ term }),
+        metrics: this.options.metrics,
+        authorizer: this.options.authorizer,
+        // Only this term's core may depose: a late fenced write of an older core must not.
+        onDeposed: (reason) => this.queue(() => (this.current === core ? this.standBy(reason) : Promise.resolve())),
+      },
+    );
+    return core;
   }
 
   private async standBy(reason: string): Promise<void> {
