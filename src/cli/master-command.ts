@@ -86,7 +86,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
       agentReregisterTimeoutMs: config.agentReregisterTimeoutMs,
       maxCompletedTasksPerFramework: config.maxCompletedTasksPerFramework,
       defaultFailoverTimeoutMs: config.frameworkFailoverTimeoutDefaultMs,
-      maxFrameworkBufferBytes: 64 << 20,
+      maxFrameworkBufferBytes: config.maxFrameworkBufferBytes,
       region: config.region,
       zone: config.zone,
       httpAddress,

@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
-import { endStreamWithStatus } from '../common/rpc/server';
+import { abortStream, endStreamWithStatus } from '../common/rpc/server';
 import type { Authenticate } from './scheduler-api';
 
 /**
@@ -53,6 +53,8 @@ export interface StreamSinkOptions<Out> {
 /** A client's stream as the master writes to it. Writes after the end are dropped. */
 export class StreamSink<Out> {
   private done = false;
+  /** Estimated bytes of the messages queued behind a client that is not keeping up. */
+  private buffered = 0;
 
   constructor(
     private readonly stream: ServerStream<Out>,
@@ -61,17 +63,25 @@ export class StreamSink<Out> {
 
   send(message: Out): void {
     if (this.done) return;
+    // The stream is in object mode: `writableLength` counts messages, not bytes. Once messages back
+    // up (the client is slow or not reading), each queued one is weighed (its JSON length, a
+    // generous estimate of its encoded size) until it leaves the buffer. A client that keeps up
+    // costs nothing: nothing is weighed below the stream's own high-water mark.
+    const size = this.stream.writableLength >= this.stream.writableHighWaterMark ? approximateBytes(message) : 0;
     try {
-      this.stream.write(message);
+      this.buffered += size;
+      this.stream.write(message, () => {
+        this.buffered -= size;
+      });
     } catch {
       this.close();
       return;
     }
     const max = this.options.maxBufferedBytes?.();
-    if (max !== undefined && this.stream.writableLength > max) {
+    if (max !== undefined && this.buffered > max) {
       // It cannot read a last message either: cut the stream with a status instead.
       this.done = true;
-      this.stream.destroy(Object.assign(new Error(`the client is not reading its stream (over ${max} bytes buffered)`), { code: Status.RESOURCE_EXHAUSTED }));
+      abortStream(this.stream, Status.RESOURCE_EXHAUSTED, `the client is not reading its stream (over ${max} bytes of events queued)`);
       this.options.onClosed();
     }
   }
@@ -97,5 +107,14 @@ export class StreamSink<Out> {
   /** The client ended the stream: nothing more is written. */
   ended(): void {
     this.done = true;
+  }
+}
+
+/** Rough size of a message in bytes (its JSON text); only for buffer accounting. */
+function approximateBytes(message: unknown): number {
+  try {
+    return JSON.stringify(message)?.length ?? 0;
+  } catch {
+    return 1024;
   }
 }

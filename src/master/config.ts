@@ -120,6 +120,11 @@ export const masterConfigSchema = z
     agentReregisterTimeoutMs: duration({ min: 1000 }).default(600_000).describe('time agents have to re-register after failover'),
     /** Largest gRPC message accepted or sent, in bytes. @default 4194304 (4 MiB) */
     maxMessageBytes: z.number().int().min(64 * 1024).max(2 ** 31 - 1).default(4 * MIB).describe('largest gRPC message in bytes'),
+    /**
+     * Bytes of events the master queues for a framework that is not reading its stream; past it the
+     * stream is cut (RESOURCE_EXHAUSTED) and the framework must re-subscribe. @default 67108864 (64 MiB)
+     */
+    maxFrameworkBufferBytes: z.number().int().min(64 * 1024).max(2 ** 31 - 1).default(64 * MIB).describe('event bytes queued for a framework that is not reading before its stream is cut'),
     /** Completed tasks remembered per framework (for state queries). @default 1000 */
     maxCompletedTasksPerFramework: z.number().int().min(0).default(1000).describe('completed tasks kept per framework'),
     /** Completed (torn down) frameworks remembered. @default 50 */

@@ -229,3 +229,31 @@ function checkMessageLength(name: string, value: number): void {
 export function endStreamWithStatus(stream: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string): void {
   stream.emit('error', Object.assign(new Error(details), { code, details }));
 }
+
+/**
+ * Ends a server stream at once with an error status, dropping whatever is queued for it: for a
+ * client that stopped reading, which can take neither a last message nor a status queued behind
+ * its backlog (`endStreamWithStatus` waits for the backlog to drain). The queued messages are freed
+ * (the object stream is destroyed), the status goes out as trailers right behind what the
+ * HTTP/2 stream already holds (at most one flow-control window), and if the client has still not
+ * read them after `graceMs` the HTTP/2 stream is reset, so nothing of the call outlives it.
+ *
+ * grpc-js (1.14) has no public call for this: it reaches the call behind the stream
+ * (`ServerDuplexStreamImpl.call`, whose `sendStatus` is the interceptor API) and the HTTP/2 stream
+ * of the innermost call. Without them it falls back to `destroy()`.
+ */
+export function abortStream(stream: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, code: grpc.status, details: string, graceMs = 5000): void {
+  interface InternalCall { sendStatus?(status: { code: grpc.status; details: string; metadata: grpc.Metadata }): void; nextCall?: InternalCall; stream?: { closed: boolean; close(code: number): void } }
+  const call = (stream as unknown as { call?: InternalCall }).call;
+  stream.destroy();
+  if (call?.sendStatus === undefined) return;
+  call.sendStatus({ code, details, metadata: new grpc.Metadata() });
+  let inner: InternalCall | undefined = call;
+  while (inner !== undefined && inner.stream === undefined) inner = inner.nextCall;
+  const http2Stream = inner?.stream;
+  if (http2Stream === undefined) return;
+  const timer = setTimeout(() => {
+    if (!http2Stream.closed) http2Stream.close(0x8 /* NGHTTP2_CANCEL */);
+  }, graceMs);
+  timer.unref();
+}
