@@ -23,10 +23,14 @@ const validCache = new Set<string>();
  * segments separated by single `/` (no leading, trailing or doubled `/`); no segment is `.`, `..` or
  * `*`, or starts with `-`; no whitespace, control characters, or any of `;:,()[]{}<>`.
  */
+/** Longest role name accepted (roles are names in a tree, not data). */
+export const MAX_ROLE_LENGTH = 512;
+
 export function roleProblem(role: string): string | undefined {
   if (typeof role !== 'string') return 'role must be a string';
   if (role === DEFAULT_ROLE || validCache.has(role)) return undefined;
   if (role.length === 0) return 'role must not be empty';
+  if (role.length > MAX_ROLE_LENGTH) return `role must be at most ${MAX_ROLE_LENGTH} characters, got ${role.length}`;
   if (role.startsWith('/')) return 'role must not start with "/"';
   if (role.endsWith('/')) return 'role must not end with "/"';
   for (const segment of role.split('/')) {

@@ -59,7 +59,7 @@ export class FrameworkManager {
       disconnectedAt: undefined,
       failoverTimer: undefined,
       heartbeatTimer: undefined,
-      suppressed: new Set(suppressedRoles.filter((r) => info.roles.includes(r))),
+      suppressed: suppressedOf(info.roles, suppressedRoles),
       tasks: new Map(),
       completed: [],
       offers: new Set(),
@@ -98,7 +98,7 @@ export class FrameworkManager {
     this.authorize(info, principal);
     fw.info = info;
     fw.wire = { ...wire, id: { value: fw.id } };
-    fw.suppressed = new Set(suppressedRoles.filter((r) => info.roles.includes(r)));
+    fw.suppressed = suppressedOf(info.roles, suppressedRoles);
     this.core.allocator.updateFramework(fw.id, { ...info.description, suppressedRoles: [...fw.suppressed] });
     for (const offerId of [...fw.offers]) {
       const offer = this.core.offers.offers.get(offerId);
@@ -194,7 +194,7 @@ export class FrameworkManager {
     fw.registered = true;
     fw.reregisteredAt = now;
     fw.disconnectedAt = undefined;
-    fw.suppressed = new Set(suppressedRoles.filter((r) => info.roles.includes(r)));
+    fw.suppressed = suppressedOf(info.roles, suppressedRoles);
     this.core.offers.rescindForFramework(fw.id, 'framework_disconnected');
     this.core.allocator.updateFramework(fw.id, { ...info.description, suppressedRoles: [...fw.suppressed] });
     this.core.allocator.activateFramework(fw.id);
@@ -304,4 +304,10 @@ export class FrameworkManager {
  */
 function withPrincipal(wire: FrameworkInfo__Output, principal: string | undefined): FrameworkInfo__Output {
   return principal === undefined || (wire.principal ?? '') !== '' ? wire : { ...wire, principal };
+}
+
+/** The suppressed roles that are the framework's (linear: both lists may be long). */
+function suppressedOf(roles: readonly string[], suppressedRoles: readonly string[]): Set<string> {
+  const own = new Set(roles);
+  return new Set(suppressedRoles.filter((r) => own.has(r)));
 }

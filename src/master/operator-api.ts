@@ -12,6 +12,7 @@ import { roleProblem } from '../common/roles';
 import type { AgentApi } from './agent-api';
 import type { AuthAction } from './auth';
 import { MasterError } from './errors';
+import { checkHostname } from './validation/hostname';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
 import type { AgentEntry } from './model';
@@ -382,11 +383,12 @@ function quantities(list: readonly { name: string; value: number }[], field: str
   return out;
 }
 
+/** Machines one maintenance call may name. */
+const MAX_MACHINES = 10_000;
+
 function hostnames(machines: readonly { hostname?: string }[]): string[] {
-  return machines.map((m, i) => {
-    if ((m.hostname ?? '') === '') throw new MasterError(Status.INVALID_ARGUMENT, `machines[${i}].hostname: must be set`);
-    return m.hostname!;
-  });
+  if (machines.length > MAX_MACHINES) throw new MasterError(Status.INVALID_ARGUMENT, `machines: at most ${MAX_MACHINES} per call, got ${machines.length}`);
+  return machines.map((m, i) => checkHostname(m.hostname, `machines[${i}].hostname`));
 }
 
 function toStatus(err: unknown, core: MasterCore | undefined): Partial<grpc.StatusObject> {
