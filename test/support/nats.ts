@@ -217,7 +217,7 @@ function healthz(port: number): Promise<boolean> {
 }
 
 /** Distinct free loopback ports (held open together so none is handed out twice). */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
       const s = net.createServer();

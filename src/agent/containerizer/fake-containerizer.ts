@@ -55,6 +55,11 @@ export class FakeContainerizer extends ContainerTable<FakeContainer> implements 
     return this.containers.size;
   }
 
+  /** Task ids of the containers running now (a test's ground truth). */
+  runningTaskIds(): string[] {
+    return [...this.containers.values()].filter((c) => c.life.exit === undefined).map((c) => c.spec.taskId);
+  }
+
   async launch(spec: LaunchSpec): Promise<ContainerHandle> {
     if (this.containers.has(spec.containerId)) throw new ContainerizerError('CONTAINER_EXISTS', `container ${spec.containerId} already exists`);
     const b = this.behaviour(spec);
