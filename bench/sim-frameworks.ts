@@ -14,9 +14,19 @@
  * TASK_RUNNING received (launch_to_running). Any state but TASK_RUNNING, and any ERROR event, fails
  * the run: the simulated cluster cannot produce them, so they are bugs.
  *
- * Started by bench/master.js with its config as JSON in argv[2].
+ * HA mode (`bench:scale`: the config lists `masters`): a framework subscribes with a failover
+ * timeout, follows a standby's pointer to the leader (the ERROR event's `leader`), and when its
+ * stream ends (the leader died) it subscribes again with its framework id — at once when pointed to
+ * another master, otherwise after a random wait in [0, backoff] (doubling, capped) — still
+ * suppressed. After each re-subscription it reconciles explicitly, every `reconcileIntervalMs`, the
+ * tasks the master has not yet confirmed (a task on an agent that has not re-registered yet gets
+ * no answer, as in Mesos); every answer must be TASK_RUNNING. After `arm` it reports `reconciled`
+ * once every framework re-subscribed and the master confirmed every task RUNNING.
+ *
+ * Started by bench/master.js (or bench/scale.js) with its config as JSON in argv[2].
  */
 import * as grpc from '@grpc/grpc-js';
+import { leaderFromRefusal, masterAddress, MasterTargets } from '../src/common/leader';
 import { berthV1 } from '../src/common/rpc/proto';
 import { Resources } from '../src/common/resources';
 import { resourcesToWire } from '../src/common/wire';
@@ -24,17 +34,36 @@ import type { Call } from '../src/generated/berth/v1/Call';
 import type { Event__Output } from '../src/generated/berth/v1/Event';
 import type { Offer__Output } from '../src/generated/berth/v1/Offer';
 import type { TaskInfo } from '../src/generated/berth/v1/TaskInfo';
-import { childIpc, processUsage, SIM_CHANNEL_OPTIONS, TASK_CPUS_MILLI, TASK_MEM_MILLI, TASK_RESOURCES_TEXT, wallMs, type FrameworksConfig, type FromFrameworks, type ToFrameworks } from './sim-shared';
+import type { FrameworksReconciled, HaFrameworksProgressExtra, ScaleFrameworksConfig, ToHaSim } from './scale-shared';
+import { childIpc, processUsage, SIM_CHANNEL_OPTIONS, TASK_CPUS_MILLI, TASK_MEM_MILLI, TASK_RESOURCES_TEXT, wallMs, type FromFrameworks, type ToFrameworks } from './sim-shared';
 
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
-const config = JSON.parse(process.argv[2] ?? '{}') as FrameworksConfig;
+const config = JSON.parse(process.argv[2] ?? '{}') as ScaleFrameworksConfig;
+/** HA mode: several masters, streams that end are re-established (see the header). */
+const ha = config.masters !== undefined && config.masters.length > 0;
+
+/** HA mode only: what a framework needs to find the leader again and reconcile. */
+interface HaState {
+  readonly targets: MasterTargets;
+  backoffMs: number;
+  /** Subscribed on the current stream. */
+  onStream: boolean;
+  /** Per task (by sequence number): the agent it runs on, from its TASK_RUNNING. */
+  readonly agentOf: (string | undefined)[];
+  /** Per task: confirmed RUNNING by the master since `arm`. */
+  readonly confirmed: Uint8Array;
+  confirmedCount: number;
+  resubscribed: boolean;
+  reconcileTimer: NodeJS.Timeout | undefined;
+  onSubscribed: (() => void) | undefined;
+}
 
 interface SimFramework {
   readonly index: number;
   readonly prefix: string;
-  readonly client: grpc.Client;
-  readonly stream: Stream;
+  client: grpc.Client;
+  stream: Stream;
   id: string;
   /** Tasks this framework launches in all. */
   readonly quota: number;
@@ -44,6 +73,7 @@ interface SimFramework {
   firstOfferAt: number;
   /** Per task (by sequence number): when its ACCEPT was written; 0 once it is running. */
   readonly launchAt: Float64Array;
+  readonly ha?: HaState;
 }
 
 const TASK_RESOURCES = resourcesToWire(Resources.parse(TASK_RESOURCES_TEXT));
@@ -67,12 +97,35 @@ let lastAckSentAt = 0;
 const offerToLaunch = new Float64Array(config.tasks);
 const launchToRunning = new Float64Array(config.tasks);
 
-const send = childIpc<ToFrameworks>('sim-frameworks', (m) => {
+// HA mode counters, since `arm`.
+let armed = false;
+let reconciledSent = false;
+let resubscribed = 0;
+let confirmed = 0;
+let reconcileCalls = 0;
+let reconcileTaskIds = 0;
+let attempts = 0;
+let refusals = 0;
+let lastSubscribedAt = 0;
+
+const send = childIpc<ToFrameworks | ToHaSim>('sim-frameworks', (m) => {
   if (m.type === 'go') {
     go = true;
     for (const fw of frameworks) fw.stream.write({ type: 'REVIVE', framework_id: { value: fw.id }, revive: { roles: [] } });
   } else if (m.type === 'progress') {
-    send({ type: 'progress', subscribed: frameworks.filter((f) => f.id !== '').length, launched, running, failed, offers, usage: processUsage() } satisfies FromFrameworks);
+    const extra: HaFrameworksProgressExtra | undefined = ha ? { resubscribed, confirmed, reconcileCalls } : undefined;
+    send({ type: 'progress', subscribed: frameworks.filter((f) => f.id !== '').length, launched, running, failed, offers, usage: processUsage(), ...extra } satisfies FromFrameworks);
+  } else if (m.type === 'arm') {
+    armed = true;
+    reconciledSent = false;
+    resubscribed = confirmed = reconcileCalls = reconcileTaskIds = attempts = refusals = lastSubscribedAt = 0;
+    for (const fw of frameworks) {
+      if (fw.ha === undefined) continue;
+      fw.ha.confirmed.fill(0);
+      fw.ha.confirmedCount = 0;
+      fw.ha.resubscribed = false;
+    }
+    send({ type: 'armed' });
   } else if (m.type === 'stop') {
     stop();
   }
@@ -157,6 +210,10 @@ function onUpdate(fw: SimFramework, e: Event__Output): void {
   const taskId = status.task_id!.value;
   if (status.state === 'TASK_RUNNING') {
     const seq = Number(taskId.slice(fw.prefix.length));
+    if (fw.ha !== undefined) {
+      if (fw.ha.agentOf[seq] === undefined) fw.ha.agentOf[seq] = status.agent_id!.value;
+      if (armed) confirm(fw, seq);
+    }
     const at = fw.launchAt[seq];
     if (at !== undefined && at > 0) {
       launchToRunning[running] = wallMs() - at;
@@ -241,17 +298,193 @@ function subscribe(index: number, quota: number): Promise<void> {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// HA mode
+
+/** The master confirmed a task RUNNING (since `arm`). */
+function confirm(fw: SimFramework, seq: number): void {
+  const h = fw.ha!;
+  if (seq >= fw.quota || h.confirmed[seq] === 1) return;
+  h.confirmed[seq] = 1;
+  h.confirmedCount++;
+  confirmed++;
+  if (h.confirmedCount === fw.quota) {
+    clearInterval(h.reconcileTimer);
+    h.reconcileTimer = undefined;
+  }
+  if (confirmed === config.tasks && resubscribed === config.frameworks && !reconciledSent) {
+    reconciledSent = true;
+    send({ type: 'reconciled', lastSubscribedAt, lastConfirmedAt: wallMs(), confirmed, reconcileCalls, reconcileTaskIds, attempts, refusals, usage: processUsage() } satisfies FrameworksReconciled);
+  }
+}
+
+/** Most task ids named in one RECONCILE (a call is one gRPC message, bounded by the master's limit). */
+const RECONCILE_BATCH = 5000;
+
+/** Explicit reconciliation of the tasks not confirmed yet. */
+function reconcile(fw: SimFramework): void {
+  const h = fw.ha!;
+  if (!h.onStream) return;
+  let batch: { task_id: { value: string }; agent_id: { value: string } | undefined }[] = [];
+  const flush = () => {
+    if (batch.length === 0) return;
+    fw.stream.write({ type: 'RECONCILE', framework_id: { value: fw.id }, reconcile: { tasks: batch } });
+    reconcileCalls++;
+    reconcileTaskIds += batch.length;
+    batch = [];
+  };
+  for (let seq = 0; seq < fw.launched; seq++) {
+    if (h.confirmed[seq] === 1) continue;
+    const agentId = h.agentOf[seq];
+    batch.push({ task_id: { value: fw.prefix + seq }, agent_id: agentId === undefined ? undefined : { value: agentId } });
+    if (batch.length === RECONCILE_BATCH) flush();
+  }
+  flush();
+}
+
+function subscribeCall(fw: SimFramework): Call {
+  return {
+    type: 'SUBSCRIBE',
+    subscribe: {
+      framework_info: {
+        ...(fw.id === '' ? {} : { id: { value: fw.id } }),
+        name: `bench-framework-${fw.index}`,
+        user: 'bench',
+        roles: ['*'],
+        failover_timeout: config.failoverTimeoutS ?? 3600,
+      },
+      // Suppressed until `go`, and again once all its tasks are launched.
+      suppressed_roles: !go || fw.suppressed ? ['*'] : [],
+    },
+  };
+}
+
+/** Opens a stream to the framework's current target and (re-)subscribes on it. */
+function dialHa(fw: SimFramework): void {
+  if (stopping) return;
+  const h = fw.ha!;
+  const address = h.targets.current;
+  const client = new (berthV1().Scheduler)(address, grpc.credentials.createInsecure(), SIM_CHANNEL_OPTIONS);
+  const stream = (client as unknown as { Connect(): Stream }).Connect();
+  fw.client = client;
+  fw.stream = stream;
+  h.onStream = false;
+  if (armed) attempts++;
+  /** Where a standby's ERROR pointed, for when the stream ends. */
+  let refusal: { leader: string | undefined } | undefined;
+  let ended = false;
+  stream.on('data', (e: Event__Output) => {
+    if (fw.stream !== stream) return;
+    try {
+      switch (e.type) {
+        case 'SUBSCRIBED': {
+          const first = fw.id === '';
+          fw.id = e.subscribed!.framework_id!.value;
+          h.onStream = true;
+          h.backoffMs = config.reconnectMinMs!;
+          if (first) {
+            h.onSubscribed?.();
+            h.onSubscribed = undefined;
+          } else if (armed) {
+            if (!h.resubscribed) {
+              h.resubscribed = true;
+              resubscribed++;
+              lastSubscribedAt = wallMs();
+            }
+            clearInterval(h.reconcileTimer);
+            h.reconcileTimer = undefined;
+            if (h.confirmedCount < fw.quota) {
+              reconcile(fw);
+              h.reconcileTimer = setInterval(() => reconcile(fw), config.reconcileIntervalMs ?? 1000);
+            }
+          }
+          return;
+        }
+        case 'OFFERS':
+          onOffers(fw, e.offers!.offers);
+          return;
+        case 'UPDATE':
+          onUpdate(fw, e);
+          return;
+        case 'RESCIND':
+          rescinds++;
+          return;
+        case 'HEARTBEAT':
+          heartbeats++;
+          return;
+        case 'ERROR':
+          if (e.error?.code === grpc.status.UNAVAILABLE) {
+            refusal = { leader: masterAddress(e.error.leader) ?? leaderFromRefusal(e.error.message) };
+            return; // the stream ends next
+          }
+          fail(`framework ${fw.index} (${fw.id || 'not subscribed'}) got ERROR ${e.error?.code}: ${e.error?.message}`);
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      fail(`framework ${fw.index}: ${(err as Error).stack ?? String(err)}`);
+    }
+  });
+  stream.on('error', () => undefined); // the status says why
+  stream.on('status', () => {
+    if (ended) return;
+    ended = true;
+    client.close();
+    if (fw.stream === stream) lostHa(fw, address, refusal);
+  });
+  stream.write(subscribeCall(fw));
+}
+
+/** The framework's stream ended or was refused: where to try next, and when. */
+function lostHa(fw: SimFramework, address: string, refusal: { leader: string | undefined } | undefined): void {
+  if (stopping) return;
+  const h = fw.ha!;
+  h.onStream = false;
+  clearInterval(h.reconcileTimer);
+  h.reconcileTimer = undefined;
+  let immediate = false;
+  let stay = false;
+  if (refusal !== undefined) {
+    if (armed) refusals++;
+    // Follow a pointer to another master at once; a standby that names itself or nobody is
+    // alive and about to know: wait and ask it again.
+    if (refusal.leader !== undefined && refusal.leader !== address) immediate = h.targets.follow(refusal.leader);
+    else stay = true;
+  }
+  if (!immediate && !stay) h.targets.failed();
+  const backoff = h.backoffMs;
+  if (!immediate) h.backoffMs = Math.min(backoff * 2, config.reconnectMaxMs!);
+  setTimeout(() => dialHa(fw), immediate ? 0 : Math.random() * backoff);
+}
+
+function subscribeHa(index: number, quota: number): Promise<void> {
+  const fw: SimFramework = {
+    index, prefix: `f${index}-`, client: undefined as unknown as grpc.Client, stream: undefined as unknown as Stream, id: '', quota, launched: 0, running: 0, suppressed: false, firstOfferAt: 0, launchAt: new Float64Array(quota),
+    ha: {
+      targets: new MasterTargets(config.masters!), backoffMs: config.reconnectMinMs!, onStream: false, agentOf: new Array<string | undefined>(quota),
+      confirmed: new Uint8Array(quota), confirmedCount: 0, resubscribed: false, reconcileTimer: undefined, onSubscribed: undefined,
+    },
+  };
+  frameworks.push(fw);
+  return new Promise<void>((resolve) => {
+    fw.ha!.onSubscribed = resolve;
+    dialHa(fw);
+  });
+}
+
 async function main(): Promise<void> {
   const started = wallMs();
   const base = Math.floor(config.tasks / config.frameworks);
   const extra = config.tasks % config.frameworks;
-  await Promise.all(Array.from({ length: config.frameworks }, (_, i) => subscribe(i, base + (i < extra ? 1 : 0))));
+  await Promise.all(Array.from({ length: config.frameworks }, (_, i) => (ha ? subscribeHa : subscribe)(i, base + (i < extra ? 1 : 0))));
   send({ type: 'subscribed', frameworks: frameworks.length, ms: wallMs() - started } satisfies FromFrameworks);
 }
 
 function stop(): void {
   stopping = true;
   for (const fw of frameworks) {
+    clearInterval(fw.ha?.reconcileTimer);
     try {
       fw.stream.end();
       fw.stream.cancel();

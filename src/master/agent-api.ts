@@ -15,6 +15,9 @@ type Stream = grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>;
 /** Pending ReadTaskLog requests relayed to agents, by request id. */
 export type TaskLogWaiter = (reply: NonNullable<AgentMessage__Output['task_log']>) => void;
 
+/** Longest the backlog of agent messages runs before the event loop gets a turn, ms. */
+const BACKLOG_SLICE_MS = 20;
+
 /**
  * `AgentLink.Connect`: one bidirectional stream per agent. The first message must be REGISTER or
  * REREGISTER; a refused registration ends the stream with a status naming the problem. Later
@@ -22,6 +25,15 @@ export type TaskLogWaiter = (reply: NonNullable<AgentMessage__Output['task_log']
  */
 export class AgentApi {
   readonly logWaiters = new Map<string, TaskLogWaiter>();
+  /**
+   * Registrations, and everything arriving behind one, handled in arrival order in slices of
+   * {@link BACKLOG_SLICE_MS}. After a failover thousands of agents re-register at once, each with
+   * its tasks (~1 ms of work apiece); handled as they arrive, one turn of the event loop took
+   * seconds — long enough for the new leader to miss its lease renewal and step down. Messages are
+   * handled inline again once the backlog is empty.
+   */
+  private readonly backlog: (() => void)[] = [];
+  private backlogHead = 0;
 
   constructor(
     private readonly core: () => MasterCore | undefined,
@@ -35,14 +47,20 @@ export class AgentApi {
     let agent: AgentEntry | undefined;
     let owner: MasterCore | undefined;
     let isClosed = false;
-    const closed = () => {
+    const closed = (byClient: boolean) => {
       if (isClosed) return;
       isClosed = true;
       sink.ended();
-      if (agent !== undefined && owner !== undefined && !owner.isStopped) owner.agentManager.disconnected(agent, sink);
+      const gone = () => {
+        if (agent !== undefined && owner !== undefined && !owner.isStopped) owner.agentManager.disconnected(agent, sink);
+      };
+      // The client's end comes after its messages still in the backlog (its registration above all).
+      if (byClient) this.inOrder(gone, false);
+      else gone();
     };
-    const sink = new StreamSink<MasterMessage>(stream as never, { onClosed: closed });
-    stream.on('data', (msg: AgentMessage__Output) => {
+    const sink = new StreamSink<MasterMessage>(stream as never, { onClosed: () => closed(false) });
+    stream.on('data', (msg: AgentMessage__Output) => this.inOrder(() => handle(msg), agent === undefined));
+    const handle = (msg: AgentMessage__Output) => {
       const core = this.core();
       try {
         if (core === undefined || core.isStopped) throw this.notLeader();
@@ -65,8 +83,35 @@ export class AgentApi {
       } catch (err) {
         this.fail(sink, msg, err, agent === undefined);
       }
-    });
-    onStreamEnd(stream as never, closed);
+    };
+    onStreamEnd(stream as never, () => closed(true));
+  }
+
+  /** Runs `work` now, or in the backlog when it is a registration (`defer`) or the backlog is not empty. */
+  private inOrder(work: () => void, defer: boolean): void {
+    if (!defer && this.backlog.length === this.backlogHead) return work();
+    this.backlog.push(work);
+    if (this.backlog.length - this.backlogHead === 1) setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    const until = performance.now() + BACKLOG_SLICE_MS;
+    while (this.backlogHead < this.backlog.length) {
+      const work = this.backlog[this.backlogHead]!;
+      this.backlog[this.backlogHead++] = undefined as never;
+      try {
+        work();
+      } catch (err) {
+        this.core()?.logger.error('unexpected error handling an agent stream', { err });
+      }
+      if (performance.now() >= until) break;
+    }
+    if (this.backlogHead < this.backlog.length) {
+      setImmediate(() => this.drain());
+    } else {
+      this.backlog.length = 0;
+      this.backlogHead = 0;
+    }
   }
 
   private dispatch(core: MasterCore, agent: AgentEntry, msg: AgentMessage__Output): void {
