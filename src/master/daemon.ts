@@ -15,6 +15,9 @@ import { operatorHandlers } from './operator-api';
 import type { LeaderElection, Registry } from './registry/registry';
 import { SchedulerApi, type Authenticate } from './scheduler-api';
 
+/** How long a master that could not take over waits before campaigning again. */
+const TAKEOVER_RETRY_MS = 5000;
+
 /** Everything a master process is made of; built by the composition root (`berth master`, `berth dev`, tests). */
 export interface MasterDaemonOptions {
   readonly core: Omit<MasterCoreOptions, 'grpcAddress'>;
@@ -52,7 +55,6 @@ export class MasterDaemon {
   private registry: Registry | undefined;
   private unsubscribe: (() => void) | undefined;
   private transition: Promise<void> = Promise.resolve();
-  private retry: ReturnType<Clock['setTimeout']> | undefined;
   /** The agent edge (also used by the dashboard to read task logs through the agents). */
   readonly agentApi: AgentApi;
   private readonly schedulerApi: SchedulerApi;
@@ -112,7 +114,6 @@ export class MasterDaemon {
   /** Graceful stop: give up leadership, close streams, stop serving. */
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    this.options.clock.clearTimeout(this.retry);
     await this.transition;
     await this.standBy('master stopping');
     await this.options.election.stop();
@@ -141,11 +142,7 @@ export class MasterDaemon {
       core?.stop('failed to take over leadership');
       await registry?.close().catch(() => undefined);
       this.options.logger.error('taking over leadership failed; giving it up and campaigning again shortly', { err, term });
-      await this.options.election.stop();
-      this.retry = this.options.clock.setTimeout(() => {
-        this.retry = undefined;
-        void this.options.election.start().catch((e: unknown) => this.options.logger.error('campaigning failed', { err: e }));
-      }, 5000);
+      await this.options.election.resign(`failed to take over leadership: ${(err as Error).message}`, TAKEOVER_RETRY_MS);
       return;
     }
     if (this.options.publishEvent !== undefined) core.bus.subscribe(this.options.publishEvent);

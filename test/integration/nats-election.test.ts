@@ -185,6 +185,24 @@ describe('NatsLeaderElection on a 3-node cluster', () => {
     expect(leaders(all)).toEqual([next.who]);
   });
 
+  test('a leader that resigns hands over at once and does not campaign again during its hold-off', async () => {
+    const all = await startCandidates(2);
+    const first = await firstLeader(all);
+    const other = all.find((c) => c !== first.who)!;
+    await standbysSee([other], first.who);
+
+    const resignedAt = Date.now();
+    const successor = elected([other], RENEW + 1000);
+    await first.who.election.resign('cannot open the registry', 60_000);
+    expect(first.who.changes).toContainEqual({ kind: 'deposed', reason: 'cannot open the registry' });
+    const next = await successor;
+    expect(next.at - resignedAt).toBeLessThan(RENEW + 1000); // the key was deleted: no lease to wait out
+    // The successor stops: the key is free, but the resigned candidate holds off.
+    await other.election.stop();
+    await new Promise((r) => setTimeout(r, LEASE + RENEW));
+    expect(first.who.election.isLeader).toBe(false);
+  });
+
   test('a leader frozen past its lease comes back deposed and does not lead again without a new term', async () => {
     const all = await startCandidates(3, { viaProxy: true });
     const first = await firstLeader(all);

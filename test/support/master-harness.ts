@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HierarchicalAllocator } from '../../src/allocator/hierarchical-allocator';
-import { FakeClock } from '../../src/common/clock';
+import { FakeClock, type Clock } from '../../src/common/clock';
 import { memoryLogger } from '../../src/common/logging';
 import { berthV1 } from '../../src/common/rpc/proto';
 import type { AgentMessage } from '../../src/generated/berth/v1/AgentMessage';
@@ -96,7 +96,15 @@ export class ManualElection implements LeaderElection {
   constructor(
     private readonly autoElect: boolean,
     private readonly nextTerm?: () => number,
+    private readonly clock?: Clock,
   ) {}
+
+  /** Not leading; with `autoElect`, elected again `holdOffMs` later on the clock. */
+  async resign(reason: string, holdOffMs: number): Promise<void> {
+    if (!this.isLeader) return;
+    this.depose(reason);
+    if (this.autoElect && this.clock !== undefined) this.clock.setTimeout(() => this.elect(), holdOffMs);
+  }
 
   async start(): Promise<void> {
     if (this.autoElect) this.elect();
@@ -158,7 +166,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
   const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, ...core } = options;
   const clock = sharedClock ?? new FakeClock();
   const store = sharedStore ?? new MemoryStore();
-  const election = new ManualElection(autoElect ?? true, () => store.term + 1);
+  const election = new ManualElection(autoElect ?? true, () => store.term + 1, clock);
   const logs = memoryLogger();
   const daemon = new MasterDaemon({
     core: {

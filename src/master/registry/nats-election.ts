@@ -92,6 +92,8 @@ export class NatsLeaderElection implements LeaderElection {
   private watchRetry: { timer: TimerHandle; resume: () => void } | undefined;
   private busy: Promise<void> = Promise.resolve();
   private campaignFailing = false;
+  /** No campaign before this (local clock): set by {@link resign}. */
+  private holdOffUntil = 0;
 
   constructor(options: NatsLeaderElectionOptions) {
     this.self = { ...options.self, instance: randomBytes(6).toString('hex') };
@@ -170,11 +172,26 @@ export class NatsLeaderElection implements LeaderElection {
     if (this.ownsConnection) await this.nc?.close().catch(() => undefined);
   }
 
+  async resign(reason: string, holdOffMs: number): Promise<void> {
+    await this.serially(async () => {
+      if (this.state !== 'pending' && this.state !== 'leader') return;
+      const revision = this.revision;
+      this.holdOffUntil = this.clock.now() + holdOffMs;
+      this.depose(reason);
+      // Revision-checked, as in stop(): another master can win at once.
+      await this.kv!.delete(KEY, { previousSeq: revision }).catch(() => undefined);
+    });
+  }
+
   // -------------------------------------------------------------------------------------------
   // Standby: campaigning
 
   private async campaign(): Promise<void> {
     if (this.state !== 'standby') return;
+    if (this.clock.now() < this.holdOffUntil) {
+      this.scheduleCampaign();
+      return;
+    }
     const sentAt = this.clock.now();
     let revision: number;
     try {
@@ -208,7 +225,7 @@ export class NatsLeaderElection implements LeaderElection {
   private scheduleCampaign(): void {
     if (this.state !== 'standby') return;
     const now = this.clock.now();
-    const due = this.observed === undefined ? now : this.observed.at + this.leaseMs;
+    const due = Math.max(this.observed === undefined ? now : this.observed.at + this.leaseMs, this.holdOffUntil);
     this.clock.clearTimeout(this.campaignTimer);
     this.campaignTimer = this.clock.setTimeout(() => void this.serially(() => this.campaign()), Math.max(due - now, this.retryMs));
   }

@@ -66,6 +66,12 @@ export interface LeaderElection {
   start(): Promise<void>;
   /** Stops campaigning and gives up leadership if held (a successor can take over at once). */
   stop(): Promise<void>;
+  /**
+   * Gives up a leadership this master won but cannot use (its registry could not be opened) and
+   * stays a candidate: it campaigns again no sooner than `holdOffMs` from now, so that another
+   * master can lead meanwhile. Does nothing when not leading.
+   */
+  resign(reason: string, holdOffMs: number): Promise<void>;
   /** Whether this master currently leads. */
   readonly isLeader: boolean;
   /** The current leader as last observed, or undefined when none is known. */

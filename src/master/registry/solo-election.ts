@@ -22,6 +22,7 @@ export class SoloLeadership implements LeaderElection {
   private readonly logger: Logger;
   private readonly listeners = new Set<(change: LeadershipChange) => void>();
   private state: 'idle' | 'leader' | 'stopped' = 'idle';
+  private again: NodeJS.Timeout | undefined;
 
   constructor(options: SoloLeadershipOptions = {}) {
     this.self = options.self;
@@ -49,8 +50,22 @@ export class SoloLeadership implements LeaderElection {
     this.emit({ kind: 'elected', term: SoloLeadership.TERM });
   }
 
+  /** Emits `deposed` now and wins again (`elected`, term 1) after `holdOffMs`: there is nobody else. */
+  async resign(reason: string, holdOffMs: number): Promise<void> {
+    if (this.state !== 'leader') return;
+    this.state = 'idle';
+    this.emit({ kind: 'deposed', reason });
+    if (this.self !== undefined) this.emit({ kind: 'leader', leader: undefined });
+    this.again = setTimeout(() => {
+      this.again = undefined;
+      void this.start();
+    }, holdOffMs);
+    this.again.unref();
+  }
+
   /** Gives up leadership: emits `deposed` (reason `stopped`). Idempotent. */
   async stop(): Promise<void> {
+    clearTimeout(this.again);
     if (this.state !== 'leader') {
       this.state = 'stopped';
       return;
