@@ -1,8 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager,
-  type JetStreamClient,
-} from '@nats-io/jetstream';
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import { BerthError } from '../../common/errors';
 import { nullLogger, type Logger } from '../../common/logging';
 
@@ -20,58 +17,42 @@ export interface NatsEventMirrorOptions {
   readonly maxAgeMs?: number;
   /** Replicas of the stream when created: 1 for one NATS server, 3 in HA. @default 1 */
   readonly replicas?: number;
-  /** Events awaiting their ack; beyond this, new events are dropped (and counted). @default 1000 */
-  readonly maxInFlight?: number;
-  /** Bound on each publish ack. @default 5000 */
+  /** Bound on setting the stream up. @default 5000 */
   readonly timeoutMs?: number;
-  /** Told when publishing starts and stops failing (not about every failure). @default nullLogger */
+  /** Told when NATS goes away and comes back (not about every event). @default nullLogger */
   readonly logger?: Logger;
 }
 
-/** Counters of a {@link NatsEventMirror} since it was created. */
 export interface NatsEventMirrorStats {
-  /** Events stored by the stream (acknowledged). */
+  /**
+   * Events handed to NATS while connected. The stream stores every one that reaches a server; there
+   * is no per-event acknowledgement (events are best effort, and an acknowledged publish per task
+   * change cost the master most of its time when thousands of agents re-registered at once).
+   */
   readonly published: number;
-  /** Events sent but not acknowledged (timeout, no stream, disconnected), or not encodable. */
+  /** Events that could not be encoded or sent. */
   readonly failed: number;
-  /** Events not sent because `maxInFlight` were already awaiting their ack, or after `close()`. */
+  /** Events not sent because NATS was disconnected (nothing is buffered for later), or after `close()`. */
   readonly dropped: number;
-  /** Events sent and awaiting their ack now. */
-  readonly inFlight: number;
 }
 
-/** A cluster event as mirrored: any plain object with a `kind`. */
 export interface MirroredEvent {
   readonly kind: string;
 }
 
-/**
- * Mirrors the master's in-process events to NATS: each event, JSON-encoded, is published on
- * `berth.events.<kind>` (live subscribers get it at once) and captured by the `BERTH_EVENTS`
- * stream (bounded by count and age) for replay.
- *
- * Fire-and-forget: `publish` never throws and never waits. At most `maxInFlight` events await
- * their ack; beyond that events are dropped, so a slow or absent NATS costs bounded memory and
- * nothing else. Everything is counted in `stats()` (for metrics), and the logger hears only when
- * publishing starts failing and when it recovers.
- */
 export class NatsEventMirror {
-  private readonly js: JetStreamClient;
   private readonly prefix: string;
-  private readonly maxInFlight: number;
-  private readonly timeoutMs: number;
   private readonly logger: Logger;
   private counters = { published: 0, failed: 0, dropped: 0 };
-  private inFlight = new Set<Promise<void>>();
-  private failing = false;
+  private connectedNow = true;
   private closed = false;
+  private readonly watching: Promise<void>;
+  private statusIterator: { stop?: () => void } | undefined;
 
-  private constructor(js: JetStreamClient, options: NatsEventMirrorOptions) {
-    this.js = js;
+  private constructor(private readonly nc: NatsConnection, options: NatsEventMirrorOptions) {
     this.prefix = options.subjectPrefix ?? 'berth.events';
-    this.maxInFlight = options.maxInFlight ?? 1000;
-    this.timeoutMs = options.timeoutMs ?? 5000;
     this.logger = options.logger ?? nullLogger;
+    this.watching = this.watch();
   }
 
   /** Ensures the stream exists and returns a mirror publishing into it. */
@@ -99,55 +80,65 @@ export class NatsEventMirror {
     } catch (err) {
       throw new BerthError('EVENT_MIRROR_UNAVAILABLE', `cannot set up the ${name} stream: ${(err as Error).message}`, { cause: err });
     }
-    return new NatsEventMirror(jetstream(options.nc, { timeout }), options);
+    return new NatsEventMirror(options.nc, options);
   }
 
-  /** Publishes `event` in the background. Never throws. */
+  /** Whether events are being sent (NATS connected and the mirror open). */
+  get connected(): boolean {
+    return this.connectedNow && !this.closed;
+  }
+
+  /** Publishes `event` (fire and forget). Never throws. */
   publish<E extends MirroredEvent>(event: E): void {
-    if (this.closed || this.inFlight.size >= this.maxInFlight) {
+    if (!this.connected) {
       this.counters.dropped++;
       return;
     }
-    let data: string;
     try {
-      data = JSON.stringify(event);
+      this.nc.publish(`${this.prefix}.${subjectToken(String(event.kind))}`, JSON.stringify(event));
+      this.counters.published++;
     } catch (err) {
       this.counters.failed++;
-      this.logger.warn('event mirror: event is not JSON-encodable', { kind: String(event?.kind), err });
-      return;
+      this.logger.warn('event mirror: event not sent', { kind: String(event?.kind), err });
     }
-    const sent = this.js.publish(`${this.prefix}.${subjectToken(String(event.kind))}`, data, { timeout: this.timeoutMs }).then(
-      () => {
-        this.counters.published++;
-        if (this.failing) {
-          this.failing = false;
-          this.logger.info('event mirror: publishing recovered', { ...this.stats() });
-        }
-      },
-      (err: unknown) => {
-        this.counters.failed++;
-        if (!this.failing) {
-          this.failing = true;
-          this.logger.warn('event mirror: publishing failed; events are dropped until NATS answers again', { err });
-        }
-      },
-    ).finally(() => this.inFlight.delete(sent));
-    this.inFlight.add(sent);
   }
 
   stats(): NatsEventMirrorStats {
-    return { ...this.counters, inFlight: this.inFlight.size };
+    return { ...this.counters };
   }
 
-  /** Resolves when every event sent so far has been acknowledged or has failed. */
+  /** Resolves once NATS has seen every event sent so far (a round trip); at once when disconnected. */
   async flush(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    if (this.connected) await this.nc.flush().catch(() => undefined);
   }
 
-  /** Stops accepting events (later ones count as dropped) and flushes. Idempotent. */
+  /** Stops sending (later events count as dropped) and flushes. Idempotent. */
   async close(): Promise<void> {
-    this.closed = true;
+    if (this.closed) return;
     await this.flush();
+    this.closed = true;
+    this.statusIterator?.stop?.();
+    await this.watching;
+  }
+
+  /** Follows the connection: events are dropped, not buffered, while NATS is away. */
+  private async watch(): Promise<void> {
+    const statuses = this.nc.status();
+    this.statusIterator = statuses as unknown as { stop?: () => void };
+    try {
+      for await (const s of statuses) {
+        if (this.closed) break;
+        if (s.type === 'disconnect' && this.connectedNow) {
+          this.connectedNow = false;
+          this.logger.warn('event mirror: NATS disconnected; events are dropped until it is back');
+        } else if (s.type === 'reconnect' && !this.connectedNow) {
+          this.connectedNow = true;
+          this.logger.info('event mirror: NATS reconnected; publishing again', { ...this.stats() });
+        }
+      }
+    } catch {
+      // the connection closed
+    }
   }
 }
 
