@@ -31,7 +31,7 @@
  * (`--timeout-s`); children exit on their own when this process goes away. Exit status 1 with a
  * message when the run does not complete.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { agentRoom, BenchRun, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -133,75 +133,9 @@ function parseArgs(argv: string[]): Options {
 /** Each agent's resources: room for ceil(slack × tasks / agents) tasks of cpus:0.01;mem:1. */
 function agentResources(o: Options): string {
   if (o.agentResources !== undefined) return o.agentResources;
-  const room = Math.ceil((o.agentSlack * o.tasks) / o.agents);
-  return `cpus:${(room * 0.01).toFixed(2)};mem:${room};ports:[31000-32000]`;
+  return agentRoom(o.agentSlack, o.tasks, o.agents);
 }
 
-/** A child process and its IPC messages, awaited by type. */
-class Child {
-  readonly proc: ChildProcess;
-  private readonly waiters: { type: string; resolve: (m: never) => void }[] = [];
-  private readonly buffered: { type: string }[] = [];
-  readonly exited: Promise<void>;
-  private exitedNow = false;
-  stopping = false;
-
-  constructor(readonly name: string, script: string, config: unknown, execArgv: string[], onFatal: (err: Error) => void) {
-    this.proc = fork(path.join(__dirname, script), [JSON.stringify(config)], {
-      execArgv,
-      serialization: 'advanced',
-      // Children write nothing but diagnostics: their stdout goes to our stderr, so stdout stays JSON.
-      stdio: ['ignore', 2, 'inherit', 'ipc'],
-    });
-    this.proc.on('message', (m: { type: string; message?: string }) => {
-      if (m.type === 'failed') return onFatal(new Error(m.message));
-      const i = this.waiters.findIndex((w) => w.type === m.type);
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m as never);
-      else this.buffered.push(m);
-    });
-    this.proc.on('error', (err) => onFatal(new Error(`${name}: ${err.message}`)));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
-      this.exitedNow = true;
-      if (!this.stopping) onFatal(new Error(`${name} exited unexpectedly (${signal ?? `code ${code}`})`));
-      resolve();
-    }));
-  }
-
-  get alive(): boolean {
-    return !this.exitedNow;
-  }
-
-  send(message: { type: string } & Record<string, unknown>): void {
-    if (this.alive && this.proc.connected) this.proc.send(message);
-  }
-
-  next<T>(type: string): Promise<T> {
-    const i = this.buffered.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(this.buffered.splice(i, 1)[0] as T);
-    return new Promise<T>((resolve) => this.waiters.push({ type, resolve: resolve as (m: never) => void }));
-  }
-
-  request<T>(message: { type: string } & Record<string, unknown>, reply: string): Promise<T> {
-    const p = this.next<T>(reply);
-    this.send(message);
-    return p;
-  }
-
-  /** Asks the child to stop; kills it if it has not exited within `ms`. */
-  async stop(ms: number): Promise<void> {
-    this.stopping = true;
-    if (!this.alive) return;
-    this.send({ type: 'stop' });
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    this.stopping = true;
-    if (this.alive) this.proc.kill('SIGKILL');
-  }
-}
 
 /** VmRSS and VmHWM of a process, MiB, from /proc (0 where /proc is not there). */
 function procMemory(pid: number): { rssMb: number; hwmMb: number } {
@@ -230,38 +164,14 @@ function hostCpu(): { busyS: number; totalS: number } {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const cpuS = (u: ProcessUsage) => u.cpuUserS + u.cpuSystemS;
 
-class Run {
-  private readonly children: Child[] = [];
+class Run extends BenchRun {
   private tmp: string | undefined;
-  private failure: ((err: Error) => void) | undefined;
-  /** Rejects when a child fails or the deadline passes; every wait races it. */
-  private readonly failed: Promise<never>;
-  private phase = 'starting';
   master: Child | undefined;
   agents: Child | undefined;
   frameworks: Child | undefined;
 
   constructor(private readonly o: Options) {
-    this.failed = new Promise<never>((_, reject) => (this.failure = reject));
-    this.failed.catch(() => undefined);
-  }
-
-  fail(err: Error): void {
-    this.failure?.(err);
-  }
-
-  private log(message: string): void {
-    if (!this.o.json) process.stderr.write(`bench:master: ${message}\n`);
-  }
-
-  private wait<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.failed]);
-  }
-
-  private spawn(name: string, script: string, config: unknown, execArgv: string[] = []): Child {
-    const child = new Child(name, script, config, execArgv, (err) => this.fail(err));
-    this.children.push(child);
-    return child;
+    super('bench:master', o.json);
   }
 
   async execute(): Promise<Record<string, unknown>> {

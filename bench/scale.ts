@@ -46,7 +46,7 @@
  * dirs) is removed. Exit status 1 with a message when the run does not complete. With --json
  * nothing but the JSON object goes to stdout (progress goes to stderr without --json).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { agentRoom, BenchRun, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -158,75 +158,9 @@ const TARGETS = { failover_s: 5, reregistered_s: 30, master_rss_mb: 1024 } as co
 
 /** Each agent's resources: room for ceil(slack × tasks / agents) tasks of cpus:0.01;mem:1. */
 function agentResources(o: Options): string {
-  const room = Math.ceil((o.agentSlack * o.tasks) / o.agents);
-  return `cpus:${(room * 0.01).toFixed(2)};mem:${room};ports:[31000-32000]`;
+  return agentRoom(o.agentSlack, o.tasks, o.agents);
 }
 
-/** A simulator child and its IPC messages, awaited by type (as in bench/master.ts). */
-class Child {
-  readonly proc: ChildProcess;
-  private readonly waiters: { type: string; resolve: (m: never) => void }[] = [];
-  private readonly buffered: { type: string }[] = [];
-  readonly exited: Promise<void>;
-  private exitedNow = false;
-  stopping = false;
-
-  constructor(readonly name: string, script: string, config: unknown, execArgv: string[], onFatal: (err: Error) => void) {
-    this.proc = fork(path.join(__dirname, script), [JSON.stringify(config)], {
-      execArgv,
-      serialization: 'advanced',
-      // Children write nothing but diagnostics: their stdout goes to our stderr, so stdout stays JSON.
-      stdio: ['ignore', 2, 'inherit', 'ipc'],
-    });
-    this.proc.on('message', (m: { type: string; message?: string }) => {
-      if (m.type === 'failed') return onFatal(new Error(m.message));
-      const i = this.waiters.findIndex((w) => w.type === m.type);
-      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m as never);
-      else this.buffered.push(m);
-    });
-    this.proc.on('error', (err) => onFatal(new Error(`${name}: ${err.message}`)));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
-      this.exitedNow = true;
-      if (!this.stopping) onFatal(new Error(`${name} exited unexpectedly (${signal ?? `code ${code}`})`));
-      resolve();
-    }));
-  }
-
-  get alive(): boolean {
-    return !this.exitedNow;
-  }
-
-  send(message: { type: string } & Record<string, unknown>): void {
-    if (this.alive && this.proc.connected) this.proc.send(message);
-  }
-
-  next<T>(type: string): Promise<T> {
-    const i = this.buffered.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(this.buffered.splice(i, 1)[0] as T);
-    return new Promise<T>((resolve) => this.waiters.push({ type, resolve: resolve as (m: never) => void }));
-  }
-
-  request<T>(message: { type: string } & Record<string, unknown>, reply: string): Promise<T> {
-    const p = this.next<T>(reply);
-    this.send(message);
-    return p;
-  }
-
-  /** Asks the child to stop; kills it if it has not exited within `ms`. */
-  async stop(ms: number): Promise<void> {
-    this.stopping = true;
-    if (!this.alive) return;
-    this.send({ type: 'stop' });
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    this.stopping = true;
-    if (this.alive) this.proc.kill('SIGKILL');
-  }
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -255,40 +189,16 @@ function hostCpu(): { busyS: number; totalS: number } {
   }
 }
 
-class Run {
-  private readonly sims: Child[] = [];
+class Run extends BenchRun {
   private tmp: string | undefined;
   private nats: NatsCluster | undefined;
   private masters: MasterHandle[] = [];
-  private failure: ((err: Error) => void) | undefined;
-  /** Rejects when a child fails or the deadline passes; every wait races it. */
-  private readonly failed: Promise<never>;
-  private phase = 'starting';
   private agents: Child | undefined;
   private frameworks: Child | undefined;
   private maxLoopLagS = 0;
 
   constructor(private readonly o: Options) {
-    this.failed = new Promise<never>((_, reject) => (this.failure = reject));
-    this.failed.catch(() => undefined);
-  }
-
-  fail(err: Error): void {
-    this.failure?.(err);
-  }
-
-  private log(message: string): void {
-    if (!this.o.json) process.stderr.write(`bench:scale: ${message}\n`);
-  }
-
-  private wait<T>(p: Promise<T>): Promise<T> {
-    return Promise.race([p, this.failed]);
-  }
-
-  private spawn(name: string, script: string, config: unknown, execArgv: string[] = []): Child {
-    const child = new Child(name, script, config, execArgv, (err) => this.fail(err));
-    this.sims.push(child);
-    return child;
+    super('bench:scale', o.json);
   }
 
   async execute(): Promise<Record<string, unknown>> {
@@ -581,7 +491,7 @@ class Run {
 
   /** Stops every child (simulators, then masters, then NATS), kills what does not stop, removes the temp dir. */
   async cleanup(): Promise<void> {
-    await Promise.all(this.sims.map((c) => c.stop(3000)));
+    await Promise.all(this.children.map((c) => c.stop(3000)));
     await Promise.all(this.masters.map((m) => m.server.stop(5000)));
     await Promise.all((this.nats?.servers ?? []).map((s) => s.stop(5000)));
     closeOperators();
@@ -590,7 +500,7 @@ class Run {
 
   /** Last resort (signal, or cleanup itself hanging): kill everything now. */
   killAll(): void {
-    for (const c of this.sims) c.kill();
+    for (const c of this.children) c.kill();
     for (const m of this.masters) m.server.kill();
     for (const s of this.nats?.servers ?? []) s.kill();
     if (this.tmp !== undefined) fs.rmSync(this.tmp, { recursive: true, force: true });
