@@ -21,6 +21,11 @@ export interface ScaleFrameworksConfig extends FrameworksConfig, Partial<HaOptio
   readonly reconcileIntervalMs?: number;
   /** FrameworkInfo.failover_timeout (s): how long the master keeps a disconnected framework's tasks. */
   readonly failoverTimeoutS?: number;
+  /**
+   * Tasks a framework launches per OFFERS event at most; the offers it does not use are declined
+   * without a filter, so they come back the next cycle. @default unlimited (all at once)
+   */
+  readonly launchWave?: number;
 }
 
 /** `arm`: from now on, count re-registrations (agents) / confirmations (frameworks) afresh. */

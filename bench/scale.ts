@@ -17,7 +17,9 @@
  *      otherwise; a standby's refusal names the leader, which they follow), each with room for
  *      ceil(slack × tasks / agents) tasks of cpus:0.01;mem:1;
  *   3. the frameworks subscribe suppressed (failover_timeout 1 h), all REVIVE at once and launch
- *      their share of the tasks; each agent answers RUN_TASK with TASK_RUNNING at once, each
+ *      their share of the tasks, at most `--launch-wave` each per offer cycle (a steady stream the
+ *      leader keeps up with, not 100,000 launches in one instant: that stalls its event loop for
+ *      seconds, past its lease); each agent answers RUN_TASK with TASK_RUNNING at once, each
  *      framework acknowledges. `tasks_per_s` is tasks / (last acknowledgement back at its agent −
  *      first OFFERS event), as in bench:master;
  *   4. after `--settle-s`, the leader's RSS is read (/proc/PID/status VmRSS) and it is SIGKILLed.
@@ -26,7 +28,8 @@
  *   5. agents whose stream ended retry with jittered, capped exponential backoff (full jitter in
  *      [0, backoff], `--reconnect-min-ms` doubling to `--reconnect-max-ms`), follow a standby's
  *      pointer to the leader, and REREGISTER with every task they run; frameworks re-subscribe
- *      with their ids and reconcile explicitly, every `--reconcile-interval-ms`, the tasks the
+ *      with their ids and reconcile explicitly (at once, then after `--reconcile-interval-ms`,
+ *      doubling up to 16 s, as the SDK driver backs off) the tasks the
  *      master has not confirmed yet. `reregistered_s` = kill → all three of: every agent got
  *      REREGISTERED, every framework re-subscribed with every task confirmed TASK_RUNNING by
  *      reconciliation, and the new leader's /metrics shows `berth_tasks{state="TASK_RUNNING"}` =
@@ -76,6 +79,7 @@ interface Options {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   reconcileIntervalMs: number;
+  launchWave: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   echoLogs: boolean;
   masterNodeOptions: string[];
@@ -86,17 +90,18 @@ const USAGE = `usage: bench:scale [--json] [--agents N] [--frameworks M] [--task
          [--masters 2|3] [--nats-nodes 1|3] [--lease-ms MS] [--timeout-s S] [--settle-s S]
          [--allocation-interval-ms MS] [--agent-ping-timeout-ms MS] [--agent-connections C]
          [--agent-slack X] [--refuse-s S] [--register-concurrency K]
-         [--reconnect-min-ms MS] [--reconnect-max-ms MS] [--reconcile-interval-ms MS]
+         [--reconnect-min-ms MS] [--reconnect-max-ms MS] [--reconcile-interval-ms MS] [--launch-wave N]
          [--log-level error|warn|info|debug] [--echo-logs] [--master-node-option OPT]… [--profile-dir DIR]
 defaults: --agents 10000 --frameworks 10 --tasks 100000 --masters 2 --nats-nodes 3 --lease-ms 3000
           --timeout-s 900 --settle-s 2 --reconnect-min-ms 500 --reconnect-max-ms 4000 --reconcile-interval-ms 2000
+          --launch-wave 500 (tasks per framework per offer cycle)
 `;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     agents: 10_000, frameworks: 10, tasks: 100_000, json: false, masters: 2, natsNodes: 3, leaseMs: 3000, timeoutS: 900, settleS: 2,
     allocationIntervalMs: 1000, agentPingTimeoutMs: 15_000, agentConnections: undefined, agentSlack: 2, refuseS: 300, registerConcurrency: 256,
-    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 2000, logLevel: 'warn', echoLogs: false, masterNodeOptions: [], profileDir: undefined,
+    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 2000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: [], profileDir: undefined,
   };
   const num = (flag: string, v: string | undefined, min: number, integer = true): number => {
     const n = Number(v);
@@ -131,6 +136,7 @@ function parseArgs(argv: string[]): Options {
       case '--reconnect-min-ms': o.reconnectMinMs = num(flag, value, 1); i++; break;
       case '--reconnect-max-ms': o.reconnectMaxMs = num(flag, value, 1); i++; break;
       case '--reconcile-interval-ms': o.reconcileIntervalMs = num(flag, value, 10); i++; break;
+      case '--launch-wave': o.launchWave = num(flag, value, 1); i++; break;
       case '--log-level':
         if (value !== 'error' && value !== 'warn' && value !== 'info' && value !== 'debug') throw new Error(`--log-level must be error, warn, info or debug, got ${JSON.stringify(value)}`);
         o.logLevel = value; i++; break;
@@ -249,7 +255,7 @@ class Run extends BenchRun {
     this.log(`${registered.agents} agents registered over ${connections} connections in ${(registered.ms / 1000).toFixed(1)} s (${resources} each)`);
 
     this.phase = 'subscribing frameworks';
-    const frameworksConfig: ScaleFrameworksConfig = { address: addresses[0]!, frameworks: o.frameworks, tasks: o.tasks, refuseSeconds: o.refuseS, reconcileIntervalMs: o.reconcileIntervalMs, failoverTimeoutS: 3600, ...ha };
+    const frameworksConfig: ScaleFrameworksConfig = { address: addresses[0]!, frameworks: o.frameworks, tasks: o.tasks, refuseSeconds: o.refuseS, reconcileIntervalMs: o.reconcileIntervalMs, failoverTimeoutS: 3600, launchWave: o.launchWave, ...ha };
     this.frameworks = this.spawn('sim-frameworks', 'sim-frameworks.js', frameworksConfig, ['--max-old-space-size=4096', ...prof('sim-frameworks')]);
     const subscribed = await this.wait(this.frameworks.next<{ frameworks: number; ms: number }>('subscribed'));
     this.log(`${subscribed.frameworks} frameworks subscribed in ${subscribed.ms.toFixed(0)} ms`);
@@ -392,6 +398,7 @@ class Run extends BenchRun {
       reconnect_min_ms: o.reconnectMinMs,
       reconnect_max_ms: o.reconnectMaxMs,
       reconcile_interval_ms: o.reconcileIntervalMs,
+      launch_wave: o.launchWave,
       allocation_interval_ms: o.allocationIntervalMs,
       agent_connections: connections,
       agent_resources: resources,

@@ -18,7 +18,8 @@
  * timeout, follows a standby's pointer to the leader (the ERROR event's `leader`), and when its
  * stream ends (the leader died) it subscribes again with its framework id — at once when pointed to
  * another master, otherwise after a random wait in [0, backoff] (doubling, capped) — still
- * suppressed. After each re-subscription it reconciles explicitly, every `reconcileIntervalMs`, the
+ * suppressed. After each re-subscription it reconciles explicitly — at once, then again after
+ * `reconcileIntervalMs`, doubling (capped at 16 s) — the
  * tasks the master has not yet confirmed (a task on an agent that has not re-registered yet gets
  * no answer, as in Mesos); every answer must be TASK_RUNNING. After `arm` it reports `reconciled`
  * once every framework re-subscribed and the master confirmed every task RUNNING.
@@ -40,6 +41,8 @@ import { childIpc, processUsage, SIM_CHANNEL_OPTIONS, TASK_CPUS_MILLI, TASK_MEM_
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ScaleFrameworksConfig;
+/** Cap of the doubling delay between explicit reconciliations after a re-subscription. */
+const RECONCILE_MAX_MS = 16_000;
 /** HA mode: several masters, streams that end are re-established (see the header). */
 const ha = config.masters !== undefined && config.masters.length > 0;
 
@@ -158,6 +161,8 @@ function onOffers(fw: SimFramework, list: Offer__Output[]): void {
   if (go && fw.firstOfferAt === 0) fw.firstOfferAt = received;
   if (go && firstOfferAt === 0) firstOfferAt = received;
   const decline: Offer__Output[] = [];
+  const later: Offer__Output[] = [];
+  let wave = config.launchWave ?? Number.POSITIVE_INFINITY;
   for (const offer of list) {
     const remaining = fw.quota - fw.launched;
     const { cpus, mem } = capacity(offer);
@@ -166,6 +171,11 @@ function onOffers(fw: SimFramework, list: Offer__Output[]): void {
       decline.push(offer);
       continue;
     }
+    if (n > wave) {
+      later.push(offer); // this cycle's wave is launched: back next cycle
+      continue;
+    }
+    wave -= n;
     const tasks: TaskInfo[] = new Array(n);
     const first = fw.launched;
     for (let k = 0; k < n; k++) {
@@ -197,6 +207,9 @@ function onOffers(fw: SimFramework, list: Offer__Output[]): void {
   }
   for (const ids of byAgent.values()) {
     fw.stream.write({ type: 'DECLINE', framework_id: { value: fw.id }, decline: { offer_ids: ids, filters: { refuse_seconds: config.refuseSeconds } } });
+  }
+  for (const offer of later) {
+    fw.stream.write({ type: 'DECLINE', framework_id: { value: fw.id }, decline: { offer_ids: [offer.id!], filters: { refuse_seconds: 0 } } });
   }
   declinedOffers += decline.length;
   if (go && fw.launched === fw.quota && !fw.suppressed) {
@@ -394,8 +407,16 @@ function dialHa(fw: SimFramework): void {
             clearInterval(h.reconcileTimer);
             h.reconcileTimer = undefined;
             if (h.confirmedCount < fw.quota) {
-              reconcile(fw);
-              h.reconcileTimer = setInterval(() => reconcile(fw), config.reconcileIntervalMs ?? 1000);
+              // As the SDK driver does: again until answered, the delay doubling (capped), so
+              // that 10 frameworks × 10,000 tasks do not flood a leader still being re-registered.
+              let delay = config.reconcileIntervalMs ?? 1000;
+              const again = (): void => {
+                reconcile(fw);
+                if (h.confirmedCount >= fw.quota) return;
+                h.reconcileTimer = setTimeout(again, delay);
+                delay = Math.min(delay * 2, RECONCILE_MAX_MS);
+              };
+              again();
             }
           }
           return;

@@ -152,13 +152,17 @@ export class TaskTracker {
       for (const task of fw.tasks.values()) this.forward(fw, this.reconciled(task));
       return;
     }
+    // Completed tasks are a bounded list (up to maxCompletedTasksPerFramework): index it once per
+    // call, not once per requested task (100,000 ids × 1,000 entries stalled a new leader).
+    let completed: Map<string, (typeof fw.completed)[number]> | undefined;
     for (const { taskId, agentId } of requested) {
       const task = fw.tasks.get(taskId);
       if (task !== undefined) {
         this.forward(fw, this.reconciled(task));
         continue;
       }
-      const done = fw.completed.find((t) => t.taskId === taskId);
+      completed ??= new Map(fw.completed.map((t) => [t.taskId, t]));
+      const done = completed.get(taskId);
       if (done !== undefined) {
         this.forward(fw, this.reconciled(done));
         continue;
