@@ -13,7 +13,7 @@ import { FileRegistry } from '../master/registry/file-registry';
 import { JetStreamRegistry } from '../master/registry/jetstream-registry';
 import { NatsLeaderElection } from '../master/registry/nats-election';
 import { SoloLeadership } from '../master/registry/solo-election';
-import { NatsEventMirror } from '../master/registry/nats-mirror';
+import { mirroredEvent, NatsEventMirror } from '../master/registry/nats-mirror';
 import type { BusEvent } from '../master/event-bus';
 import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
@@ -68,7 +68,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     // Cluster events also go to NATS (berth.events.<kind> and the BERTH_EVENTS stream).
     const mirror = await NatsEventMirror.create({ nc, replicas: config.nats.replicas, logger: logger.child({ component: 'event-mirror' }) });
     closers.unshift(() => mirror.close());
-    publishEvent = (event) => mirror.publish(event);
+    publishEvent = (event) => mirror.publish(mirroredEvent(event));
   } else {
     election = new SoloLeadership();
     openRegistry = async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') });

@@ -5,7 +5,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { memoryLogger } from '../../src/common/logging';
-import { NatsEventMirror } from '../../src/master/registry/nats-mirror';
+import { mirroredEvent, NatsEventMirror } from '../../src/master/registry/nats-mirror';
+import { Resources } from '../../src/common/resources';
 import { startNats, type NatsTestServers } from '../support/nats';
 
 jest.setTimeout(30_000);
@@ -70,4 +71,18 @@ test('with NATS down, publishing never throws and buffers nothing: events are dr
   mirror.publish({ kind: 'TASK_UPDATED', i: 10 });
   expect(mirror.stats()).toEqual({ published: 1, failed: 1, dropped: 10 });
   await mirror.close();
+});
+
+test('TASK_ADDED is mirrored as a summary of the task, not the master\'s whole entry', () => {
+  const entry = {
+    key: 'k', taskId: 't1', frameworkId: 'f1', agentId: 'a1', role: 'web', resources: Resources.parse('cpus:0.5;mem:64'),
+    info: { name: 'web-1', command: { value: 'serve' } }, state: 'TASK_STAGING', status: undefined, recovered: false, launchedAt: 1,
+  };
+  const event = { sequence: 7, kind: 'TASK_ADDED' as const, time: 1, payload: { frameworkId: 'f1', taskId: 't1', entry } };
+  expect(mirroredEvent(event as never)).toEqual({
+    sequence: 7, kind: 'TASK_ADDED', time: 1,
+    payload: { frameworkId: 'f1', taskId: 't1', task: { taskId: 't1', frameworkId: 'f1', agentId: 'a1', role: 'web', state: 'TASK_STAGING', name: 'web-1', resources: 'cpus:0.5;mem:64' } },
+  });
+  const other = { sequence: 8, kind: 'AGENT_ADDED' as const, time: 1, payload: { agentId: 'a1' } };
+  expect(mirroredEvent(other as never)).toBe(other);
 });
