@@ -104,7 +104,6 @@ export class FaultCluster {
   private sampling: Promise<void> = Promise.resolve();
   private readonly clients = new Map<string, grpc.Client>();
   private readonly docker = new Docker();
-  private ipcId = 0;
   private leaderAddress: string | undefined;
 
   private constructor(readonly root: string, readonly nats: NatsTestServers, private readonly options: ClusterOptions) {}
@@ -216,24 +215,7 @@ export class FaultCluster {
 
   /** Sends an IPC command to a framework child (target, reconcile, kill). */
   command(name: string, message: { type: 'target'; n: number } | { type: 'reconcile' } | { type: 'kill'; taskId: string }): Promise<void> {
-    return this.ipc(this.framework(name).proc, message).then(() => undefined);
-  }
-
-  private ipc<T>(proc: ManagedProcess, message: object, ms = 5000): Promise<T> {
-    const id = ++this.ipcId;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${proc.name} did not answer ${JSON.stringify(message)} within ${ms} ms`)), ms);
-      proc.onMessage((m) => {
-        if ((m as { id?: number }).id === id) {
-          clearTimeout(timer);
-          resolve(m as T);
-        }
-      });
-      if (!proc.send({ ...message, id })) {
-        clearTimeout(timer);
-        reject(new Error(`${proc.name} is not running`));
-      }
-    });
+    return this.framework(name).proc.request(message).then(() => undefined);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -368,7 +350,7 @@ export class FaultCluster {
           byAgent.set(a.hostname, []); // a killed fake agent's containers died with it
           continue;
         }
-        const r = await this.ipc<{ taskIds: string[] }>(a.proc, { type: 'containers' }, 2000).catch(() => undefined);
+        const r = await a.proc.request<{ taskIds: string[] }>({ type: 'containers' }, 2000).catch(() => undefined);
         if (r !== undefined) byAgent.set(a.hostname, r.taskIds);
       } else if (a.spec.kind === 'process') {
         byAgent.set(a.hostname, processTasks(a.workDir));

@@ -33,7 +33,9 @@ export class ManagedProcess {
   /** Exits the harness did not cause (the process died on its own). */
   readonly unexpectedExits: string[] = [];
   private expectingExit = false;
-  private messageHandlers: ((m: unknown) => void)[] = [];
+  /** IPC requests awaiting their answer, by id. */
+  private readonly pending = new Map<number, (m: unknown) => void>();
+  private nextId = 0;
   paused = false;
   starts = 0;
 
@@ -76,8 +78,12 @@ export class ManagedProcess {
     };
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
-    child.on('message', (m) => {
-      for (const h of this.messageHandlers) h(m);
+    child.on('message', (m: { id?: number }) => {
+      const answer = m.id === undefined ? undefined : this.pending.get(m.id);
+      if (answer !== undefined) {
+        this.pending.delete(m.id!);
+        answer(m);
+      }
     });
     this.exitPromise = new Promise((resolve) => child.once('exit', (code, signal) => {
       live.delete(child);
@@ -115,14 +121,24 @@ export class ManagedProcess {
     this.start();
   }
 
-  /** Sends an IPC message (ts-module children only); false when the channel is gone. */
-  send(message: unknown): boolean {
-    if (!this.running || this.child?.connected !== true) return false;
-    this.child.send(message as never);
-    return true;
-  }
-  onMessage(handler: (m: unknown) => void): void {
-    this.messageHandlers.push(handler);
+  /**
+   * Sends an IPC request (ts-module children only) and resolves with the answer carrying the same
+   * `id`; rejects when the child is not running or does not answer within `ms`.
+   */
+  request<T>(message: object, ms = 5000): Promise<T> {
+    const id = ++this.nextId;
+    if (!this.running || this.child?.connected !== true) return Promise.reject(new Error(`${this.name} is not running`));
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${this.name} did not answer ${JSON.stringify(message)} within ${ms} ms`));
+      }, ms);
+      this.pending.set(id, (m) => {
+        clearTimeout(timer);
+        resolve(m as T);
+      });
+      this.child!.send({ ...message, id } as never);
+    });
   }
 
   private async signalAndWait(sig: NodeJS.Signals): Promise<void> {
