@@ -66,9 +66,29 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
     openRegistry = (term) => JetStreamRegistry.open({ nc, bucket: config.nats.registryBucket, replicas: config.nats.replicas, term, leaderId: config.masterId });
     // Cluster events also go to NATS (berth.events.<kind> and the BERTH_EVENTS stream).
-    const mirror = await NatsEventMirror.create({ nc, replicas: config.nats.replicas, logger: logger.child({ component: 'event-mirror' }) });
-    closers.unshift(() => mirror.close());
-    publishEvent = (event) => mirror.publish(mirroredEvent(event));
+    // Best effort: a master does not fail to start because its stream cannot be set up yet (a NATS
+    // cluster still electing its leaders times the request out); it keeps trying in the background.
+    const mirrorLogger = logger.child({ component: 'event-mirror' });
+    let mirror: NatsEventMirror | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let closing = false;
+    const setUpMirror = async (): Promise<void> => {
+      try {
+        mirror = await NatsEventMirror.create({ nc, replicas: config.nats.replicas, logger: mirrorLogger });
+        if (closing) await mirror.close();
+      } catch (err) {
+        if (closing) return;
+        mirrorLogger.warn('event mirror unavailable; events are not published to NATS until it is set up (retrying in 5 s)', { err });
+        retry = setTimeout(() => void setUpMirror(), 5000);
+      }
+    };
+    await setUpMirror();
+    closers.unshift(async () => {
+      closing = true;
+      clearTimeout(retry);
+      await mirror?.close();
+    });
+    publishEvent = (event) => mirror?.publish(mirroredEvent(event));
   } else {
     election = new SoloLeadership();
     openRegistry = async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') });

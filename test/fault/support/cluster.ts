@@ -350,8 +350,15 @@ export class FaultCluster {
           byAgent.set(a.hostname, []); // a killed fake agent's containers died with it
           continue;
         }
-        const r = await a.proc.request<{ taskIds: string[] }>({ type: 'containers' }, 2000).catch(() => undefined);
-        if (r !== undefined) byAgent.set(a.hostname, r.taskIds);
+        // An agent that does not answer is not an agent with nothing running: ask again, then fail.
+        let r: { taskIds: string[] } | undefined;
+        for (let attempt = 1; r === undefined; attempt++) {
+          r = await a.proc.request<{ taskIds: string[] }>({ type: 'containers' }, 5000).catch((err: Error) => {
+            if (attempt === 3 || !a.proc.running) throw new Error(`no ground truth from ${a.hostname}: ${err.message}`);
+            return undefined;
+          });
+        }
+        byAgent.set(a.hostname, r.taskIds);
       } else if (a.spec.kind === 'process') {
         byAgent.set(a.hostname, processTasks(a.workDir));
       } else {
