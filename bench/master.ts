@@ -31,7 +31,7 @@
  * (`--timeout-s`); children exit on their own when this process goes away. Exit status 1 with a
  * message when the run does not complete.
  */
-import { agentRoom, BenchRun, type Child } from './sim-child';
+import { agentRoom, BenchRun, procMemory, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -134,18 +134,6 @@ function parseArgs(argv: string[]): Options {
 function agentResources(o: Options): string {
   if (o.agentResources !== undefined) return o.agentResources;
   return agentRoom(o.agentSlack, o.tasks, o.agents);
-}
-
-
-/** VmRSS and VmHWM of a process, MiB, from /proc (0 where /proc is not there). */
-function procMemory(pid: number): { rssMb: number; hwmMb: number } {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-    return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
-  } catch {
-    return { rssMb: 0, hwmMb: 0 };
-  }
 }
 
 /** CPU seconds of the whole host so far (all cores): busy and total, from /proc/stat. */

@@ -281,14 +281,3 @@ export function metricValue(text: string, sample: string): number | undefined {
   }
   return undefined;
 }
-
-/** VmRSS and VmHWM of a process, MiB, from /proc (0 where /proc is not there). */
-export function procMemory(pid: number): { rssMb: number; hwmMb: number } {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
-    return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
-  } catch {
-    return { rssMb: 0, hwmMb: 0 };
-  }
-}

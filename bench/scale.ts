@@ -49,12 +49,12 @@
  * dirs) is removed. Exit status 1 with a message when the run does not complete. With --json
  * nothing but the JSON object goes to stdout (progress goes to stderr without --json).
  */
-import { agentRoom, BenchRun, type Child } from './sim-child';
+import { agentRoom, BenchRun, procMemory, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  acceptsCalls, closeOperators, freePorts, health, httpText, metricValue, procMemory, startMaster, startNats, waitForLeader,
+  acceptsCalls, closeOperators, freePorts, health, httpText, metricValue, startMaster, startNats, waitForLeader,
   type MasterHandle, type NatsCluster,
 } from './scale-cluster';
 import type { AgentsReregistered, FrameworksReconciled, HaAgentsProgressExtra, HaFrameworksProgressExtra, ScaleAgentsConfig, ScaleFrameworksConfig } from './scale-shared';

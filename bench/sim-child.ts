@@ -3,6 +3,7 @@
  * children: a forked child and its IPC messages awaited by type, and the simulated agents' size.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** Each agent's resources: room for ceil(slack × tasks / agents) tasks of cpus:0.01;mem:1. */
@@ -110,5 +111,16 @@ export abstract class BenchRun {
     const child = new Child(name, script, config, execArgv, (err) => this.fail(err));
     this.children.push(child);
     return child;
+  }
+}
+
+/** VmRSS and VmHWM of a process, MiB, from /proc (0 where /proc is not there). */
+export function procMemory(pid: number): { rssMb: number; hwmMb: number } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    return { rssMb: Math.round(kb('VmRSS') / 1024), hwmMb: Math.round(kb('VmHWM') / 1024) };
+  } catch {
+    return { rssMb: 0, hwmMb: 0 };
   }
 }

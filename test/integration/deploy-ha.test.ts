@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadBerthProto } from '../../src/common/rpc/proto';
+import { findFiles } from '../support/find-files';
 
 jest.setTimeout(90_000);
 
@@ -325,19 +326,3 @@ describe('deploy/: the HA topology as processes on loopback', () => {
     mark('checked');
   });
 });
-
-function findFiles(dir: string, name: string): string[] {
-  const out: string[] = [];
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...findFiles(p, name));
-    else if (e.name === name) out.push(p);
-  }
-  return out;
-}

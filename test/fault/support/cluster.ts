@@ -29,6 +29,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { berthV1 } from '../../../src/common/rpc/proto';
+import { findFiles } from '../../support/find-files';
 import { freePorts, startNats, type NatsTestServers } from '../../support/nats';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
 import { checkAll, describeFailures, type CheckResult, type Observations } from './checkers';
@@ -495,26 +496,9 @@ function scalars(resources: readonly WireResource[]): Scalars {
   return { cpus: sum('cpus'), mem: sum('mem') };
 }
 
-/** Pid files of process tasks under an agent's work dir. */
-function pidFiles(dir: string): string[] {
-  const out: string[] = [];
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...pidFiles(p));
-    else if (e.name === 'berth-container.json') out.push(p);
-  }
-  return out;
-}
-
 function liveRecords(dir: string): { taskId: string; pid: number }[] {
   const out: { taskId: string; pid: number }[] = [];
-  for (const file of pidFiles(dir)) {
+  for (const file of findFiles(dir, 'berth-container.json')) {
     try {
       const r = JSON.parse(fs.readFileSync(file, 'utf8')) as { taskId: string; pid?: number; startTime?: string };
       if (r.pid === undefined || r.pid <= 1) continue;
