@@ -23,6 +23,10 @@ test('a framework killed and back within its failover timeout keeps its tasks; a
   const c = cluster;
   const fw = c.framework('fw');
   const history = (): ReturnType<typeof readHistory> => readHistory([fw.config.historyFile]);
+  // The master shows the framework connected a moment before the framework has written down that
+  // it subscribed: wait for the framework's own record.
+  const subscribedSince = (t: number) => c.until('the framework to record its subscription', 20_000, async () =>
+    history().filter((e) => e.kind === 'subscribed' && e.t >= t).pop());
   const running = async (): Promise<string[]> => [...(await c.groundTruth()).running.keys()].filter((t) => t.startsWith('fw.'));
   await c.until('3 tasks of fw running', 20_000, async () => ((await running()).length === 3 ? true : undefined));
   const firstId = history().find((e) => e.kind === 'subscribed')!.frameworkId;
@@ -32,10 +36,11 @@ test('a framework killed and back within its failover timeout keeps its tasks; a
     const tasks = await running();
     await fw.proc.kill();
     await new Promise((r) => setTimeout(r, 1000));
+    const restartedAt = Date.now();
     fw.proc.start();
     c.faultHealed();
     await c.waitConverged(20_000);
-    const resubscribed = history().filter((e) => e.kind === 'subscribed').pop()!;
+    const resubscribed = await subscribedSince(restartedAt);
     expect(resubscribed).toMatchObject({ frameworkId: firstId, reregistered: true });
     expect((await running()).sort()).toEqual(tasks.sort());
   }
@@ -43,10 +48,11 @@ test('a framework killed and back within its failover timeout keeps its tasks; a
   // Past the timeout: the master tears the framework down and kills its tasks.
   await fw.proc.kill();
   await c.until('the tasks of fw killed after its failover timeout', 20_000, async () => ((await running()).length === 0 ? true : undefined));
+  const restartedAt = Date.now();
   fw.proc.start();
   c.faultHealed();
   await c.waitConverged(20_000);
-  const again = history().filter((e) => e.kind === 'subscribed').pop()!;
+  const again = await subscribedSince(restartedAt);
   expect(again.frameworkId).not.toBe(firstId);
   // The bystander never noticed.
   expect([...(await c.groundTruth()).running.keys()].filter((t) => t.startsWith('bystander.'))).toHaveLength(2);
