@@ -154,6 +154,14 @@ function capacity(offer: Offer__Output): { cpus: number; mem: number } {
   return { cpus, mem };
 }
 
+/** The events both the plain and the HA stream handle alike. */
+function onRoutine(fw: SimFramework, e: Event__Output): void {
+  if (e.type === 'OFFERS') onOffers(fw, e.offers!.offers);
+  else if (e.type === 'UPDATE') onUpdate(fw, e);
+  else if (e.type === 'RESCIND') rescinds++;
+  else heartbeats++;
+}
+
 function onOffers(fw: SimFramework, list: Offer__Output[]): void {
   const received = wallMs();
   offerEvents++;
@@ -277,17 +285,8 @@ function subscribe(index: number, quota: number): Promise<void> {
             fw.id = e.subscribed!.framework_id!.value;
             resolve();
             return;
-          case 'OFFERS':
-            onOffers(fw, e.offers!.offers);
-            return;
-          case 'UPDATE':
-            onUpdate(fw, e);
-            return;
-          case 'RESCIND':
-            rescinds++;
-            return;
-          case 'HEARTBEAT':
-            heartbeats++;
+          case 'OFFERS': case 'UPDATE': case 'RESCIND': case 'HEARTBEAT':
+            onRoutine(fw, e);
             return;
           case 'ERROR':
             if (fw.id === '') reject(new Error(`framework ${index}: SUBSCRIBE refused: ${e.error?.message}`));
@@ -421,17 +420,8 @@ function dialHa(fw: SimFramework): void {
           }
           return;
         }
-        case 'OFFERS':
-          onOffers(fw, e.offers!.offers);
-          return;
-        case 'UPDATE':
-          onUpdate(fw, e);
-          return;
-        case 'RESCIND':
-          rescinds++;
-          return;
-        case 'HEARTBEAT':
-          heartbeats++;
+        case 'OFFERS': case 'UPDATE': case 'RESCIND': case 'HEARTBEAT':
+          onRoutine(fw, e);
           return;
         case 'ERROR':
           if (e.error?.code === grpc.status.UNAVAILABLE) {

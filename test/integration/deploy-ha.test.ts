@@ -17,12 +17,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadBerthProto } from '../../src/common/rpc/proto';
 import { findFiles } from '../support/find-files';
+import { findNatsServer, freePorts } from '../support/nats';
 
 jest.setTimeout(90_000);
 
@@ -74,18 +74,6 @@ async function stop(p: Proc, graceMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Distinct free loopback ports, held open together so that none is handed out twice. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
-
 function httpGet(port: number, urlPath: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; body: string } | undefined> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers, timeout: 1000 }, (res) => {
@@ -121,20 +109,6 @@ async function until<T>(what: string, ms: number, cond: () => Promise<T | undefi
 // ---------------------------------------------------------------------------------------------
 // NATS from deploy/nats/*.conf
 // ---------------------------------------------------------------------------------------------
-
-function findNatsServer(): string {
-  const fromEnv = process.env['BERTH_NATS_SERVER'];
-  const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
-  for (const c of [...(fromEnv ? [fromEnv] : []), ...dirs.map((d) => path.join(d, 'nats-server'))]) {
-    try {
-      fs.accessSync(c, fs.constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  throw new Error('nats-server not found: run scripts/ensure-services.sh as root or apt-get install -y nats-server');
-}
 
 /**
  * deploy/nats/nats-{1,2,3}.conf with every 127.0.0.1 port mapped to a free one (routes follow),

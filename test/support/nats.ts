@@ -165,7 +165,7 @@ function clusterConfig(p: {
 }
 
 /** Locates the binary: $BERTH_NATS_SERVER, then PATH, then the sbin directories a non-root PATH lacks. */
-function findNatsServer(): string {
+export function findNatsServer(): string {
   const fromEnv = process.env['BERTH_NATS_SERVER'];
   const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
   const candidates = [...(fromEnv ? [fromEnv] : []), ...dirs.filter(Boolean).map((d) => path.join(d, 'nats-server'))];

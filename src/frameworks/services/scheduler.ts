@@ -38,7 +38,7 @@
  * writes, flushing and store retries, undo snapshots, loading), placement.ts (placing instances on
  * offers, rejected-offer logs), deployments.ts (start/end/rollback, progress deadlines), tasks.ts
  * (status updates, launch timeouts, unreachable expunges, kill retries), readiness.ts (the probe,
- * which probes are due, applying their answers) and views.ts (what the API shows).
+ * which probes are due, applying their answers), timing.ts (what falls due next) and views.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../common/clock';
@@ -52,16 +52,17 @@ import type { Framework, FrameworkContext, Registration, SchedulerApi } from '..
 import type { KeyValueStore } from '../sdk/store';
 import { createServicesApi, servicesServiceBinding } from './api';
 import { canonicalJson, instancesProblem, needsRestart, type AppDefinition } from './app-definition';
-import { deadlineOf, Deployments, NEVER, stableVersion } from './deployments';
+import { Deployments, NEVER, stableVersion } from './deployments';
 import { ServicesError } from './errors';
 import type { AppRecord, DeploymentRecord } from './model';
 import type { ServicesOptions } from './options';
 import { loadRecords, restore, snapshot, StoreWriter } from './persistence';
-import { isKilling, planApp } from './planner';
+import { planApp } from './planner';
 import { MAX_LAUNCHES_PER_ROUND, placeOffers, type PlacementContext } from './placement';
 import { applyReadinessResult, dueProbes, httpReadinessProbe, type ReadinessProbe, type ReadinessResult } from './readiness';
 import { nextVersion, Records } from './records';
 import { applyStatus, expireTasks, killTask, type TaskContext } from './tasks';
+import { launchNeed, nextWakeAt } from './timing';
 import { appsUnder, appView, deploymentsView, type AppView } from './views';
 
 export { MAX_LAUNCHES_PER_ROUND } from './placement';
@@ -411,11 +412,7 @@ export class ServicesScheduler implements Framework {
   }
 
   private updateOfferInterest(now: number): void {
-    let need = 0;
-    for (const app of this.records.apps.values()) {
-      const n = this.records.need.get(app.id) ?? 0;
-      if (n > 0 && !app.deleting && app.backoff.nextLaunchAt <= now) need += n;
-    }
+    const need = launchNeed(this.records, now);
     if (!this.scheduler.connected) {
       this.offerInterest = undefined;
       this.lastNeed = need;
@@ -433,30 +430,7 @@ export class ServicesScheduler implements Framework {
 
   private scheduleWake(now: number): void {
     if (this.stopped) return;
-    let at = NEVER;
-    const consider = (t: number | undefined): void => {
-      if (t !== undefined && t > now && t < at) at = t;
-    };
-    const o = this.options;
-    const { apps, tasks, need, probes } = this.records;
-    for (const app of apps.values()) {
-      if ((need.get(app.id) ?? 0) > 0) consider(app.backoff.nextLaunchAt);
-      if (app.backoff.delayMs > 0) {
-        for (const t of this.records.tasksOf(app.id)) if (t.healthySince !== undefined) consider(t.healthySince + o.backoffResetSeconds * 1000);
-      }
-    }
-    for (const d of this.records.deployments.values()) if (d.state === 'RUNNING' && d.kind !== 'DELETE') consider(deadlineOf(d, this.loadedAt));
-    for (const t of tasks.values()) {
-      const def = apps.get(t.appId)?.current.def;
-      if (t.state === 'TASK_UNREACHABLE' && def !== undefined && !def.unreachableStrategy.disabled) {
-        const since = t.unreachableSince ?? now;
-        consider(since + def.unreachableStrategy.inactiveAfterSeconds * 1000);
-        consider(since + def.unreachableStrategy.expungeAfterSeconds * 1000);
-      }
-      if ((t.state === 'TASK_STAGING' || t.state === 'TASK_STARTING') && !isKilling(t)) consider(Math.max(t.launchedAt, t.lastStatusAt, this.loadedAt) + o.taskLaunchTimeoutSeconds * 1000);
-      if (t.killRequestedAt !== undefined) consider(t.killRequestedAt + o.killRetrySeconds * 1000);
-    }
-    for (const p of probes.values()) if (!p.inFlight) consider(p.nextAt);
+    const at = nextWakeAt(this.records, this.options, this.loadedAt, now);
     if (this.wake !== undefined && this.wake.at === at) return;
     this.clearWake();
     if (at === NEVER) return;

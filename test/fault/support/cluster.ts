@@ -33,7 +33,7 @@ import { findFiles } from '../../support/find-files';
 import { freePorts, startNats, type NatsTestServers } from '../../support/nats';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
 import { checkAll, describeFailures, type CheckResult, type Observations } from './checkers';
-import { readHistory, type AllocationSample, type RegistryRecord, type Scalars, type TruthSample } from './history';
+import { readHistory, TERMINAL_STATES, type AllocationSample, type RegistryRecord, type Scalars, type TruthSample } from './history';
 import { ManagedProcess, ProcessGroup } from './procs';
 import type { FrameworkChildConfig } from './framework-child';
 
@@ -416,7 +416,7 @@ export class FaultCluster {
       const alive = new Map<string, boolean>();
       for (const e of h) {
         if (e.kind === 'launch') alive.set(e.taskId!, true);
-        if (e.kind === 'update' && e.state !== undefined && isTerminal(e.state)) alive.set(e.taskId!, false);
+        if (e.kind === 'update' && e.state !== undefined && TERMINAL_STATES.has(e.state)) alive.set(e.taskId!, false);
       }
       const answered = new Set(h.filter((e) => e.kind === 'update' && e.t >= finalReconcileAt && e.reason === 'REASON_RECONCILIATION').map((e) => e.taskId!));
       const waiting = [...alive].filter(([id, a]) => a && !answered.has(id) && this.frameworks.some((f) => f.proc.running && id.startsWith(`${f.name}.`)));
@@ -486,10 +486,6 @@ export class FaultCluster {
 
 interface WireResource { name: string; scalar?: { value: number } | null }
 interface WireTask { task_id: { value: string }; state: string }
-
-function isTerminal(state: string): boolean {
-  return ['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR'].includes(state);
-}
 
 function scalars(resources: readonly WireResource[]): Scalars {
   const sum = (name: string): number => resources.filter((r) => r.name === name).reduce((acc, r) => acc + (r.scalar?.value ?? 0), 0);
