@@ -1166,7 +1166,7 @@ function schedulerAttacks(env: GrpcEnv, huge: string, overMax: string, junkId: (
     junkSubscribe('over-max-name', () => ({ ...base, name: overMax })),
     junkSubscribe('nul-name', () => ({ ...base, name: 'a\u0000b' })),
     junkSubscribe('no-roles', () => ({ ...base, roles: [] }), () => []),
-    junkSubscribe('bad-roles', (rng) => ({ ...base, roles: [rng.pick(['a b', '', '..', '.', '-x', '/', 'a/../b', '*/x', 'é'.repeat(10)])] }), () => []),
+    junkSubscribe('bad-roles', (rng) => ({ ...base, roles: [rng.pick(['a b', '', '..', '.', '-x', '/', 'a/../b', '*/x'])] }), () => []),
     junkSubscribe('many-roles', () => ({ ...base, roles: manyRoles }), () => manyRoles, true),
     junkSubscribe('nan-failover', () => ({ ...base, failover_timeout: NaN })),
     junkSubscribe('negative-failover', () => ({ ...base, failover_timeout: -1 })),
