@@ -1,10 +1,10 @@
 import type { AgentDescription, Attribute, ConstraintPredicate, ConstraintSelector, RoleOfferConstraints } from './types';
-import { regexHazard } from '../common/safe-regex';
+import { compileSafeRegex, type SafeRegex } from '../common/safe-regex';
 
 /** An agent predicate compiled once (regexes parsed, selectors resolved) and evaluated per offer. */
 export type AgentPredicate = (agent: AgentDescription) => boolean;
 
-/** Longest regex accepted in a constraint: JavaScript regexes can backtrack, so keep them small. */
+/** Longest regex accepted in a constraint (RE2 is linear in the value, but a pattern's program grows with its length). */
 export const MAX_CONSTRAINT_REGEX_LENGTH = 1024;
 
 /**
@@ -46,15 +46,13 @@ function compilePredicate(p: ConstraintPredicate, where: string): AgentPredicate
   }
 }
 
-function compileRegex(source: string, where: string): RegExp {
+function compileRegex(source: string, where: string): SafeRegex {
   if (typeof source !== 'string' || source.length > MAX_CONSTRAINT_REGEX_LENGTH) {
     throw new RangeError(`${where}: regular expression must be a string of at most ${MAX_CONSTRAINT_REGEX_LENGTH} characters`);
   }
-  const hazard = regexHazard(source);
-  if (hazard !== undefined) throw new RangeError(`${where}: regular expression ${JSON.stringify(source)} refused: ${hazard}`);
   try {
     // Anchored: the whole value must match, as RE2's FullMatch in Mesos.
-    return new RegExp(`^(?:${source})$`);
+    return compileSafeRegex(source);
   } catch (err) {
     throw new RangeError(`${where}: invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
   }
