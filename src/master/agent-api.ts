@@ -65,13 +65,16 @@ export class AgentApi {
       try {
         if (core === undefined || core.isStopped) throw this.notLeader();
         if (agent === undefined) {
-          if (!core.allowed(principal, 'register_agent')) {
-            throw new MasterError(Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not register agents`);
+          // The ACL object is the agent id: a REGISTER (no id yet) passes only rules for any agent.
+          const agentId = msg.type === 'REREGISTER' ? msg.reregister?.agent_info?.id?.value || undefined : undefined;
+          if (!core.allowed(principal, 'register_agent', agentId)) {
+            const which = agentId === undefined ? 'register new agents' : `re-register agent ${agentId}`;
+            throw new MasterError(Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not ${which}`);
           }
           if (msg.type === 'REGISTER' && msg.register != null) {
-            agent = core.agentManager.register(sink, msg.register.agent_info ?? ({ hostname: '' } as never), msg.register.version);
+            agent = core.agentManager.register(sink, msg.register.agent_info ?? ({ hostname: '' } as never), msg.register.version, principal?.name);
           } else if (msg.type === 'REREGISTER' && msg.reregister != null) {
-            agent = core.agentManager.reregister(sink, msg.reregister);
+            agent = core.agentManager.reregister(sink, msg.reregister, principal?.name);
           } else {
             throw new MasterError(Status.FAILED_PRECONDITION, `type: the first message must be REGISTER or REREGISTER, got ${msg.type}`);
           }
@@ -133,7 +136,11 @@ export class AgentApi {
       }
       case 'FRAMEWORK_MESSAGE': {
         const fw = core.frameworks.get(msg.framework_message?.framework_id?.value ?? '');
-        fw?.sink?.send({ type: 'MESSAGE', message: { agent_id: { value: agent.id }, executor_id: msg.framework_message?.executor_id ?? undefined, data: msg.framework_message?.data ?? Buffer.alloc(0) } });
+        // Messages come from the executors of a framework's tasks on this agent, and from nowhere else.
+        if (fw === undefined || ![...agent.tasks.values()].some((t) => t.frameworkId === fw.id)) {
+          throw new MasterError(Status.PERMISSION_DENIED, `framework_message.framework_id: framework "${msg.framework_message?.framework_id?.value ?? ''}" has no task on this agent`);
+        }
+        fw.sink?.send({ type: 'MESSAGE', message: { agent_id: { value: agent.id }, executor_id: msg.framework_message?.executor_id ?? undefined, data: msg.framework_message?.data ?? Buffer.alloc(0) } });
         return;
       }
       case 'TASK_LOG': {

@@ -21,6 +21,8 @@ interface AgentRecord {
   readonly total: unknown;
   readonly registeredAt: number;
   readonly unreachableAt?: number;
+  /** The principal the id is bound to (AgentEntry.principal). */
+  readonly principal?: string;
 }
 
 const KEY = (id: string) => `agents/${id}`;
@@ -36,12 +38,13 @@ type Reregister = NonNullable<AgentMessage__Output['reregister']>;
 export class AgentManager {
   constructor(private readonly core: MasterCore) {}
 
-  /** REGISTER: a new agent gets an id. */
-  register(sink: AgentSink, info: AgentInfo__Output, version: string): AgentEntry {
+  /** REGISTER: a new agent gets an id, bound to the principal that registered it (`undefined` with auth off). */
+  register(sink: AgentSink, info: AgentInfo__Output, version: string, principal: string | undefined): AgentEntry {
     const total = resourcesFromWire(info.resources ?? [], 'agent_info.resources');
     checkHostname(info.hostname, 'agent_info.hostname');
     const id = randomUUID();
     const agent = this.newEntry(id, { ...info, id: { value: id } }, total, version, sink);
+    agent.principal = principal;
     this.core.agents.set(id, agent);
     this.addToAllocator(agent, new Map());
     sink.send({ type: 'REGISTERED', registered: { agent_id: { value: id }, heartbeat_interval_seconds: this.core.options.agentPingTimeoutMs / 1000, master_info: this.core.masterInfo() } });
@@ -57,15 +60,24 @@ export class AgentManager {
    * REREGISTER: an agent that had an id (master failover, network cut, agent restart). Its tasks
    * are adopted; tasks of frameworks that are not partition-aware are killed if the agent had been
    * declared unreachable (their frameworks were told TASK_LOST), as in Mesos.
+   *
+   * Only the principal the id is bound to may re-register it: anyone else is refused before anything
+   * changes (the stream of the real agent, its tasks and the books stay as they were). An id
+   * without a binding (authentication was off, or the record predates bindings) is bound now.
    */
-  reregister(sink: AgentSink, msg: Reregister): AgentEntry {
+  reregister(sink: AgentSink, msg: Reregister, principal: string | undefined): AgentEntry {
     const id = msg.agent_info?.id?.value ?? '';
     if (id === '') throw new MasterError(Status.INVALID_ARGUMENT, 'reregister.agent_info.id: must be set (use REGISTER for a new agent)');
+    let agent = this.core.agents.get(id);
+    if (agent?.principal !== undefined && principal !== undefined && agent.principal !== principal) {
+      this.core.metrics?.agentIdentityRefusals.inc({ kind: 'reregister' });
+      this.core.logger.warn('refused a re-registration by another principal', { agentId: id, boundTo: agent.principal, principal });
+      throw new MasterError(Status.PERMISSION_DENIED, `reregister.agent_info.id: agent ${id} is bound to another principal; principal "${principal}" may not re-register it`);
+    }
     const info = msg.agent_info!;
     checkHostname(info.hostname, 'reregister.agent_info.hostname');
     const total = resourcesFromWire(info.resources ?? [], 'reregister.agent_info.resources');
     const now = this.core.clock.now();
-    let agent = this.core.agents.get(id);
     if (agent?.lifecycle === 'GONE') {
       sink.send({ type: 'SHUTDOWN', shutdown: { message: `agent ${id} was marked gone; it must not rejoin with this id` } });
       throw new MasterError(Status.PERMISSION_DENIED, `agent ${id} was marked gone`);
@@ -93,6 +105,7 @@ export class AgentManager {
       agent = this.newEntry(id, info, total, msg.version, sink);
       this.core.agents.set(id, agent);
     }
+    agent.principal ??= principal;
     agent.connected = true;
     agent.lifecycle = 'REGISTERED';
     agent.reregisteredAt = now;
@@ -114,6 +127,12 @@ export class AgentManager {
       const fw = this.core.frameworks.get(frameworkId) ?? (fwWire === undefined ? undefined : this.core.frameworkManager.adopt(fwWire));
       if (fw === undefined) continue;
       const taskId = t.task_id?.value ?? '';
+      const elsewhere = fw.tasks.get(taskId);
+      if (elsewhere !== undefined && elsewhere.agentId !== id) {
+        // An agent speaks for its own tasks only.
+        this.core.logger.warn('agent reported a task the master placed on another agent; ignored', { agentId: id, frameworkId, taskId, placedOn: elsewhere.agentId });
+        continue;
+      }
       reported.add(`${frameworkId}/${taskId}`);
       if (isTerminal(state)) {
         // Finished while the master was away; its update is among the unacknowledged ones. Not in use.
@@ -301,6 +320,7 @@ export class AgentManager {
       agent.drain = r.drain;
       agent.lifecycle = r.lifecycle === 'REGISTERED' ? 'RECOVERED' : r.lifecycle;
       agent.unreachableAt = r.unreachableAt;
+      agent.principal = r.principal;
       this.core.agents.set(id, agent);
       if (agent.lifecycle === 'RECOVERED') {
         // Expected back; declared unreachable if it does not re-register in time.
@@ -364,6 +384,7 @@ export class AgentManager {
       pingTimer: undefined,
       unreachableTimer: undefined,
       tasks: new Map(),
+      principal: undefined,
       knownFrameworks: new Set(),
     };
   }
@@ -377,6 +398,7 @@ export class AgentManager {
       total: agent.total.toJSON(),
       registeredAt: agent.registeredAt,
       unreachableAt: agent.unreachableAt,
+      ...(agent.principal === undefined ? {} : { principal: agent.principal }),
     };
     void this.core.persist([{ key: KEY(agent.id), value: record }]).catch(() => undefined);
   }

@@ -24,7 +24,8 @@
  * - `principal`: a name or `*` (any authenticated principal); a list of them works too.
  * - `objects`: what the action is on — the role for register_framework, reserve, unreserve,
  *   create_volume, destroy_volume, set_quota, set_weights and run_task; the framework's principal for teardown; the agent id for
- *   register_agent, drain_agent and maintenance. Patterns: `web` (exactly), `eng/*` (every role below
+ *   register_agent (a new agent has none: only rules for any object match) and drain_agent; each
+ *   machine's lowercase hostname for maintenance. Patterns: `web` (exactly), `eng/*` (every role below
  *   `eng`, not `eng` itself, as Mesos), `*` (anything, including no object). Omitted: `['*']`.
  * - No matching rule: **denied**, except `view`, which any authenticated principal may do unless a
  *   rule denies it — read access is what dashboards and CLIs need first, and every caller is already

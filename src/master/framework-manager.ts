@@ -54,6 +54,7 @@ export class FrameworkManager {
       sink,
       connected: true,
       registered: true,
+      provisional: false,
       registeredAt: now,
       reregisteredAt: undefined,
       disconnectedAt: undefined,
@@ -166,6 +167,7 @@ export class FrameworkManager {
     }
     const now = this.core.clock.now();
     const fw = this.newEntry(id, info, wire, now, now);
+    fw.provisional = true;
     this.core.frameworks.set(id, fw);
     this.core.allocator.addFramework(id, info.description, false);
     this.startFailoverTimer(fw, Math.max(this.failoverTimeout(info), this.core.options.heartbeatIntervalMs * 5));
@@ -182,7 +184,8 @@ export class FrameworkManager {
   }
 
   private failover(fw: FrameworkEntry, sink: FrameworkSink, info: ValidFramework, wire: FrameworkInfo__Output, suppressedRoles: readonly string[], now: number): FrameworkEntry {
-    if (fw.registered) this.checkUnchangeable(fw.info, info);
+    if (fw.registered && !fw.provisional) this.checkUnchangeable(fw.info, info);
+    fw.provisional = false;
     const old = fw.sink;
     fw.sink = sink;
     if (old !== undefined && old !== sink) old.close({ code: Status.ABORTED, message: 'framework failed over: a newer SUBSCRIBE with the same id took over' });
@@ -279,6 +282,7 @@ export class FrameworkManager {
       sink: undefined,
       connected: false,
       registered: true,
+      provisional: false,
       registeredAt,
       reregisteredAt: undefined,
       disconnectedAt,

@@ -93,6 +93,10 @@ export class MasterMetrics implements MetricsExposition {
   readonly statusUpdates: Counter<'state'>;
   /** `berth_invalid_calls_total{call,reason}`: calls rejected at the edge (DESIGN §7). */
   readonly invalidCalls: Counter<'call' | 'reason'>;
+  /** `berth_agent_identity_refusals_total{kind}`: an agent principal acting as another agent —
+   *  re-registering an id bound to another principal (`reregister`), or reporting on a task the
+   *  master placed on another agent (`status_update`). */
+  readonly agentIdentityRefusals: Counter<'kind'>;
   /** `berth_rejected_operations_total{reason}`: offer operations rejected during ACCEPT. */
   readonly rejectedOperations: Counter<'reason'>;
   /** `berth_registry_writes_total{result}`: registry writes by result (`ok`, `error`, `fenced`). */
@@ -128,6 +132,7 @@ export class MasterMetrics implements MetricsExposition {
     this.tasksLaunched = counter('tasks_launched', 'Tasks sent to agents.');
     this.statusUpdates = counter('status_updates', 'Task status updates received, by state.', ['state']);
     this.invalidCalls = counter('invalid_calls', 'Calls rejected by validation, by call and reason.', ['call', 'reason']);
+    this.agentIdentityRefusals = counter('agent_identity_refusals', 'Agent messages refused because they spoke for another agent, by kind.', ['kind']);
     this.rejectedOperations = counter('rejected_operations', 'Offer operations rejected, by reason.', ['reason']);
     this.registryWrites = counter('registry_writes', 'Registry writes, by result.', ['result']);
     this.allocationCycle = histogram('allocation_cycle', 'Duration of an allocation cycle.', CYCLE_BUCKETS);

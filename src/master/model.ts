@@ -37,6 +37,12 @@ export interface FrameworkEntry {
   connected: boolean;
   /** True once it subscribed through this master (false for one only known from the registry or agents). */
   registered: boolean;
+  /**
+   * Known only from an agent's re-registration (not from a SUBSCRIBE or the registry): its
+   * FrameworkInfo is the agent's claim, so the first SUBSCRIBE with its id replaces it whole
+   * (principal, user and checkpoint included) instead of being held to it.
+   */
+  provisional: boolean;
   registeredAt: number;
   reregisteredAt: number | undefined;
   disconnectedAt: number | undefined;
@@ -72,6 +78,12 @@ export interface AgentEntry {
   /** When, without a reconnect, the agent is declared unreachable. */
   unreachableTimer: TimerHandle | undefined;
   readonly tasks: Map<string, TaskEntry>;
+  /**
+   * The principal that first registered this agent id (absent with authentication off, and for
+   * agents registered before ids were bound, until their next re-registration). Only it may
+   * re-register the id.
+   */
+  principal: string | undefined;
   /** Frameworks whose FrameworkInfo this agent connection has been sent (RUN_TASK sends it once). */
   readonly knownFrameworks: Set<string>;
 }

@@ -192,16 +192,26 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
     }),
     GetMaintenanceSchedule: unary((_req, p) => ({ schedule: leading(p, 'view').maintenance.schedule })),
     UpdateMaintenanceSchedule: unary(async (req, p) => {
-      await leading(p, 'maintenance').maintenance.updateSchedule(req.schedule);
+      const core = leading(p);
+      // Every machine whose windows the change adds, moves or removes is an object of the ACL.
+      const machinesOf = (s: typeof req.schedule) => (s?.windows ?? []).flatMap((w) => (w.machine_ids ?? []).map((m) => m.hostname ?? ''));
+      mayMaintain(core, p, [...machinesOf(core.maintenance.schedule), ...machinesOf(req.schedule)]);
+      await core.maintenance.updateSchedule(req.schedule);
       return {};
     }),
     GetMaintenanceStatus: unary((_req, p) => leading(p, 'view').maintenance.status()),
     StartMaintenance: unary(async (req, p) => {
-      await leading(p, 'maintenance').maintenance.start(hostnames(req.machines ?? []));
+      const core = leading(p);
+      const machines = hostnames(req.machines ?? []);
+      mayMaintain(core, p, machines);
+      await core.maintenance.start(machines);
       return {};
     }),
     StopMaintenance: unary(async (req, p) => {
-      await leading(p, 'maintenance').maintenance.stop(hostnames(req.machines ?? []));
+      const core = leading(p);
+      const machines = hostnames(req.machines ?? []);
+      mayMaintain(core, p, machines);
+      await core.maintenance.stop(machines);
       return {};
     }),
     Teardown: unary((req, p) => {
@@ -385,6 +395,15 @@ function quantities(list: readonly { name: string; value: number }[], field: str
 
 /** Machines one maintenance call may name. */
 const MAX_MACHINES = 10_000;
+
+/** The `maintenance` ACL's objects are machines' hostnames (lowercase, as they are matched). */
+function mayMaintain(core: MasterCore, principal: { name: string } | undefined, machines: readonly string[]): void {
+  for (const hostname of new Set(machines.map((m) => m.toLowerCase()))) {
+    if (!core.allowed(principal, 'maintenance', hostname)) {
+      throw new MasterError(Status.PERMISSION_DENIED, `principal "${principal?.name ?? '(none)'}" may not change maintenance of machine "${hostname}"`);
+    }
+  }
+}
 
 function hostnames(machines: readonly { hostname?: string }[]): string[] {
   if (machines.length > MAX_MACHINES) throw new MasterError(Status.INVALID_ARGUMENT, `machines: at most ${MAX_MACHINES} per call, got ${machines.length}`);

@@ -90,6 +90,13 @@ export class TaskTracker {
     if (status === null || status === undefined || !isTaskState(status.state)) return;
     const fw = this.core.frameworks.get(frameworkId);
     const task = fw?.tasks.get(status.task_id?.value ?? '');
+    if (task !== undefined && task.agentId !== agent.id) {
+      // An agent reports on its own tasks only: this one runs elsewhere, and believing the update
+      // would free that agent's resources in the allocator while the task still holds them.
+      this.core.metrics?.agentIdentityRefusals.inc({ kind: 'status_update' });
+      this.core.logger.warn('refused a status update for a task placed on another agent', { agentId: agent.id, frameworkId, taskId: task.taskId, placedOn: task.agentId });
+      return;
+    }
     const latest = isTaskState(update.latest_state) ? update.latest_state : status.state;
     this.core.metrics?.statusUpdates.inc({ state: status.state });
     if (task !== undefined) {

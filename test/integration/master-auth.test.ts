@@ -132,7 +132,7 @@ describe('master: authentication and ACLs', () => {
   test('an agent whose principal may not register_agent is refused with PERMISSION_DENIED', async () => {
     const agent = track(FakeAgent.connect(master.address, { metadata: bearer(TOKEN.viewer) }));
     const ended = (await agent.messages.whenEnded('the refused agent stream')) as grpc.ServiceError;
-    expect([ended.code, ended.details]).toEqual([grpc.status.PERMISSION_DENIED, expect.stringMatching(/principal "viewer" may not register agents/)]);
+    expect([ended.code, ended.details]).toEqual([grpc.status.PERMISSION_DENIED, expect.stringMatching(/principal "viewer" may not register new agents/)]);
     expect(agent.messages.log.map((m) => m.type)).toEqual([]);
     await agentAs('agent');
   });

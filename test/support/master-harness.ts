@@ -159,11 +159,13 @@ export interface TestMasterOptions extends Partial<MasterDaemonOptions['core']> 
   readonly authorizer?: Authorizer;
   /** The gRPC port (to restart a master in place); @default an ephemeral one */
   readonly grpcPort?: number;
+  /** Metrics to count into; @default none */
+  readonly metrics?: MasterDaemonOptions['metrics'];
 }
 
 /** A real master (real gRPC on loopback) with a fake clock, an in-memory registry and a manual election. */
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
-  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, ...core } = options;
+  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, metrics, ...core } = options;
   const clock = sharedClock ?? new FakeClock();
   const store = sharedStore ?? new MemoryStore();
   const election = new ManualElection(autoElect ?? true, () => store.term + 1, clock);
@@ -186,6 +188,7 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     maxMessageBytes,
     authenticate: authenticate === undefined ? undefined : (metadata) => authenticate.authenticate(metadata),
     authorizer,
+    metrics,
     openRegistry: async (term) => store.open(term),
     ...(grpcPort !== undefined ? { grpcPort } : {}),
   });
