@@ -10,6 +10,7 @@
  * master. Tasks keep running while no agent process watches them (unless the agent is stopped with
  * `killTasks`).
  */
+import { DEFAULT_TASK_USER, type TaskUserPolicy } from './task-user';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Attribute } from '../common/attributes';
@@ -53,6 +54,10 @@ export interface AgentOptions {
   readonly recover?: 'reconnect' | 'cleanup';
   /** Host directories (absolute prefixes) tasks may mount as volumes. @default none */
   readonly allowedHostPaths?: readonly string[];
+  /** The Unix user of tasks that name none (src/agent/task-user.ts). @default 'nobody' */
+  readonly taskUser?: string;
+  /** How task users are resolved (tests inject the agent's uid and a user table). @default the host's */
+  readonly taskUsers?: Omit<TaskUserPolicy, 'defaultUser'>;
   /** The agent's fault domain, reported at registration. */
   readonly domain?: { readonly region: string; readonly zone: string };
   /** Where launches, status updates and health checks are counted. @default none */
@@ -105,6 +110,7 @@ export class Agent {
       logger: this.logger,
       metrics: options.metrics,
       allowedHostPaths: options.allowedHostPaths,
+      users: { ...options.taskUsers, defaultUser: options.taskUser ?? DEFAULT_TASK_USER },
       agentId: () => this.id,
     });
     this.link = new MasterLink({

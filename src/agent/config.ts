@@ -147,6 +147,26 @@ export const agentConfigSchema = z.strictObject({
    * A tiny cpus (0.01) makes a container slow to start under a quota. @default true
    */
   dockerCpuQuota: z.boolean().default(true).describe('hard CPU limit (CFS quota) for Docker tasks'),
+  /**
+   * The Unix user of tasks that name none (neither CommandInfo.user nor FrameworkInfo.user). Applied
+   * when the agent runs as root; an agent that is not root runs every task as itself, and fails those
+   * that ask for another user. @default 'nobody'
+   */
+  taskUser: z.string().regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/, 'must be a Unix user name').max(64).default('nobody').describe('user of tasks that name none (root agents)'),
+  /** Docker tasks run with `no-new-privileges` (setuid binaries grant nothing). @default true */
+  dockerNoNewPrivileges: z.boolean().default(true).describe('no-new-privileges for Docker tasks'),
+  /**
+   * Capabilities dropped from Docker's default set for every task, comma-separated (`ALL` drops all).
+   * NET_RAW would let a task forge packets on the host's network (tasks use host networking).
+   * Empty: Docker's defaults. @default 'NET_RAW'
+   */
+  dockerDropCapabilities: z.string().default('NET_RAW')
+    .superRefine((text, ctx) => {
+      for (const c of splitList(text)) if (!/^[A-Z_]+$/.test(c)) ctx.addIssue({ code: 'custom', message: `must be capability names such as NET_RAW,SYS_CHROOT, got "${c}"` });
+    })
+    .describe('capabilities Docker tasks lose (comma-separated)'),
+  /** Most processes a Docker task may run (fork bombs stop there); 0: no limit. @default 4096 */
+  dockerPidsLimit: z.number().int().min(0).default(4096).describe('process limit per Docker task (0: none)'),
   /** The Docker engine's socket. @default '/var/run/docker.sock' */
   dockerSocket: z.string().min(1).default('/var/run/docker.sock').describe('Docker engine socket'),
   /**

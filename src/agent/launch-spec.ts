@@ -13,10 +13,12 @@ import type { ContainerType, LaunchCommand, LaunchSpec, VolumeMount } from './co
 import { healthCheckFromWire, type HealthCheckSpec } from './health-checker';
 import { escapeId } from './checkpoint';
 import { durationMs, taskPorts } from './task-mapping';
+import { taskUserOf, type TaskUserPolicy } from './task-user';
 
 /** Docker parameters (DockerInfo.parameters) a task may set (`label`: `key=value`, added to the
- *  container's labels); anything else is refused. */
-export const ALLOWED_DOCKER_PARAMETERS: ReadonlySet<string> = new Set(['label']);
+ *  container's labels; `read-only`: `true` mounts the image's root filesystem read-only); anything
+ *  else is refused. */
+export const ALLOWED_DOCKER_PARAMETERS: ReadonlySet<string> = new Set(['label', 'read-only']);
 
 /** What the agent knows and allows, next to the task. */
 export interface LaunchContext {
@@ -32,6 +34,10 @@ export interface LaunchContext {
   readonly types: readonly ContainerType[];
   /** Host directories (absolute prefixes) tasks may mount; empty: none. */
   readonly allowedHostPaths: readonly string[];
+  /** FrameworkInfo.user of the task's framework ('' when it names none). */
+  readonly frameworkUser: string;
+  /** How the agent picks and switches task users. */
+  readonly users: TaskUserPolicy;
 }
 
 /** A refusal, as the task's status. */
@@ -53,11 +59,18 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
   if (docker?.privileged === true) return refuse('REASON_TASK_UNAUTHORIZED', 'privileged containers are not allowed on this agent');
   const labels: Record<string, string> = { agentId: ctx.agentId };
   for (const l of info.labels?.labels ?? []) if (l.key) labels[`task.${l.key}`] = l.value ?? '';
+  let readOnlyRootfs = false;
   for (const p of docker?.parameters ?? []) {
     if (!ALLOWED_DOCKER_PARAMETERS.has(p.key ?? '')) {
       return refuse('REASON_TASK_INVALID', `docker parameter "${p.key}" is not allowed (allowed: ${[...ALLOWED_DOCKER_PARAMETERS].join(', ')})`);
     }
+    if (p.key === 'read-only') {
+      if (p.value !== 'true' && p.value !== 'false') return refuse('REASON_TASK_INVALID', `docker parameter "read-only" must be "true" or "false", got ${JSON.stringify(p.value ?? '')}`);
+      readOnlyRootfs = p.value === 'true';
+    }
   }
+  const chosen = taskUserOf(info.command?.user ?? ctx.frameworkUser, ctx.users);
+  if ('refusal' in chosen) return { refusal: chosen.refusal };
 
   const volumes: VolumeMount[] = [];
   for (const [i, v] of (container?.volumes ?? []).entries()) {
@@ -119,6 +132,8 @@ export function launchSpecOf(info: TaskInfo, ctx: LaunchContext): { spec: Launch
       maxCompletionMs: durationMs(info.max_completion_time),
       killGracePeriodMs: durationMs(info.kill_policy?.grace_period),
       labels,
+      ...(chosen.user !== undefined ? { user: chosen.user } : {}),
+      ...(readOnlyRootfs ? { readOnlyRootfs } : {}),
     },
   };
 }

@@ -12,6 +12,7 @@
  * task, a framework's, or all of them when the agent stops), and the issue of every status update
  * through the {@link StatusUpdateManager}. Recovery after a restart (./recovery) re-populates it.
  */
+import type { TaskUserPolicy } from './task-user';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import type { Clock } from '../common/clock';
@@ -80,6 +81,8 @@ export interface TaskRunnerOptions {
   readonly metrics?: AgentMetrics;
   /** Host directories (absolute prefixes) tasks may mount as volumes. */
   readonly allowedHostPaths?: readonly string[];
+  /** How task users are chosen and resolved. */
+  readonly users: TaskUserPolicy;
   /** The agent id (undefined before the first registration). */
   readonly agentId: () => string | undefined;
 }
@@ -206,6 +209,8 @@ export class TaskRunner {
         volumesDir: path.join(this.checkpoint.root, 'volumes'),
         types: this.containerizer.types,
         allowedHostPaths: this.options.allowedHostPaths ?? [],
+        frameworkUser: this.frameworks.get(frameworkId)?.user ?? '',
+        users: this.options.users,
       });
       return { t, plan };
     });

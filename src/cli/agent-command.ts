@@ -61,7 +61,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   const closeHttp = (): Promise<void> => (httpClosed ??= http?.close() ?? Promise.resolve());
   const workDir = path.resolve(config.workDir);
   const clock = new SystemClock();
-  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, workDir, clock, logger });
+  const dockerHardening = { noNewPrivileges: config.dockerNoNewPrivileges, dropCapabilities: splitList(config.dockerDropCapabilities), pidsLimit: config.dockerPidsLimit };
+  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, dockerHardening, workDir, clock, logger });
   const [region, zone] = config.domain?.split('/') ?? [];
   const agent = new Agent({
     master: config.master,
@@ -73,6 +74,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     containerizer,
     recover: config.recover,
     allowedHostPaths: splitList(config.allowedHostPaths),
+    taskUser: config.taskUser,
     ...(region !== undefined && zone !== undefined ? { domain: { region, zone } } : {}),
     metrics,
     version: packageVersion(),

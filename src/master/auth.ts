@@ -27,6 +27,10 @@
  *   register_agent (a new agent has none: only rules for any object match) and drain_agent; each
  *   machine's lowercase hostname for maintenance. Patterns: `web` (exactly), `eng/*` (every role below
  *   `eng`, not `eng` itself, as Mesos), `*` (anything, including no object). Omitted: `['*']`.
+ * - `users` (run_task only): the Unix users tasks may run as — names or `*`. Omitted, or `*`: every
+ *   user but `root`; running as root takes a rule that names `root` (a deny rule without `users`, or
+ *   with `*`, covers root too). A task's user is CommandInfo.user, else FrameworkInfo.user, else `''`
+ *   (the agent's default task user).
  * - No matching rule: **denied**, except `view`, which any authenticated principal may do unless a
  *   rule denies it — read access is what dashboards and CLIs need first, and every caller is already
  *   authenticated; writes stay default-deny.
@@ -143,19 +147,25 @@ export interface AclRule {
   /** Patterns: exact, `*`, or `prefix/*` (strictly below `prefix`). */
   readonly objects: readonly string[];
   readonly effect: 'allow' | 'deny';
+  /** run_task only: Unix users (names or `*`); see the file comment. Absent: every user but root. */
+  readonly users?: readonly string[];
 }
 
 /** Decides whether a principal may perform an action on an object; see the file comment for the rules. */
 export class Authorizer {
   constructor(private readonly rules: readonly AclRule[]) {}
 
-  /** Whether `principal` may do `action` on `object`. An undefined principal may do nothing. */
-  allowed(principal: Principal | undefined, action: AuthAction, object?: string): boolean {
+  /**
+   * Whether `principal` may do `action` on `object` (for run_task: in role `object` as Unix user
+   * `user`, '' meaning the agent's default). An undefined principal may do nothing.
+   */
+  allowed(principal: Principal | undefined, action: AuthAction, object?: string, user?: string): boolean {
     if (principal === undefined) return false;
     for (const rule of this.rules) {
       if (!rule.actions.includes(action)) continue;
       if (!rule.principals.some((p) => p === '*' || p === principal.name)) continue;
       if (!rule.objects.some((pattern) => objectMatches(pattern, object))) continue;
+      if (action === 'run_task' && !userMatches(rule, user ?? '')) continue;
       return rule.effect === 'allow';
     }
     return action === 'view';
@@ -173,6 +183,14 @@ export class Authorizer {
     const on = object === undefined ? '' : ` on "${object}"`;
     throw new AuthError('PERMISSION_DENIED', `${who} is not allowed to ${action}${on}`, principal?.name, action, object);
   }
+}
+
+/** Root is never matched by default or by `*` in an allow rule: it must be named. */
+function userMatches(rule: AclRule, user: string): boolean {
+  const deny = rule.effect === 'deny';
+  if (rule.users === undefined) return deny || user !== 'root';
+  if (user === 'root') return rule.users.includes('root') || (deny && rule.users.includes('*'));
+  return rule.users.some((u) => u === '*' || u === user);
 }
 
 function objectMatches(pattern: string, object: string | undefined): boolean {
@@ -205,7 +223,8 @@ const aclsSchema = z.strictObject({
     action: oneOrMany(z.enum(AUTH_ACTIONS)),
     objects: z.array(objectPattern).min(1).default(['*']),
     effect: z.enum(['allow', 'deny']).default('allow'),
-  })).default([]),
+    users: z.array(z.string().regex(/^(\*|[A-Za-z0-9_.][A-Za-z0-9_.-]*)$/, 'must be a Unix user name or "*"')).min(1).optional(),
+  }).refine((r) => r.users === undefined || r.action.every((a) => a === 'run_task'), { path: ['users'], message: 'applies to the run_task action only' })).default([]),
 });
 
 function parseFile<S extends z.ZodType>(schema: S, file: string, namedBy: string): z.output<S> {
@@ -249,7 +268,7 @@ export function loadTokensFile(file: string, logger: Logger = nullLogger): Authe
 /** Reads and validates an ACLs file. @throws ConfigError naming each bad rule. */
 export function loadAclsFile(file: string): Authorizer {
   const { rules } = parseFile(aclsSchema, file, 'auth.aclsFile');
-  return new Authorizer(rules.map((r) => ({ principals: r.principal, actions: r.action, objects: r.objects, effect: r.effect })));
+  return new Authorizer(rules.map((r) => ({ principals: r.principal, actions: r.action, objects: r.objects, effect: r.effect, ...(r.users !== undefined ? { users: r.users } : {}) })));
 }
 
 /** Authentication and authorization as configured; both undefined when `auth.enabled` is false. */

@@ -234,8 +234,8 @@ export class MasterCore {
   }
 
   /** Whether `principal` may do `action` on `object` (always, when authorization is disabled). */
-  allowed(principal: Principal | undefined, action: AuthAction, object?: string): boolean {
-    return this.authorizer === undefined || this.authorizer.allowed(principal, action, object);
+  allowed(principal: Principal | undefined, action: AuthAction, object?: string, user?: string): boolean {
+    return this.authorizer === undefined || this.authorizer.allowed(principal, action, object, user);
   }
 
   masterInfo(): MasterInfo {

@@ -192,7 +192,8 @@ export class SchedulerApi {
       offers: offers.map((o) => ({ id: o.id, agentId: o.agentId, role: o.role, resources: o.resources })),
       operations,
       isKnownTask: (taskId) => fw.tasks.has(taskId),
-      authorize: core.authorizer === undefined ? undefined : (action, role) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role),
+      frameworkUser: fw.info.user,
+      authorize: core.authorizer === undefined ? undefined : (action, role, user) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role, user),
     });
     const agentId = offers[0]!.agentId;
     const agent = core.agents.get(agentId);

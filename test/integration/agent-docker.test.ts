@@ -179,7 +179,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
     const agent = await dockerAgent();
     const port = f.ports[2]!;
     const health_check = { type: 'HTTP', http: { port, path: '/' }, delay_seconds: 0, interval_seconds: 0.2, timeout_seconds: 1, grace_period_seconds: 10, consecutive_failures: 3 };
-    const serve = 'mkdir -p /tmp/www && echo ok > /tmp/www/index.html && exec httpd -f -p $PORT0 -h /tmp/www';
+    const serve = 'mkdir -p $BERTH_SANDBOX/www && echo ok > $BERTH_SANDBOX/www/index.html && exec httpd -f -p $PORT0 -h $BERTH_SANDBOX/www';
     await f.launch(dockerTask('well', serve, { health_check }, `cpus:0.1;mem:32;ports:[${port}-${port}]`));
     const [, , healthy] = await f.expectStates('well', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_RUNNING']);
     expect([healthy!.healthy, healthy!.reason]).toEqual([true, 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED']);

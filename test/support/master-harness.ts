@@ -210,7 +210,7 @@ export class TestScheduler {
 
   static async subscribe(address: string, info: Partial<FrameworkInfo> = {}, opts: { suppressedRoles?: string[]; metadata?: grpc.Metadata } = {}): Promise<TestScheduler> {
     const s = TestScheduler.open(address, opts.metadata);
-    s.send({ type: 'SUBSCRIBE', subscribe: { framework_info: { name: 'test', user: 'test', roles: ['*'], ...info }, suppressed_roles: opts.suppressedRoles ?? [] } });
+    s.send({ type: 'SUBSCRIBE', subscribe: { framework_info: { name: 'test', user: '', roles: ['*'], ...info }, suppressed_roles: opts.suppressedRoles ?? [] } });
     const first = await s.events.next((e) => e.type === 'SUBSCRIBED' || e.type === 'ERROR', 'SUBSCRIBED');
     if (first.type === 'ERROR') {
       s.close();

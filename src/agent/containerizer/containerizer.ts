@@ -12,6 +12,7 @@
  * - Every timer runs on the injected `Clock` (src/common/clock.ts).
  */
 import { BerthError, type BerthErrorOptions } from '../../common/errors';
+import type { TaskUser } from '../task-user';
 
 /** Grace period between SIGTERM and SIGKILL when the task's KillPolicy gives none (Mesos's default). */
 export const DEFAULT_KILL_GRACE_PERIOD_MS = 3_000;
@@ -72,6 +73,11 @@ export interface LaunchSpec {
   readonly killGracePeriodMs?: number;
   /** Free-form labels (agent id, task labels); kept with the container and returned by `recover`. */
   readonly labels: Readonly<Record<string, string>>;
+  /** The Unix user to run as (uid, gid, supplementary groups), owner of the sandbox. Absent: the
+   *  agent's own user (an agent that is not root cannot switch). */
+  readonly user?: TaskUser;
+  /** DOCKER: mount the image's root filesystem read-only (the sandbox stays writable). */
+  readonly readOnlyRootfs?: boolean;
 }
 
 /** A started container. */

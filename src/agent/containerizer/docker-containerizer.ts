@@ -16,6 +16,7 @@
  *   engine connection drops); a container deleted behind the agent's back ends with an unknown code.
  */
 import { mkdirSync } from 'node:fs';
+import { prepareSandbox } from '../task-user';
 import * as path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Clock } from '../../common/clock';
@@ -74,8 +75,26 @@ export interface DockerContainerizerOptions {
   readonly cpuQuota?: boolean;
   /** First delay before re-asking the engine for a container's end after a failed wait. @default 1000 */
   readonly retryMinMs?: number;
+  /** What every container is denied; see {@link DockerHardening}. @default DEFAULT_DOCKER_HARDENING */
+  readonly hardening?: DockerHardening;
   readonly logger?: Logger;
 }
+
+/**
+ * The limits every task container gets (agent settings relax them). Docker's defaults let a process
+ * in a container gain privileges through setuid binaries, open raw sockets (spoofing on the host's
+ * network, since tasks use host networking) and fork without bound.
+ */
+export interface DockerHardening {
+  /** `no-new-privileges`: setuid/setcap binaries grant nothing. */
+  readonly noNewPrivileges: boolean;
+  /** Capabilities dropped from Docker's default set (`NET_RAW`, …); `ALL` drops every one. */
+  readonly dropCapabilities: readonly string[];
+  /** Most processes (and threads) a container may have; 0: no limit. */
+  readonly pidsLimit: number;
+}
+
+export const DEFAULT_DOCKER_HARDENING: DockerHardening = { noNewPrivileges: true, dropCapabilities: ['NET_RAW'], pidsLimit: 4096 };
 
 interface Container {
   readonly containerId: string;
@@ -139,7 +158,7 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     const image = spec.image?.name;
     if (image === undefined || image === '') return failed('launch failed: a DOCKER container needs an image');
     try {
-      mkdirSync(spec.sandboxDir, { recursive: true });
+      prepareSandbox(spec.sandboxDir, spec.user);
     } catch (e) {
       return failed(`launch failed: cannot create the sandbox: ${(e as Error).message}`);
     }
@@ -329,9 +348,13 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     // No mem among the task's resources: no memory limit (rather than a tiny one that kills it).
     const memBytes = spec.memMib > 0 ? Math.max(MIN_MEMORY_MIB, Math.ceil(spec.memMib)) * 1024 * 1024 : undefined;
     const binds = [`${spec.sandboxDir}:${SANDBOX_MOUNT}:rw`, ...(spec.volumes ?? []).map((v) => `${v.hostPath}:${v.containerPath}:${v.readOnly ? 'ro' : 'rw'}`)];
+    const hardening = this.options.hardening ?? DEFAULT_DOCKER_HARDENING;
+    const user = spec.user;
     return {
       name: `berth-${spec.containerId}`,
       Image: image,
+      // Numeric, resolved on the host: the image may have no /etc/passwd, or other ids for the name.
+      ...(user !== undefined ? { User: `${user.uid}:${user.gid}` } : {}),
       ...(entrypoint !== undefined ? { Entrypoint: entrypoint } : {}),
       ...(command !== undefined ? { Cmd: command } : {}),
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -343,6 +366,11 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
         ...(spec.cpus > 0 ? { CpuShares: Math.max(2, Math.round(spec.cpus * 1024)) } : {}),
         ...(spec.cpus > 0 && (this.options.cpuQuota ?? true) ? { NanoCpus: Math.max(10_000_000, Math.round(spec.cpus * 1e9)) } : {}),
         Binds: binds,
+        ...(user !== undefined && user.groups.length > 0 ? { GroupAdd: user.groups.map(String) } : {}),
+        ...(hardening.noNewPrivileges ? { SecurityOpt: ['no-new-privileges'] } : {}),
+        ...(hardening.dropCapabilities.length > 0 ? { CapDrop: [...hardening.dropCapabilities] } : {}),
+        ...(hardening.pidsLimit > 0 ? { PidsLimit: hardening.pidsLimit } : {}),
+        ...(spec.readOnlyRootfs === true ? { ReadonlyRootfs: true } : {}),
       },
     };
   }

@@ -5,6 +5,10 @@
  *   the group (`kill -- -pid`) reach every process the task forked.
  * - stdout/stderr go to `stdout` and `stderr` files in the sandbox; the environment is PATH, the task's
  *   env, PORT0…PORTn/PORTS and BERTH_* ids. cpus and memory are not enforced (no cgroups here).
+ * - With `spec.user` (a root agent), the sandbox and its log files belong to that user and the task
+ *   runs as it: `setpriv` (util-linux) sets uid, gid and the user's supplementary groups before it
+ *   execs the command; without setpriv, Node's spawn sets uid and gid and drops every supplementary
+ *   group. Health-check commands run as the same user.
  * - Bookkeeping for recovery: `<sandbox>/berth-container.json` (the pid file: pid, its /proc start time,
  *   the spec's ids and labels, and the exit once seen) plus a pointer `<runtimeDir>/<containerId>` holding
  *   the sandbox path. `recover()` on a new instance (after an agent restart) reads the pointers, checks
@@ -14,7 +18,7 @@
  * - Linux only (/proc).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fsp, openSync, closeSync, readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { promises as fsp, openSync, closeSync, readFileSync, writeFileSync, renameSync, mkdirSync, fchownSync, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { lastLine, readFileSlice } from './log-file';
 import type { Clock } from '../../common/clock';
@@ -36,9 +40,12 @@ import {
   type RecoveredContainer,
 } from './containerizer';
 import { ContainerLife, ContainerTable } from './lifecycle';
+import { prepareSandbox, type TaskUser } from '../task-user';
 
 /** Name of the pid file in each sandbox. */
 export const PID_FILE = 'berth-container.json';
+/** The agent's own copy of a record, `<runtimeDir>/<containerId>.json` (see writeRecord). */
+const RECORD_SUFFIX = '.json';
 
 export interface ProcessContainerizerOptions {
   /** The agent's own directory for container pointers (one per agent, e.g. `<workDir>/containers`). */
@@ -59,6 +66,8 @@ interface ContainerRecord {
   labels: Record<string, string>;
   /** The task's environment (for `exec`). */
   env: Record<string, string>;
+  /** The user the task runs as (for `exec`); absent: the agent's. */
+  user?: TaskUser;
   pid: number | undefined;
   /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */
   startTime: string | undefined;
@@ -101,6 +110,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
       sandboxDir: spec.sandboxDir,
       labels: { ...spec.labels },
       env: { ...spec.env, ...portEnv(spec.ports) },
+      ...(spec.user !== undefined ? { user: spec.user } : {}),
       pid: undefined,
       startTime: undefined,
       startedAt,
@@ -109,10 +119,14 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
 
     let child: ChildProcess;
     try {
-      mkdirSync(spec.sandboxDir, { recursive: true });
-      mkdirSync(this.runtimeDir, { recursive: true });
+      prepareSandbox(spec.sandboxDir, spec.user);
+      mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
       const out = openSync(path.join(spec.sandboxDir, 'stdout'), 'a');
       const err = openSync(path.join(spec.sandboxDir, 'stderr'), 'a');
+      if (spec.user !== undefined) {
+        fchownSync(out, spec.user.uid, spec.user.gid);
+        fchownSync(err, spec.user.uid, spec.user.gid);
+      }
       const env: Record<string, string> = {
         PATH: this.pathEnv,
         ...spec.env,
@@ -122,7 +136,8 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
         BERTH_FRAMEWORK_ID: spec.frameworkId,
         BERTH_TASK_ID: spec.taskId,
       };
-      const { file, args, argv0 } = commandLine(spec);
+      if (spec.user !== undefined) Object.assign(env, { USER: spec.user.name, LOGNAME: spec.user.name });
+      const { file, args, argv0, ids } = asUser(commandLine(spec), spec.user);
       try {
         child = spawn(file, args, {
           argv0,
@@ -130,6 +145,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
           env,
           detached: true,
           stdio: ['ignore', out, err],
+          ...ids,
         });
       } finally {
         closeSync(out);
@@ -183,6 +199,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     const found: RecoveredContainer[] = [];
     for (const name of names.sort()) {
       if (name.startsWith('.') || name.includes('.tmp-')) continue; // leftovers of an interrupted atomic write
+      if (name.endsWith(RECORD_SUFFIX)) continue; // the agent's copy of a record, read through its pointer
       const known = this.containers.get(name);
       if (known !== undefined) {
         found.push(describe(known));
@@ -190,8 +207,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
       }
       let record: ContainerRecord;
       try {
-        const sandboxDir = readFileSync(path.join(this.runtimeDir, name), 'utf8');
-        record = JSON.parse(readFileSync(path.join(sandboxDir, PID_FILE), 'utf8')) as ContainerRecord;
+        record = this.readRecord(name);
       } catch {
         continue; // Pointer written but sandbox gone: nothing to recover or report.
       }
@@ -220,6 +236,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     if (c.life.exit === undefined) throw new ContainerizerError('CONTAINER_RUNNING', `container ${containerId} is still running`);
     this.containers.delete(containerId);
     await fsp.rm(path.join(this.runtimeDir, containerId), { force: true });
+    await fsp.rm(path.join(this.runtimeDir, `${containerId}${RECORD_SUFFIX}`), { force: true });
   }
 
   async exec(containerId: string, command: LaunchCommand, timeoutMs: number): Promise<ExecResult> {
@@ -229,11 +246,13 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     if (argv.length === 0) throw new ContainerizerError('INVALID_ARGUMENT', 'exec of an empty command');
     return new Promise<ExecResult>((resolve) => {
       let output = '';
-      const child = spawn(argv[0]!, argv.slice(1), {
+      const { file, args, ids } = asUser({ file: argv[0]!, args: argv.slice(1), argv0: argv[0]! }, c.record.user);
+      const child = spawn(file, args, {
         cwd: c.record.sandboxDir,
         env: { PATH: this.pathEnv, ...c.record.env, BERTH_SANDBOX: c.record.sandboxDir },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
+        ...ids,
       });
       const take = (d: Buffer): void => {
         if (output.length < EXEC_OUTPUT_LIMIT) output += d.toString('utf8').slice(0, EXEC_OUTPUT_LIMIT - output.length);
@@ -319,8 +338,23 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     return startTime === undefined || st.startTime === startTime;
   }
 
+  /**
+   * The record is kept twice: in the sandbox (for people and tools) and in the agent's own runtime
+   * directory, which recovery reads. A task owns its sandbox and could rewrite the copy there —
+   * naming another process's pid for the agent to signal as root — so that copy is never trusted
+   * when the agent's own exists (records written before it was kept fall back to the sandbox's).
+   */
   private writeRecord(record: ContainerRecord): void {
-    writeAtomic(path.join(record.sandboxDir, PID_FILE), JSON.stringify(record));
+    const text = JSON.stringify(record);
+    writeAtomic(path.join(this.runtimeDir, `${record.containerId}${RECORD_SUFFIX}`), text);
+    writeAtomic(path.join(record.sandboxDir, PID_FILE), text);
+  }
+
+  private readRecord(containerId: string): ContainerRecord {
+    const own = path.join(this.runtimeDir, `${containerId}${RECORD_SUFFIX}`);
+    if (existsSync(own)) return JSON.parse(readFileSync(own, 'utf8')) as ContainerRecord;
+    const sandboxDir = readFileSync(path.join(this.runtimeDir, containerId), 'utf8');
+    return JSON.parse(readFileSync(path.join(sandboxDir, PID_FILE), 'utf8')) as ContainerRecord;
   }
 }
 
@@ -347,9 +381,30 @@ function commandLine(spec: LaunchSpec): { file: string; args: string[]; argv0: s
   return { file, args: argv.slice(1), argv0: argv[0] ?? file };
 }
 
+/** Where util-linux's setpriv is, when this host has it (checked once). */
+let setprivPath: string | null | undefined;
+function setpriv(): string | null {
+  if (setprivPath === undefined) setprivPath = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p)) ?? null;
+  return setprivPath;
+}
+
+/**
+ * The command line that runs `cmd` as `user`: through setpriv (uid, gid and the user's supplementary
+ * groups, set before exec, so the process never runs as root), or with spawn's uid/gid (libuv then
+ * drops all supplementary groups). Unchanged without a user.
+ */
+function asUser(cmd: { file: string; args: string[]; argv0: string }, user: TaskUser | undefined): { file: string; args: string[]; argv0: string; ids: { uid?: number; gid?: number } } {
+  if (user === undefined) return { ...cmd, ids: {} };
+  const wrapper = setpriv();
+  if (wrapper === null) return { ...cmd, ids: { uid: user.uid, gid: user.gid } };
+  const groups = user.groups.length > 0 ? ['--groups', user.groups.join(',')] : ['--clear-groups'];
+  return { file: wrapper, args: ['--reuid', String(user.uid), '--regid', String(user.gid), ...groups, '--', cmd.file, ...cmd.args], argv0: 'setpriv', ids: {} };
+}
+
+/** Writes `text` to `file` by rename; 0600: a record holds the task's environment. */
 function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
+  writeFileSync(tmp, text, { mode: 0o600 });
   renameSync(tmp, file);
 }
 

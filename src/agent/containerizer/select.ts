@@ -9,7 +9,7 @@ import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/logging';
 import { CompositeContainerizer } from './composite-containerizer';
 import type { Containerizer } from './containerizer';
-import { DockerContainerizer } from './docker-containerizer';
+import { DockerContainerizer, type DockerHardening } from './docker-containerizer';
 import { ProcessContainerizer } from './process-containerizer';
 
 export type ContainerizersSetting = 'auto' | 'docker,process' | 'docker' | 'process';
@@ -23,6 +23,8 @@ export interface SelectContainerizerOptions {
   readonly logger: Logger;
   /** Hard CPU limits for Docker tasks (see DockerContainerizerOptions.cpuQuota). @default true */
   readonly cpuQuota?: boolean;
+  /** What Docker task containers are denied. @default DEFAULT_DOCKER_HARDENING */
+  readonly dockerHardening?: DockerHardening;
   /** How long to wait for the engine's answer. @default 3000 */
   readonly pingTimeoutMs?: number;
 }
@@ -55,7 +57,7 @@ export async function selectContainerizer(options: SelectContainerizerOptions): 
     logger.warn('no Docker engine answers: tasks run as plain processes only (DOCKER tasks are refused)', { dockerSocket: options.dockerSocket });
     return proc();
   }
-  const dockerCz = new DockerContainerizer({ docker, clock, scope: options.workDir, logger, cpuQuota: options.cpuQuota });
+  const dockerCz = new DockerContainerizer({ docker, clock, scope: options.workDir, logger, cpuQuota: options.cpuQuota, hardening: options.dockerHardening });
   logger.info('Docker engine found', { dockerSocket: options.dockerSocket, containerizers: setting === 'docker' ? 'docker' : 'docker,process' });
   return setting === 'docker' ? dockerCz : new CompositeContainerizer([dockerCz, proc()]);
 }

@@ -234,7 +234,7 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   private frameworkInfo(): FrameworkInfo {
-    return { user: 'berth', roles: ['*'], ...this.info, ...(this.id !== undefined ? { id: { value: this.id } } : {}) } as FrameworkInfo;
+    return { user: '', roles: ['*'], ...this.info, ...(this.id !== undefined ? { id: { value: this.id } } : {}) } as FrameworkInfo;
   }
 
   private send(call: Omit<Call, 'framework_id'>): void {

@@ -59,8 +59,10 @@ export interface AcceptInput {
   readonly operations: readonly Operation__Output[];
   /** Whether the framework already has a (non-terminal) task with this id. */
   readonly isKnownTask: (taskId: string) => boolean;
-  /** ACL check per action and role. @default everything allowed */
-  readonly authorize?: (action: AcceptAction, role: string) => boolean;
+  /** ACL check per action and role (and, for run_task, the task's Unix user). @default everything allowed */
+  readonly authorize?: (action: AcceptAction, role: string, user?: string) => boolean;
+  /** FrameworkInfo.user: the user of tasks without CommandInfo.user ('' : the agent's default). */
+  readonly frameworkUser?: string;
 }
 
 /** A task to launch: the resources it takes, in the offer role they come from. */
@@ -241,6 +243,11 @@ class AcceptPlanner {
     return { ...checked, problems };
   }
 
+  /** The Unix user a task asks to run as: CommandInfo.user, else FrameworkInfo.user ('' : the agent's default). */
+  private userOf(task: TaskInfo__Output): string {
+    return task.command?.user ?? this.input.frameworkUser ?? '';
+  }
+
   private launch(op: Operation__Output, index: number, task: TaskInfo__Output, at: string, agentId: string): void {
     const checked = this.check(task, at, agentId);
     const id = checked.taskId;
@@ -250,8 +257,9 @@ class AcceptPlanner {
     const resources = checked.resources!;
     const choice = this.pool.chooseRole(resources);
     if (choice.role === undefined) return this.reject(id, 'TASK_ERROR', 'REASON_TASK_INVALID', `${at}.resources: ${choice.problem}`);
-    if (!this.ctx.authorize('run_task', choice.role)) {
-      return this.reject(id, 'TASK_ERROR', 'REASON_TASK_UNAUTHORIZED', `${at}: not authorized to launch tasks in role ${JSON.stringify(choice.role)}`);
+    const user = this.userOf(task);
+    if (!this.ctx.authorize('run_task', choice.role, user)) {
+      return this.reject(id, 'TASK_ERROR', 'REASON_TASK_UNAUTHORIZED', `${at}: not authorized to launch tasks in role ${JSON.stringify(choice.role)} as ${describeUser(user)}`);
     }
     const short = this.pool.shortfall(choice.role, resources);
     if (short !== undefined) return this.reject(id, 'TASK_ERROR', 'REASON_TASK_INVALID', `${at}.resources: ${short}`);
@@ -287,10 +295,14 @@ class AcceptPlanner {
     if (why === undefined) {
       const choice = this.pool.chooseRole(total);
       if (choice.role === undefined) why = `${at}: ${choice.problem}`;
-      else if (!this.ctx.authorize('run_task', choice.role)) {
-        reason = 'REASON_TASK_GROUP_UNAUTHORIZED';
-        why = `${at}: not authorized to launch tasks in role ${JSON.stringify(choice.role)}`;
-      } else {
+      else {
+        const refused = tasks.map((t) => this.userOf(t)).find((user) => !this.ctx.authorize('run_task', choice.role!, user));
+        if (refused !== undefined) {
+          reason = 'REASON_TASK_GROUP_UNAUTHORIZED';
+          why = `${at}: not authorized to launch tasks in role ${JSON.stringify(choice.role)} as ${describeUser(refused)}`;
+        }
+      }
+      if (why === undefined && choice.role !== undefined) {
         const short = this.pool.shortfall(choice.role, total);
         if (short === undefined) role = choice.role;
         else why = `${at}: the group's resources together: ${short}`;
@@ -339,4 +351,8 @@ function groupTotal(list: readonly Resources[]): Resources | { index: number; pr
   } catch (err) {
     return { index: list.length - 1, problem: (err as Error).message }; // a volume both shared and not
   }
+}
+
+function describeUser(user: string): string {
+  return user === '' ? "the agent's default user" : `user ${JSON.stringify(user)}`;
 }

@@ -25,7 +25,7 @@ export interface ConversionContext {
   readonly principal?: string;
   readonly frameworkRoles: ReadonlySet<string>;
   readonly capabilities: ReadonlySet<string>;
-  readonly authorize: (action: AcceptAction, role: string) => boolean;
+  readonly authorize: (action: AcceptAction, role: string, user?: string) => boolean;
 }
 
 /** A checked conversion, or why it is rejected. */

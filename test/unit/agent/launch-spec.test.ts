@@ -16,7 +16,7 @@ describe('launchSpecOf: what the agent runs, and refuses', () => {
     fs.symlinkSync('/', path.join(root, 'allowed', 'root'));
     ctx = {
       containerId: 'c1', frameworkId: 'fw', agentId: 'a1', role: 'web', sandboxDir: path.join(root, 'sandbox'),
-      volumesDir: path.join(root, 'volumes'), types: ['DOCKER', 'PROCESS'], allowedHostPaths: [path.join(root, 'allowed')],
+      volumesDir: path.join(root, 'volumes'), types: ['DOCKER', 'PROCESS'], allowedHostPaths: [path.join(root, 'allowed')], frameworkUser: '', users: { defaultUser: 'nobody', agentUid: 1000, agentUser: 'agent' },
     };
   });
 

@@ -83,7 +83,7 @@ describe('planAccept: LAUNCH', () => {
   it('rejects an unauthorized task with REASON_TASK_UNAUTHORIZED', () => {
     const plan = accept([offer('cpus:8;mem:1024')], ops(op.launch(task('t1'))), { authorize: (action, role) => !(action === 'run_task' && role === 'eng') });
     expect(plan.taskOutcomes).toEqual([
-      { taskId: 't1', state: 'TASK_ERROR', reason: 'REASON_TASK_UNAUTHORIZED', message: 'operations[0].launch.task_infos[0]: not authorized to launch tasks in role "eng"' },
+      { taskId: 't1', state: 'TASK_ERROR', reason: 'REASON_TASK_UNAUTHORIZED', message: 'operations[0].launch.task_infos[0]: not authorized to launch tasks in role "eng" as the agent\'s default user' },
     ]);
   });
 

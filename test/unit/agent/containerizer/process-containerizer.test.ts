@@ -179,8 +179,8 @@ describe('ProcessContainerizer', () => {
     const lost = spec('exit 9');
     await launch(first, lost);
     await within(first.wait(lost.containerId));
-    // `lost` died while "no agent watched": its pid file has no exit.
-    const lostFile = path.join(lost.sandboxDir, PID_FILE);
+    // `lost` died while "no agent watched": its record (the agent's own copy) has no exit.
+    const lostFile = path.join(root, 'runtime', `${lost.containerId}.json`);
     const rec = JSON.parse(readFileSync(lostFile, 'utf8')) as Record<string, unknown>;
     delete rec['exit'];
     writeFileSync(lostFile, JSON.stringify(rec));
@@ -188,11 +188,15 @@ describe('ProcessContainerizer', () => {
     const reused = spec('exit 0');
     await launch(first, reused);
     await within(first.wait(reused.containerId));
-    const reusedFile = path.join(reused.sandboxDir, PID_FILE);
+    const reusedFile = path.join(root, 'runtime', `${reused.containerId}.json`);
     const rec2 = JSON.parse(readFileSync(reusedFile, 'utf8')) as Record<string, unknown>;
     delete rec2['exit'];
     rec2['pid'] = process.pid;
     writeFileSync(reusedFile, JSON.stringify(rec2));
+
+    // What a task writes into the copy in its own sandbox is never believed.
+    const forged = path.join(live.sandboxDir, PID_FILE);
+    writeFileSync(forged, JSON.stringify({ ...(JSON.parse(readFileSync(forged, 'utf8')) as object), pid: process.pid, startTime: undefined }));
 
     const second = containerizer();
     const found = await second.recover();
