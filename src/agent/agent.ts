@@ -10,6 +10,7 @@
  * master. Tasks keep running while no agent process watches them (unless the agent is stopped with
  * `killTasks`).
  */
+import type { TlsMaterial } from '../common/tls';
 import { DEFAULT_TASK_USER, type TaskUserPolicy } from './task-user';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -54,6 +55,8 @@ export interface AgentOptions {
   readonly recover?: 'reconnect' | 'cleanup';
   /** Host directories (absolute prefixes) tasks may mount as volumes. @default none */
   readonly allowedHostPaths?: readonly string[];
+  /** TLS to the masters: their CA, and this agent's certificate for mutual TLS. @default plaintext */
+  readonly tls?: TlsMaterial;
   /** The Unix user of tasks that name none (src/agent/task-user.ts). @default 'nobody' */
   readonly taskUser?: string;
   /** How task users are resolved (tests inject the agent's uid and a user table). @default the host's */
@@ -126,6 +129,7 @@ export class Agent {
       onShutdown: (message) => void this.onShutdown(message),
       backoffMinMs: options.reconnectMinMs,
       backoffMaxMs: options.reconnectMaxMs,
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
       metadata: options.token === undefined ? undefined : () => {
         const md = new grpc.Metadata();
         md.set('authorization', `Bearer ${options.token}`);

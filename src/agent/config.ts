@@ -7,6 +7,7 @@
  *
  * Durations are integer milliseconds (fields end in `Ms`) and accept `15s`, `500ms`, `10m`.
  */
+import { tlsSettingsSchema } from '../common/tls-settings';
 import * as os from 'node:os';
 import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
@@ -201,6 +202,12 @@ export const agentConfigSchema = z.strictObject({
     .register(configMeta, { secret: true, defaultText: 'unset' }),
   /** File holding the bearer token (surrounding whitespace ignored), read when the agent starts. @default unset */
   tokenFile: z.string().min(1).optional().describe('file holding the bearer token for the master'),
+  /**
+   * TLS: `caFile` verifies the masters (the agent then dials TLS only), `certFile`/`keyFile` are this
+   * agent's certificate — presented to the masters (mutual TLS: its common name is the agent's
+   * principal) and served on the HTTP port, which then speaks HTTPS only.
+   */
+  tls: tlsSettingsSchema.omit({ clientCertificates: true }).prefault({}),
   /** Log level. @default 'info' */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
 }).superRefine((c, ctx) => {

@@ -13,6 +13,7 @@
  * - SHUTDOWN: the master refuses this agent; the link stops and the agent is told.
  * Every other master message goes to `onMessage`.
  */
+import { channelCredentials, explainPlaintextFailure, type TlsMaterial } from '../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
@@ -49,6 +50,8 @@ export interface MasterLinkOptions {
   readonly metadata?: () => grpc.Metadata;
   /** Largest message accepted, in bytes. @default 4 MiB */
   readonly maxMessageBytes?: number;
+  /** TLS to the masters (their CA; a certificate for mutual TLS). @default plaintext */
+  readonly tls?: TlsMaterial;
   /** @default nullLogger */
   readonly logger?: Logger;
 }
@@ -131,7 +134,7 @@ export class MasterLink {
     const address = this.targets.current;
     const Client = berthV1().AgentLink;
     const max = this.options.maxMessageBytes ?? 4 * 1024 * 1024;
-    const client = new Client(address, grpc.credentials.createInsecure(), {
+    const client = new Client(address, channelCredentials(this.options.tls), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
     });
@@ -238,6 +241,11 @@ export class MasterLink {
     } else if (err !== undefined) {
       const level = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED ? 'info' : 'warn';
       this.logger[level]('master link ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
+      if (err.code === grpc.status.UNAVAILABLE && !wasRegistered) {
+        void explainPlaintextFailure(conn.address, this.options.tls !== undefined).then((why) => {
+          if (why !== undefined) this.logger.warn(`cannot connect to the master: ${why}`, { address: conn.address });
+        });
+      }
     }
     if (!immediate) this.targets.failed(); // a dead leader must not strand the agent: try the others
     const delay = immediate ? 0 : this.backoffMs;

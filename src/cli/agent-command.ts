@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { loadTls } from '../common/tls';
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
 import { agentConfigSchema, agentResources, describeAgentConfig, parseAttributes, splitList, type AgentConfig } from '../agent/config';
@@ -61,6 +62,9 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   const closeHttp = (): Promise<void> => (httpClosed ??= http?.close() ?? Promise.resolve());
   const workDir = path.resolve(config.workDir);
   const clock = new SystemClock();
+  // Checked before anything starts: a bad certificate stops the agent with exit 78.
+  const tlsClient = loadTls(config.tls, 'tls', 'client');
+  const tlsServer = config.tls.certFile === undefined ? undefined : loadTls(config.tls, 'tls', 'server');
   const dockerHardening = { noNewPrivileges: config.dockerNoNewPrivileges, dropCapabilities: splitList(config.dockerDropCapabilities), pidsLimit: config.dockerPidsLimit };
   const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, dockerHardening, workDir, clock, logger });
   const [region, zone] = config.domain?.split('/') ?? [];
@@ -75,6 +79,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     recover: config.recover,
     allowedHostPaths: splitList(config.allowedHostPaths),
     taskUser: config.taskUser,
+    ...(tlsClient !== undefined ? { tls: tlsClient } : {}),
     ...(region !== undefined && zone !== undefined ? { domain: { region, zone } } : {}),
     metrics,
     version: packageVersion(),
@@ -91,6 +96,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   metrics.setStatsSource(agentStatsSource(agent));
   // Bind before starting the agent: a taken port fails the start before any master or task is touched.
   const server = await startHttpServer({
+    ...(tlsServer !== undefined ? { tls: { ...tlsServer, clientCertificates: 'none' as const } } : {}),
     host: config.http.host,
     port: config.http.port,
     metrics,

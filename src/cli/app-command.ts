@@ -32,6 +32,7 @@ export function withFrameworkOptions(cmd: Command): Command {
   return cmd
     .option('--frameworks <host:port>', 'the framework host\'s API (or BERTH_FRAMEWORKS; berth dev: 127.0.0.1:5060)')
     .option('--token <token>', 'bearer token (or BERTH_TOKEN)')
+    .option('--tls-ca-file <file>', 'CA certificate of a TLS server (or BERTH_TLS_CA_FILE; a client certificate: BERTH_TLS_CERT_FILE, BERTH_TLS_KEY_FILE)')
     .option('--json', 'print the API\'s answer as JSON');
 }
 

@@ -43,6 +43,7 @@ function withMasterOptions(cmd: Command): Command {
   return cmd
     .option('--master <host:port>', 'the master (or BERTH_MASTER)')
     .option('--token <token>', 'bearer token (or BERTH_TOKEN)')
+    .option('--tls-ca-file <file>', 'CA certificate of a TLS server (or BERTH_TLS_CA_FILE; a client certificate: BERTH_TLS_CERT_FILE, BERTH_TLS_KEY_FILE)')
     .option('--json', 'print the API\'s answer as JSON');
 }
 

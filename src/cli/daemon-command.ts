@@ -68,6 +68,14 @@ export function registerDaemonCommand<S extends z.ZodType>(program: Command, out
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
       spec.run(config, logger, resolve).then((s) => (stop = s), reject);
+    }).catch((err: unknown) => {
+      // Files the config names (tokens, ACLs, certificates) are checked as the daemon starts: their
+      // problems are configuration errors too, and exit 78 so a service manager does not restart-loop.
+      if (err instanceof ConfigError) {
+        out.stderr(`berth ${spec.name}: invalid configuration:\n${err.problems.map((p) => `  ${p.message}`).join('\n')}\n`);
+        throw new CliExit(CONFIG_EXIT_CODE);
+      }
+      throw err;
     });
   });
 }

@@ -91,6 +91,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       grpc: { host: '127.0.0.1', port: frameworksPort },
       store: 'file',
       workDir: path.join(workDir, 'frameworks'),
+      auth: { enabled: false },
       logLevel,
     }), logger.child({ component: 'frameworks' }));
     stops.push(() => frameworks.stop());

@@ -16,7 +16,7 @@ interface Common {
 }
 
 function withMaster(cmd: Command, json = true): Command {
-  cmd.option('--master <host:port>', 'the master (or BERTH_MASTER)').option('--token <token>', 'bearer token (or BERTH_TOKEN)');
+  cmd.option('--master <host:port>', 'the master (or BERTH_MASTER)').option('--token <token>', 'bearer token (or BERTH_TOKEN)').option('--tls-ca-file <file>', 'CA certificate of a TLS server (or BERTH_TLS_CA_FILE; a client certificate: BERTH_TLS_CERT_FILE, BERTH_TLS_KEY_FILE)');
   return json ? cmd.option('--json', 'print the API\'s answer as JSON') : cmd;
 }
 

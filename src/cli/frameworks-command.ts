@@ -1,4 +1,7 @@
 import * as path from 'node:path';
+import { loadAuth } from '../common/auth';
+import { natsAuthOptions } from '../common/nats-auth';
+import { loadTls } from '../common/tls';
 import type { Command } from 'commander';
 import { configToken } from '../common/config';
 import { SystemClock } from '../common/clock';
@@ -29,10 +32,14 @@ export async function runFrameworks(config: FrameworksConfig, logger: Logger): P
 
 /** Builds the store and the host with its plugins, and serves their APIs (also used by `berth dev`). */
 export async function startFrameworks(config: FrameworksConfig, logger: Logger): Promise<{ host: FrameworkHost; stop(): Promise<void> }> {
+  // Every file the config names is checked before anything starts (exit 78 on a bad one).
+  const { authenticator, authorizer } = loadAuth(config.auth, logger);
+  const tlsServer = config.tls.certFile === undefined ? undefined : loadTls(config.tls, 'tls', 'server');
+  const tlsClient = loadTls({ ...config.tls, clientCertificates: 'none' }, 'tls', 'client');
   let store: KeyValueStore;
   let closeStore = async (): Promise<void> => undefined;
   if (config.store === 'nats') {
-    const nats = await NatsKeyValueStore.open({ servers: config.nats.servers, bucket: config.nats.bucket, replicas: config.nats.replicas });
+    const nats = await NatsKeyValueStore.open({ servers: config.nats.servers, bucket: config.nats.bucket, replicas: config.nats.replicas, connectOptions: natsAuthOptions(config.nats, 'nats') });
     store = nats;
     closeStore = () => nats.close();
   } else {
@@ -46,6 +53,11 @@ export async function startFrameworks(config: FrameworksConfig, logger: Logger):
     store,
     clock: new SystemClock(),
     grpc: { host: config.grpc.host, port: config.grpc.port },
+    tls: {
+      ...(tlsServer !== undefined ? { server: tlsServer } : {}),
+      ...(tlsClient !== undefined ? { client: { caFile: config.tls.caFile, certFile: config.tls.certFile, keyFile: config.tls.keyFile } } : {}),
+    },
+    ...(authenticator !== undefined ? { authenticator, authorizer } : {}),
     logger,
   });
   try {

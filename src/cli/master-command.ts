@@ -1,8 +1,10 @@
 import * as path from 'node:path';
+import { natsAuthOptions } from '../common/nats-auth';
+import { channelCredentials, loadTls, serverCredentials } from '../common/tls';
 import type { Command } from 'commander';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
-import { loadAuth } from '../master/auth';
+import { loadAuth } from '../common/auth';
 import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
 import { dashboardAssets } from '../master/dashboard-assets';
 import { describeConfig, masterConfigSchema, parseMinAllocatable, type MasterConfig } from '../master/config';
@@ -55,13 +57,15 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   const clock = new SystemClock();
   const metrics = new MasterMetrics();
   const { authenticator, authorizer } = loadAuth(config.auth, logger);
+  const tls = loadTls(config.tls, 'tls', 'server');
+  const natsAuth = config.registry.kind === 'nats' ? natsAuthOptions(config.nats, 'nats') : {};
   const closers: (() => Promise<void>)[] = [];
   let election: LeaderElection;
   let openRegistry: (term: number) => Promise<Registry>;
   let publishEvent: ((event: BusEvent) => void) | undefined;
   const httpAddress = `${config.http.host}:${config.http.port}`;
   if (config.registry.kind === 'nats') {
-    const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1 });
+    const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1, ...natsAuth } as never);
     closers.push(async () => void (await nc.close()));
     election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
     openRegistry = (term) => JetStreamRegistry.open({ nc, bucket: config.nats.registryBucket, replicas: config.nats.replicas, term, leaderId: config.masterId });
@@ -113,6 +117,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     },
     grpcHost: config.grpc.host,
     grpcPort: config.grpc.port,
+    grpcCredentials: serverCredentials(tls),
     maxMessageBytes: config.maxMessageBytes,
     allocator: {
       minAllocatableResources: parseMinAllocatable(config.minAllocatableResources),
@@ -126,7 +131,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     election,
     openRegistry,
     publishEvent,
-    authenticate: authenticator === undefined ? undefined : (md) => authenticator.authenticate(md),
+    authenticate: authenticator === undefined ? undefined : (md, certificate) => authenticator.authenticate(md, certificate),
     authorizer,
     metricsSnapshot: async () => (await metrics.snapshot()).map((s) => ({ name: metricKey(s), value: s.value })),
   });
@@ -134,13 +139,15 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   await daemon.start();
   // The dashboard: static files, vendored libraries, and /api/* read in-process from the daemon.
   const dashboard = dashboardApiFor(daemon, {
-    authenticate: authenticator === undefined ? undefined : (md) => authenticator.authenticate(md),
+    authenticate: authenticator === undefined ? undefined : (md, certificate) => authenticator.authenticate(md, certificate),
     leader: () => election.leader(),
     version: packageVersion(),
     frameworks: config.dashboard.frameworks,
+    ...(tls !== undefined ? { frameworksCredentials: channelCredentials(tls) } : {}),
   });
   closers.unshift(async () => dashboard.close());
   const http = await startHttpServer({
+    ...(tls !== undefined ? { tls } : {}),
     host: config.http.host,
     port: config.http.port,
     metrics,

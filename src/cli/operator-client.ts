@@ -3,6 +3,8 @@
  * and Jobs APIs: unary calls with a deadline and the bearer token, and gRPC errors turned into
  * messages that say what to do next (the CLI prints them and exits 1).
  */
+import { ConfigError } from '../common/config';
+import { channelCredentials, explainPlaintextFailure, loadTls } from '../common/tls';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,6 +20,8 @@ export interface ApiTarget {
   /** `host:port`. */
   readonly address: string;
   readonly token?: string;
+  /** TLS: the CA that signs the server's certificate, and a client certificate for mutual TLS. */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   /** Deadline of each call. @default 10_000 */
   readonly timeoutMs?: number;
 }
@@ -36,7 +40,12 @@ export interface CliSettings {
   readonly frameworks?: string;
   readonly token?: string;
   readonly tokenFile?: string;
+  readonly tlsCaFile?: string;
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
 }
+
+const SETTINGS = ['master', 'frameworks', 'token', 'tokenFile', 'tlsCaFile', 'tlsCertFile', 'tlsKeyFile'];
 
 export function cliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
   const explicit = env['BERTH_CLI_CONFIG'];
@@ -55,10 +64,10 @@ export function cliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
     throw new BerthError('INVALID_ARGUMENT', `${file}: not YAML or JSON: ${(err as Error).message}`);
   }
   if (value === null || value === undefined) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('INVALID_ARGUMENT', `${file}: must be a map of master, frameworks, token, tokenFile`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw new BerthError('INVALID_ARGUMENT', `${file}: must be a map of ${SETTINGS.join(', ')}`);
   const settings: Record<string, string> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (!['master', 'frameworks', 'token', 'tokenFile'].includes(k)) throw new BerthError('INVALID_ARGUMENT', `${file}: unknown setting "${k}" (known: master, frameworks, token, tokenFile)`);
+    if (!SETTINGS.includes(k)) throw new BerthError('INVALID_ARGUMENT', `${file}: unknown setting "${k}" (known: ${SETTINGS.join(', ')})`);
     if (typeof v !== 'string' || v === '') throw new BerthError('INVALID_ARGUMENT', `${file}: ${k} must be a non-empty string, got ${JSON.stringify(v)}`);
     settings[k] = v;
   }
@@ -71,25 +80,36 @@ function tokenOf(opts: { token?: string }, env: NodeJS.ProcessEnv, file: CliSett
   return configToken({ token: file.token, tokenFile: file.tokenFile });
 }
 
+/** TLS files: `--tls-ca-file`, else BERTH_TLS_CA_FILE / _CERT_FILE / _KEY_FILE, else the settings file. */
+function tlsOf(opts: { tlsCaFile?: string }, env: NodeJS.ProcessEnv, file: CliSettings): ApiTarget['tls'] {
+  const pick = (flag: string | undefined, name: string, fromFile: string | undefined) => flag ?? (env[name] !== undefined && env[name] !== '' ? env[name] : fromFile);
+  const caFile = pick(opts.tlsCaFile, 'BERTH_TLS_CA_FILE', file.tlsCaFile);
+  const certFile = pick(undefined, 'BERTH_TLS_CERT_FILE', file.tlsCertFile);
+  const keyFile = pick(undefined, 'BERTH_TLS_KEY_FILE', file.tlsKeyFile);
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
+  return { ...(caFile !== undefined ? { caFile } : {}), ...(certFile !== undefined ? { certFile } : {}), ...(keyFile !== undefined ? { keyFile } : {}) };
+}
+
 /** The master for commands that talk to it: `--master`, `BERTH_MASTER`, the settings file, 127.0.0.1:5050. */
-export function operatorTarget(opts: { master?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+export function operatorTarget(opts: { master?: string; token?: string; tlsCaFile?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
   const file = cliSettings(env);
-  return target(opts.master ?? env['BERTH_MASTER'] ?? file.master ?? '127.0.0.1:5050', tokenOf(opts, env, file));
+  return target(opts.master ?? env['BERTH_MASTER'] ?? file.master ?? '127.0.0.1:5050', tokenOf(opts, env, file), tlsOf(opts, env, file));
 }
 
 /** The framework host for `berth app` / `berth job`: `--frameworks`, `BERTH_FRAMEWORKS`, the settings file, 127.0.0.1:5060. */
-export function frameworksTarget(opts: { frameworks?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
+export function frameworksTarget(opts: { frameworks?: string; token?: string; tlsCaFile?: string }, env: NodeJS.ProcessEnv = process.env): ApiTarget {
   const file = cliSettings(env);
-  return target(opts.frameworks ?? env['BERTH_FRAMEWORKS'] ?? file.frameworks ?? '127.0.0.1:5060', tokenOf(opts, env, file));
+  return target(opts.frameworks ?? env['BERTH_FRAMEWORKS'] ?? file.frameworks ?? '127.0.0.1:5060', tokenOf(opts, env, file), tlsOf(opts, env, file));
 }
 
-function target(address: string, token: string | undefined): ApiTarget {
-  return { address, ...(token !== undefined && token !== '' ? { token } : {}) };
+function target(address: string, token: string | undefined, tls: ApiTarget['tls']): ApiTarget {
+  return { address, ...(token !== undefined && token !== '' ? { token } : {}), ...(tls !== undefined ? { tls } : {}) };
 }
 
 /** A client of one `berth.v1` service, with the token and errors for people. */
 export class ApiClient<M extends string = string> {
   private readonly client: UnaryClient;
+  private readonly tlsConfigured: boolean;
 
   /**
    * @param service the service's name in `berth.v1` (`Operator`, `Services`, `Jobs`)
@@ -102,7 +122,15 @@ export class ApiClient<M extends string = string> {
     private readonly what: string,
     private readonly flag: string,
   ) {
-    this.client = new UnaryClient(service, { address: target.address, timeoutMs: target.timeoutMs ?? 10_000 });
+    let tls;
+    try {
+      tls = loadTls(target.tls, 'TLS settings', 'client');
+    } catch (err) {
+      if (err instanceof ConfigError) throw new BerthError('INVALID_ARGUMENT', err.problems.map((p) => p.message).join('; '));
+      throw err;
+    }
+    this.tlsConfigured = tls !== undefined;
+    this.client = new UnaryClient(service, { address: target.address, timeoutMs: target.timeoutMs ?? 10_000, credentials: channelCredentials(tls) });
   }
 
   /**
@@ -116,7 +144,7 @@ export class ApiClient<M extends string = string> {
     try {
       return await this.client.call<Res>(method, request, md);
     } catch (err) {
-      throw err instanceof UnaryCallError ? this.explain(err) : err;
+      throw err instanceof UnaryCallError ? await this.explain(err) : err;
     }
   }
 
@@ -124,13 +152,16 @@ export class ApiClient<M extends string = string> {
     this.client.close();
   }
 
-  private explain(err: UnaryCallError): BerthError {
+  private async explain(err: UnaryCallError): Promise<BerthError> {
     const where = this.target.address;
     const details = ((err.cause as grpc.ServiceError | undefined)?.details ?? err.message) || err.code;
     switch (err.status) {
       case grpc.status.UNAVAILABLE:
-      case grpc.status.DEADLINE_EXCEEDED:
+      case grpc.status.DEADLINE_EXCEEDED: {
+        const tls = err.status === grpc.status.UNAVAILABLE ? await explainPlaintextFailure(where, this.tlsConfigured) : undefined;
+        if (tls !== undefined) return new BerthError('UNREACHABLE', `cannot talk to ${this.what}: ${tls}`);
         return new BerthError('UNREACHABLE', `cannot reach ${this.what} at ${where} (${details}); is it running? Point to it with ${this.flag}`);
+      }
       case grpc.status.UNAUTHENTICATED:
         return new BerthError('UNAUTHENTICATED', `${this.what} at ${where} wants a token: pass --token or set BERTH_TOKEN (${details})`);
       case grpc.status.PERMISSION_DENIED:

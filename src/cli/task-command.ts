@@ -45,6 +45,7 @@ export function registerTaskCommand(program: Command, out: CliOutput): void {
     .option('--interval-ms <ms>', 'how often --follow asks for new output', '1000')
     .option('--master <host:port>', 'the master (or BERTH_MASTER)', undefined)
     .option('--token <token>', 'bearer token (or BERTH_TOKEN)', undefined)
+    .option('--tls-ca-file <file>', 'CA certificate of a TLS server (or BERTH_TLS_CA_FILE; a client certificate: BERTH_TLS_CERT_FILE, BERTH_TLS_KEY_FILE)')
     .addHelpText('after', '\nExamples:\n  berth task logs web.1 --tail 4096\n  berth task logs nightly-run --stderr --follow --master 10.0.0.1:5050')
     .action(async (taskId: string, opts: LogsOptions) => {
       const tail = nonNegativeInt('--tail', opts.tail);

@@ -16,6 +16,8 @@
  * `authorizeMetrics`. Static files are resolved inside `staticDir` only: `..`, encoded or not, and
  * symlinks leading out are 404.
  */
+import * as https from 'node:https';
+import { httpsOptions, type TlsMaterial } from './tls';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,6 +91,8 @@ export type ApiHandler = (request: ApiRequest) => ApiReply | undefined | Promise
 export interface HttpServerOptions {
   /** Address to bind. @default '127.0.0.1' */
   readonly host?: string;
+  /** Serve HTTPS only, with this certificate (see src/common/tls.ts). @default plain HTTP */
+  readonly tls?: TlsMaterial;
   /** Port to bind; 0 picks an ephemeral port (see the result's `port`). */
   readonly port: number;
   /** Source of `/metrics`: the daemon's `MasterMetrics` or `AgentMetrics`. */
@@ -139,13 +143,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const logger = options.logger ?? nullLogger;
   const host = options.host ?? '127.0.0.1';
   const root = options.staticDir === undefined ? undefined : await fs.promises.realpath(options.staticDir);
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res, options, root).catch((err: unknown) => {
       logger.error('HTTP request failed', { err, method: req.method, url: req.url });
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     });
-  });
+  };
+  const server = options.tls === undefined ? http.createServer(listener) : https.createServer(httpsOptions(options.tls), listener);
   server.keepAliveTimeout = 5000;
 
   await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import { callCertificatePrincipal } from '../common/tls';
 import { status as Status } from '@grpc/grpc-js';
 import { abortStream, endStreamWithStatus } from '../common/rpc/server';
 import type { Authenticate } from './scheduler-api';
@@ -17,7 +18,7 @@ type ServerStream<Out> = grpc.ServerDuplexStream<unknown, Out>;
  */
 export function authenticateStream(stream: grpc.ServerDuplexStream<unknown, unknown>, authenticate: Authenticate | undefined): { name: string } | undefined | false {
   if (authenticate === undefined) return undefined;
-  const principal = authenticate(stream.metadata);
+  const principal = authenticate(stream.metadata, callCertificatePrincipal(stream as never));
   if (principal === undefined) {
     endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
     return false;

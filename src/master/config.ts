@@ -8,6 +8,9 @@
  * Every duration is integer milliseconds (fields end in `Ms`) and accepts `15s`, `500ms`, `10m` in
  * flags, env and file.
  */
+import { authSettingsSchema } from '../common/auth-settings';
+import { natsAuthFields } from '../common/nats-auth';
+import { tlsSettingsSchema } from '../common/tls-settings';
 import * as os from 'node:os';
 import { z } from 'zod';
 import { configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
@@ -40,30 +43,7 @@ export function parseMinAllocatable(text: string): Quantities[] {
 
 const sorter = z.enum(['drf', 'random']);
 
-const authSchema = z
-  .strictObject({
-    /**
-     * Whether callers must present a bearer token and pass the ACLs. Must be stated when no
-     * `tokensFile` is configured: authentication is never off by accident (Mesos's default-off was its
-     * most exploited weakness). Unset with a `tokensFile`: on.
-     * @default on if `tokensFile` is set; otherwise a config error
-     */
-    enabled: z.boolean().optional().describe('require bearer tokens and ACLs (must be stated when no tokens file is set)')
-      .register(configMeta, { defaultText: '(must be stated)' }),
-    /** YAML/JSON file of principals and their tokens (`principals: [{ name, tokenSha256 }]`). @default unset */
-    tokensFile: z.string().min(1).optional().describe('file of principals and their (hashed) bearer tokens'),
-    /** YAML/JSON file of ACL rules; without it every action but `view` is denied. @default unset */
-    aclsFile: z.string().min(1).optional().describe('file of ACL rules (default deny, except view)'),
-  })
-  .superRefine((auth, ctx) => {
-    const tokens = typeof auth?.tokensFile === 'string';
-    if (auth?.enabled === undefined && !tokens) {
-      ctx.addIssue({ code: 'custom', message: 'authentication is on unless explicitly disabled, but no tokens file is configured: set auth.tokensFile (--auth-tokens-file, BERTH_AUTH_TOKENS_FILE) or, to run without authentication, auth.enabled: false (--auth-enabled false, BERTH_AUTH_ENABLED=false)' });
-    } else if (auth?.enabled === true && !tokens) {
-      ctx.addIssue({ code: 'custom', message: 'auth.enabled is true but auth.tokensFile is not set: name the file of principals and tokens' });
-    }
-  }, { when: () => true })
-  .transform((auth) => ({ ...auth, enabled: auth.enabled ?? true }));
+
 
 /** The master's configuration schema; see {@link MasterConfig} for the fields. */
 export const masterConfigSchema = z
@@ -90,6 +70,7 @@ export const masterConfigSchema = z
       /** NATS server URLs; required when `registry.kind` is `nats`. @default [] */
       servers: z.array(z.url({ protocol: /^(nats|tls|wss?)$/ }).register(configMeta, { expect: 'a NATS URL such as nats://127.0.0.1:4222' }))
         .default([]).describe('NATS server URLs (required for registry.kind nats)'),
+      ...natsAuthFields,
       /** JetStream KV bucket of the registry. @default 'berth-registry' */
       registryBucket: z.string().min(1).default('berth-registry').describe('KV bucket of the registry'),
       /** JetStream KV bucket of the leader election. @default 'berth-election' */
@@ -154,7 +135,13 @@ export const masterConfigSchema = z
         .describe('frameworks API host:port for the dashboard\'s apps and jobs'),
     }).prefault({}),
     /** Authentication and authorization; see `src/master/auth.ts` for the files' formats. */
-    auth: authSchema.prefault({}),
+    auth: authSettingsSchema.prefault({}),
+    /**
+     * TLS for the gRPC API and the HTTP port (dashboard, /metrics): with a certificate and key the
+     * master speaks TLS only; with `clientCertificates` a verified client certificate's common name
+     * is the caller's principal (mutual TLS). See `src/common/tls.ts`.
+     */
+    tls: tlsSettingsSchema.prefault({}),
     /** Log level. @default 'info' */
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
   })

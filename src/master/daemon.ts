@@ -1,4 +1,5 @@
 import { status as Status } from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import type { HierarchicalAllocatorOptions } from '../allocator/hierarchical-allocator';
 import { HierarchicalAllocator } from '../allocator/hierarchical-allocator';
 import type { Clock } from '../common/clock';
@@ -6,7 +7,7 @@ import type { Logger } from '../common/logging';
 import { agentLinkService, operatorService, schedulerService } from '../common/rpc/proto';
 import { startGrpcServer, type GrpcServerHandle } from '../common/rpc/server';
 import { AgentApi } from './agent-api';
-import type { Authorizer } from './auth';
+import type { Authorizer } from '../common/auth';
 import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
 import { MasterCore, type MasterCoreOptions } from './master-core';
@@ -27,6 +28,8 @@ export interface MasterDaemonOptions {
   readonly grpcPort?: number;
   /** Largest message accepted from any client, bytes. @default 4 MiB */
   readonly maxMessageBytes?: number;
+  /** Transport security of the gRPC server. @default plaintext */
+  readonly grpcCredentials?: grpc.ServerCredentials;
   readonly allocator?: Omit<HierarchicalAllocatorOptions, 'region'>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -83,6 +86,7 @@ export class MasterDaemon {
       host: this.options.grpcHost ?? '127.0.0.1',
       port: this.options.grpcPort ?? 0,
       maxReceiveMessageLength: this.options.maxMessageBytes ?? 4 * 1024 * 1024,
+      ...(this.options.grpcCredentials !== undefined ? { credentials: this.options.grpcCredentials } : {}),
       initialHealth: 'NOT_SERVING',
       services: [
         schedulerService({ Connect: (s) => this.schedulerApi.connect(s) }),

@@ -28,7 +28,7 @@ import type { ReadTaskLogRequest__Output } from '../generated/berth/v1/ReadTaskL
 import type { ReadTaskLogResponse } from '../generated/berth/v1/ReadTaskLogResponse';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import type { AgentApi } from './agent-api';
-import type { Authenticator, Authorizer } from './auth';
+import type { Authenticator, Authorizer } from '../common/auth';
 import type { MasterDaemon } from './daemon';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
@@ -59,6 +59,8 @@ export interface DashboardApiOptions {
   readonly taskLogTimeoutMs?: number;
   /** Deadline of the calls to the frameworks' APIs. @default 5000 */
   readonly frameworksTimeoutMs?: number;
+  /** Transport security to the frameworks' APIs. @default plaintext */
+  readonly frameworksCredentials?: grpc.ChannelCredentials;
 }
 
 /** The `/api/*` handler for the HTTP server, and what to release when the master stops. */
@@ -110,7 +112,7 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
     watchHeartbeatMs: options.heartbeatMs,
     taskLogTimeoutMs: options.taskLogTimeoutMs,
   });
-  const frameworks = options.frameworks === undefined ? undefined : new FrameworksApis(options.frameworks, options.frameworksTimeoutMs ?? 5000);
+  const frameworks = options.frameworks === undefined ? undefined : new FrameworksApis(options.frameworks, options.frameworksTimeoutMs ?? 5000, options.frameworksCredentials);
   /** A refusal (a MasterError, a handler's gRPC status, a failed frameworks call) as a JSON reply; anything else is rethrown (a logged 500). */
   const failure = (err: unknown): { status: number; json: Record<string, unknown> } => {
     let code: grpc.status;
@@ -143,11 +145,13 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
       if (route === 'state') return { json: (await invoke(operator.GetState, {}, req.headers)).state };
       if (route === 'events') return events(options, operator, req, notLeader);
       if (parts.length === 4 && parts[0] === 'tasks' && parts[3] === 'log') return await taskLog(operator, parts[1]!, parts[2]!, req);
-      if (route === 'apps') return await framework(() => frameworks!.services.call('ListApps', {}));
-      if (route === 'jobs') return await framework(() => frameworks!.jobs.call('ListJobs', {}));
+      // The caller's own credentials go on to the framework host, which authorizes them itself.
+      const onBehalf = toMetadata(req.headers);
+      if (route === 'apps') return await framework(() => frameworks!.services.call('ListApps', {}, onBehalf));
+      if (route === 'jobs') return await framework(() => frameworks!.jobs.call('ListJobs', {}, onBehalf));
       if (parts.length === 3 && parts[0] === 'jobs' && parts[2] === 'runs') {
         const limit = integer(req.query.get('limit') ?? '20', 'limit', 0, 1000);
-        return await framework(() => frameworks!.jobs.call('ListRuns', { job_id: parts[1], limit }));
+        return await framework(() => frameworks!.jobs.call('ListRuns', { job_id: parts[1], limit }, onBehalf));
       }
       return undefined;
     } catch (err) {
@@ -161,9 +165,9 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
 class FrameworksApis {
   readonly services: UnaryClient;
   readonly jobs: UnaryClient;
-  constructor(address: string, timeoutMs: number) {
-    this.services = new UnaryClient('Services', { address, timeoutMs });
-    this.jobs = new UnaryClient('Jobs', { address, timeoutMs });
+  constructor(address: string, timeoutMs: number, credentials: grpc.ChannelCredentials | undefined) {
+    this.services = new UnaryClient('Services', { address, timeoutMs, ...(credentials !== undefined ? { credentials } : {}) });
+    this.jobs = new UnaryClient('Jobs', { address, timeoutMs, ...(credentials !== undefined ? { credentials } : {}) });
   }
   close(): void {
     this.services.close();

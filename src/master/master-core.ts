@@ -7,7 +7,7 @@ import type { Logger } from '../common/logging';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { AgentManager } from './agent-manager';
 import { MaintenanceManager } from './maintenance';
-import type { AuthAction, Authorizer, Principal } from './auth';
+import type { AuthAction, Authorizer, Principal } from '../common/auth';
 import type { ClusterEventKind } from './event-bus';
 import { EventBus } from './event-bus';
 import { FrameworkManager } from './framework-manager';

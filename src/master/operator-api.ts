@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { callCertificatePrincipal } from '../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { ClusterEvent } from '../generated/berth/v1/ClusterEvent';
@@ -10,7 +11,7 @@ import { endStreamWithStatus } from '../common/rpc/server';
 import { formatMilli, toMilli } from '../common/scalar';
 import { roleProblem } from '../common/roles';
 import type { AgentApi } from './agent-api';
-import type { AuthAction } from './auth';
+import type { AuthAction } from '../common/auth';
 import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
 import type { BusEvent } from './event-bus';
@@ -59,7 +60,7 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
     return (call, callback) => {
       let principal: { name: string } | undefined;
       if (deps.authenticate !== undefined) {
-        principal = deps.authenticate(call.metadata);
+        principal = deps.authenticate(call.metadata, callCertificatePrincipal(call as never));
         if (principal === undefined) return callback({ code: Status.UNAUTHENTICATED, details: 'missing or invalid bearer token' });
       }
       Promise.resolve()

@@ -14,7 +14,11 @@ import { ValidationError } from '../common/wire';
 type Stream = grpc.ServerDuplexStream<Call__Output, Event>;
 
 /** How the master learns who is calling (bearer token → principal); undefined = anonymous. */
-export type Authenticate = (metadata: grpc.Metadata) => { name: string } | undefined;
+/**
+ * The caller's principal from its bearer token, or else from its verified client certificate's
+ * name (mutual TLS); undefined: not authenticated.
+ */
+export type Authenticate = (metadata: grpc.Metadata, certificatePrincipal?: string) => { name: string } | undefined;
 
 /**
  * `Scheduler.Connect`: one bidirectional stream per framework. The first call must be SUBSCRIBE;

@@ -7,7 +7,7 @@ import { SystemClock } from '../../src/common/clock';
 import { memoryLogger, type MemoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
 import type { GetAgentsResponse__Output } from '../../src/generated/berth/v1/GetAgentsResponse';
-import { Authenticator, Authorizer } from '../../src/master/auth';
+import { Authenticator, Authorizer } from '../../src/common/auth';
 import { bearer, startTestMaster, TestOperator, waitFor, type TestMaster } from '../support/master-harness';
 
 const TOKEN = { agent: 'token-of-the-agents', ops: 'token-of-the-operators' } as const;

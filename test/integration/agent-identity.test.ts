@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { Authenticator, Authorizer } from '../../src/master/auth';
+import { Authenticator, Authorizer } from '../../src/common/auth';
 import { MasterMetrics } from '../../src/master/metrics';
 import type { GetAgentsResponse__Output } from '../../src/generated/berth/v1/GetAgentsResponse';
 import type { GetTasksResponse__Output } from '../../src/generated/berth/v1/GetTasksResponse';

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { Authenticator, Authorizer } from '../../src/master/auth';
+import { Authenticator, Authorizer } from '../../src/common/auth';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import {
   bearer, closeAfterEach, FakeAgent, launch, startTestMaster, TestOperator, TestScheduler, type TestMaster,

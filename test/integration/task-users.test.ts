@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import type { Agent } from '../../src/agent/agent';
-import { Authenticator, Authorizer, loadAclsFile } from '../../src/master/auth';
+import { Authenticator, Authorizer, loadAclsFile } from '../../src/common/auth';
 import { AgentFixture, DOCKER, type TaskSpec } from '../support/agent-fixture';
 import { bearer, FakeAgent, launch, startTestMaster, TestScheduler, type TestMaster } from '../support/master-harness';
 

@@ -17,7 +17,7 @@ import type { Task } from '../../src/generated/berth/v1/Task';
 import type { WatchRequest } from '../../src/generated/berth/v1/WatchRequest';
 import { resourcesToWire } from '../../src/common/wire';
 import { Resources } from '../../src/common/resources';
-import type { Authenticator, Authorizer } from '../../src/master/auth';
+import type { Authenticator, Authorizer } from '../../src/common/auth';
 import { MasterDaemon, type MasterDaemonOptions } from '../../src/master/daemon';
 import type { LeaderElection, LeaderInfo, LeadershipChange } from '../../src/master/registry/registry';
 import { MemoryStore } from './memory-registry';

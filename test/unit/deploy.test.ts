@@ -18,7 +18,7 @@ import * as YAML from 'yaml';
 import { agentConfigSchema } from '../../src/agent/config';
 import { loadConfig } from '../../src/common/config';
 import { frameworksConfigSchema } from '../../src/frameworks/host/config';
-import { hashToken, loadAclsFile, loadAuth } from '../../src/master/auth';
+import { hashToken, loadAclsFile, loadAuth } from '../../src/common/auth';
 import { masterConfigSchema, type MasterConfig } from '../../src/master/config';
 import { MasterMetrics } from '../../src/master/metrics';
 import { AgentMetrics } from '../../src/agent/metrics';

@@ -13,6 +13,8 @@ export interface UnaryClientOptions {
   readonly address: string;
   /** Deadline of each call. @default 5000 */
   readonly timeoutMs?: number;
+  /** Transport security. @default plaintext */
+  readonly credentials?: grpc.ChannelCredentials;
 }
 
 /** A failed call: the gRPC status code (`UNAVAILABLE`, `NOT_FOUND`, …) and the server's details. */
@@ -44,7 +46,7 @@ export class UnaryClient {
   ) {
     const Ctor = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor | undefined> } }).berth.v1[service];
     if (Ctor === undefined || typeof Ctor !== 'function' || Ctor.service === undefined) throw new Error(`unknown service berth.v1.${service}`);
-    this.client = new Ctor(options.address, grpc.credentials.createInsecure());
+    this.client = new Ctor(options.address, options.credentials ?? grpc.credentials.createInsecure());
   }
 
   /**

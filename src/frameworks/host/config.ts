@@ -3,7 +3,10 @@
  * YAML/JSON file, through the generic loader of src/common/config.ts.
  */
 import { z } from 'zod';
+import { authSettingsSchema } from '../../common/auth-settings';
 import { configFields, configMeta, formatConfigTable, port } from '../../common/config';
+import { natsAuthFields } from '../../common/nats-auth';
+import { tlsSettingsSchema } from '../../common/tls-settings';
 
 /** The host's configuration schema. */
 export const frameworksConfigSchema = z.strictObject({
@@ -44,7 +47,19 @@ export const frameworksConfigSchema = z.strictObject({
     bucket: z.string().min(1).default('berth-frameworks').describe('KV bucket of the plugin state'),
     /** Bucket replicas: 3 needs a 3-node NATS cluster. @default 1 */
     replicas: z.literal([1, 3]).default(1).describe('bucket replicas'),
+    ...natsAuthFields,
   }).prefault({}),
+  /**
+   * Who may call the plugins' APIs (berth.v1.Services, berth.v1.Jobs, …): the same tokens file as the
+   * masters', and ACLs with the actions view_app, manage_app, view_job, manage_job (objects: app and
+   * job ids, `/shop/*`). Must be stated, as for the master: a tokens file, or `enabled: false`.
+   */
+  auth: authSettingsSchema.prefault({}),
+  /**
+   * TLS: `certFile`/`keyFile` serve the plugins' APIs over TLS only (and are presented to the masters
+   * for mutual TLS); `caFile` verifies the masters (the drivers then dial TLS) and client certificates.
+   */
+  tls: tlsSettingsSchema.prefault({}),
   /** Bearer token for masters with authentication (a secret: prefer `tokenFile`). @default unset */
   token: z.string().min(1).optional().describe('bearer token for the master (secret; prefer tokenFile)')
     .register(configMeta, { secret: true, defaultText: 'unset' }),

@@ -9,6 +9,9 @@
  * (1 s doubling to 60 s) — its framework id and state are kept, so it fails over to itself. The other
  * plugins carry on. While a plugin is being restarted its gRPC API answers UNAVAILABLE.
  */
+import { Authorizer, type Authenticator } from '../../common/auth';
+import { callCertificatePrincipal, serverCredentials, type TlsMaterial } from '../../common/tls';
+import { attachCallAccess } from '../sdk/access';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
@@ -49,6 +52,15 @@ export interface FrameworkHostOptions {
   readonly logger?: Logger;
   /** Where the plugins' gRPC APIs are served; undefined: not served (tests, embedding). */
   readonly grpc?: { readonly host: string; readonly port: number };
+  /** Transport security of the plugins' APIs, and to the masters. @default plaintext */
+  readonly tls?: { readonly server?: TlsMaterial; readonly client?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string } };
+  /**
+   * Who calls the plugins' APIs: the same tokens (and client certificates) as the master. Undefined:
+   * no authentication (configured so explicitly, as `berth dev` does).
+   */
+  readonly authenticator?: Authenticator;
+  /** What they may do (ACL actions view_app, manage_app, view_job, manage_job). @default every rule-less action denied but viewing */
+  readonly authorizer?: Authorizer;
   /** First restart delay of a failing plugin. @default 1000 */
   readonly restartMinMs?: number;
   /** Cap of the restart delay. @default 60_000 */
@@ -150,7 +162,7 @@ export class FrameworkHost {
     }
     for (const p of this.plugins) await this.launch(p);
     if (this.options.grpc !== undefined) {
-      this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [] });
+      this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [], credentials: serverCredentials(this.options.tls?.server) });
       for (const p of this.plugins) this.serve(p);
       this.logger.info('framework APIs served', { address: this.server.address, services: [...this.served.keys()] });
     }
@@ -195,6 +207,17 @@ export class FrameworkHost {
     const implementation: Record<string, unknown> = {};
     for (const method of Object.keys(b.definition)) {
       implementation[method] = (call: unknown, callback: unknown) => {
+        const authenticator = this.options.authenticator;
+        if (authenticator !== undefined) {
+          const c = call as grpc.ServerUnaryCall<unknown, unknown>;
+          const principal = authenticator.authenticate(c.metadata, callCertificatePrincipal(c as never));
+          if (principal === undefined) {
+            refuse(call, callback, { code: grpc.status.UNAUTHENTICATED, details: 'authentication required: send "authorization: Bearer <token>" (berth --token, BERTH_TOKEN) or a client certificate' });
+            return undefined;
+          }
+          const authorizer = this.options.authorizer ?? new Authorizer([]);
+          attachCallAccess(c, principal.name, (action, object) => authorizer.allowed(principal, action, object));
+        }
         const fn = p.services.get(name)?.[method];
         if (typeof fn !== 'function') {
           (callback as grpc.sendUnaryData<unknown>)({ code: grpc.status.UNAVAILABLE, details: `plugin ${p.spec.name} is restarting; retry shortly` });
@@ -245,6 +268,7 @@ export class FrameworkHost {
         clock: this.options.clock,
         store: context.store,
         token: this.options.token,
+        ...(this.options.tls?.client !== undefined ? { tls: this.options.tls.client } : {}),
         backoffMinMs: this.options.driverBackoffMinMs,
         logger,
       });
@@ -350,4 +374,10 @@ function forwardingScheduler(current: () => SchedulerDriver | undefined): Schedu
     reconcile: call('reconcile'),
     updateFramework: call('updateFramework'),
   } as SchedulerApi;
+}
+
+/** Ends a call of any kind (unary answers through its callback; streams with an error) with `status`. */
+function refuse(call: unknown, callback: unknown, status: Partial<grpc.StatusObject>): void {
+  if (typeof callback === 'function') (callback as grpc.sendUnaryData<unknown>)(status);
+  else (call as { emit(event: 'error', err: unknown): void }).emit('error', status);
 }

@@ -8,6 +8,7 @@
  * validated by the same code, so problems name the definition's fields (`run.maxLaunchDelaySeconds`,
  * `schedules[0].cron`), as `berth job add` users write them.
  */
+import { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from '../sdk/access';
 import * as grpc from '@grpc/grpc-js';
 import { isValidationError, ValidationError } from '../../common/wire/problems';
 import { timeToWire } from '../../common/wire/time';
@@ -36,10 +37,10 @@ export function jobsService(framework: JobsFramework): GrpcServiceBinding {
 
 /** The handlers of `berth.v1.Jobs` (tests call them directly). */
 export function jobsHandlers(framework: JobsFramework): JobsHandlers {
-  function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(fn: (req: Req, access: CallAccess) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
-        .then(() => fn(call.request))
+        .then(() => fn(call.request, callAccess(call)))
         .then(
           (res) => callback(null, res),
           (err: unknown) => callback(toStatus(err, framework)),
@@ -51,29 +52,36 @@ export function jobsHandlers(framework: JobsFramework): JobsHandlers {
     return value;
   };
   return {
-    PutJob: unary(async (req) => {
+    PutJob: unary(async (req, access) => {
       if (!req.definition && !req.text) throw ValidationError.of('source', 'set text (a JSON or YAML definition) or definition');
       const input =
         req.source === 'definition' || (req.source === undefined && req.definition)
           ? { definition: definitionFromWire(req.definition as JobDefinition__Output) }
           : { text: req.text ?? '' };
-      const { job, created } = await framework.putJob(input);
+      const { job, created } = await framework.putJob(input, (id) => access.require('manage_job', id));
       return { job: jobToWire(job), created };
     }),
-    GetJob: unary(async (req) => ({ job: jobToWire(await framework.getJob(required(req.id, 'id'))) })),
-    ListJobs: unary(async (req) => ({ jobs: (await framework.listJobs(req.prefix ?? '')).map(jobToWire) })),
-    DeleteJob: unary(async (req) => ({ stopped_run_ids: (await framework.deleteJob(required(req.id, 'id'), req.stop_current_runs === true)).stoppedRunIds })),
-    StartRun: unary(async (req) => ({ run: runToWire(await framework.startRun(required(req.job_id, 'job_id'))) })),
-    StopRun: unary(async (req) => ({ run: runToWire(await framework.stopRun(required(req.job_id, 'job_id'), required(req.run_id, 'run_id'))) })),
-    ListRuns: unary(async (req) => {
-      const { runs, stats } = await framework.listRuns(required(req.job_id, 'job_id'), req.limit ?? 0);
+    GetJob: unary(async (req, access) => ({ job: jobToWire(await framework.getJob(allowed(access, 'view_job', required(req.id, 'id')))) })),
+    ListJobs: unary(async (req, access) => ({ jobs: (await framework.listJobs(req.prefix ?? '')).filter((j) => access.may('view_job', j.spec.id)).map(jobToWire) })),
+    DeleteJob: unary(async (req, access) => ({ stopped_run_ids: (await framework.deleteJob(allowed(access, 'manage_job', required(req.id, 'id')), req.stop_current_runs === true)).stoppedRunIds })),
+    StartRun: unary(async (req, access) => ({ run: runToWire(await framework.startRun(allowed(access, 'manage_job', required(req.job_id, 'job_id')))) })),
+    StopRun: unary(async (req, access) => ({ run: runToWire(await framework.stopRun(allowed(access, 'manage_job', required(req.job_id, 'job_id')), required(req.run_id, 'run_id'))) })),
+    ListRuns: unary(async (req, access) => {
+      const { runs, stats } = await framework.listRuns(allowed(access, 'view_job', required(req.job_id, 'job_id')), req.limit ?? 0);
       return { runs: runs.map(runToWire), history: statsToWire(stats) };
     }),
   };
 }
 
+/** `id`, once the caller may do `action` on it. @throws AccessDeniedError */
+function allowed(access: CallAccess, action: ApiAction, id: string): string {
+  access.require(action, id);
+  return id;
+}
+
 function toStatus(err: unknown, framework: JobsFramework): Partial<grpc.StatusObject> {
   if (isValidationError(err)) return { code: Status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
   if (err instanceof JobsError) return { code: err.code === 'NOT_FOUND' ? Status.NOT_FOUND : Status.FAILED_PRECONDITION, details: err.message };
   framework.reportApiError(err);
   return { code: Status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };

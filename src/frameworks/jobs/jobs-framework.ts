@@ -212,11 +212,15 @@ export class JobsFramework implements Framework {
   // API (called by api.ts; each call is one step on the queue)
   // ------------------------------------------------------------------------------------------
 
-  /** Creates or replaces a job. @throws ValidationError, or JobsError */
-  putJob(input: JobInput): Promise<{ job: JobView; created: boolean }> {
+  /**
+   * Creates or replaces a job. `authorize` sees the job's id once the definition is valid, before
+   * anything is stored (it throws to refuse). @throws ValidationError, or JobsError
+   */
+  putJob(input: JobInput, authorize: (id: string) => void = () => undefined): Promise<{ job: JobView; created: boolean }> {
     return this.exclusive(async () => {
       const now = this.st.clock.now();
       const spec = 'text' in input ? parseJobSpec(input.text, now) : validateJobSpec(input.definition, now);
+      authorize(spec.id);
       checkDependencies(spec, { has: (id) => this.st.jobs.has(id), get: (id) => this.st.jobs.get(id)?.record.spec });
       const existing = this.st.jobs.get(spec.id);
       const prev = existing?.record;

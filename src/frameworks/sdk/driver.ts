@@ -19,6 +19,7 @@
  * - Events reach the framework one at a time, in order; calls made while not subscribed are dropped
  *   (logged) — the framework re-decides after `registered`.
  */
+import { channelCredentials, explainPlaintextFailure, loadTls } from '../../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
 import { leaderFromRefusal, masterAddress, MasterTargets } from '../../common/leader';
@@ -53,6 +54,12 @@ export interface SchedulerDriverOptions {
   readonly store?: KeyValueStore;
   /** Bearer token (`authorization: Bearer …`) for a master with authentication. */
   readonly token?: string;
+  /**
+   * TLS to the masters: `caFile` (PEM) verifies them, `certFile`/`keyFile` are this framework's
+   * certificate for mutual TLS (its common name is then the framework's principal, no token needed).
+   * The files are read and checked when the driver is made. @default plaintext
+   */
+  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   /** First re-dial delay. @default 500 */
   readonly backoffMinMs?: number;
   /** Cap of the re-dial delay. @default 30_000 */
@@ -81,6 +88,8 @@ interface Connection {
 export class SchedulerDriver implements SchedulerApi {
   private readonly logger: Logger;
   private readonly backoffMinMs: number;
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly tlsConfigured: boolean;
   private readonly backoffMaxMs: number;
   private conn: Connection | undefined;
   private id: string | undefined;
@@ -113,6 +122,9 @@ export class SchedulerDriver implements SchedulerApi {
     this.backoffMs = this.backoffMinMs;
     this.reconcileDelayMs = options.reconcileMinMs ?? 1_000;
     this.targets = new MasterTargets(options.masters);
+    const tls = loadTls(options.tls, 'tls', 'client');
+    this.credentials = channelCredentials(tls);
+    this.tlsConfigured = tls !== undefined;
     this.info = options.framework.frameworkInfo();
   }
 
@@ -250,7 +262,7 @@ export class SchedulerDriver implements SchedulerApi {
     if (this.stopped) return;
     const address = this.targets.current;
     const Client = berthV1().Scheduler;
-    const client = new Client(address, grpc.credentials.createInsecure());
+    const client = new Client(address, this.credentials);
     const md = new grpc.Metadata();
     if (this.options.token !== undefined) md.set('authorization', `Bearer ${this.options.token}`);
     const stream = client.Connect(md) as unknown as Stream;
@@ -407,6 +419,11 @@ export class SchedulerDriver implements SchedulerApi {
         immediate = true;
       } else {
         this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
+        if (err.code === grpc.status.UNAVAILABLE && !wasSubscribed) {
+          void explainPlaintextFailure(conn.address, this.tlsConfigured).then((why) => {
+            if (why !== undefined) this.logger.warn(`cannot connect to the master: ${why}`, { address: conn.address });
+          });
+        }
       }
     }
     // After a failure without a pointer, the next master (a dead leader must not strand the framework).

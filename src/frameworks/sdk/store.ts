@@ -146,10 +146,11 @@ export class NatsKeyValueStore implements KeyValueStore {
   ) {}
 
   /** Connects and opens (creating when absent) `bucket` with `replicas` replicas. */
-  static async open(options: { servers: readonly string[]; bucket: string; replicas?: number; timeoutMs?: number }): Promise<NatsKeyValueStore> {
+  /** @param options.connectOptions more options of NATS's `connect` (credentials, TLS: see common/nats-auth.ts) */
+  static async open(options: { servers: readonly string[]; bucket: string; replicas?: number; timeoutMs?: number; connectOptions?: object }): Promise<NatsKeyValueStore> {
     const { connect } = await import('@nats-io/transport-node');
     const { Kvm } = await import('@nats-io/kv');
-    const nc = await connect({ servers: [...options.servers], timeout: options.timeoutMs ?? 5000, maxReconnectAttempts: -1 });
+    const nc = await connect({ servers: [...options.servers], timeout: options.timeoutMs ?? 5000, maxReconnectAttempts: -1, ...options.connectOptions });
     try {
       const kv = await new Kvm(nc).create(options.bucket, { replicas: options.replicas ?? 1, history: 1 });
       return new NatsKeyValueStore(kv, () => nc.close());

@@ -5,6 +5,7 @@
  * only here: ValidationError → INVALID_ARGUMENT, ServicesError → the status of its code, anything
  * else → INTERNAL.
  */
+import { AccessDeniedError, callAccess, type CallAccess } from '../sdk/access';
 import * as grpc from '@grpc/grpc-js';
 import { isValidationError, ValidationError } from '../../common/wire/problems';
 import { loadBerthProto, type GrpcServiceBinding } from '../../common/rpc/proto';
@@ -33,14 +34,14 @@ import { appDefinitionFromWire, appInfoToWire, deploymentToWire } from './wire';
 
 /** The Services calls, as functions. */
 export interface ServicesApi {
-  PutApp(req: PutAppRequest): Promise<PutAppResponse>;
-  GetApp(req: GetAppRequest): Promise<GetAppResponse>;
-  ListApps(req: ListAppsRequest): Promise<ListAppsResponse>;
-  DeleteApp(req: DeleteAppRequest): Promise<DeleteAppResponse>;
-  ScaleApp(req: ScaleAppRequest): Promise<ScaleAppResponse>;
-  RestartApp(req: RestartAppRequest): Promise<RestartAppResponse>;
-  ListDeployments(req: ListDeploymentsRequest): Promise<ListDeploymentsResponse>;
-  CancelDeployment(req: CancelDeploymentRequest): Promise<CancelDeploymentResponse>;
+  PutApp(req: PutAppRequest, access?: CallAccess): Promise<PutAppResponse>;
+  GetApp(req: GetAppRequest, access?: CallAccess): Promise<GetAppResponse>;
+  ListApps(req: ListAppsRequest, access?: CallAccess): Promise<ListAppsResponse>;
+  DeleteApp(req: DeleteAppRequest, access?: CallAccess): Promise<DeleteAppResponse>;
+  ScaleApp(req: ScaleAppRequest, access?: CallAccess): Promise<ScaleAppResponse>;
+  RestartApp(req: RestartAppRequest, access?: CallAccess): Promise<RestartAppResponse>;
+  ListDeployments(req: ListDeploymentsRequest, access?: CallAccess): Promise<ListDeploymentsResponse>;
+  CancelDeployment(req: CancelDeploymentRequest, access?: CallAccess): Promise<CancelDeploymentResponse>;
 }
 
 function appId(raw: string | undefined, field = 'app_id'): string {
@@ -53,40 +54,51 @@ function appId(raw: string | undefined, field = 'app_id'): string {
 export function createServicesApi(fw: ServicesScheduler): ServicesApi {
   const roles = fw.options.roles;
   return {
-    async PutApp(req) {
+    async PutApp(req, access = callAccess({})) {
       const hasText = typeof req.definition === 'string' && req.definition !== '';
       const hasApp = req.app !== undefined && req.app !== null;
       if (hasText === hasApp) throw ValidationError.of('source', `exactly one of definition (JSON/YAML text) and app must be set, got ${hasText ? 'both' : 'neither'}`);
       const def = hasText ? parseAppDefinitionText(req.definition!, { roles }) : parseAppDefinition(appDefinitionFromWire(req.app!), { roles });
+      access.require('manage_app', def.id);
       const r = await fw.putApp(def, { force: req.force === true });
       return { deployment_id: r.deploymentId, created: r.created, app_id: def.id };
     },
-    async GetApp(req) {
-      return { app: appInfoToWire(await fw.getApp(appId(req.app_id))) };
+    async GetApp(req, access = callAccess({})) {
+      const id = appId(req.app_id);
+      access.require('view_app', id);
+      return { app: appInfoToWire(await fw.getApp(id)) };
     },
-    async ListApps(req) {
+    async ListApps(req, access = callAccess({})) {
       const prefix = req.prefix === undefined || req.prefix === '' || req.prefix === '/' ? '' : appId(req.prefix, 'prefix');
-      return { apps: (await fw.listApps(prefix)).map(appInfoToWire) };
+      return { apps: (await fw.listApps(prefix)).filter((a) => access.may('view_app', a.id)).map(appInfoToWire) };
     },
-    async DeleteApp(req) {
-      return { deployment_id: (await fw.deleteApp(appId(req.app_id))).deploymentId };
+    async DeleteApp(req, access = callAccess({})) {
+      const id = appId(req.app_id);
+      access.require('manage_app', id);
+      return { deployment_id: (await fw.deleteApp(id)).deploymentId };
     },
-    async ScaleApp(req) {
+    async ScaleApp(req, access = callAccess({})) {
       const n = req.instances ?? 0;
       const problem = instancesProblem(n);
       if (problem !== undefined) throw ValidationError.of('instances', problem);
-      return { deployment_id: (await fw.scaleApp(appId(req.app_id), n, { force: req.force === true })).deploymentId };
+      const id = appId(req.app_id);
+      access.require('manage_app', id);
+      return { deployment_id: (await fw.scaleApp(id, n, { force: req.force === true })).deploymentId };
     },
-    async RestartApp(req) {
-      return { deployment_id: (await fw.restartApp(appId(req.app_id), { force: req.force === true })).deploymentId };
+    async RestartApp(req, access = callAccess({})) {
+      const id = appId(req.app_id);
+      access.require('manage_app', id);
+      return { deployment_id: (await fw.restartApp(id, { force: req.force === true })).deploymentId };
     },
-    async ListDeployments(req) {
+    async ListDeployments(req, access = callAccess({})) {
       const filter = req.app_id === undefined || req.app_id === '' ? undefined : appId(req.app_id);
       const list = await fw.listDeployments({ ...(filter === undefined ? {} : { appId: filter }), includeFinished: req.include_finished === true });
-      return { deployments: list.map(deploymentToWire) };
+      return { deployments: list.filter((d) => access.may('view_app', d.appId)).map(deploymentToWire) };
     },
-    async CancelDeployment(req) {
+    async CancelDeployment(req, access = callAccess({})) {
       if (!req.deployment_id) throw ValidationError.of('deployment_id', 'is required');
+      const target = (await fw.listDeployments({ includeFinished: false })).find((d) => d.id === req.deployment_id);
+      if (target !== undefined) access.require('manage_app', target.appId);
       return { rollback_deployment_id: (await fw.cancelDeployment(req.deployment_id)).rollbackDeploymentId };
     },
   };
@@ -103,6 +115,7 @@ const STATUS: Record<ServicesError['code'], grpc.status> = {
 export function toGrpcStatus(err: unknown): Partial<grpc.StatusObject> {
   if (isValidationError(err)) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
   if (err instanceof ServicesError) return { code: STATUS[err.code], details: err.message };
+  if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
@@ -110,9 +123,9 @@ export function toGrpcStatus(err: unknown): Partial<grpc.StatusObject> {
 export function servicesGrpcHandlers(api: ServicesApi): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const name of Object.keys(api) as (keyof ServicesApi)[]) {
-    const call = api[name] as (req: unknown) => Promise<unknown>;
+    const call = api[name] as (req: unknown, access: CallAccess) => Promise<unknown>;
     handlers[name] = ((c: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      call(c.request).then((res) => callback(null, res), (err: unknown) => callback(toGrpcStatus(err)));
+      call(c.request, callAccess(c)).then((res) => callback(null, res), (err: unknown) => callback(toGrpcStatus(err)));
     }) as grpc.handleUnaryCall<unknown, unknown>;
   }
   return handlers;

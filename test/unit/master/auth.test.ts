@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
 import { ConfigError } from '../../../src/common/config';
 import { memoryLogger } from '../../../src/common/logging';
-import { AuthError, Authenticator, Authorizer, hashToken, loadAclsFile, loadAuth, loadTokensFile, type AclRule } from '../../../src/master/auth';
+import { AuthError, Authenticator, Authorizer, hashToken, loadAclsFile, loadAuth, loadTokensFile, type AclRule } from '../../../src/common/auth';
 
 const MARATHON_TOKEN = 'marathon-token-0123456789';
 const OPS_TOKEN = 'ops-token-abcdefghijklmnop';

@@ -40,15 +40,20 @@ import * as fs from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Metadata } from '@grpc/grpc-js';
 import { z } from 'zod';
-import { ConfigError, readConfigDocument, type ConfigProblem } from '../common/config';
-import { BerthError } from '../common/errors';
-import { nullLogger, type Logger } from '../common/logging';
+import { ConfigError, readConfigDocument, type ConfigProblem } from './config';
+import { BerthError } from './errors';
+import { nullLogger, type Logger } from './logging';
 
 /** The actions ACLs govern. */
 export const AUTH_ACTIONS = [
   'register_framework', 'teardown', 'reserve', 'unreserve', 'set_quota', 'set_weights',
   'register_agent', 'run_task', 'view', 'drain_agent', 'maintenance', 'create_volume', 'destroy_volume',
+  // The framework host's APIs (src/frameworks/sdk/access.ts): object = the app or job id.
+  'view_app', 'manage_app', 'view_job', 'manage_job',
 ] as const;
+
+/** Actions allowed when no rule matches: reading. Everything else is denied by default. */
+const READ_ACTIONS: ReadonlySet<AuthAction> = new Set(['view', 'view_app', 'view_job']);
 export type AuthAction = (typeof AUTH_ACTIONS)[number];
 
 /** An authenticated caller. */
@@ -101,8 +106,13 @@ export class Authenticator {
     return this.entries.map((e) => e.name);
   }
 
-  /** The caller's principal, or undefined without exactly one valid `Bearer` token. Never throws. */
-  authenticate(credentials: Credentials): Principal | undefined {
+  /**
+   * The caller's principal, or undefined without exactly one valid `Bearer` token. A caller that
+   * sends no token at all but presented a client certificate the TLS layer verified is the
+   * principal that certificate names (`certificatePrincipal`, mutual TLS). Never throws.
+   */
+  authenticate(credentials: Credentials, certificatePrincipal?: string): Principal | undefined {
+    if (certificatePrincipal !== undefined && authorizationValues(credentials).length === 0) return { name: certificatePrincipal };
     const r = this.identify(credentials);
     return 'principal' in r ? r.principal : undefined;
   }
@@ -168,7 +178,7 @@ export class Authorizer {
       if (action === 'run_task' && !userMatches(rule, user ?? '')) continue;
       return rule.effect === 'allow';
     }
-    return action === 'view';
+    return READ_ACTIONS.has(action);
   }
 
   /** Every principal name the rules mention (including `*`), once each. */

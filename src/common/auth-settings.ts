@@ -1,0 +1,33 @@
+/**
+ * The `auth` settings of every daemon that authenticates callers (the master, the framework host):
+ * which tokens file and ACLs file to use, and whether authentication is on. It must be stated: a
+ * daemon without a tokens file and without `auth.enabled: false` refuses to start, so it is never
+ * open by accident. The files' formats are in `auth.ts`.
+ */
+import { z } from 'zod';
+import { configMeta } from './config-schema';
+
+export const authSettingsSchema = z
+  .strictObject({
+    /**
+     * Whether callers must present a bearer token and pass the ACLs. Must be stated when no
+     * `tokensFile` is configured: authentication is never off by accident (Mesos's default-off was its
+     * most exploited weakness). Unset with a `tokensFile`: on.
+     * @default on if `tokensFile` is set; otherwise a config error
+     */
+    enabled: z.boolean().optional().describe('require bearer tokens and ACLs (must be stated when no tokens file is set)')
+      .register(configMeta, { defaultText: '(must be stated)' }),
+    /** YAML/JSON file of principals and their tokens (`principals: [{ name, tokenSha256 }]`). @default unset */
+    tokensFile: z.string().min(1).optional().describe('file of principals and their (hashed) bearer tokens'),
+    /** YAML/JSON file of ACL rules; without it every action but `view` is denied. @default unset */
+    aclsFile: z.string().min(1).optional().describe('file of ACL rules (default deny, except view)'),
+  })
+  .superRefine((auth, ctx) => {
+    const tokens = typeof auth?.tokensFile === 'string';
+    if (auth?.enabled === undefined && !tokens) {
+      ctx.addIssue({ code: 'custom', message: 'authentication is on unless explicitly disabled, but no tokens file is configured: set auth.tokensFile (--auth-tokens-file, BERTH_AUTH_TOKENS_FILE) or, to run without authentication, auth.enabled: false (--auth-enabled false, BERTH_AUTH_ENABLED=false)' });
+    } else if (auth?.enabled === true && !tokens) {
+      ctx.addIssue({ code: 'custom', message: 'auth.enabled is true but auth.tokensFile is not set: name the file of principals and tokens' });
+    }
+  }, { when: () => true })
+  .transform((auth) => ({ ...auth, enabled: auth.enabled ?? true }));
