@@ -12,6 +12,11 @@
  *         tokenSha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
  *       - name: ops
  *         token: a-long-random-string-from-a-secret-store
+ *       - name: agent
+ *         certificate: true      # authenticates by a client certificate with CN=agent (mutual TLS)
+ *
+ * A client certificate that the TLS layer verified authenticates the principal its common name
+ * names, if the tokens file lists it (with `certificate: true`, or with a token as well).
  *
  * **ACLs file.** Rules are evaluated in order and the first that matches decides (Mesos's local
  * authorizer); `effect` defaults to `allow`, `deny` carves out exceptions above broader rules.
@@ -89,7 +94,8 @@ export type Credentials = Metadata | IncomingHttpHeaders | Readonly<Record<strin
 
 interface TokenEntry {
   readonly name: string;
-  readonly hash: Buffer;
+  /** Absent for a principal that authenticates by certificate only. */
+  readonly hash: Buffer | undefined;
 }
 
 /** Maps bearer tokens to principals. */
@@ -98,7 +104,10 @@ export class Authenticator {
 
   /** @param principals names with tokens or their SHA-256 (hex); validated by {@link loadTokensFile}. */
   constructor(principals: readonly { name: string; token?: string; tokenSha256?: string }[]) {
-    this.entries = principals.map((p) => ({ name: p.name, hash: Buffer.from(p.tokenSha256 ?? hashToken(p.token ?? ''), 'hex') }));
+    this.entries = principals.map((p) => {
+      const hex = p.tokenSha256 ?? (p.token === undefined ? undefined : hashToken(p.token));
+      return { name: p.name, hash: hex === undefined ? undefined : Buffer.from(hex, 'hex') };
+    });
   }
 
   /** Names of the known principals. */
@@ -112,7 +121,9 @@ export class Authenticator {
    * principal that certificate names (`certificatePrincipal`, mutual TLS). Never throws.
    */
   authenticate(credentials: Credentials, certificatePrincipal?: string): Principal | undefined {
-    if (certificatePrincipal !== undefined && authorizationValues(credentials).length === 0) return { name: certificatePrincipal };
+    if (certificatePrincipal !== undefined && authorizationValues(credentials).length === 0) {
+      return this.entries.some((e) => e.name === certificatePrincipal) ? { name: certificatePrincipal } : undefined;
+    }
     const r = this.identify(credentials);
     return 'principal' in r ? r.principal : undefined;
   }
@@ -133,7 +144,7 @@ export class Authenticator {
     const presented = createHash('sha256').update(m[1]!, 'utf8').digest();
     // Compare against every entry, without stopping at a match, so timing says nothing about which.
     let found: TokenEntry | undefined;
-    for (const e of this.entries) if (timingSafeEqual(presented, e.hash) && found === undefined) found = e;
+    for (const e of this.entries) if (e.hash !== undefined && timingSafeEqual(presented, e.hash) && found === undefined) found = e;
     return found === undefined ? { reason: 'invalid bearer token' } : { principal: { name: found.name } };
   }
 }
@@ -221,6 +232,7 @@ const tokensSchema = z.strictObject({
     name: z.string().regex(/^\S+$/, 'must be a non-empty name without spaces'),
     token: z.string().min(MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters (better: use tokenSha256)`).optional(),
     tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hexadecimal characters, as hashToken() prints').optional(),
+    certificate: z.boolean().optional(),
   })).min(1, 'must list at least one principal'),
 });
 
@@ -261,7 +273,8 @@ export function loadTokensFile(file: string, logger: Logger = nullLogger): Authe
   principals.forEach((p, i) => {
     const at = `principals[${i}]`;
     const where = `(in file ${file}, named by ${namedBy})`;
-    if ((p.token === undefined) === (p.tokenSha256 === undefined)) problems.push({ path: at, message: `${at}: needs exactly one of token and tokenSha256 ${where}` });
+    if (p.token !== undefined && p.tokenSha256 !== undefined) problems.push({ path: at, message: `${at}: give token or tokenSha256, not both ${where}` });
+    else if (p.token === undefined && p.tokenSha256 === undefined && p.certificate !== true) problems.push({ path: at, message: `${at}: needs token, tokenSha256 or certificate: true ${where}` });
     if (names.has(p.name)) problems.push({ path: `${at}.name`, message: `${at}.name: principal "${p.name}" is listed twice ${where}` });
     names.add(p.name);
     const hash = p.tokenSha256?.toLowerCase() ?? (p.token === undefined ? undefined : hashToken(p.token));

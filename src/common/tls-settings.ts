@@ -13,10 +13,12 @@ export const tlsSettingsSchema = z.strictObject({
   /** PEM CA certificates that sign the peers (servers for a client; client certificates for a server). @default unset */
   caFile: z.string().min(1).optional().describe('PEM CA certificates that sign the peers'),
   /**
-   * Servers only: `none` ignores client certificates; `request` takes a verified one as the caller's
-   * principal (bearer tokens still work); `require` refuses connections without one. @default 'none'
+   * Servers only: `none` asks for no client certificate; `require` (mutual TLS) refuses every
+   * connection without one signed by `caFile`, and a caller that sends no bearer token is the
+   * principal its certificate's common name names. (There is no "optional" mode: a certificate the
+   * server did not verify must never name a principal.) @default 'none'
    */
-  clientCertificates: z.enum(['none', 'request', 'require']).default('none').describe('client certificates: none, request or require (servers)'),
+  clientCertificates: z.enum(['none', 'require']).default('none').describe('client certificates: none or require (mutual TLS; servers)'),
 });
 
 export type TlsSettings = z.output<typeof tlsSettingsSchema>;

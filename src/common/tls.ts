@@ -7,7 +7,7 @@
  *   handshake (and Berth's own clients say so: {@link explainPlaintextFailure}). With `caFile` and
  *   `clientCertificates: require` it also demands a client certificate signed by that CA (mutual
  *   TLS); the certificate's subject common name is then the caller's principal, an alternative to a
- *   bearer token.
+ *   bearer token. Only certificates the handshake verified are ever read.
  * - A **client** with `caFile` verifies the server against that CA (else the system's roots) and
  *   dials TLS; with `certFile`/`keyFile` it presents its own certificate.
  *
@@ -112,8 +112,8 @@ export function channelCredentials(material: TlsMaterial | undefined): grpc.Chan
 
 /** Options for `https.createServer` (with a client CA: client certificates requested, verified by it). */
 export function httpsOptions(material: TlsMaterial): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert: boolean; rejectUnauthorized: boolean } {
-  const want = material.clientCertificates !== 'none' && material.ca !== undefined;
-  return { cert: material.cert!, key: material.key!, ...(material.ca !== undefined ? { ca: material.ca } : {}), requestCert: want, rejectUnauthorized: material.clientCertificates === 'require' };
+  const require = material.clientCertificates === 'require';
+  return { cert: material.cert!, key: material.key!, ...(material.ca !== undefined ? { ca: material.ca } : {}), requestCert: require, rejectUnauthorized: require };
 }
 
 /** The principal a verified client certificate names (its subject's common name), if any. */
