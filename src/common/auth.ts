@@ -53,12 +53,17 @@ import { nullLogger, type Logger } from './logging';
 export const AUTH_ACTIONS = [
   'register_framework', 'teardown', 'reserve', 'unreserve', 'set_quota', 'set_weights',
   'register_agent', 'run_task', 'view', 'drain_agent', 'maintenance', 'create_volume', 'destroy_volume',
+  // What a principal reads of other principals' frameworks (src/master/visibility.ts): object = the
+  // framework's principal; without a rule, only one's own.
+  'view_frameworks', 'view_tasks', 'access_sandboxes',
   // The framework host's APIs (src/frameworks/sdk/access.ts): object = the app or job id.
   'view_app', 'manage_app', 'view_job', 'manage_job',
 ] as const;
 
 /** Actions allowed when no rule matches: reading. Everything else is denied by default. */
 const READ_ACTIONS: ReadonlySet<AuthAction> = new Set(['view', 'view_app', 'view_job']);
+/** Actions allowed when no rule matches only on one's own work (the object names the principal). */
+const OWN_ACTIONS: ReadonlySet<AuthAction> = new Set(['view_frameworks', 'view_tasks', 'access_sandboxes']);
 export type AuthAction = (typeof AUTH_ACTIONS)[number];
 
 /** An authenticated caller. */
@@ -189,7 +194,7 @@ export class Authorizer {
       if (action === 'run_task' && !userMatches(rule, user ?? '')) continue;
       return rule.effect === 'allow';
     }
-    return READ_ACTIONS.has(action);
+    return READ_ACTIONS.has(action) || (OWN_ACTIONS.has(action) && object === principal.name);
   }
 
   /** Every principal name the rules mention (including `*`), once each. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { frameworkPrincipal, SEE_ALL, visibilityFor, type Visibility } from './visibility';
 import { callCertificatePrincipal } from '../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
@@ -85,20 +86,28 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       if (core === undefined) throw deps.notLeader();
       return { master_info: core.masterInfo(), leader_info: core.masterInfo() };
     }),
-    GetState: unary((_req, p) => ({ state: clusterState(leading(p, 'view')) })),
+    GetState: unary((_req, p) => {
+      const core = leading(p, 'view');
+      return { state: clusterState(core, visibilityFor(core, p)) };
+    }),
     GetAgents: unary((req, p) => {
       const core = leading(p, 'view');
       return { agents: [...core.agents.values()].filter((a) => req.include_gone || a.lifecycle !== 'GONE').map((a) => agentView(core, a)) };
     }),
     GetFrameworks: unary((_req, p) => {
       const core = leading(p, 'view');
-      return { frameworks: [...core.frameworks.values()].map((f) => frameworkView(core, f)), completed_frameworks: core.frameworkManager.removed.map((f) => frameworkView(core, f)) };
+      const see = visibilityFor(core, p);
+      return {
+        frameworks: [...core.frameworks.values()].filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
+        completed_frameworks: core.frameworkManager.removed.filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
+      };
     }),
     GetTasks: unary((req, p) => {
       const core = leading(p, 'view');
+      const see = visibilityFor(core, p);
       const fwId = req.framework_id?.value || undefined;
       const agentId = req.agent_id?.value || undefined;
-      const frameworks = [...core.frameworks.values()].filter((f) => fwId === undefined || f.id === fwId);
+      const frameworks = [...core.frameworks.values()].filter((f) => (fwId === undefined || f.id === fwId) && see.tasks(f.info.principal));
       const match = (t: { agentId: string }) => agentId === undefined || t.agentId === agentId;
       return {
         tasks: frameworks.flatMap((f) => [...f.tasks.values()].filter(match).map((t) => core.tasks.toWire(t))),
@@ -243,10 +252,14 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
     }),
     ReadTaskLog: unary((req, p) => {
       const core = leading(p, 'view');
+      const see = visibilityFor(core, p);
       const taskId = req.task_id?.value ?? '';
-      const candidates = [...core.frameworks.values()].filter((f) => req.framework_id?.value === undefined || req.framework_id.value === '' || f.id === req.framework_id.value);
+      // Tasks the caller may not see are unknown to it, as in GetTasks.
+      const candidates = [...core.frameworks.values()].filter((f) => (req.framework_id?.value === undefined || req.framework_id.value === '' || f.id === req.framework_id.value) && see.tasks(f.info.principal));
       const task = candidates.map((f) => f.tasks.get(taskId) ?? f.completed.find((t) => t.taskId === taskId)).find((t) => t !== undefined);
       if (task === undefined) throw new MasterError(Status.NOT_FOUND, `task_id: unknown task "${taskId}"`);
+      const owner = core.frameworks.get(task.frameworkId)?.info.principal;
+      if (!see.sandboxes(owner)) throw new MasterError(Status.PERMISSION_DENIED, `principal "${p?.name ?? '(none)'}" may not read the logs of tasks of framework principal "${owner ?? ''}" (the access_sandboxes ACL)`);
       const agent = core.agents.get(task.agentId);
       if (agent?.sink === undefined) throw new MasterError(Status.UNAVAILABLE, `task_id: the agent of task "${taskId}" (${task.agentId}) is not connected`);
       const requestId = randomUUID();
@@ -270,7 +283,7 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
 /** Snapshot first (or a replay from `from_sequence` when still buffered), then deltas and heartbeats. */
 function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
   const core = deps.core();
-  const principal = deps.authenticate?.(stream.metadata);
+  const principal = deps.authenticate?.(stream.metadata, callCertificatePrincipal(stream as never));
   if (deps.authenticate !== undefined && principal === undefined) {
     endStreamWithStatus(stream, Status.UNAUTHENTICATED, 'missing or invalid bearer token');
     return;
@@ -287,11 +300,14 @@ function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchReq
   const epoch = core.epoch;
   const heartbeatMs = deps.watchHeartbeatMs ?? 30_000;
   const toTime = (ms: number) => ({ nanoseconds: String(BigInt(ms) * 1_000_000n) });
-  const send = (event: BusEvent) => stream.write(toClusterEvent(core, event, epoch, toTime(event.time)));
+  const see = visibilityFor(core, principal);
+  const send = (event: BusEvent) => {
+    if (visible(core, see, event)) stream.write(toClusterEvent(core, event, epoch, toTime(event.time)));
+  };
   const from = stream.request.from_sequence;
   const replay = from !== undefined && from !== null && stream.request.epoch === epoch ? core.bus.since(Number(from)) : undefined;
   if (replay === undefined) {
-    stream.write({ sequence: String(core.bus.lastSequence), type: 'SNAPSHOT', epoch, time: toTime(core.clock.now()), snapshot: { state: clusterState(core), heartbeat_interval_seconds: heartbeatMs / 1000 } });
+    stream.write({ sequence: String(core.bus.lastSequence), type: 'SNAPSHOT', epoch, time: toTime(core.clock.now()), snapshot: { state: clusterState(core, see), heartbeat_interval_seconds: heartbeatMs / 1000 } });
   } else {
     for (const e of replay) send(e);
   }
@@ -309,6 +325,23 @@ function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchReq
   stream.on('cancelled', stop);
   stream.on('close', stop);
   stream.on('error', stop);
+}
+
+/** Whether a Watch subscriber who sees `see` gets `e`: task and framework events by their framework's principal. */
+function visible(core: MasterCore, see: Visibility, e: BusEvent): boolean {
+  if (see === SEE_ALL) return true;
+  const p = e.payload as { frameworkId?: string; entry?: { frameworkId: string } };
+  switch (e.kind) {
+    case 'TASK_ADDED':
+    case 'TASK_UPDATED':
+      return see.tasks(frameworkPrincipal(core, p.frameworkId ?? p.entry?.frameworkId ?? ''));
+    case 'FRAMEWORK_ADDED':
+    case 'FRAMEWORK_UPDATED':
+    case 'FRAMEWORK_REMOVED':
+      return see.framework(frameworkPrincipal(core, p.frameworkId ?? ''));
+    default:
+      return true;
+  }
 }
 
 function toClusterEvent(core: MasterCore, e: BusEvent, epoch: string, time: { nanoseconds: string }): ClusterEvent {

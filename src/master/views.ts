@@ -1,4 +1,5 @@
 import { Resources } from '../common/resources';
+import { SEE_ALL, type Visibility } from './visibility';
 import type { AgentState } from '../generated/berth/v1/AgentState';
 import type { ClusterState } from '../generated/berth/v1/ClusterState';
 import type { FrameworkState } from '../generated/berth/v1/FrameworkState';
@@ -91,14 +92,16 @@ function add(into: Map<string, Map<string, number>>, role: string, q: ReadonlyMa
   for (const [name, v] of q) m.set(name, (m.get(name) ?? 0) + v);
 }
 
-export function clusterState(core: MasterCore): ClusterState {
-  const tasks = [...core.frameworks.values()].flatMap((fw) => [...fw.tasks.values()].map((t) => core.tasks.toWire(t)));
-  const completed = [...core.frameworks.values()].flatMap((fw) => fw.completed.map((t) => core.tasks.toWire(t)));
+/** The cluster as `see` lets its reader see it (frameworks and tasks of other principals filtered out). */
+export function clusterState(core: MasterCore, see: Visibility = SEE_ALL): ClusterState {
+  const visible = [...core.frameworks.values()].filter((fw) => see.tasks(fw.info.principal));
+  const tasks = visible.flatMap((fw) => [...fw.tasks.values()].map((t) => core.tasks.toWire(t)));
+  const completed = visible.flatMap((fw) => fw.completed.map((t) => core.tasks.toWire(t)));
   return {
     master_info: core.masterInfo(),
     agents: [...core.agents.values()].map((a) => agentView(core, a)),
-    frameworks: [...core.frameworks.values()].map((f) => frameworkView(core, f)),
-    completed_frameworks: core.frameworkManager.removed.map((f) => frameworkView(core, f)),
+    frameworks: [...core.frameworks.values()].filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
+    completed_frameworks: core.frameworkManager.removed.filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
     tasks,
     completed_tasks: completed,
     roles: roleViews(core),

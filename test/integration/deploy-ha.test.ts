@@ -232,7 +232,8 @@ describe('deploy/: the HA topology as processes on loopback', () => {
     const fwWorkDir = path.join(root, 'frameworks');
     berth('frameworks', ['frameworks', '--config', path.join(DEPLOY, 'config/frameworks.yaml'),
       '--masters', masters.map((m) => m.grpc).join(','), '--grpc-port', String(fwPort), '--nats-servers', natsUrls,
-      '--token-file', path.join(secrets, 'frameworks.token'), '--work-dir', fwWorkDir]);
+      '--token-file', path.join(secrets, 'frameworks.token'), '--work-dir', fwWorkDir,
+      '--auth-tokens-file', path.join(secrets, 'tokens.yaml'), '--auth-acls-file', path.join(DEPLOY, 'config/acls.yaml')]);
 
     // /health/ready of an agent: 200 while registered with the (leading) master.
     await until('both agents registered', 30_000, async () =>
@@ -244,9 +245,11 @@ describe('deploy/: the HA topology as processes on loopback', () => {
     const Services = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor> } }).berth.v1['Services']!;
     const services = new Services(`127.0.0.1:${fwPort}`, grpc.credentials.createInsecure());
     clients.push(services);
+    const asOperator = new grpc.Metadata();
+    asOperator.set('authorization', `Bearer ${fs.readFileSync(path.join(secrets, 'operator.token'), 'utf8').trim()}`);
     const call = <T>(method: string, request: object): Promise<T> => new Promise((resolve, reject) => {
-      (services as unknown as Record<string, (r: object, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!
-        .call(services, request, { deadline: Date.now() + 5000 }, (e, v) => (e ? reject(e) : resolve(v)));
+      (services as unknown as Record<string, (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => void>)[method]!
+        .call(services, request, asOperator, { deadline: Date.now() + 5000 }, (e, v) => (e ? reject(e) : resolve(v)));
     });
     const server = `require('http').createServer((q, s) => s.end('hello from ' + process.env.BERTH_TASK_ID)).listen(+process.env.PORT0, '127.0.0.1')`;
     const definition = {

@@ -116,7 +116,7 @@ describe('tokens file validation', () => {
     expect(problems.join('\n')).not.toContain(OPS_TOKEN);
   });
 
-  test('exactly one of token and tokenSha256; no duplicate names or tokens', () => {
+  test('token or tokenSha256 (or certificate only), never both; no duplicate names or tokens', () => {
     const f = file('dup-tokens.yaml', `principals:
   - name: c
   - name: d
@@ -128,8 +128,8 @@ describe('tokens file validation', () => {
     tokenSha256: ${hashToken(MARATHON_TOKEN)}
 `);
     expect(configProblems(() => loadTokensFile(f)).map((p) => p.replace(/ \(in file .*\)$/, ''))).toEqual([
-      'principals[0]: needs exactly one of token and tokenSha256',
-      'principals[1]: needs exactly one of token and tokenSha256',
+      'principals[0]: needs token, tokenSha256 or certificate: true',
+      'principals[1]: give token or tokenSha256, not both',
       'principals[2].name: principal "d" is listed twice',
       'principals[3]: same token as principal "d"',
     ]);
