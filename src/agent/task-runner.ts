@@ -376,7 +376,8 @@ export class TaskRunner {
   issue(t: AgentTask, status: IssuedStatus): void {
     const frameworkId = t.record.frameworkId;
     const healthy = status.healthy ?? (status.state === 'TASK_RUNNING' ? t.healthy : undefined);
-    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status, ...(healthy !== undefined ? { healthy } : {}) };
+    const message = redactSecrets(status.message, t.record.task);
+    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status, ...(message !== undefined ? { message } : {}), ...(healthy !== undefined ? { healthy } : {}) };
     const { uuid, accepted } = this.updates.update(frameworkId, full);
     if (!accepted) return;
     const state = status.state as TaskStateName;
@@ -391,7 +392,7 @@ export class TaskRunner {
     // treats a task recorded as STAGING the same way.
     const file = layout.taskInfo(frameworkId, t.record.task.task_id!.value!);
     if (changed && state !== 'TASK_STARTING' && this.checkpoint.exists(file)) this.checkpoint.writeJson(file, t.record);
-    this.logger.info('task status', { frameworkId, taskId: t.record.task.task_id?.value, state, message: status.message });
+    this.logger.info('task status', { frameworkId, taskId: t.record.task.task_id?.value, state, message });
   }
 
   acknowledged(frameworkId: string, taskId: string, uuid: Uint8Array | string): void {
@@ -431,4 +432,17 @@ export class TaskRunner {
   killFramework(frameworkId: string): void {
     for (const t of this.tasks.values()) if (t.record.frameworkId === frameworkId) this.killTask(frameworkId, t.record.task.task_id!.value!, undefined);
   }
+}
+
+/** Shortest secret value blanked out of messages: shorter ones would blank ordinary words and digits. */
+const MIN_REDACTED_LENGTH = 4;
+
+/** `message` with the values of the task's secret environment variables replaced by `***`. */
+export function redactSecrets(message: string | null | undefined, task: TaskInfo): string | undefined {
+  if (message == null || message === '') return message ?? undefined;
+  let out = message;
+  for (const v of task.command?.environment?.variables ?? []) {
+    if (v.secret === true && typeof v.value === 'string' && v.value.length >= MIN_REDACTED_LENGTH) out = out.split(v.value).join('***');
+  }
+  return out;
 }

@@ -241,7 +241,7 @@ export class TaskTracker {
       resources: resourcesToWire(task.resources),
       role: task.role,
       labels: task.info.labels ?? undefined,
-      command: task.info.command ?? undefined,
+      command: withoutSecrets(task.info.command),
       container: task.info.container ?? undefined,
       health_check: task.info.health_check ?? undefined,
       kill_policy: task.info.kill_policy ?? undefined,
@@ -282,4 +282,11 @@ export class TaskTracker {
     const state = forFramework(status.state as TaskState, aware);
     fw.sink?.send({ type: 'UPDATE', update: { status: state === status.state ? (status as TaskStatus) : { ...(status as TaskStatus), state } } });
   }
+}
+
+/** A CommandInfo as views show it: the values of secret environment variables blanked. */
+function withoutSecrets<C extends { environment?: { variables?: { secret?: boolean; value?: string }[] } | null }>(command: C | null | undefined): C | undefined {
+  const variables = command?.environment?.variables;
+  if (command == null || variables === undefined || !variables.some((v) => v.secret === true)) return command ?? undefined;
+  return { ...command, environment: { ...command.environment, variables: variables.map((v) => (v.secret === true ? { ...v, value: '' } : v)) } };
 }

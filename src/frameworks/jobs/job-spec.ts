@@ -52,6 +52,18 @@ const scheduleSchema = z.strictObject({
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
 });
 
+/** A map of environment variable names to values. */
+function variables() {
+  return z
+    .record(z.string(), z.string({ error: 'must be a string' }))
+    .superRefine((env, ctx) => {
+      for (const name of Object.keys(env)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid variable name (letters, digits and _, not starting with a digit)', params: { bare: true } });
+      }
+    })
+    .default({});
+}
+
 const runSchema = z.strictObject({
   cmd: z.string({ error: 'must be a string' }).min(1, { message: 'must not be empty' }).optional(),
   args: z.array(z.string({ error: 'must be a string' })).default([]),
@@ -65,14 +77,9 @@ const runSchema = z.strictObject({
   mem: positive('MiB').default(128),
   disk: nonNegative('MiB').default(0),
   gpus: z.number({ error: 'must be a whole number >= 0' }).int({ message: 'must be a whole number >= 0' }).min(0, { message: 'must be a whole number >= 0' }).default(0),
-  env: z
-    .record(z.string(), z.string({ error: 'must be a string' }))
-    .superRefine((env, ctx) => {
-      for (const name of Object.keys(env)) {
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'is not a valid variable name (letters, digits and _, not starting with a digit)', params: { bare: true } });
-      }
-    })
-    .default({}),
+  env: variables(),
+  /** Like env, but the values are secrets: never returned by the API, never in logs or status messages. */
+  secrets: variables(),
   // Checked by the SDK's constraint parser after the shape (see validateJobSpec).
   constraints: z.array(z.unknown()).default([]),
   maxLaunchDelaySeconds: positive('seconds').default(DEFAULT_MAX_LAUNCH_DELAY_SECONDS),
@@ -149,6 +156,10 @@ export function validateJobSpec(input: unknown, now: number): JobSpec {
     const hasArgs = Array.isArray(args) && args.length > 0;
     if (cmd === undefined && !hasArgs && docker === undefined) problems.push({ field: 'run', message: 'needs cmd, args or docker.image' });
     if (cmd !== undefined && hasArgs) problems.push({ field: 'run.args', message: 'cmd and args are mutually exclusive (args run without a shell)' });
+    const { env, secrets } = run as Record<string, unknown>;
+    if (env !== null && typeof env === 'object' && secrets !== null && typeof secrets === 'object') {
+      for (const name of Object.keys(secrets)) if (Object.hasOwn(env, name)) problems.push({ field: `run.secrets.${name}`, message: `"${name}" is in run.env too: a variable is either plain or secret` });
+    }
   }
   // Constraints in any of the SDK's forms: ["rack", "LIKE", "r1"], "rack:LIKE:r1", {field, operator, value}.
   // Checked even when other fields are wrong, so that one answer lists every problem.

@@ -59,7 +59,12 @@ export function buildTaskInfo(options: {
     BERTH_JOB_ATTEMPT: String(options.attempt),
     ...spec.env,
   };
-  const environment = { variables: Object.entries(env).map(([name, value]) => ({ name, value })) };
+  const environment = {
+    variables: [
+      ...Object.entries(env).map(([name, value]) => ({ name, value })),
+      ...Object.entries(spec.secrets).map(([name, value]) => ({ name, value, secret: true })),
+    ],
+  };
   const command =
     spec.cmd !== undefined
       ? { value: spec.cmd, shell: true, environment }

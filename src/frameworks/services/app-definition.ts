@@ -119,6 +119,7 @@ const schema = z.strictObject({
   disk: numberField(0).default(0),
   gpus: intField(0).default(0),
   env: stringMap.default({}),
+  secrets: stringMap.default({}),
   portDefinitions: z.array(portDefinition).default([]),
   requirePorts: z.boolean().default(false),
   labels: stringMap.default({}),
@@ -221,7 +222,7 @@ export function parseAppDefinition(input: unknown, opts: DefinitionOptions = {})
   if (result.success) crossFieldProblems(result.data, opts, problems);
   problems.throwIfAny();
   const data = result.data!;
-  return { ...data, id: id!, constraints, env: sortedRecord(data.env), labels: sortedRecord(data.labels) };
+  return { ...data, id: id!, constraints, env: sortedRecord(data.env), secrets: sortedRecord(data.secrets), labels: sortedRecord(data.labels) };
 }
 
 function constraintArray(c: Constraint): string[] {
@@ -244,6 +245,10 @@ function crossFieldProblems(d: Parsed, opts: DefinitionOptions, problems: Proble
   }
   for (const k of Object.keys(d.env)) {
     if (k === '' || k.includes('=')) problems.add(`env[${JSON.stringify(k)}]`, 'variable names must be non-empty and without "="');
+  }
+  for (const k of Object.keys(d.secrets)) {
+    if (k === '' || k.includes('=')) problems.add(`secrets[${JSON.stringify(k)}]`, 'variable names must be non-empty and without "="');
+    else if (Object.hasOwn(d.env, k)) problems.add(`secrets[${JSON.stringify(k)}]`, `"${k}" is in env too: a variable is either plain or secret`);
   }
   const names = new Map<string, number>();
   d.portDefinitions.forEach((p, i) => {

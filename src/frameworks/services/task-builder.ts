@@ -82,7 +82,12 @@ export function buildTaskInfo(input: TaskBuildInput): TaskInfo {
   def.portDefinitions.forEach((p, i) => {
     if (p.name !== undefined && ports[i] !== undefined) env[`PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] ??= String(ports[i]);
   });
-  const environment = { variables: Object.entries(env).map(([name, value]) => ({ name, value })) };
+  const environment = {
+    variables: [
+      ...Object.entries(env).map(([name, value]) => ({ name, value })),
+      ...Object.entries(def.secrets).map(([name, value]) => ({ name, value, secret: true })),
+    ],
+  };
   const image = def.container?.docker?.image;
   const command = def.cmd !== undefined
     ? { value: def.cmd, shell: true, environment }

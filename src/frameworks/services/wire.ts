@@ -48,6 +48,7 @@ export function appDefinitionFromWire(m: WireAppDefinition): Json {
   for (const [k, v] of [['cpus', m.cpus], ['mem', m.mem], ['disk', m.disk]] as const) put(o, k, num(v));
   put(o, 'gpus', m.gpus);
   if (hasEntries(m.env)) o.env = { ...m.env };
+  if (hasEntries(m.secrets)) o.secrets = { ...m.secrets };
   if (m.port_definitions !== undefined && m.port_definitions.length > 0) {
     o.portDefinitions = m.port_definitions.map((p) => {
       const q: Json = { port: p.port ?? 0 };
@@ -136,6 +137,8 @@ export function appDefinitionToWire(d: AppDefinition): WireAppDefinition {
     disk: d.disk,
     gpus: d.gpus,
     env: { ...d.env },
+    // Names only: a view never carries a secret's value.
+    secrets: Object.fromEntries(Object.keys(d.secrets).map((k) => [k, ''])),
     port_definitions: d.portDefinitions.map((p) => ({ port: p.port, name: p.name ?? '', protocol: p.protocol, labels: { ...p.labels } })),
     require_ports: d.requirePorts,
     labels: { ...d.labels },
