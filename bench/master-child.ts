@@ -9,6 +9,7 @@
  * phase (the inspector's sampling profiler, written as a .cpuprofile file) and for the allocation
  * sites of live memory (the sampling heap profiler, a .heapprofile file).
  */
+import { loadTls, serverCredentials } from '../src/common/tls';
 import * as fs from 'node:fs';
 import { Session } from 'node:inspector';
 import * as path from 'node:path';
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     },
     grpcHost: '127.0.0.1',
     grpcPort: 0,
+    grpcCredentials: serverCredentials(loadTls(config.tls, 'tls', 'server')),
     maxMessageBytes: defaults.maxMessageBytes,
     allocator: {
       minAllocatableResources: parseMinAllocatable(defaults.minAllocatableResources),

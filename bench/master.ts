@@ -4,6 +4,12 @@
  *
  *   npm run bench:master -- [--agents 1000] [--frameworks 10] [--tasks 10000] [--json]
  *   npm run bench:master -- --hold [--agents 10000 --tasks 100000] [--hold-s 10]
+ *   npm run bench:master -- --tls [--json]     # plaintext and TLS, alternated in one run
+ *
+ * `--tls` runs the same launch twice each way, plaintext and TLS (certificates made by
+ * deploy/make-certs.sh; every agent and framework connection verifies the master), alternating so
+ * that the host's noise falls on both, and prints the TLS run's result with `tasks_per_s_plaintext`,
+ * `tasks_per_s_tls` (medians) and `tls_cost` (1 − tls / plaintext).
  *
  * Four processes: this one (the orchestrator), the master (`master-child.js`: a MasterDaemon as
  * `berth master` builds it — SystemClock, hierarchical allocator, FileRegistry in a temporary
@@ -31,6 +37,7 @@
  * (`--timeout-s`); children exit on their own when this process goes away. Exit status 1 with a
  * message when the run does not complete.
  */
+import { execFileSync } from 'node:child_process';
 import { agentRoom, BenchRun, procMemory, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -70,6 +77,7 @@ interface Options {
   profileSims: string | undefined;
   heapProfile: boolean;
   metrics: boolean;
+  tls: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -77,6 +85,7 @@ const USAGE = `usage: bench:master [--agents N] [--frameworks M] [--tasks T] [--
          [--hold] [--hold-s S] [--timeout-s S] [--allocation-interval-ms MS]
          [--agent-connections C] [--agent-slack X] [--agent-resources TEXT] [--refuse-s S]
          [--register-concurrency K] [--profile] [--heap-profile] [--profile-sims DIR] [--no-metrics] [--log-level error|warn|info|debug]
+         [--tls]
 defaults: --agents 1000 --frameworks 10 --tasks 10000 (with --hold: --agents 10000 --tasks 100000)
 `;
 
@@ -84,7 +93,7 @@ function parseArgs(argv: string[]): Options {
   const o: Options = {
     agents: 0, frameworks: 10, tasks: 0, json: false, hold: false, holdS: 10, timeoutS: 300, allocationIntervalMs: 1000,
     agentConnections: undefined, agentSlack: 2, agentResources: undefined, refuseS: 300, registerConcurrency: 256,
-    profile: false, profileSims: undefined, heapProfile: false, metrics: true, logLevel: 'warn',
+    profile: false, profileSims: undefined, heapProfile: false, metrics: true, tls: false, logLevel: 'warn',
   };
   const num = (flag: string, v: string | undefined, min: number, integer = true): number => {
     const n = Number(v);
@@ -114,6 +123,7 @@ function parseArgs(argv: string[]): Options {
       case '--profile-sims': o.profileSims = value; i++; break;
       case '--heap-profile': o.heapProfile = true; break;
       case '--no-metrics': o.metrics = false; break;
+      case '--tls': o.tls = true; break;
       case '--log-level':
         if (value !== 'error' && value !== 'warn' && value !== 'info' && value !== 'debug') throw new Error(`--log-level must be error, warn, info or debug, got ${JSON.stringify(value)}`);
         o.logLevel = value; i++; break;
@@ -158,7 +168,8 @@ class Run extends BenchRun {
   agents: Child | undefined;
   frameworks: Child | undefined;
 
-  constructor(private readonly o: Options) {
+  /** @param tls serve and dial TLS (certificates made for this run) */
+  constructor(private readonly o: Options, private readonly tls = false) {
     super('bench:master', o.json);
   }
 
@@ -169,20 +180,26 @@ class Run extends BenchRun {
     const connections = o.agentConnections ?? o.agents;
 
     this.phase = 'starting the master';
-    const masterConfig: MasterChildConfig = { registryDir: path.join(this.tmp, 'registry'), allocationIntervalMs: o.allocationIntervalMs, metrics: o.metrics, logLevel: o.logLevel };
+    let tls: { certFile: string; keyFile: string; caFile: string } | undefined;
+    if (this.tls) {
+      const certs = path.join(this.tmp, 'certs');
+      execFileSync('sh', [path.join(__dirname, '..', '..', 'deploy', 'make-certs.sh'), certs, 'master'], { stdio: 'ignore' });
+      tls = { certFile: path.join(certs, 'master.pem'), keyFile: path.join(certs, 'master.key'), caFile: path.join(certs, 'ca.pem') };
+    }
+    const masterConfig: MasterChildConfig = { registryDir: path.join(this.tmp, 'registry'), allocationIntervalMs: o.allocationIntervalMs, metrics: o.metrics, logLevel: o.logLevel, ...(tls !== undefined ? { tls } : {}) };
     this.master = this.spawn('master', 'master-child.js', masterConfig, ['--expose-gc']);
     const { address } = await this.wait(this.master.next<{ address: string }>('ready'));
     this.log(`master ${address} (pid ${this.master.proc.pid})`);
 
     this.phase = 'registering agents';
-    const agentsConfig: AgentsConfig = { address, agents: o.agents, connections, resources, registerConcurrency: o.registerConcurrency, expectedAcks: o.tasks };
+    const agentsConfig: AgentsConfig = { address, agents: o.agents, connections, resources, registerConcurrency: o.registerConcurrency, expectedAcks: o.tasks, ...(tls !== undefined ? { tlsCaFile: tls.caFile } : {}) };
     const simArgv = (name: string) => ['--max-old-space-size=4096', ...(o.profileSims === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileSims}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`])];
     this.agents = this.spawn('sim-agents', 'sim-agents.js', agentsConfig, simArgv('sim-agents'));
     const registered = await this.wait(this.agents.next<{ agents: number; ms: number }>('registered'));
     this.log(`${registered.agents} agents registered over ${connections} connections in ${(registered.ms / 1000).toFixed(1)} s (${resources} each)`);
 
     this.phase = 'subscribing frameworks';
-    const frameworksConfig: FrameworksConfig = { address, frameworks: o.frameworks, tasks: o.tasks, refuseSeconds: o.refuseS };
+    const frameworksConfig: FrameworksConfig = { address, frameworks: o.frameworks, tasks: o.tasks, refuseSeconds: o.refuseS, ...(tls !== undefined ? { tlsCaFile: tls.caFile } : {}) };
     this.frameworks = this.spawn('sim-frameworks', 'sim-frameworks.js', frameworksConfig, simArgv('sim-frameworks'));
     const subscribed = await this.wait(this.frameworks.next<{ frameworks: number; ms: number }>('subscribed'));
     this.log(`${subscribed.frameworks} frameworks subscribed in ${subscribed.ms.toFixed(0)} ms`);
@@ -351,28 +368,49 @@ async function main(): Promise<number> {
     process.stderr.write(`bench:master: ${(err as Error).message}\n`);
     return 2;
   }
-  const run = new Run(o);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      run.killAll();
-      process.exit(130);
-    });
+  if (!o.tls) {
+    const result = await once(o, false);
+    if (result !== undefined) print(result, o.json);
+    return result === undefined ? 1 : 0;
   }
+  // Plaintext and TLS alternated, twice each: the medians compare runs made under the same noise.
+  const rates: Record<'plaintext' | 'tls', number[]> = { plaintext: [], tls: [] };
+  let last: Record<string, unknown> | undefined;
+  for (const tls of [false, true, false, true]) {
+    const result = await once(o, tls);
+    if (result === undefined) return 1;
+    rates[tls ? 'tls' : 'plaintext'].push(Number(result['tasks_per_s']));
+    if (tls) last = result;
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const plain = median(rates.plaintext);
+  const secure = median(rates.tls);
+  print({ ...last, tls: true, tasks_per_s_plaintext: plain, tasks_per_s_tls: secure, tasks_per_s_runs: rates, tls_cost: Number((1 - secure / plain).toFixed(3)) }, o.json);
+  return 0;
+}
+
+/** One benchmark run (its own master and simulators); undefined when it failed (reported on stderr). */
+async function once(o: Options, tls: boolean): Promise<Record<string, unknown> | undefined> {
+  const run = new Run(o, tls);
+  const onSignal = () => {
+    run.killAll();
+    process.exit(130);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, onSignal);
   const deadline = setTimeout(() => run.fail(new Error(`timed out after ${o.timeoutS} s`)), o.timeoutS * 1000);
-  let code = 0;
   try {
-    print(await run.execute(), o.json);
+    return await run.execute();
   } catch (err) {
     const where = await run.progress().catch(() => '');
     process.stderr.write(`bench:master: ${(err as Error).message}${where === '' ? '' : ` (${where})`}\n`);
-    code = 1;
+    return undefined;
   } finally {
     clearTimeout(deadline);
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, onSignal);
     const hung = setTimeout(() => run.killAll(), 15_000);
     await run.cleanup().catch(() => run.killAll());
     clearTimeout(hung);
   }
-  return code;
 }
 
 main().then((code) => process.exit(code), (err: unknown) => {

@@ -30,7 +30,7 @@ import type { MasterMessage__Output } from '../src/generated/berth/v1/MasterMess
 import type { Resource } from '../src/generated/berth/v1/Resource';
 import type { Task } from '../src/generated/berth/v1/Task';
 import type { AgentsReregistered, HaAgentsProgressExtra, ScaleAgentsConfig, ToHaSim } from './scale-shared';
-import { childIpc, processUsage, SIM_CHANNEL_OPTIONS, wallMs, type FromAgents, type ToAgents } from './sim-shared';
+import { childIpc, processUsage, simCredentials, SIM_CHANNEL_OPTIONS, wallMs, type FromAgents, type ToAgents } from './sim-shared';
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, MasterMessage__Output>;
 
@@ -253,7 +253,7 @@ const pools = new Map<string, (grpc.Client | undefined)[]>();
 function channel(address: string, slot: number): grpc.Client {
   let pool = pools.get(address);
   if (pool === undefined) pools.set(address, (pool = []));
-  return (pool[slot] ??= new (berthV1().AgentLink)(ipTarget(address), grpc.credentials.createInsecure(), SIM_CHANNEL_OPTIONS));
+  return (pool[slot] ??= new (berthV1().AgentLink)(ipTarget(address), simCredentials(config.tlsCaFile), SIM_CHANNEL_OPTIONS));
 }
 
 /** `ipv4:` target for an IPv4 literal: gRPC's DNS resolver (one per channel) cost the simulator more than the connection. */
@@ -412,7 +412,7 @@ async function main(): Promise<void> {
     return;
   }
   const AgentLink = berthV1().AgentLink;
-  for (let c = 0; c < config.connections; c++) clients.push(new AgentLink(config.address, grpc.credentials.createInsecure(), SIM_CHANNEL_OPTIONS));
+  for (let c = 0; c < config.connections; c++) clients.push(new AgentLink(config.address, simCredentials(config.tlsCaFile), SIM_CHANNEL_OPTIONS));
   const started = wallMs();
   let next = 0;
   const worker = async () => {

@@ -36,7 +36,7 @@ import type { Event__Output } from '../src/generated/berth/v1/Event';
 import type { Offer__Output } from '../src/generated/berth/v1/Offer';
 import type { TaskInfo } from '../src/generated/berth/v1/TaskInfo';
 import type { FrameworksReconciled, HaFrameworksProgressExtra, ScaleFrameworksConfig, ToHaSim } from './scale-shared';
-import { childIpc, processUsage, SIM_CHANNEL_OPTIONS, TASK_CPUS_MILLI, TASK_MEM_MILLI, TASK_RESOURCES_TEXT, wallMs, type FromFrameworks, type ToFrameworks } from './sim-shared';
+import { childIpc, processUsage, simCredentials, SIM_CHANNEL_OPTIONS, TASK_CPUS_MILLI, TASK_MEM_MILLI, TASK_RESOURCES_TEXT, wallMs, type FromFrameworks, type ToFrameworks } from './sim-shared';
 
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
@@ -273,7 +273,7 @@ function onUpdate(fw: SimFramework, e: Event__Output): void {
 
 function subscribe(index: number, quota: number): Promise<void> {
   const Scheduler = berthV1().Scheduler;
-  const client = new Scheduler(config.address, grpc.credentials.createInsecure(), SIM_CHANNEL_OPTIONS);
+  const client = new Scheduler(config.address, simCredentials(config.tlsCaFile), SIM_CHANNEL_OPTIONS);
   const stream = (client as unknown as { Connect(): Stream }).Connect();
   const fw: SimFramework = { index, prefix: `f${index}-`, client, stream, id: '', quota, launched: 0, running: 0, suppressed: false, firstOfferAt: 0, launchAt: new Float64Array(quota) };
   frameworks.push(fw);
@@ -376,7 +376,7 @@ function dialHa(fw: SimFramework): void {
   if (stopping) return;
   const h = fw.ha!;
   const address = h.targets.current;
-  const client = new (berthV1().Scheduler)(address, grpc.credentials.createInsecure(), SIM_CHANNEL_OPTIONS);
+  const client = new (berthV1().Scheduler)(address, simCredentials(config.tlsCaFile), SIM_CHANNEL_OPTIONS);
   const stream = (client as unknown as { Connect(): Stream }).Connect();
   fw.client = client;
   fw.stream = stream;

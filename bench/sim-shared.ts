@@ -7,7 +7,9 @@
  * IPC channel as they are. A child whose IPC channel closes (the orchestrator died, or was killed)
  * exits at once: no simulator or master outlives a benchmark run.
  */
+import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
 
 /**
  * Epoch milliseconds with sub-millisecond resolution. Processes on one host agree on it (each
@@ -64,6 +66,8 @@ export function processUsage(): ProcessUsage {
 
 export interface MasterChildConfig {
   readonly registryDir: string;
+  /** Serve TLS with this certificate (bench:master --tls). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
   readonly allocationIntervalMs: number;
   readonly metrics: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -120,6 +124,8 @@ export interface AgentsConfig {
   readonly registerConcurrency: number;
   /** Acknowledgements after which the agents report `acked`. */
   readonly expectedAcks: number;
+  /** Dial TLS, verifying the master with this CA (bench:master --tls). */
+  readonly tlsCaFile?: string;
 }
 
 export type ToAgents = { readonly type: 'progress' } | { readonly type: 'stop' };
@@ -163,6 +169,13 @@ export interface FrameworksConfig {
   readonly tasks: number;
   /** refuse_seconds of DECLINE (and of the unused part of an ACCEPT). */
   readonly refuseSeconds: number;
+  /** Dial TLS, verifying the master with this CA (bench:master --tls). */
+  readonly tlsCaFile?: string;
+}
+
+/** The channel credentials of the simulators: TLS with `caFile`, plaintext without. */
+export function simCredentials(caFile: string | undefined): grpc.ChannelCredentials {
+  return caFile === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(fs.readFileSync(caFile));
 }
 
 export type ToFrameworks = { readonly type: 'go' } | { readonly type: 'progress' } | { readonly type: 'stop' };

@@ -107,7 +107,26 @@ export function serverCredentials(material: TlsMaterial | undefined): grpc.Serve
 /** gRPC channel credentials: TLS with `material` (its CA, and its certificate for mutual TLS), plaintext without. */
 export function channelCredentials(material: TlsMaterial | undefined): grpc.ChannelCredentials {
   if (material === undefined) return grpc.credentials.createInsecure();
+  quietIpServerName();
   return grpc.credentials.createSsl(material.ca ?? null, material.key ?? null, material.cert ?? null);
+}
+
+let quieted = false;
+/**
+ * grpc-js passes the target's host as the TLS server name even when it is an IP address (as in
+ * `127.0.0.1:5050`), for which Node prints deprecation DEP0123 on stderr — into every CLI command's
+ * output. Node ignores such a name (the certificate is still checked against the IP), so that one
+ * warning is dropped; every other warning is printed as before.
+ */
+function quietIpServerName(): void {
+  if (quieted) return;
+  quieted = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0123') return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
 }
 
 /** Options for `https.createServer` (with a client CA: client certificates requested, verified by it). */
