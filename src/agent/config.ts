@@ -154,6 +154,12 @@ export const agentConfigSchema = z.strictObject({
    * that ask for another user. @default 'nobody'
    */
   taskUser: z.string().regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/, 'must be a Unix user name').max(64).default('nobody').describe('user of tasks that name none (root agents)'),
+  /**
+   * PROCESS tasks get a cgroup each with their `mem` as memory limit and `cpus` as CPU share and
+   * quota, where the host allows it (Linux, agent running as root); otherwise the agent says so at
+   * start and runs them unlimited. @default true
+   */
+  processCgroups: z.boolean().default(true).describe('cgroup cpu/memory limits for PROCESS tasks'),
   /** Docker tasks run with `no-new-privileges` (setuid binaries grant nothing). @default true */
   dockerNoNewPrivileges: z.boolean().default(true).describe('no-new-privileges for Docker tasks'),
   /**

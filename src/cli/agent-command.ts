@@ -66,7 +66,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   const tlsClient = loadTls(config.tls, 'tls', 'client');
   const tlsServer = config.tls.certFile === undefined ? undefined : loadTls(config.tls, 'tls', 'server');
   const dockerHardening = { noNewPrivileges: config.dockerNoNewPrivileges, dropCapabilities: splitList(config.dockerDropCapabilities), pidsLimit: config.dockerPidsLimit };
-  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, dockerHardening, workDir, clock, logger });
+  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, dockerHardening, processCgroups: config.processCgroups, workDir, clock, logger });
   const [region, zone] = config.domain?.split('/') ?? [];
   const agent = new Agent({
     master: config.master,

@@ -47,6 +47,19 @@ describe('agent: task users and container hardening', () => {
     expect(records.map((n) => fs.statSync(path.join(f.workDir, 'containers', n)).uid)).toEqual([0]);
   });
 
+  test('a process task runs in cgroups with its memory and cpu limits; exceeding its memory is an OOM kill', async () => {
+    await f.startAgent();
+    const out = await output([], { taskId: 'limited', resources: 'cpus:0.5;mem:48', command: 'grep -E ":(memory|cpu,cpuacct|cpu):" /proc/self/cgroup > $BERTH_SANDBOX/out || cat /proc/self/cgroup > $BERTH_SANDBOX/out' });
+    const containerId = path.basename(f.sandboxOf('limited'));
+    expect(out).toContain(`/berth/${containerId}`);
+    // The cgroups are gone with the task.
+    expect(fs.existsSync(`/sys/fs/cgroup/memory/berth/${containerId}`) || fs.existsSync(`/sys/fs/cgroup/berth/${containerId}`)).toBe(false);
+
+    await f.launch({ taskId: 'hungry', resources: 'cpus:0.5;mem:16', command: 'head -c 200000000 /dev/zero | tail > /dev/null' });
+    const [, , oom] = await f.expectStates('hungry', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FAILED']);
+    expect(oom!.reason).toBe('REASON_CONTAINER_LIMITATION_MEMORY');
+  });
+
   test('CommandInfo.user picks the user; an unknown user fails the task saying so', async () => {
     await f.startAgent({}, { taskUser: 'nobody' });
     expect((await output([], { taskId: 'as-root', command: ids, extra: { command: { value: ids, shell: true, user: 'root' } } })).split('\n')[0]).toBe('0');

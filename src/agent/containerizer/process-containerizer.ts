@@ -4,7 +4,10 @@
  * - Runs `/bin/sh -c value` (shell) or the argv, detached in its own process group, so signals sent to
  *   the group (`kill -- -pid`) reach every process the task forked.
  * - stdout/stderr go to `stdout` and `stderr` files in the sandbox; the environment is PATH, the task's
- *   env, PORT0…PORTn/PORTS and BERTH_* ids. cpus and memory are not enforced (no cgroups here).
+ *   env, PORT0…PORTn/PORTS and BERTH_* ids.
+ * - With `cgroups` (a root agent on Linux, see cgroups.ts), the task's `mem` is a hard memory limit
+ *   (an OOM kill is reported as such) and its `cpus` a CPU share and quota; the task's first process
+ *   joins its cgroups before it execs the command. Without, cpus and mem are not enforced.
  * - With `spec.user` (a root agent), the sandbox and its log files belong to that user and the task
  *   runs as it: `setpriv` (util-linux) sets uid, gid and the user's supplementary groups before it
  *   execs the command; without setpriv, Node's spawn sets uid and gid and drops every supplementary
@@ -41,6 +44,7 @@ import {
 } from './containerizer';
 import { ContainerLife, ContainerTable } from './lifecycle';
 import { prepareSandbox, type TaskUser } from '../task-user';
+import { joiningCgroups, type Cgroups, type TaskCgroups } from './cgroups';
 
 /** Name of the pid file in each sandbox. */
 export const PID_FILE = 'berth-container.json';
@@ -55,6 +59,8 @@ export interface ProcessContainerizerOptions {
   readonly pollIntervalMs?: number;
   /** PATH given to tasks. @default the agent's PATH */
   readonly path?: string;
+  /** Per-task cgroups with the task's limits (detectCgroups()). @default none: limits not enforced */
+  readonly cgroups?: Cgroups;
 }
 
 /** Contents of the pid file. */
@@ -81,6 +87,8 @@ interface Container {
   readonly life: ContainerLife;
   /** Stops polling a re-attached process (set by `watch`). */
   unwatch?: () => void;
+  /** The task's cgroups, when the host has them. */
+  cgroups?: TaskCgroups;
 }
 
 export class ProcessContainerizer extends ContainerTable<Container> implements Containerizer {
@@ -89,9 +97,11 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
   private readonly runtimeDir: string;
   private readonly pollIntervalMs: number;
   private readonly pathEnv: string;
+  private readonly cgroups: Cgroups | undefined;
 
   constructor(options: ProcessContainerizerOptions) {
     super();
+    this.cgroups = options.cgroups;
     this.clock = options.clock;
     this.runtimeDir = options.runtimeDir;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
@@ -118,6 +128,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     const c = this.track(record);
 
     let child: ChildProcess;
+    let spawnSwitchesUser = false;
     try {
       prepareSandbox(spec.sandboxDir, spec.user);
       mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
@@ -137,7 +148,13 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
         BERTH_TASK_ID: spec.taskId,
       };
       if (spec.user !== undefined) Object.assign(env, { USER: spec.user.name, LOGNAME: spec.user.name });
-      const { file, args, argv0, ids } = asUser(commandLine(spec), spec.user);
+      const asTaskUser = asUser(commandLine(spec), spec.user);
+      c.cgroups = this.cgroups?.create(spec.containerId, { cpus: spec.cpus, memMib: spec.memMib });
+      // The cgroups are joined by a root shell before the user switch; when spawn itself switches
+      // (no setpriv), the pid is moved in right after the spawn instead.
+      spawnSwitchesUser = asTaskUser.ids.uid !== undefined;
+      const joinFirst = c.cgroups !== undefined && !spawnSwitchesUser;
+      const { file, args, argv0 } = joinFirst ? joiningCgroups(asTaskUser, c.cgroups!.procsFiles) : asTaskUser;
       try {
         child = spawn(file, args, {
           argv0,
@@ -145,7 +162,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
           env,
           detached: true,
           stdio: ['ignore', out, err],
-          ...ids,
+          ...asTaskUser.ids,
         });
       } finally {
         closeSync(out);
@@ -169,6 +186,9 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     }
     const pid = child.pid;
     record.pid = pid;
+    if (c.cgroups !== undefined && spawnSwitchesUser) {
+      for (const f of c.cgroups.procsFiles) writeFileSync(f, String(pid));
+    }
     c.life.setSignal((signal) => this.killGroup(pid, signal));
     record.startTime = procStartTime(pid);
     child.unref();
@@ -212,6 +232,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
         continue; // Pointer written but sandbox gone: nothing to recover or report.
       }
       const c = this.track(record);
+      c.cgroups = this.cgroups?.create(record.containerId, { cpus: 0, memMib: 0 });
       if (record.exit !== undefined) {
         this.finish(c, record.exit);
       } else if (record.pid !== undefined && this.alive(record.pid, record.startTime)) {
@@ -297,7 +318,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
 
   private onExit(c: Container, code: number | undefined, signal: string | undefined): void {
     if (c.record.pid !== undefined) this.killGroup(c.record.pid, 'SIGKILL'); // leftovers of the group
-    const exit = c.life.processExit(code, signal);
+    const exit = c.life.processExit(code, signal, c.cgroups?.oomKilled() === true && c.life.killReason === undefined);
     if (exit.reason !== 'EXITED' || code === undefined || code === 0) {
       this.finish(c, exit);
       return;
@@ -313,6 +334,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
   /** Records the end and persists it in the pid file (for a later `recover`). */
   private finish(c: Container, exit: ContainerExit): void {
     if (!c.life.finish(exit)) return;
+    c.cgroups?.remove();
     c.record.exit = exit;
     try {
       this.writeRecord(c.record);

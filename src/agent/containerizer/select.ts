@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/logging';
+import { detectCgroups, type Cgroups } from './cgroups';
 import { CompositeContainerizer } from './composite-containerizer';
 import type { Containerizer } from './containerizer';
 import { DockerContainerizer, type DockerHardening } from './docker-containerizer';
@@ -25,6 +26,8 @@ export interface SelectContainerizerOptions {
   readonly cpuQuota?: boolean;
   /** What Docker task containers are denied. @default DEFAULT_DOCKER_HARDENING */
   readonly dockerHardening?: DockerHardening;
+  /** Per-task cgroups for PROCESS tasks where the host allows them (else said once, in the log). @default true */
+  readonly processCgroups?: boolean;
   /** How long to wait for the engine's answer. @default 3000 */
   readonly pingTimeoutMs?: number;
 }
@@ -48,7 +51,13 @@ export async function dockerAnswers(docker: Dockerode, timeoutMs: number): Promi
  */
 export async function selectContainerizer(options: SelectContainerizerOptions): Promise<Containerizer> {
   const { setting, clock, logger } = options;
-  const proc = (): ProcessContainerizer => new ProcessContainerizer({ runtimeDir: path.join(options.workDir, 'containers'), clock });
+  let cgroups: Cgroups | undefined;
+  if (options.processCgroups ?? true) {
+    const found = (process.getuid?.() ?? 0) === 0 ? detectCgroups() : { unavailable: 'the agent is not root' };
+    if ('unavailable' in found) logger.warn(`PROCESS tasks run without cpu and memory limits: ${found.unavailable}`);
+    else cgroups = found;
+  }
+  const proc = (): ProcessContainerizer => new ProcessContainerizer({ runtimeDir: path.join(options.workDir, 'containers'), clock, ...(cgroups !== undefined ? { cgroups } : {}) });
   if (setting === 'process') return proc();
   const docker = new Dockerode({ socketPath: options.dockerSocket });
   const answers = await dockerAnswers(docker, options.pingTimeoutMs ?? 3000);
