@@ -8,6 +8,7 @@
  */
 export type { Framework, FrameworkContext, PluginFactory, Registration, SchedulerApi } from './framework';
 export { SchedulerDriver, FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from './driver';
+export { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from './access';
 export { FileKeyValueStore, MemoryKeyValueStore, NatsKeyValueStore, type KeyValueStore } from './store';
 export { fitTask, offerResources, offerRole, type Fit, type ShortResource, type TaskShape } from './offer-match';
 export { SystemClock, FakeClock, type Clock } from '../../common/clock';
