@@ -7,7 +7,7 @@
  * is kept in the store, so a restarted host does not run the greetings again.
  *
  *   berth dev --plugins ./examples/hello-framework                    # with the whole dev cluster
- *   berth frameworks --masters 127.0.0.1:5050 --plugins ./examples/hello-framework --grpc-port 0 \
+ *   berth frameworks --masters 127.0.0.1:5050 --plugins ./examples/hello-framework --grpc-port 0 --auth-enabled false \
  *     --plugin-options '{"hello-framework": {"count": 5, "image": "busybox:latest"}}'
  *
  * Then `berth task logs hello-0` prints "hello from hello-0".

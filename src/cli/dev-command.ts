@@ -140,7 +140,7 @@ export function registerDevCommand(program: Command, out: CliOutput): void {
         `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
         '',
         'Next: run the example plugin against it, or look at what runs:',
-        `  berth frameworks --masters ${cluster.masterGrpc} --plugins ./examples/hello-framework --grpc-port 0`,
+        `  berth frameworks --masters ${cluster.masterGrpc} --plugins ./examples/hello-framework --grpc-port 0 --auth-enabled false`,
         `  berth task logs hello-0 --master ${cluster.masterGrpc}`,
         '',
       ].join('\n'));

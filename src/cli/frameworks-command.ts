@@ -16,7 +16,7 @@ export function registerFrameworksCommand(program: Command, out: CliOutput): voi
   registerDaemonCommand(program, out, {
     name: 'frameworks',
     description: 'run framework plugins (the built-in services and jobs, and your own) against the master, serving their APIs',
-    examples: '  berth frameworks --masters 127.0.0.1:5050                          # services and jobs, state in ./berth-frameworks\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\'\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050',
+    examples: '  berth frameworks --masters 127.0.0.1:5050 --auth-enabled false     # services and jobs, state in ./berth-frameworks, API open on 127.0.0.1\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\' --auth-enabled false\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050 --auth-tokens-file /etc/berth/tokens.yaml --auth-acls-file /etc/berth/acls.yaml',
     schema: frameworksConfigSchema,
     describeConfig: describeFrameworksConfig,
     logLevel: (config) => config.logLevel,

@@ -34,7 +34,7 @@ test('a cron job due during a master failover runs exactly once', async () => {
   const host = c.procs.add({
     name: 'frameworks', kind: 'berth',
     args: ['frameworks', '--masters', c.masters.map((m) => m.address).join(','), '--plugins', 'jobs', '--grpc-port', String(apiPort),
-      '--store', 'nats', '--nats-servers', c.nats.urls.join(','), '--nats-replicas', '3', '--work-dir', path.join(c.root, 'frameworks'), '--log-level', 'info'],
+      '--store', 'nats', '--nats-servers', c.nats.urls.join(','), '--nats-replicas', '3', '--work-dir', path.join(c.root, 'frameworks'), '--auth-enabled', 'false', '--log-level', 'info'],
   });
   host.start();
   const Jobs = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor> } }).berth.v1['Jobs']!;
