@@ -32,6 +32,7 @@ describe('master: agent identity', () => {
       { principals: ['agent-c'], actions: ['register_agent'], objects: ['agent-c-1'], effect: 'allow' },
       { principals: ['web'], actions: ['register_framework', 'run_task'], objects: ['*'], effect: 'allow' },
       { principals: ['ops'], actions: ['maintenance'], objects: ['host-a'], effect: 'allow' },
+      { principals: ['ops'], actions: ['view_frameworks', 'view_tasks'], objects: ['*'], effect: 'allow' },
     ]);
     metrics = new MasterMetrics({ processMetrics: false });
     master = await startTestMaster({ authenticate, authorizer, metrics });

@@ -45,6 +45,7 @@ describe('TLS everywhere', () => {
       '  - { principal: agent, action: register_agent }',
       '  - { principal: [web, frameworks], action: [register_framework, run_task] }',
       "  - { principal: shop, action: manage_app, objects: ['/shop/*'] }",
+      '  - { principal: ops, action: [view_frameworks, view_tasks] }',
       '',
     ].join('\n'));
     master = await startMaster(masterConfigSchema.parse({
