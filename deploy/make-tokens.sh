@@ -2,6 +2,10 @@
 # Generates bearer tokens for a Berth cluster: one random token per principal (agent, frameworks,
 # operator) in DIR/<principal>.token (mode 600), and DIR/tokens.yaml — the masters' auth.tokensFile,
 # which holds only the tokens' SHA-256, never the tokens. The principals match deploy/config/acls.yaml.
+# Also NATS credentials: a password for the masters' NATS user and one for the framework host's in
+# DIR/nats-{master,frameworks}.password, and DIR/nats-auth.conf, the authorization block the NATS
+# servers include (deploy/nats/*.conf): without a password nobody — no task — reaches NATS, and the
+# framework host's user cannot touch the registry and election buckets.
 #
 #   deploy/make-tokens.sh DIR [--owner USER]
 #
@@ -27,6 +31,37 @@ mkdir -p "$dir"
 # 32 random bytes as 64 hex characters.
 random_token() { head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n'; }
 sha256() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+
+make_nats() {
+  if [ -e "$dir/nats-auth.conf" ]; then
+    echo "make-tokens: $dir/nats-auth.conf exists; keeping it (delete it and the .password files to rotate)" >&2
+    return
+  fi
+  master=$(random_token)
+  frameworks=$(random_token)
+  printf '%s\n' "$master" >"$dir/nats-master.password"
+  printf '%s\n' "$frameworks" >"$dir/nats-frameworks.password"
+  {
+    echo "# NATS users of a Berth cluster (made by make-tokens.sh; included by deploy/nats/*.conf)."
+    echo "authorization {"
+    echo "  users: ["
+    echo "    # The masters: registry, leader election, the event stream."
+    echo "    { user: master, password: \"$master\" }"
+    echo "    # The framework host: its own bucket (berth-frameworks), never the masters' buckets."
+    echo "    { user: frameworks, password: \"$frameworks\", permissions: { publish: { allow: \">\", deny: ["
+    for bucket in berth-registry berth-election; do
+      echo "        \"\$KV.$bucket.>\", \"\$JS.API.STREAM.*.KV_$bucket\", \"\$JS.API.STREAM.*.*.KV_$bucket\","
+      echo "        \"\$JS.API.DIRECT.GET.KV_$bucket.>\", \"\$JS.API.CONSUMER.*.KV_$bucket\", \"\$JS.API.CONSUMER.*.KV_$bucket.>\","
+    done
+    echo "      ] } } }"
+    echo "  ]"
+    echo "}"
+  } >"$dir/nats-auth.conf"
+  chmod 644 "$dir/nats-auth.conf"   # the NATS container's user must read it; it is as secret as the passwords: keep DIR private
+  if [ -n "$owner" ]; then chown "$owner" "$dir/nats-frameworks.password" "$dir/nats-master.password"; fi
+  echo "make-tokens: wrote $dir/nats-auth.conf and $dir/nats-{master,frameworks}.password" >&2
+}
+make_nats
 
 if [ -e "$dir/tokens.yaml" ]; then
   echo "make-tokens: $dir/tokens.yaml exists; keeping it (delete it and the .token files to rotate)" >&2

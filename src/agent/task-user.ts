@@ -88,20 +88,37 @@ export function lookupUser(name: string): TaskUser | undefined {
 
 /**
  * Creates a task's sandbox for `user`: owned by it, private to it (0700), and reachable — every
- * directory above it that the agent owns gains search permission for others (`o+x`: enter, not
- * list), since a work directory made by `mktemp -d` or `install -m 700` would keep the task out of its
- * own sandbox. The agent's checkpoint files stay private (they are written 0600). Without a user
- * (the agent's own), only creates it.
+ * directory between it and the agent's work directory `workDir` (included) gains search permission
+ * for others (`o+x`: enter, not list), since a work directory made by `mktemp -d` or `install -m 700`
+ * would keep the task out of its own sandbox. Directories above the work directory are the
+ * operator's and are left alone: {@link unreachableAbove} names one that blocks the way. The
+ * agent's checkpoint files stay private (they are written 0600). Without a user (the agent's own),
+ * only creates it.
  */
-export function prepareSandbox(dir: string, user: TaskUser | undefined): void {
+export function prepareSandbox(dir: string, user: TaskUser | undefined, workDir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   if (user === undefined) return;
   fs.chownSync(dir, user.uid, user.gid);
   fs.chmodSync(dir, 0o700);
-  const self = process.getuid?.() ?? 0;
-  for (let up = path.dirname(dir); ; up = path.dirname(up)) {
+  const top = path.resolve(workDir);
+  for (let up = path.dirname(dir); up.startsWith(top); up = path.dirname(up)) {
     const st = fs.statSync(up);
-    if (st.uid === self && (st.mode & 0o001) === 0) fs.chmodSync(up, (st.mode & 0o7777) | 0o001);
-    if (up === path.dirname(up)) break;
+    if ((st.mode & 0o001) === 0) fs.chmodSync(up, (st.mode & 0o7777) | 0o001);
+    if (up === top) break;
+  }
+}
+
+/**
+ * The first directory above `workDir` that other users may not enter, or undefined: tasks run as
+ * another user could not reach their sandboxes through it (the agent says so at start).
+ */
+export function unreachableAbove(workDir: string): string | undefined {
+  for (let up = path.dirname(path.resolve(workDir)); ; up = path.dirname(up)) {
+    try {
+      if ((fs.statSync(up).mode & 0o001) === 0) return up;
+    } catch {
+      return undefined;
+    }
+    if (up === path.dirname(up)) return undefined;
   }
 }

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { unreachableAbove } from '../agent/task-user';
 import { loadTls } from '../common/tls';
 import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
@@ -113,6 +114,8 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     await closeHttp();
     throw err;
   }
+  const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(workDir) : undefined;
+  if (blocked !== undefined) logger.warn(`tasks run as other users cannot reach their sandboxes: ${blocked} is closed to others; choose a work dir under a directory others may enter (chmod o+x ${blocked}), e.g. /var/lib/berth-agent`, { workDir });
   logger.info('agent started', { master: config.master, workDir, agentId: agent.agentId, containerizers: containerizer.types.join(','), http: `http://${server.address}` });
   let stopped: Promise<void> | undefined;
   return {

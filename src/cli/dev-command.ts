@@ -5,6 +5,9 @@
  * 127.0.0.1 with authentication off. It composes the same parts `berth master`, `berth agent` and
  * `berth frameworks` start, from their configuration schemas, so it behaves as they do.
  */
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
+import { unreachableAbove } from '../agent/task-user';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { agentConfigSchema } from '../agent/config';
@@ -71,10 +74,19 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     }), logger.child({ component: 'master' }));
     stops.push(() => master.stop());
 
+    // As root, tasks run as `nobody`, who must be able to enter their sandboxes: a dev cluster
+    // started in a private directory (a checkout under /root) keeps its agent's state in the
+    // system's temporary directory instead, and says so.
+    let agentWorkDir = path.join(workDir, 'agent');
+    const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(agentWorkDir) : undefined;
+    if (blocked !== undefined) {
+      agentWorkDir = path.join(os.tmpdir(), `berth-dev-agent-${createHash('sha256').update(workDir).digest('hex').slice(0, 12)}`);
+      logger.warn(`tasks run as nobody, who cannot enter ${blocked}: the agent's sandboxes are in ${agentWorkDir}`);
+    }
     const agent = await runAgent(agentConfigSchema.parse({
       master: master.grpcAddress,
       hostname: 'localhost',
-      workDir: path.join(workDir, 'agent'),
+      workDir: agentWorkDir,
       http: { host: '127.0.0.1', port: port('--agent-http-port', opts.agentHttpPort) },
       containerizers: opts.containerizers,
       ...(opts.resources !== undefined ? { resources: opts.resources } : {}),

@@ -183,6 +183,8 @@ describe('deploy/: the HA topology as processes on loopback', () => {
     // 1. NATS: a 3-node JetStream cluster from deploy/nats.
     const natsBin = findNatsServer();
     const nats = await natsConfigs(root, natsBin);
+    // The servers include the NATS users make-tokens.sh wrote (auth.conf next to their configs).
+    fs.copyFileSync(path.join(secrets, 'nats-auth.conf'), path.join(root, 'auth.conf'));
     nats.files.forEach((file, i) => start(`nats-${i + 1}`, natsBin, ['-c', file]));
     // /healthz is 200 once JetStream is up and caught up with the cluster's meta group.
     await until('the NATS cluster to be healthy', 20_000, async () =>
@@ -200,7 +202,7 @@ describe('deploy/: the HA topology as processes on loopback', () => {
         httpPort: httpPort!,
         proc: berth(`master-${i + 1}`, ['master', '--config', path.join(DEPLOY, 'config/master.yaml'),
           '--master-id', `master-${i + 1}`, '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--work-dir', workDir,
-          '--nats-servers', natsUrls,
+          '--nats-servers', natsUrls, '--nats-password-file', path.join(secrets, 'nats-master.password'),
           '--auth-tokens-file', path.join(secrets, 'tokens.yaml'), '--auth-acls-file', path.join(DEPLOY, 'config/acls.yaml')]),
       };
     });
@@ -232,7 +234,7 @@ describe('deploy/: the HA topology as processes on loopback', () => {
     const fwWorkDir = path.join(root, 'frameworks');
     berth('frameworks', ['frameworks', '--config', path.join(DEPLOY, 'config/frameworks.yaml'),
       '--masters', masters.map((m) => m.grpc).join(','), '--grpc-port', String(fwPort), '--nats-servers', natsUrls,
-      '--token-file', path.join(secrets, 'frameworks.token'), '--work-dir', fwWorkDir,
+      '--token-file', path.join(secrets, 'frameworks.token'), '--work-dir', fwWorkDir, '--nats-password-file', path.join(secrets, 'nats-frameworks.password'),
       '--auth-tokens-file', path.join(secrets, 'tokens.yaml'), '--auth-acls-file', path.join(DEPLOY, 'config/acls.yaml')]);
 
     // /health/ready of an agent: 200 while registered with the (leading) master.

@@ -400,17 +400,20 @@ describe('NATS configs (deploy/nats)', () => {
     }
   });
 
-  it('pass `nats-server -t` (the test run uses BERTH_NATS_SERVER when set, as test/support/nats.ts does)', () => {
+  it('pass `nats-server -t` with the users make-tokens.sh writes (the test run uses BERTH_NATS_SERVER when set, as test/support/nats.ts does)', () => {
     const bin = process.env['BERTH_NATS_SERVER'] || requireTool('nats-server', 'apt-get install -y nats-server (scripts/ensure-services.sh)');
     const [major, minor] = natsVersion(bin);
     const dir = tmpDir('berth-natsconf-');
+    // As in compose: the servers' configs with the NATS users of make-tokens.sh beside them.
+    expect(run('sh', [path.join(DEPLOY, 'make-tokens.sh'), path.join(dir, 'secrets')]).code).toBe(0);
+    fs.copyFileSync(path.join(dir, 'secrets', 'nats-auth.conf'), path.join(dir, 'auth.conf'));
     for (const c of confs) {
-      let file = c.file;
+      const file = path.join(dir, path.basename(c.file));
+      fs.writeFileSync(file, c.text);
       if (major === 2 && minor < 10) {
         // 2.9 (Debian bookworm's) rejects sync_interval, which arrived in 2.10: check the rest, and
         // that this line is all it refuses.
-        expect(run(bin, ['-t', '-c', c.file]).out).toMatch(/unknown field "sync_interval"/);
-        file = path.join(dir, path.basename(c.file));
+        expect(run(bin, ['-t', '-c', file]).out).toMatch(/unknown field "sync_interval"/);
         fs.writeFileSync(file, c.text.replace(/^\s*sync_interval: always\n/m, ''));
       }
       const r = run(bin, ['-t', '-c', file]);

@@ -158,7 +158,7 @@ export class DockerContainerizer extends ContainerTable<Container> implements Co
     const image = spec.image?.name;
     if (image === undefined || image === '') return failed('launch failed: a DOCKER container needs an image');
     try {
-      prepareSandbox(spec.sandboxDir, spec.user);
+      prepareSandbox(spec.sandboxDir, spec.user, this.options.scope);
     } catch (e) {
       return failed(`launch failed: cannot create the sandbox: ${(e as Error).message}`);
     }

@@ -130,7 +130,7 @@ export class ProcessContainerizer extends ContainerTable<Container> implements C
     let child: ChildProcess;
     let spawnSwitchesUser = false;
     try {
-      prepareSandbox(spec.sandboxDir, spec.user);
+      prepareSandbox(spec.sandboxDir, spec.user, path.dirname(this.runtimeDir));
       mkdirSync(this.runtimeDir, { recursive: true, mode: 0o700 });
       const out = openSync(path.join(spec.sandboxDir, 'stdout'), 'a');
       const err = openSync(path.join(spec.sandboxDir, 'stderr'), 'a');
