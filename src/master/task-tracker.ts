@@ -95,6 +95,9 @@ export class TaskTracker {
       // would free that agent's resources in the allocator while the task still holds them.
       this.core.metrics?.agentIdentityRefusals.inc({ kind: 'status_update' });
       this.core.logger.warn('refused a status update for a task placed on another agent', { agentId: agent.id, frameworkId, taskId: task.taskId, placedOn: task.agentId });
+      // Acknowledged to the sender only, so it stops resending (an older task of the same id that
+      // once ran there ends this way too); the framework and the other agent never hear of it.
+      this.masterAcknowledge(agent, frameworkId, status);
       return;
     }
     const latest = isTaskState(update.latest_state) ? update.latest_state : status.state;
@@ -107,14 +110,20 @@ export class TaskTracker {
     }
     if (!forward) return;
     if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
-    else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId) && status.uuid !== undefined && status.uuid.length > 0) {
+    else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId)) {
       // Nobody will ever acknowledge an update of a removed framework: the master does, so the
       // agent stops resending it and can forget the framework's state.
-      agent.sink?.send({
-        type: 'STATUS_UPDATE_ACKNOWLEDGEMENT',
-        status_update_acknowledgement: { agent_id: { value: agent.id }, framework_id: { value: frameworkId }, task_id: status.task_id ?? undefined, uuid: status.uuid },
-      });
+      this.masterAcknowledge(agent, frameworkId, status);
     }
+  }
+
+  /** Acknowledges an update to its agent on the master's own account (no framework will). */
+  private masterAcknowledge(agent: AgentEntry, frameworkId: string, status: NonNullable<StatusUpdate__Output['status']>): void {
+    if (status.uuid === undefined || status.uuid === null || status.uuid.length === 0) return;
+    agent.sink?.send({
+      type: 'STATUS_UPDATE_ACKNOWLEDGEMENT',
+      status_update_acknowledgement: { agent_id: { value: agent.id }, framework_id: { value: frameworkId }, task_id: status.task_id ?? undefined, uuid: status.uuid },
+    });
   }
 
   /** ACKNOWLEDGE from a framework: routed to the agent; a terminal task then leaves the active set. */

@@ -83,7 +83,9 @@ describe('master: agent identity', () => {
     expect(refused.details).toMatch(new RegExp(`agent ${a.agentId} is bound to another principal; principal "agent-b" may not re-register it`));
 
     // B on its own stream: a status update for A's task changes nothing.
-    b.status(web.frameworkId, 'on-a', 'TASK_FINISHED');
+    const forged = b.status(web.frameworkId, 'on-a', 'TASK_FINISHED');
+    // B is answered (so it stops resending), and nobody else hears of it.
+    await b.messages.next((m) => m.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT' && Buffer.from(m.status_update_acknowledgement!.uuid).equals(forged), 'the acknowledgement of the refused update');
     await web.settled();
     expect(web.events.log.filter((e) => e.type === 'UPDATE' && e.update?.status?.state === 'TASK_FINISHED')).toEqual([]);
 
