@@ -18,7 +18,7 @@ type Who = keyof typeof TOKEN;
 
 /**
  * An agent acts only as itself: its id is bound to the principal that registered it, and the master
- * believes it only about the tasks it placed there. Over real gRPC, with authentication and ACLs on.
+ * believes it only about the tasks it placed there. Over real gRPC with TLS, authentication and ACLs on.
  */
 describe('master: agent identity', () => {
   let master: TestMaster;
@@ -35,7 +35,7 @@ describe('master: agent identity', () => {
       { principals: ['ops'], actions: ['view_frameworks', 'view_tasks'], objects: ['*'], effect: 'allow' },
     ]);
     metrics = new MasterMetrics({ processMetrics: false });
-    master = await startTestMaster({ authenticate, authorizer, metrics });
+    master = await startTestMaster({ authenticate, authorizer, metrics, tls: true });
   });
 
   afterEach(async () => {

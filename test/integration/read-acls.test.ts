@@ -31,6 +31,7 @@ describe('master: per-object read ACLs', () => {
         { principals: ['ops'], actions: ['view_frameworks', 'view_tasks', 'access_sandboxes'], objects: ['*'], effect: 'allow' },
         { principals: ['auditor'], actions: ['view_frameworks', 'view_tasks'], objects: ['a'], effect: 'allow' },
       ]),
+      tls: true,
     });
     agent = track(await FakeAgent.register(master.address, { metadata: bearer(TOKEN.agent) }));
     // One after the other, so each one's first offer is its own.

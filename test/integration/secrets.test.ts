@@ -17,7 +17,7 @@ describe('secret environment variables', () => {
   let f: AgentFixture;
 
   beforeEach(async () => {
-    f = await AgentFixture.start('secrets');
+    f = await AgentFixture.start('secrets', { tls: true });
   });
 
   afterEach(async () => {

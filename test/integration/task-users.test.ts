@@ -20,7 +20,7 @@ describe('agent: task users and container hardening', () => {
   let f: AgentFixture;
 
   beforeEach(async () => {
-    f = await AgentFixture.start('task-users');
+    f = await AgentFixture.start('task-users', { tls: true });
   });
 
   afterEach(async () => {
@@ -120,6 +120,7 @@ describe('master: the run_task ACL covers the task user', () => {
         { principals: ['web'], actions: ['run_task'], objects: ['*'], effect: 'allow' },
         { principals: ['ops'], actions: ['run_task'], objects: ['*'], effect: 'allow', users: ['root', 'nobody'] },
       ]),
+      tls: true,
     });
   });
 

@@ -20,7 +20,8 @@ import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
-import { launch, startTestMaster, TestScheduler, WAIT_MS, type TestMaster, type TestMasterOptions } from './master-harness';
+import { loadTls } from '../../src/common/tls';
+import { launch, startTestMaster, testCerts, TestScheduler, WAIT_MS, type TestMaster, type TestMasterOptions } from './master-harness';
 import { freePort } from './master-process';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -101,6 +102,8 @@ export interface AgentProcess {
 
 export class AgentFixture {
   readonly agents: Agent[] = [];
+  /** Whether the master speaks TLS only (its agents then dial it with the test CA). */
+  private tls = false;
   readonly processes: AgentProcess[] = [];
   private constructor(
     public master: TestMaster,
@@ -120,7 +123,9 @@ export class AgentFixture {
       if (!ports.includes(p)) ports.push(p);
     }
     const fw = await TestScheduler.subscribe(master.address, { name, failover_timeout: 3600 });
-    return new AgentFixture(master, fw, workDir, ports, name);
+    const fixture = new AgentFixture(master, fw, workDir, ports, name);
+    fixture.tls = masterOptions.tls === true;
+    return fixture;
   }
 
   /** The agent's total resources. */
@@ -142,6 +147,7 @@ export class AgentFixture {
       clock,
       containerizer,
       reconnectMinMs: 50,
+      ...(this.tls ? { tls: loadTls({ caFile: testCerts().caFile }, 'tls', 'client')! } : {}),
       ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
       ...(opts.statusRetryMinMs !== undefined ? { statusRetryMinMs: opts.statusRetryMinMs } : {}),
       ...(opts.allowedHostPaths !== undefined ? { allowedHostPaths: opts.allowedHostPaths } : {}),

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { channelCredentials, loadTls, serverCredentials } from '../../src/common/tls';
+import { makeCerts, type TestCerts } from './certs';
 import * as grpc from '@grpc/grpc-js';
 import { HierarchicalAllocator } from '../../src/allocator/hierarchical-allocator';
 import { FakeClock, type Clock } from '../../src/common/clock';
@@ -161,11 +163,35 @@ export interface TestMasterOptions extends Partial<MasterDaemonOptions['core']> 
   readonly grpcPort?: number;
   /** Metrics to count into; @default none */
   readonly metrics?: MasterDaemonOptions['metrics'];
+  /**
+   * Serve TLS only, with a certificate of the test CA ({@link testCerts}); the harness's clients
+   * (TestScheduler, FakeAgent, TestOperator) dial it with the CA. @default plaintext
+   */
+  readonly tls?: boolean;
+}
+
+let certs: TestCerts | undefined;
+// Registered when a test file loads this module (hooks cannot be added from inside a test).
+afterAll(() => {
+  certs?.remove();
+  certs = undefined;
+});
+/** The test file's CA and a server certificate for 127.0.0.1 (made on first use, removed after the file). */
+export function testCerts(): TestCerts {
+  certs ??= makeCerts(['master', 'agent']);
+  return certs;
+}
+
+/** Channel credentials per TLS master address, for the harness's clients. */
+const secureAddresses = new Map<string, grpc.ChannelCredentials>();
+function credentialsFor(address: string): grpc.ChannelCredentials {
+  return secureAddresses.get(address) ?? grpc.credentials.createInsecure();
 }
 
 /** A real master (real gRPC on loopback) with a fake clock, an in-memory registry and a manual election. */
 export async function startTestMaster(options: TestMasterOptions = {}): Promise<TestMaster> {
-  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, metrics, ...core } = options;
+  const { store: sharedStore, clock: sharedClock, autoElect, maxMessageBytes, authenticate, authorizer, grpcPort, metrics, tls, ...core } = options;
+  const serverTls = tls === true ? loadTls({ ...testCerts().files('master') }, 'tls', 'server') : undefined;
   const clock = sharedClock ?? new FakeClock();
   const store = sharedStore ?? new MemoryStore();
   const election = new ManualElection(autoElect ?? true, () => store.term + 1, clock);
@@ -189,12 +215,21 @@ export async function startTestMaster(options: TestMasterOptions = {}): Promise<
     authenticate: authenticate === undefined ? undefined : (metadata) => authenticate.authenticate(metadata),
     authorizer,
     metrics,
+    ...(serverTls !== undefined ? { grpcCredentials: serverCredentials(serverTls) } : {}),
     openRegistry: async (term) => store.open(term),
     ...(grpcPort !== undefined ? { grpcPort } : {}),
   });
   await daemon.start();
   await daemon.settled();
-  return { daemon, clock, store, election, address: daemon.grpcAddress, logs, stop: () => daemon.stop() };
+  const address = daemon.grpcAddress;
+  if (serverTls !== undefined) secureAddresses.set(address, channelCredentials(loadTls({ caFile: testCerts().caFile }, 'tls', 'client')));
+  return {
+    daemon, clock, store, election, address, logs,
+    stop: async () => {
+      await daemon.stop();
+      secureAddresses.delete(address);
+    },
+  };
 }
 
 type Duplex<Req, Res> = grpc.ClientDuplexStream<Req, Res>;
@@ -223,7 +258,7 @@ export class TestScheduler {
   /** Opens a stream without subscribing (to test protocol errors). */
   static open(address: string, metadata?: grpc.Metadata): TestScheduler {
     const Client = berthV1().Scheduler;
-    const client = new Client(address, grpc.credentials.createInsecure());
+    const client = new Client(address, credentialsFor(address));
     const stream = client.Connect(metadata ?? new grpc.Metadata()) as unknown as Duplex<Call, Event__Output>;
     const s = new TestScheduler(client, stream);
     stream.on('data', (e: Event__Output) => s.events.push(e));
@@ -316,7 +351,7 @@ export class FakeAgent {
   /** Connects and sends REGISTER or REREGISTER without waiting for the answer (to test refusals). */
   static connect(address: string, opts: FakeAgentOptions = {}): FakeAgent {
     const Client = berthV1().AgentLink;
-    const client = new Client(address, grpc.credentials.createInsecure());
+    const client = new Client(address, credentialsFor(address));
     const stream = client.Connect(opts.metadata ?? new grpc.Metadata()) as unknown as Duplex<AgentMessage, MasterMessage__Output>;
     const agent = new FakeAgent(client, stream);
     agent.answerPings = opts.answerPings ?? true;
@@ -385,7 +420,7 @@ export class TestOperator {
     address: string,
     private readonly metadata: grpc.Metadata = new grpc.Metadata(),
   ) {
-    this.client = new (berthV1().Operator)(address, grpc.credentials.createInsecure());
+    this.client = new (berthV1().Operator)(address, credentialsFor(address));
   }
 
   /** Calls `method`; rejects with the grpc.ServiceError when the master refuses. */
