@@ -183,7 +183,12 @@ export class FrameworkManager {
     }
   }
 
-  private failover(fw: FrameworkEntry, sink: FrameworkSink, info: ValidFramework, wire: FrameworkInfo__Output, suppressedRoles: readonly string[], now: number): FrameworkEntry {
+  private failover(fw: FrameworkEntry, sink: FrameworkSink, given: ValidFramework, givenWire: FrameworkInfo__Output, suppressedRoles: readonly string[], now: number): FrameworkEntry {
+    // A re-subscription that names no user keeps the one registered (FrameworkInfo.user is fixed):
+    // frameworks of SDKs that used to send a default user fail over after an upgrade.
+    const keepUser = given.user === '' && fw.info.user !== '' && !fw.provisional;
+    const info = keepUser ? { ...given, user: fw.info.user } : given;
+    const wire = keepUser ? { ...givenWire, user: fw.info.user } : givenWire;
     if (fw.registered && !fw.provisional) this.checkUnchangeable(fw.info, info);
     fw.provisional = false;
     const old = fw.sink;

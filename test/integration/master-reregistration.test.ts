@@ -40,6 +40,18 @@ describe('master: repeated subscriptions and re-registrations', () => {
     expect(master.daemon.core!.frameworks.size).toBe(1);
   });
 
+  test('a re-SUBSCRIBE without a user keeps the registered one; another user is refused', async () => {
+    const first = track(await TestScheduler.subscribe(master.address, { user: 'svc', failover_timeout: 60 }));
+    const id = first.frameworkId;
+    first.close();
+    const again = track(await TestScheduler.subscribe(master.address, { id: { value: id }, user: '', failover_timeout: 60 }));
+    expect(again.frameworkId).toBe(id);
+    expect(master.daemon.core!.frameworks.get(id)!.info.user).toBe('svc');
+    again.close();
+    const refused = await TestScheduler.subscribe(master.address, { id: { value: id }, user: 'root', failover_timeout: 60 }).catch((err: Error) => err);
+    expect((refused as Error).message).toMatch(/cannot change after registration: user \("svc" → "root"\)/);
+  });
+
   test('a REREGISTER with an invalid task is refused and leaves the agent as it was', async () => {
     const agent = await FakeAgent.register(master.address);
     agent.close();
