@@ -27,6 +27,13 @@ const DOWNTIME_REASON = 'the jobs framework was not running at the scheduled tim
 export class Schedules {
   /** Scheduled instants whose run could not be written yet and waits for a retry (key: scheduleKey). */
   private readonly createRetries = new Map<string, { readonly instant: number; readonly failures: number; readonly error: string }>();
+  /**
+   * Schedules whose deadline came and whose work waits for the next step of the queue, in firing
+   * order (key: scheduleKey), with the definition they fired under. All schedules due together —
+   * 1,000 jobs at the top of a minute — are handled in one step, jobs side by side, so their
+   * store writes overlap instead of queueing one after another behind each other's fsyncs.
+   */
+  private readonly due = new Map<string, { readonly jobId: string; readonly scheduleId: string; readonly cron: string; readonly timezone: string; readonly instant: number }>();
 
   constructor(
     private readonly st: JobsState,
@@ -95,24 +102,52 @@ export class Schedules {
     this.settleCreateRetry(job, s);
   }
 
-  /** A schedule's deadline came (synchronously, from the timer): arm the next one, queue the work. */
+  /**
+   * A schedule's deadline came (synchronously, from the timer, for every schedule due at once):
+   * queue the work. Nothing costly happens here — the next instant is computed by the work, after
+   * the run is created, so that the thousandth schedule of a minute does not wait for 999 cron
+   * evaluations before its run exists.
+   */
   onScheduleDue(jobId: string, scheduleId: string, instant: number): void {
     const job = this.st.jobs.get(jobId);
     const s = job?.record.spec.schedules.find((x) => x.id === scheduleId);
     if (job === undefined || s === undefined) return;
-    // The next instant after now, not after `instant`: a late timer does not fire once per missed
-    // instant; the work below handles every instant due by then, at once.
-    this.armSchedule(job, s, Math.max(instant, this.st.clock.now()));
-    const { cron, timezone } = s;
-    void this.exclusive(async () => {
-      const j = this.st.jobs.get(jobId);
-      const cur = j?.record.spec.schedules.find((x) => x.id === scheduleId);
-      // Changed or removed since it fired: the new definition decides (PutJob re-armed it).
-      if (j === undefined || cur === undefined || !cur.enabled || cur.cron !== cron || cur.timezone !== timezone) return;
-      // The time the work runs, not the time the timer fired: instants that came meanwhile are
-      // handled together (only the latest may run), as after a restart.
-      await this.handleDue(j, cur, this.st.clock.now(), LATE_REASON);
-    }).catch((err) => this.st.logger.error('schedule handling failed', { jobId, scheduleId, err }));
+    const first = this.due.size === 0;
+    this.due.set(scheduleKey(jobId, scheduleId), { jobId, scheduleId, cron: s.cron, timezone: s.timezone, instant });
+    if (first) void this.exclusive(() => this.handleDueSchedules());
+  }
+
+  /** One step for every schedule that came due since the last: each job's in order, jobs in parallel. */
+  private async handleDueSchedules(): Promise<void> {
+    const byJob = new Map<string, { scheduleId: string; cron: string; timezone: string; instant: number }[]>();
+    for (const d of this.due.values()) {
+      let list = byJob.get(d.jobId);
+      if (list === undefined) byJob.set(d.jobId, (list = []));
+      list.push(d);
+    }
+    this.due.clear();
+    // The time the work runs, not the time the timers fired: instants that came meanwhile are
+    // handled together (only the latest may run), as after a restart. One time for the whole
+    // step: the schedules are handled side by side, and the thousandth's cron arithmetic must not
+    // count as its lateness.
+    const now = this.st.clock.now();
+    await Promise.all([...byJob].map(async ([jobId, list]) => {
+      for (const { scheduleId, cron, timezone, instant } of list) {
+        const j = this.st.jobs.get(jobId);
+        const cur = j?.record.spec.schedules.find((x) => x.id === scheduleId);
+        // Changed or removed since it fired: the new definition decides (PutJob re-armed it).
+        if (j === undefined || cur === undefined || !cur.enabled || cur.cron !== cron || cur.timezone !== timezone) continue;
+        try {
+          await this.handleDue(j, cur, now, LATE_REASON);
+        } catch (err) {
+          this.st.logger.error('schedule handling failed', { jobId, scheduleId, err });
+        } finally {
+          // The next instant after now, not after `instant`: a late timer does not fire once per
+          // missed instant; the work above handled every instant due by then, at once.
+          if (this.st.timers.get(scheduleKey(jobId, scheduleId)) === undefined) this.armSchedule(j, cur, Math.max(instant, this.st.clock.now()));
+        }
+      }
+    }));
   }
 
   /** The retry of a scheduled run's store write is due. */
