@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError } from '../../../src/common/config';
 import { natsAuthOptions } from '../../../src/common/nats-auth';
+import { configProblems } from '../../support/config-problems';
 
 describe('natsAuthOptions', () => {
   let dir: string;
@@ -15,15 +15,6 @@ describe('natsAuthOptions', () => {
     const f = path.join(dir, name);
     fs.writeFileSync(f, text);
     return f;
-  };
-  const problems = (fn: () => unknown): string[] => {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ConfigError) return err.problems.map((p) => p.message);
-      throw err;
-    }
-    throw new Error('expected a ConfigError');
   };
 
   it('reads a token, a password or a creds file, and TLS files', () => {
@@ -38,7 +29,7 @@ describe('natsAuthOptions', () => {
 
   it('names the setting and the file, every problem at once', () => {
     const missing = path.join(dir, 'missing');
-    expect(problems(() => natsAuthOptions({ user: 'a', tokenFile: missing, tls: { caFile: missing, certFile: missing } }, 'store.nats'))).toEqual([
+    expect(configProblems(() => natsAuthOptions({ user: 'a', tokenFile: missing, tls: { caFile: missing, certFile: missing } }, 'store.nats'))).toEqual([
       'store.nats: give one of token(File), user with password(File), or credsFile',
       'store.nats.password: store.nats.user needs password or passwordFile',
       `store.nats.tokenFile: cannot read file ${missing}: ENOENT`,

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ConfigError } from '../../../src/common/config';
 import { channelCredentials, loadTls, serverCredentials, speaksTls } from '../../../src/common/tls';
 import { makeCerts, type TestCerts } from '../../support/certs';
+import { configProblems } from '../../support/config-problems';
 
 describe('loadTls', () => {
   let certs: TestCerts;
@@ -13,15 +13,6 @@ describe('loadTls', () => {
   });
   afterAll(() => certs.remove());
 
-  const problems = (fn: () => unknown): string[] => {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ConfigError) return err.problems.map((p) => p.message);
-      throw err;
-    }
-    throw new Error('expected a ConfigError');
-  };
 
   it('reads a server certificate, key and CA; plaintext without any file', () => {
     const m = loadTls({ ...certs.files('master'), caFile: certs.caFile, clientCertificates: 'require' }, 'tls', 'server')!;
@@ -33,30 +24,30 @@ describe('loadTls', () => {
 
   it('names the setting, the file and the problem, all at once', () => {
     const missing = path.join(certs.dir, 'nope.pem');
-    expect(problems(() => loadTls({ certFile: missing, keyFile: certs.files('master').keyFile, caFile: certs.files('master').keyFile }, 'tls', 'server'))).toEqual([
+    expect(configProblems(() => loadTls({ certFile: missing, keyFile: certs.files('master').keyFile, caFile: certs.files('master').keyFile }, 'tls', 'server'))).toEqual([
       `tls.certFile: file ${missing} does not exist`,
       `tls.caFile: file ${certs.files('master').keyFile} is not a PEM certificate`,
     ]);
-    expect(problems(() => loadTls({ certFile: certs.files('master').certFile, keyFile: certs.files('agent').keyFile }, 'tls', 'server'))).toEqual([
+    expect(configProblems(() => loadTls({ certFile: certs.files('master').certFile, keyFile: certs.files('agent').keyFile }, 'tls', 'server'))).toEqual([
       `tls.keyFile: the key in ${certs.files('agent').keyFile} does not belong to the certificate in ${certs.files('master').certFile}`,
     ]);
-    expect(problems(() => loadTls({ ...certs.files('expired') }, 'tls', 'server'))).toEqual([
+    expect(configProblems(() => loadTls({ ...certs.files('expired') }, 'tls', 'server'))).toEqual([
       expect.stringMatching(new RegExp(`^tls\\.certFile: the certificate in ${certs.files('expired').certFile} \\(CN=expired\\) expired on \\d{4}-`)),
     ]);
-    expect(problems(() => loadTls({ certFile: certs.files('master').certFile }, 'nats.tls', 'client'))).toEqual(['nats.tls.keyFile: certFile and keyFile go together: set both or neither']);
-    expect(problems(() => loadTls({ caFile: certs.caFile }, 'tls', 'server'))).toEqual(['tls.certFile: a server needs certFile and keyFile to speak TLS']);
-    expect(problems(() => loadTls({ ...certs.files('master'), clientCertificates: 'require' }, 'tls', 'server'))).toEqual(['tls.caFile: clientCertificates "require" needs caFile, the CA that signs client certificates']);
+    expect(configProblems(() => loadTls({ certFile: certs.files('master').certFile }, 'nats.tls', 'client'))).toEqual(['nats.tls.keyFile: certFile and keyFile go together: set both or neither']);
+    expect(configProblems(() => loadTls({ caFile: certs.caFile }, 'tls', 'server'))).toEqual(['tls.certFile: a server needs certFile and keyFile to speak TLS']);
+    expect(configProblems(() => loadTls({ ...certs.files('master'), clientCertificates: 'require' }, 'tls', 'server'))).toEqual(['tls.caFile: clientCertificates "require" needs caFile, the CA that signs client certificates']);
   });
 
   it('says when a file cannot be read', () => {
     if (process.getuid?.() === 0) {
       // root reads every file: a directory stands in for an unreadable one.
-      expect(problems(() => loadTls({ caFile: certs.dir }, 'tls', 'client'))).toEqual([expect.stringMatching(/^tls\.caFile: cannot read file .*EISDIR/)]);
+      expect(configProblems(() => loadTls({ caFile: certs.dir }, 'tls', 'client'))).toEqual([expect.stringMatching(/^tls\.caFile: cannot read file .*EISDIR/)]);
     } else {
       const locked = path.join(certs.dir, 'locked.pem');
       fs.copyFileSync(certs.caFile, locked);
       fs.chmodSync(locked, 0);
-      expect(problems(() => loadTls({ caFile: locked }, 'tls', 'client'))).toEqual([`tls.caFile: file ${locked} is not readable by this process`]);
+      expect(configProblems(() => loadTls({ caFile: locked }, 'tls', 'client'))).toEqual([`tls.caFile: file ${locked} is not readable by this process`]);
     }
   });
 });

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Metadata } from '@grpc/grpc-js';
-import { ConfigError } from '../../../src/common/config';
 import { memoryLogger } from '../../../src/common/logging';
 import { AuthError, Authenticator, Authorizer, hashToken, loadAclsFile, loadAuth, loadTokensFile, type AclRule } from '../../../src/common/auth';
+import { configProblems } from '../../support/config-problems';
 
 const MARATHON_TOKEN = 'marathon-token-0123456789';
 const OPS_TOKEN = 'ops-token-abcdefghijklmnop';
@@ -24,16 +24,6 @@ function bearer(token: string): Metadata {
   const md = new Metadata();
   md.set('authorization', `Bearer ${token}`);
   return md;
-}
-
-function configProblems(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems.map((p) => p.message);
-  }
-  throw new Error('expected a ConfigError');
 }
 
 const tokensYaml = `principals:
