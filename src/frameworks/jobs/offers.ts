@@ -70,9 +70,11 @@ export class OfferPlacement {
       if (items.length > 0) launches.push({ offer, items });
       else unused.push(offer.id?.value ?? '');
     }
-    // Intent first: every attempt is LAUNCHED in the store before its LAUNCH is sent.
-    for (const { offer, items } of launches) {
-      const written = await Promise.allSettled(items.map((i) => this.st.saveRun(i.run)));
+    // Intent first: every attempt is LAUNCHED in the store before its LAUNCH is sent — all of this
+    // batch's offers written at once (their fsyncs overlap), each offer then sent or declined.
+    const writes = await Promise.all(launches.map(({ items }) => Promise.allSettled(items.map((i) => this.st.saveRun(i.run)))));
+    for (const [index, { offer, items }] of launches.entries()) {
+      const written = writes[index]!;
       const ok = items.filter((_, n) => written[n]!.status === 'fulfilled');
       items.forEach((i, n) => {
         if (written[n]!.status === 'rejected') {
