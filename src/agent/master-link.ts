@@ -13,7 +13,7 @@
  * - SHUTDOWN: the master refuses this agent; the link stops and the agent is told.
  * Every other master message goes to `onMessage`.
  */
-import { channelCredentials, explainPlaintextFailure, type TlsMaterial } from '../common/tls';
+import { channelCredentials, PlaintextHint, type TlsMaterial } from '../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
@@ -70,6 +70,7 @@ interface Connection {
 export class MasterLink {
   private readonly clock: Clock;
   private readonly logger: Logger;
+  private readonly plaintextHint: PlaintextHint;
   private readonly backoffMinMs: number;
   private readonly backoffMaxMs: number;
   private readonly targets: MasterTargets;
@@ -85,6 +86,7 @@ export class MasterLink {
   constructor(private readonly options: MasterLinkOptions) {
     this.clock = options.clock;
     this.logger = (options.logger ?? nullLogger).child({ component: 'master-link' });
+    this.plaintextHint = new PlaintextHint(options.tls !== undefined, (address, why) => this.logger.warn(`cannot connect to the master: ${why}`, { address }));
     this.backoffMinMs = options.backoffMinMs ?? 500;
     this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
     this.backoffMs = this.backoffMinMs;
@@ -241,11 +243,7 @@ export class MasterLink {
     } else if (err !== undefined) {
       const level = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED ? 'info' : 'warn';
       this.logger[level]('master link ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
-      if (err.code === grpc.status.UNAVAILABLE && !wasRegistered) {
-        void explainPlaintextFailure(conn.address, this.options.tls !== undefined).then((why) => {
-          if (why !== undefined) this.logger.warn(`cannot connect to the master: ${why}`, { address: conn.address });
-        });
-      }
+      if (err.code === grpc.status.UNAVAILABLE && !wasRegistered) this.plaintextHint.unavailable(conn.address);
     }
     if (!immediate) this.targets.failed(); // a dead leader must not strand the agent: try the others
     const delay = immediate ? 0 : this.backoffMs;

@@ -172,6 +172,29 @@ export function speaksTls(address: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 /**
+ * For a long-lived plaintext client (an agent's link, a driver): after a failed connection, says
+ * why when the server requires TLS — probing each address at most once, so a fleet re-dialling a
+ * master during a failover does not also open a TLS handshake per attempt.
+ */
+export class PlaintextHint {
+  private readonly probed = new Set<string>();
+
+  constructor(
+    private readonly tlsConfigured: boolean,
+    private readonly say: (address: string, why: string) => void,
+  ) {}
+
+  /** The connection to `address` failed as unavailable. */
+  unavailable(address: string): void {
+    if (this.tlsConfigured || this.probed.has(address)) return;
+    this.probed.add(address);
+    void explainPlaintextFailure(address, false).then((why) => {
+      if (why !== undefined) this.say(address, why);
+    });
+  }
+}
+
+/**
  * For a plaintext client whose call to `address` failed as unavailable: a message saying TLS is
  * required when the server speaks TLS, else undefined.
  */

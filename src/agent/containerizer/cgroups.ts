@@ -12,6 +12,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** A program to spawn: its file, its arguments, and the argv[0] it sees. */
+export interface CommandLine {
+  readonly file: string;
+  readonly args: string[];
+  readonly argv0: string;
+}
+
 /** CFS period for the CPU quota, µs (the kernel's and Docker's default). */
 const CFS_PERIOD_US = 100_000;
 
@@ -139,7 +146,7 @@ function counter(file: string, name: string): number {
  * The command line that makes its first process join `procsFiles` and then exec `cmd`: a shell
  * writes its own pid into each (exit 125 when the kernel refuses), so the command starts inside.
  */
-export function joiningCgroups(cmd: { file: string; args: string[]; argv0: string }, procsFiles: readonly string[]): { file: string; args: string[]; argv0: string } {
+export function joiningCgroups(cmd: CommandLine, procsFiles: readonly string[]): CommandLine {
   if (procsFiles.length === 0) return cmd;
   const script = 'for f in $1; do echo $$ > "$f" || exit 125; done; shift; exec "$@"';
   return { file: '/bin/sh', args: ['-c', script, 'berth-cgroup', procsFiles.join(' '), cmd.file, ...cmd.args], argv0: 'sh' };

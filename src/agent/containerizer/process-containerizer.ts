@@ -44,7 +44,7 @@ import {
 } from './containerizer';
 import { ContainerLife, ContainerTable } from './lifecycle';
 import { prepareSandbox, type TaskUser } from '../task-user';
-import { joiningCgroups, type Cgroups, type TaskCgroups } from './cgroups';
+import { joiningCgroups, type Cgroups, type CommandLine, type TaskCgroups } from './cgroups';
 
 /** Name of the pid file in each sandbox. */
 export const PID_FILE = 'berth-container.json';
@@ -394,7 +394,7 @@ function describe(c: Container): RecoveredContainer {
   };
 }
 
-function commandLine(spec: LaunchSpec): { file: string; args: string[]; argv0: string } {
+function commandLine(spec: LaunchSpec): CommandLine {
   const cmd = spec.command;
   if (cmd.shell) return { file: '/bin/sh', args: ['-c', cmd.value], argv0: 'sh' };
   const argv = [...cmd.arguments];
@@ -415,7 +415,7 @@ function setpriv(): string | null {
  * groups, set before exec, so the process never runs as root), or with spawn's uid/gid (libuv then
  * drops all supplementary groups). Unchanged without a user.
  */
-function asUser(cmd: { file: string; args: string[]; argv0: string }, user: TaskUser | undefined): { file: string; args: string[]; argv0: string; ids: { uid?: number; gid?: number } } {
+function asUser(cmd: CommandLine, user: TaskUser | undefined): CommandLine & { ids: { uid?: number; gid?: number } } {
   if (user === undefined) return { ...cmd, ids: {} };
   const wrapper = setpriv();
   if (wrapper === null) return { ...cmd, ids: { uid: user.uid, gid: user.gid } };

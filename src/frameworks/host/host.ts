@@ -126,9 +126,12 @@ export class FrameworkHost {
   /** Which plugin serves each gRPC service. */
   private readonly served = new Map<string, Running>();
   private stopped = false;
+  /** Decides the calls to the plugins' APIs (no ACLs file: only viewing is allowed). */
+  private readonly apiAuthorizer: Authorizer;
 
   constructor(private readonly options: FrameworkHostOptions) {
     this.logger = (options.logger ?? nullLogger).child({ component: 'framework-host' });
+    this.apiAuthorizer = options.authorizer ?? new Authorizer([]);
     const names = new Set<string>();
     for (const p of options.plugins) {
       if (!/^[a-z0-9][a-z0-9-]*$/.test(p.name)) throw new Error(`plugin name must be lowercase letters, digits and dashes, got "${p.name}"`);
@@ -215,8 +218,7 @@ export class FrameworkHost {
             refuse(call, callback, { code: grpc.status.UNAUTHENTICATED, details: 'authentication required: send "authorization: Bearer <token>" (berth --token, BERTH_TOKEN) or a client certificate' });
             return undefined;
           }
-          const authorizer = this.options.authorizer ?? new Authorizer([]);
-          attachCallAccess(c, principal.name, (action, object) => authorizer.allowed(principal, action, object));
+          attachCallAccess(c, principal.name, (action, object) => this.apiAuthorizer.allowed(principal, action, object));
         }
         const fn = p.services.get(name)?.[method];
         if (typeof fn !== 'function') {

@@ -32,11 +32,12 @@ export class AccessDeniedError extends Error {
 
 const attached = new WeakMap<object, CallAccess>();
 
-const EVERYONE: CallAccess = { principal: undefined, may: () => true, require: () => undefined };
+/** The access of a call made without authentication (a host with `auth.enabled: false`, tests): everything. */
+export const ANY_CALLER: CallAccess = { principal: undefined, may: () => true, require: () => undefined };
 
 /** What the caller of `call` may do (everything when the host does not authenticate). */
 export function callAccess(call: object): CallAccess {
-  return attached.get(call) ?? EVERYONE;
+  return attached.get(call) ?? ANY_CALLER;
 }
 
 /** The framework host attaches the caller's access before the plugin's handler runs. */

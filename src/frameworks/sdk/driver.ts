@@ -19,7 +19,7 @@
  * - Events reach the framework one at a time, in order; calls made while not subscribed are dropped
  *   (logged) — the framework re-decides after `registered`.
  */
-import { channelCredentials, explainPlaintextFailure, loadTls } from '../../common/tls';
+import { channelCredentials, loadTls, PlaintextHint } from '../../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
 import { leaderFromRefusal, masterAddress, MasterTargets } from '../../common/leader';
@@ -89,7 +89,7 @@ export class SchedulerDriver implements SchedulerApi {
   private readonly logger: Logger;
   private readonly backoffMinMs: number;
   private readonly credentials: grpc.ChannelCredentials;
-  private readonly tlsConfigured: boolean;
+  private readonly plaintextHint: PlaintextHint;
   private readonly backoffMaxMs: number;
   private conn: Connection | undefined;
   private id: string | undefined;
@@ -124,7 +124,7 @@ export class SchedulerDriver implements SchedulerApi {
     this.targets = new MasterTargets(options.masters);
     const tls = loadTls(options.tls, 'tls', 'client');
     this.credentials = channelCredentials(tls);
-    this.tlsConfigured = tls !== undefined;
+    this.plaintextHint = new PlaintextHint(tls !== undefined, (address, why) => this.logger.warn(`cannot connect to the master: ${why}`, { address }));
     this.info = options.framework.frameworkInfo();
   }
 
@@ -419,11 +419,7 @@ export class SchedulerDriver implements SchedulerApi {
         immediate = true;
       } else {
         this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
-        if (err.code === grpc.status.UNAVAILABLE && !wasSubscribed) {
-          void explainPlaintextFailure(conn.address, this.tlsConfigured).then((why) => {
-            if (why !== undefined) this.logger.warn(`cannot connect to the master: ${why}`, { address: conn.address });
-          });
-        }
+        if (err.code === grpc.status.UNAVAILABLE && !wasSubscribed) this.plaintextHint.unavailable(conn.address);
       }
     }
     // After a failure without a pointer, the next master (a dead leader must not strand the framework).

@@ -5,7 +5,7 @@
  * only here: ValidationError → INVALID_ARGUMENT, ServicesError → the status of its code, anything
  * else → INTERNAL.
  */
-import { AccessDeniedError, callAccess, type CallAccess } from '../sdk/access';
+import { AccessDeniedError, ANY_CALLER, callAccess, type CallAccess } from '../sdk/access';
 import * as grpc from '@grpc/grpc-js';
 import { isValidationError, ValidationError } from '../../common/wire/problems';
 import { loadBerthProto, type GrpcServiceBinding } from '../../common/rpc/proto';
@@ -54,7 +54,7 @@ function appId(raw: string | undefined, field = 'app_id'): string {
 export function createServicesApi(fw: ServicesScheduler): ServicesApi {
   const roles = fw.options.roles;
   return {
-    async PutApp(req, access = callAccess({})) {
+    async PutApp(req, access = ANY_CALLER) {
       const hasText = typeof req.definition === 'string' && req.definition !== '';
       const hasApp = req.app !== undefined && req.app !== null;
       if (hasText === hasApp) throw ValidationError.of('source', `exactly one of definition (JSON/YAML text) and app must be set, got ${hasText ? 'both' : 'neither'}`);
@@ -63,21 +63,21 @@ export function createServicesApi(fw: ServicesScheduler): ServicesApi {
       const r = await fw.putApp(def, { force: req.force === true });
       return { deployment_id: r.deploymentId, created: r.created, app_id: def.id };
     },
-    async GetApp(req, access = callAccess({})) {
+    async GetApp(req, access = ANY_CALLER) {
       const id = appId(req.app_id);
       access.require('view_app', id);
       return { app: appInfoToWire(await fw.getApp(id)) };
     },
-    async ListApps(req, access = callAccess({})) {
+    async ListApps(req, access = ANY_CALLER) {
       const prefix = req.prefix === undefined || req.prefix === '' || req.prefix === '/' ? '' : appId(req.prefix, 'prefix');
       return { apps: (await fw.listApps(prefix)).filter((a) => access.may('view_app', a.id)).map(appInfoToWire) };
     },
-    async DeleteApp(req, access = callAccess({})) {
+    async DeleteApp(req, access = ANY_CALLER) {
       const id = appId(req.app_id);
       access.require('manage_app', id);
       return { deployment_id: (await fw.deleteApp(id)).deploymentId };
     },
-    async ScaleApp(req, access = callAccess({})) {
+    async ScaleApp(req, access = ANY_CALLER) {
       const n = req.instances ?? 0;
       const problem = instancesProblem(n);
       if (problem !== undefined) throw ValidationError.of('instances', problem);
@@ -85,17 +85,17 @@ export function createServicesApi(fw: ServicesScheduler): ServicesApi {
       access.require('manage_app', id);
       return { deployment_id: (await fw.scaleApp(id, n, { force: req.force === true })).deploymentId };
     },
-    async RestartApp(req, access = callAccess({})) {
+    async RestartApp(req, access = ANY_CALLER) {
       const id = appId(req.app_id);
       access.require('manage_app', id);
       return { deployment_id: (await fw.restartApp(id, { force: req.force === true })).deploymentId };
     },
-    async ListDeployments(req, access = callAccess({})) {
+    async ListDeployments(req, access = ANY_CALLER) {
       const filter = req.app_id === undefined || req.app_id === '' ? undefined : appId(req.app_id);
       const list = await fw.listDeployments({ ...(filter === undefined ? {} : { appId: filter }), includeFinished: req.include_finished === true });
       return { deployments: list.filter((d) => access.may('view_app', d.appId)).map(deploymentToWire) };
     },
-    async CancelDeployment(req, access = callAccess({})) {
+    async CancelDeployment(req, access = ANY_CALLER) {
       if (!req.deployment_id) throw ValidationError.of('deployment_id', 'is required');
       const target = (await fw.listDeployments({ includeFinished: false })).find((d) => d.id === req.deployment_id);
       if (target !== undefined) access.require('manage_app', target.appId);
