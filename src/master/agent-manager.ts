@@ -134,26 +134,18 @@ export class AgentManager {
         continue;
       }
       reported.add(`${frameworkId}/${taskId}`);
-      if (isTerminal(state)) {
-        // Finished while the master was away; its update is among the unacknowledged ones. Not in use.
-        const known = fw.tasks.get(taskId);
-        if (known !== undefined) {
-          known.state = state;
-          known.recovered = true;
-        }
-        continue;
+      // A task that ended while the master was away holds no resources, but it is still the agent's
+      // until its terminal update is acknowledged: the master knows it by that state, so a
+      // reconciliation answers the real end (TASK_FINISHED), never "gone".
+      const terminal = isTerminal(state);
+      if (!terminal) {
+        let list = used.get(frameworkId);
+        if (list === undefined) used.set(frameworkId, (list = []));
+        list.push({ role: t.role, resources });
       }
-      let list = used.get(frameworkId);
-      if (list === undefined) used.set(frameworkId, (list = []));
-      list.push({ role: t.role, resources });
-      const existing = fw.tasks.get(taskId);
-      if (existing !== undefined) {
-        existing.state = state;
-        existing.recovered = false;
-        continue;
-      }
-      const info = { name: t.name, task_id: t.task_id, agent_id: { value: id }, resources: t.resources, command: t.command, container: t.container, health_check: t.health_check, kill_policy: t.kill_policy, labels: t.labels, discovery: t.discovery, max_completion_time: t.max_completion_time } as never;
-      this.core.tasks.track(fw, agent, info, t.role, resources, state, (t.statuses ?? [])[0] as never);
+      const existing = fw.tasks.get(taskId) ?? this.core.tasks.track(fw, agent, reportedInfo(t, id), t.role, resources, state, (t.statuses ?? [])[0] as never);
+      existing.state = state;
+      existing.recovered = terminal;
     }
     for (const task of [...agent.tasks.values()]) {
       if (reported.has(task.key)) continue;
@@ -178,13 +170,27 @@ export class AgentManager {
         if (fw !== undefined && !fw.info.capabilities.has('PARTITION_AWARE')) this.core.tasks.sendKill(task);
       }
     }
-    for (const u of msg.unacknowledged_updates ?? []) this.core.tasks.statusUpdate(agent, u, false);
+    // The agent's pending updates are part of its report: a task it knows only by them (refused at
+    // launch, say) is known by them here too, before any reconciliation can be answered.
+    for (const u of msg.unacknowledged_updates ?? []) {
+      this.adoptUpdatedTask(agent, u);
+      this.core.tasks.statusUpdate(agent, u, false);
+    }
     this.startPings(agent);
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });
     this.core.logger.info('agent re-registered', { agentId: id, tasks: agent.tasks.size, wasUnreachable });
     this.core.allocateSoon(id);
     return agent;
+  }
+
+  /** Tracks (holding nothing) a task an agent knows only by an unacknowledged update. */
+  private adoptUpdatedTask(agent: AgentEntry, update: NonNullable<Reregister['unacknowledged_updates']>[number]): void {
+    const fw = this.core.frameworks.get(update.framework_id?.value ?? '');
+    const taskId = update.status?.task_id?.value ?? '';
+    if (fw === undefined || taskId === '' || fw.tasks.has(taskId) || !isTaskState(update.status?.state)) return;
+    const entry = this.core.tasks.track(fw, agent, { task_id: { value: taskId }, name: '' } as never, '', Resources.empty(), update.status.state, update.status as never);
+    entry.recovered = true;
   }
 
   pong(agent: AgentEntry): void {
@@ -402,6 +408,11 @@ export class AgentManager {
     };
     void this.core.persist([{ key: KEY(agent.id), value: record }]).catch(() => undefined);
   }
+}
+
+/** The TaskInfo of a task an agent reports in REREGISTER. */
+function reportedInfo(t: Reregister['tasks'][number], agentId: string): never {
+  return { name: t.name, task_id: t.task_id, agent_id: { value: agentId }, resources: t.resources, command: t.command, container: t.container, health_check: t.health_check, kill_policy: t.kill_policy, labels: t.labels, discovery: t.discovery, max_completion_time: t.max_completion_time } as never;
 }
 
 /** Whether the allocator knows the agent (registered, connected or briefly disconnected). */

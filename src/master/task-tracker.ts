@@ -171,6 +171,7 @@ export class TaskTracker {
     // Completed tasks are a bounded list (up to maxCompletedTasksPerFramework): index it once per
     // call, not once per requested task (100,000 ids × 1,000 entries stalled a new leader).
     let completed: Map<string, (typeof fw.completed)[number]> | undefined;
+    let recovering: boolean | undefined;
     for (const { taskId, agentId } of requested) {
       const task = fw.tasks.get(taskId);
       if (task !== undefined) {
@@ -183,17 +184,39 @@ export class TaskTracker {
         this.forward(fw, this.reconciled(done));
         continue;
       }
-      // Unknown to the master: what it can say depends on what it knows of the agent.
-      const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
-      // An agent expected back after a master failover may still report it: say nothing yet
-      // (as Mesos), or a framework would relaunch a task that is still running.
-      if (agent?.lifecycle === 'RECOVERED') continue;
-      let state: TaskState = 'TASK_UNKNOWN';
-      if (agent?.lifecycle === 'UNREACHABLE') state = 'TASK_UNREACHABLE';
-      else if (agent?.lifecycle === 'GONE') state = 'TASK_GONE_BY_OPERATOR';
-      else if (agent !== undefined && agent.connected) state = 'TASK_GONE';
-      this.forward(fw, this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master'));
+      const state = this.unknownTaskState(agentId, () => (recovering ??= this.anyAgentExpectedBack()));
+      if (state !== undefined) this.forward(fw, this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master'));
     }
+  }
+
+  /**
+   * What the master can say of a task it does not know, by what it knows of the agent named (Mesos's
+   * partition-aware rules): nothing while that agent — or, with no agent named or one the master does
+   * not know, any agent — is still expected back after a failover, since its re-registration may
+   * bring the task (a framework told it is gone would run it twice); TASK_GONE on an agent that has
+   * re-registered without it (its report and its pending updates are one fact, see
+   * AgentManager.reregister); TASK_UNREACHABLE or TASK_GONE_BY_OPERATOR on an unreachable or gone
+   * agent; otherwise TASK_UNKNOWN. Frameworks that are not partition-aware get TASK_LOST instead.
+   */
+  private unknownTaskState(agentId: string | undefined, anyExpectedBack: () => boolean): TaskState | undefined {
+    const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
+    switch (agent?.lifecycle) {
+      case 'RECOVERED':
+        return undefined;
+      case 'UNREACHABLE':
+        return 'TASK_UNREACHABLE';
+      case 'GONE':
+        return 'TASK_GONE_BY_OPERATOR';
+      case 'REGISTERED':
+        return 'TASK_GONE';
+      default:
+        return anyExpectedBack() ? undefined : 'TASK_UNKNOWN';
+    }
+  }
+
+  private anyAgentExpectedBack(): boolean {
+    for (const agent of this.core.agents.values()) if (agent.lifecycle === 'RECOVERED') return true;
+    return false;
   }
 
   /** KILL: forwarded to the agent; a task the master does not know is reported lost. */

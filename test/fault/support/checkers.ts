@@ -12,11 +12,17 @@
  * - orderedUpdates: per task, the agent's updates (those with a uuid) never go back (STAGING <
  *   STARTING < RUNNING < terminal) and nothing new follows a terminal one; no update at all says a
  *   task is alive after one said it ended for good (LOST and UNREACHABLE may be followed by RUNNING).
+ * - onlyRealEnds: a task the agent saw end (an update with a uuid in a terminal state) was never
+ *   told another end by the master — no reconciliation answer or other master-made update in a
+ *   final state (GONE, UNKNOWN, FINISHED …) or a reconciliation's TASK_LOST that differs from the
+ *   real one. (TASK_LOST of an agent declared unreachable stays allowed: it is not always terminal.)
  * - noOverAllocation: in every allocation sample, each agent's allocated cpus/mem ≤ its total; and
  *   in every ground-truth sample the tasks running on an agent fit in its total.
  * - fencedRegistry: the registry stream's epochs never go back in term, one term has one writer,
  *   and every write came from the holder of the latest epoch before it.
  * - converged: the cluster converged within the stated bound after the last fault.
+ * - backAfterFailover: after each leader failover, agents and frameworks were back on the new leader
+ *   within the stated bound of its first answer as leader.
  */
 import { FINAL_STATES, TERMINAL_STATES, type AllocationSample, type HistoryEntry, type RegistryRecord, type Scalars, type TruthSample } from './history';
 
@@ -34,6 +40,8 @@ export interface Observations {
   /** Task id → resources it was launched with. */
   readonly taskResources: (taskId: string) => Scalars;
   readonly convergence?: { readonly ms: number; readonly boundMs: number };
+  /** Per leader failover: from the new leader's first answer as leader until every running agent and framework was back on it. */
+  readonly rejoin?: { readonly ms: readonly number[]; readonly boundMs: number };
   /** Task id → its job run (e.g. `job.run`), for the one-task-per-run rule. */
   readonly runOf?: (taskId: string) => string | undefined;
 }
@@ -143,6 +151,21 @@ export function orderedUpdates(o: Observations): string[] {
   return out;
 }
 
+export function onlyRealEnds(o: Observations): string[] {
+  const out: string[] = [];
+  for (const [key, list] of updatesByTask(o.history)) {
+    const real = list.find((e) => e.uuid !== undefined && e.uuid !== '' && TERMINAL_STATES.has(e.state!))?.state;
+    if (real === undefined) continue;
+    for (const e of list) {
+      if (e.uuid !== undefined && e.uuid !== '') continue; // the agent's own
+      const state = e.state!;
+      const claimsEnd = FINAL_STATES.has(state) || (state === 'TASK_LOST' && e.reason === 'REASON_RECONCILIATION');
+      if (claimsEnd && state !== real) out.push(`${key}: told ${state} (${e.reason}: ${e.message ?? ''}) but it ended ${real}`);
+    }
+  }
+  return out;
+}
+
 export function noOverAllocation(o: Observations): string[] {
   const out = new Set<string>();
   const EPS = 1e-6;
@@ -188,6 +211,12 @@ export function converged(o: Observations): string[] {
   return o.convergence.ms <= o.convergence.boundMs ? [] : [`converged after ${o.convergence.ms} ms, bound ${o.convergence.boundMs} ms`];
 }
 
+export function backAfterFailover(o: Observations): string[] {
+  if (o.rejoin === undefined) return [];
+  const { ms, boundMs } = o.rejoin;
+  return ms.flatMap((m, i) => (m <= boundMs ? [] : [`failover ${i + 1}: agents and frameworks back ${m} ms after the new leader served, bound ${boundMs} ms`]));
+}
+
 /** Every checker over `o`. */
 export function checkAll(o: Observations): CheckResult[] {
   return [
@@ -195,9 +224,11 @@ export function checkAll(o: Observations): CheckResult[] {
     { checker: 'no unexpected containers', violations: noUnexpectedContainers(o) },
     { checker: 'at most one copy', violations: atMostOneCopy(o) },
     { checker: 'ordered updates', violations: orderedUpdates(o) },
+    { checker: 'only real ends', violations: onlyRealEnds(o) },
     { checker: 'no over-allocation', violations: noOverAllocation(o) },
     { checker: 'fenced registry', violations: fencedRegistry(o) },
     { checker: 'converged', violations: converged(o) },
+    { checker: 'back after failover', violations: backAfterFailover(o) },
   ];
 }
 

@@ -101,6 +101,10 @@ export class FaultCluster {
   private healing = false;
   /** Time from each healed fault to convergence. */
   readonly convergenceMs: number[] = [];
+  /** When {@link waitForLeader} last saw a leader answer as leader. */
+  private leaderSeenAt = Date.now();
+  /** Per failover awaited with {@link waitBack}: leader's first answer → everyone back on it. */
+  readonly rejoinMs: number[] = [];
   private sampler: NodeJS.Timeout | undefined;
   private sampling: Promise<void> = Promise.resolve();
   private readonly clients = new Map<string, grpc.Client>();
@@ -239,7 +243,8 @@ export class FaultCluster {
     const leader = await this.until(`a single leading master${except ? ` other than ${except.id}` : ''}`, ms, async () => {
       const l = await this.leader();
       return l !== undefined && l !== except ? l : undefined;
-    });
+    }, 50);
+    this.leaderSeenAt = Date.now();
     this.followLeader(leader);
     return { leader, ms: Date.now() - t0 };
   }
@@ -281,23 +286,38 @@ export class FaultCluster {
    * running framework is subscribed; returns the time since `lastFaultAt`.
    */
   async waitConverged(ms: number): Promise<number> {
-    await this.until('the cluster to converge (leader, agents registered, frameworks subscribed)', ms, async () => {
-      const leader = await this.leader();
-      if (leader === undefined) return undefined;
-      this.followLeader(leader);
-      const agents = await this.call<{ agents: { agent_info: { hostname: string }; lifecycle: string; connected: boolean }[] }>(leader.address, 'GetAgents', {}).catch(() => undefined);
-      const fws = await this.call<{ frameworks: { framework_info: { name: string }; connected: boolean }[] }>(leader.address, 'GetFrameworks', {}).catch(() => undefined);
-      if (agents === undefined || fws === undefined) return undefined;
-      const up = new Set(agents.agents.filter((a) => a.lifecycle === 'REGISTERED' && a.connected).map((a) => a.agent_info.hostname));
-      const subscribed = new Set(fws.frameworks.filter((f) => f.connected).map((f) => f.framework_info.name));
-      const agentsOk = this.agents.filter((a) => a.proc.running && !a.proc.paused && a.proxy?.partitioned !== true).every((a) => up.has(a.hostname));
-      const fwOk = this.frameworks.filter((f) => f.proc.running).every((f) => subscribed.has(f.name));
-      return agentsOk && fwOk ? true : undefined;
-    });
+    await this.until('the cluster to converge (leader, agents registered, frameworks subscribed)', ms, () => this.converged());
     const elapsed = Date.now() - this.lastFaultAt;
     if (this.healing) this.convergenceMs.push(elapsed);
     this.healing = false;
     return elapsed;
+  }
+
+  /**
+   * After a leader failover ({@link waitForLeader} saw the new leader answer as leader): waits until
+   * every running agent and framework is back on it, polling every 50 ms, and records how long that
+   * took from the leader's first answer (checked against `rejoinBoundMs` by {@link finish}).
+   */
+  async waitBack(ms: number): Promise<number> {
+    const since = this.leaderSeenAt;
+    await this.until('agents and frameworks back on the new leader', ms, () => this.converged(), 50);
+    const elapsed = Date.now() - since;
+    this.rejoinMs.push(elapsed);
+    return elapsed;
+  }
+
+  private async converged(): Promise<true | undefined> {
+    const leader = await this.leader();
+    if (leader === undefined) return undefined;
+    this.followLeader(leader);
+    const agents = await this.call<{ agents: { agent_info: { hostname: string }; lifecycle: string; connected: boolean }[] }>(leader.address, 'GetAgents', {}).catch(() => undefined);
+    const fws = await this.call<{ frameworks: { framework_info: { name: string }; connected: boolean }[] }>(leader.address, 'GetFrameworks', {}).catch(() => undefined);
+    if (agents === undefined || fws === undefined) return undefined;
+    const up = new Set(agents.agents.filter((a) => a.lifecycle === 'REGISTERED' && a.connected).map((a) => a.agent_info.hostname));
+    const subscribed = new Set(fws.frameworks.filter((f) => f.connected).map((f) => f.framework_info.name));
+    const agentsOk = this.agents.filter((a) => a.proc.running && !a.proc.paused && a.proxy?.partitioned !== true).every((a) => up.has(a.hostname));
+    const fwOk = this.frameworks.filter((f) => f.proc.running).every((f) => subscribed.has(f.name));
+    return agentsOk && fwOk ? true : undefined;
   }
 
   /** Marks now as the end of the last fault: the next {@link waitConverged} measures from it. */
@@ -310,13 +330,13 @@ export class FaultCluster {
    * Polls `cond` every 100 ms (other processes: no push signal) until it gives a value; throws after
    * `ms` naming `what`, with the processes' logs.
    */
-  async until<T>(what: string, ms: number, cond: () => Promise<T | undefined>): Promise<T> {
+  async until<T>(what: string, ms: number, cond: () => Promise<T | undefined>, pollMs = 100): Promise<T> {
     const end = Date.now() + ms;
     for (;;) {
       const v = await cond();
       if (v !== undefined) return v;
       if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}\n${this.procs.logs(1500)}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
   }
 
@@ -404,7 +424,7 @@ export class FaultCluster {
    * last fault), asks every running framework to reconcile and waits until each of its live tasks
    * is answered, collects the observations and runs every checker.
    */
-  async finish(opts: { convergeBoundMs: number; runOf?: (taskId: string) => string | undefined; taskResources?: (taskId: string) => Scalars }): Promise<{ results: CheckResult[]; failures: string; observations: Observations }> {
+  async finish(opts: { convergeBoundMs: number; rejoinBoundMs?: number; runOf?: (taskId: string) => string | undefined; taskResources?: (taskId: string) => Scalars }): Promise<{ results: CheckResult[]; failures: string; observations: Observations }> {
     await this.waitConverged(opts.convergeBoundMs + 30_000);
     const convergedMs = Math.max(0, ...this.convergenceMs);
     const finalReconcileAt = Date.now();
@@ -443,6 +463,7 @@ export class FaultCluster {
         return { cpus: cfg?.cpus ?? 0, mem: cfg?.mem ?? 0 };
       }),
       convergence: { ms: convergedMs, boundMs: opts.convergeBoundMs },
+      ...(opts.rejoinBoundMs !== undefined ? { rejoin: { ms: this.rejoinMs, boundMs: opts.rejoinBoundMs } } : {}),
       ...(opts.runOf !== undefined ? { runOf: opts.runOf } : {}),
     };
     const results = checkAll(observations);

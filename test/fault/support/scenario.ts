@@ -23,6 +23,7 @@ export function report(scenario: string, data: Record<string, unknown>): void {
  */
 export async function expectChecksPass(cluster: FaultCluster, opts: {
   convergeBoundMs: number;
+  rejoinBoundMs?: number;
   runOf?: (taskId: string) => string | undefined;
   taskResources?: (taskId: string) => Scalars;
 }): Promise<{ launched: number; updates: number; registryWrites: number; convergedMs: number }> {

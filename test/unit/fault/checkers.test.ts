@@ -2,7 +2,7 @@
  * The fault suite's checkers (test/fault/support/checkers.ts) catch what they claim to: each rule
  * is shown a history that keeps it and one that breaks it.
  */
-import { atMostOneCopy, checkAll, converged, fencedRegistry, noOverAllocation, noTaskLost, noUnexpectedContainers, orderedUpdates, type Observations } from '../../fault/support/checkers';
+import { atMostOneCopy, backAfterFailover, checkAll, converged, fencedRegistry, noOverAllocation, noTaskLost, noUnexpectedContainers, onlyRealEnds, orderedUpdates, type Observations } from '../../fault/support/checkers';
 import type { HistoryEntry, RegistryRecord, TruthSample } from '../../fault/support/history';
 
 const launch = (taskId: string, t = 1): HistoryEntry => ({ t, fw: 'f', kind: 'launch', taskId, agentId: 'a' });
@@ -60,6 +60,27 @@ test('atMostOneCopy flags a task running twice and two tasks of one job run', ()
   expect(v[1]).toBe('job run job.r1: tasks job.r1.1, job.r1.2 running together');
 });
 
+describe('onlyRealEnds', () => {
+  test('allows the real end reported again by a reconciliation, and LOST of an unreachable agent', () => {
+    const o = obs({
+      history: [update('t', 'TASK_RUNNING', 1), reconciled('t', 'TASK_FINISHED', 2), update('t', 'TASK_FINISHED', 3),
+        update('u', 'TASK_LOST', 1, '', 'REASON_AGENT_UNREACHABLE'), update('u', 'TASK_FINISHED', 2),
+        reconciled('never-ran', 'TASK_GONE', 1)],
+    });
+    expect(onlyRealEnds(o)).toEqual([]);
+  });
+  test('flags a task said gone or lost by a reconciliation before its real end', () => {
+    const o = obs({
+      history: [update('t', 'TASK_RUNNING', 1), reconciled('t', 'TASK_GONE', 2), update('t', 'TASK_FINISHED', 3),
+        reconciled('u', 'TASK_LOST', 1), update('u', 'TASK_FINISHED', 2)],
+    });
+    expect(onlyRealEnds(o)).toEqual([
+      'f/t: told TASK_GONE (REASON_RECONCILIATION: ) but it ended TASK_FINISHED',
+      'f/u: told TASK_LOST (REASON_RECONCILIATION: ) but it ended TASK_FINISHED',
+    ]);
+  });
+});
+
 describe('orderedUpdates', () => {
   test('allows duplicates, LOST→RUNNING and UNREACHABLE→RUNNING', () => {
     const o = obs({
@@ -110,5 +131,7 @@ describe('fencedRegistry', () => {
 
 test('converged compares with the bound; checkAll names every checker', () => {
   expect(converged(obs({ convergence: { ms: 10, boundMs: 5 } }))).toEqual(['converged after 10 ms, bound 5 ms']);
-  expect(checkAll(obs({})).map((r) => r.checker)).toEqual(['no task lost', 'no unexpected containers', 'at most one copy', 'ordered updates', 'no over-allocation', 'fenced registry', 'converged']);
+  expect(checkAll(obs({})).map((r) => r.checker)).toEqual(['no task lost', 'no unexpected containers', 'at most one copy', 'ordered updates', 'only real ends', 'no over-allocation', 'fenced registry', 'converged', 'back after failover']);
+  expect(backAfterFailover(obs({ rejoin: { ms: [300, 1200], boundMs: 1000 } }))).toEqual(['failover 2: agents and frameworks back 1200 ms after the new leader served, bound 1000 ms']);
+  expect(backAfterFailover(obs({ rejoin: { ms: [300], boundMs: 1000 } }))).toEqual([]);
 });
