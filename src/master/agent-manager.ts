@@ -8,8 +8,8 @@ import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
 import { agentDescription, type MasterCore } from './master-core';
-import type { AgentEntry, AgentLifecycle, AgentSink } from './model';
-import { isTaskState, isTerminal } from './task-states';
+import type { AgentEntry, AgentLifecycle, AgentSink, TaskEntry } from './model';
+import { isTaskState, isTerminal, type TaskState } from './task-states';
 
 /** An agent as stored in the registry. */
 interface AgentRecord {
@@ -172,10 +172,15 @@ export class AgentManager {
     }
     // The agent's pending updates are part of its report: a task it knows only by them (refused at
     // launch, say) is known by them here too, before any reconciliation can be answered.
+    // The first pending update of a task (oldest first) is the head its framework gets next.
+    const heads = new Map<TaskEntry, TaskState>();
     for (const u of msg.unacknowledged_updates ?? []) {
       this.adoptUpdatedTask(agent, u);
       this.core.tasks.statusUpdate(agent, u, false);
+      const task = this.core.tasks.get(u.framework_id?.value ?? '', u.status?.task_id?.value ?? '');
+      if (task !== undefined && task.agentId === id && !heads.has(task) && isTaskState(u.status?.state)) heads.set(task, u.status.state);
     }
+    for (const [task, head] of heads) task.streamState = head === task.state ? undefined : head;
     this.startPings(agent);
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });

@@ -98,6 +98,14 @@ export interface TaskEntry {
   readonly info: TaskInfo__Output;
   /** The latest state the agent (or master) reported. */
   state: TaskState;
+  /**
+   * The state of the update at the head of the agent's stream for this task — the one the framework
+   * is being sent and has not acknowledged — when it is behind `state` (Mesos's status_update_state).
+   * Reconciliation answers with it, so an answer never runs ahead of the updates still to come (a
+   * task that ran its whole life while the master was away is not said FINISHED before its
+   * STARTING arrives).
+   */
+  streamState: TaskState | undefined;
   /** The status last sent to the framework (for reconciliation and GetTasks). */
   status: TaskStatus | undefined;
   /** Resources have been returned to the allocator (the task reached a terminal state). */

@@ -66,6 +66,7 @@ export class TaskTracker {
       // Resources live in `resources` (exact); the wire copy would double the memory of every task.
       info: { ...task, resources: [] },
       state,
+      streamState: undefined,
       status,
       recovered: false,
       launchedAt: this.core.clock.now(),
@@ -104,6 +105,8 @@ export class TaskTracker {
     this.core.metrics?.statusUpdates.inc({ state: status.state });
     if (task !== undefined) {
       task.state = latest;
+      // The REREGISTER's queue sets the head itself (AgentManager.reregister); a live update is the head.
+      if (forward) task.streamState = status.state === latest ? undefined : status.state;
       task.status = { ...status, agent_id: { value: agent.id } };
       if (isTerminal(latest)) this.release(task);
       this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
@@ -147,6 +150,7 @@ export class TaskTracker {
   masterUpdate(task: TaskEntry, state: TaskState, reason: StatusReason, message: string): void {
     const fw = this.core.frameworks.get(task.frameworkId);
     task.state = state;
+    task.streamState = undefined;
     task.status = this.status(task.taskId, task.agentId, state, reason, message);
     this.core.publish('TASK_UPDATED', { frameworkId: task.frameworkId, taskId: task.taskId, state, status: task.status });
     if (fw?.sink !== undefined) this.forward(fw, task.status);
@@ -287,7 +291,7 @@ export class TaskTracker {
     return {
       task_id: { value: task.taskId },
       agent_id: { value: task.agentId },
-      state: task.state,
+      state: task.streamState ?? task.state,
       source: 'SOURCE_MASTER',
       reason: 'REASON_RECONCILIATION',
       message: base?.message ?? '',

@@ -4,7 +4,7 @@
  * measurements printed for the notes.
  */
 import { FaultCluster } from './cluster';
-import type { Scalars } from './history';
+import type { HistoryEntry, Scalars } from './history';
 
 export function iterations(): number {
   const n = Number(process.env['BERTH_FAULT_ITERATIONS'] ?? '1');
@@ -30,7 +30,7 @@ export async function expectChecksPass(cluster: FaultCluster, opts: {
   const { failures, observations } = await cluster.finish(opts);
   const unexpected = cluster.unexpectedExits();
   if (failures !== '' || unexpected.length > 0) {
-    throw new Error(`${failures}\n${unexpected.join('\n')}\n${cluster.procs.logs(2000)}`);
+    throw new Error(`${failures}\n${trails(failures, observations.history)}\n${unexpected.join('\n')}\n${cluster.procs.logs(2000)}`);
   }
   return {
     launched: observations.history.filter((e) => e.kind === 'launch').length,
@@ -38,4 +38,16 @@ export async function expectChecksPass(cluster: FaultCluster, opts: {
     registryWrites: observations.registry.length,
     convergedMs: observations.convergence?.ms ?? 0,
   };
+}
+
+/** What the framework saw of the first tasks a violation names (`fw/task`): each update, timed. */
+function trails(failures: string, history: readonly HistoryEntry[]): string {
+  const keys = [...new Set([...failures.matchAll(/^\s+(\S+\/\S+):/gm)].map((m) => m[1]!))].slice(0, 5);
+  return keys.map((key) => {
+    const [fw, taskId] = key.split('/');
+    const seen = history.filter((e) => e.fw === fw && e.taskId === taskId && (e.kind === 'update' || e.kind === 'launch'));
+    const t0 = seen[0]?.t ?? 0;
+    const line = seen.map((e) => (e.kind === 'launch' ? `+${e.t - t0} launch` : `+${e.t - t0} ${e.state}${e.uuid ? ` uuid ${e.uuid.slice(0, 8)}` : ''} ${e.reason ?? ''} ${e.message ?? ''}`.trim()));
+    return `${key} as its framework saw it:\n    ${line.join('\n    ')}`;
+  }).join('\n');
 }
