@@ -9,7 +9,9 @@
  * - PING → PONG at once. No PING for {@link MISSED_PINGS} heartbeat intervals: the stream is dropped
  *   and re-dialled (the master may be gone without the TCP connection noticing).
  * - REDIRECT (or a refusal UNAVAILABLE naming the leader `… at host:port`): re-dial that address.
- * - Stream end or error: re-dial with capped exponential backoff (on the injected Clock).
+ * - Stream end or error: re-dial (on the injected Clock) every ~250 ms for 30 s after losing a
+ *   registered connection (a new leader serves within its lease), else with capped exponential
+ *   backoff; a master that names itself the leader while refusing is taking over: dialled again soon.
  * - SHUTDOWN: the master refuses this agent; the link stops and the agent is told.
  * Every other master message goes to `onMessage`.
  */
@@ -17,7 +19,7 @@ import { channelCredentials, PlaintextHint, type TlsMaterial } from '../common/t
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
-import { leaderFromRefusal, masterAddress, masterList, MasterTargets } from '../common/leader';
+import { leaderFromRefusal, masterAddress, masterList, MasterTargets, RedialDelays } from '../common/leader';
 import { berthV1 } from '../common/rpc/proto';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterInfo__Output } from '../generated/berth/v1/MasterInfo';
@@ -46,6 +48,8 @@ export interface MasterLinkOptions {
   readonly backoffMinMs?: number;
   /** Cap of the re-dial delay. @default 30_000 */
   readonly backoffMaxMs?: number;
+  /** Re-dial delay while a lost master is being replaced (see RedialDelays). @default 250 */
+  readonly failoverRedialMs?: number;
   /** Sent with each stream (e.g. `authorization: Bearer …`). */
   readonly metadata?: () => grpc.Metadata;
   /** Largest message accepted, in bytes. @default 4 MiB */
@@ -71,11 +75,9 @@ export class MasterLink {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly plaintextHint: PlaintextHint;
-  private readonly backoffMinMs: number;
-  private readonly backoffMaxMs: number;
+  private readonly delays: RedialDelays;
   private readonly targets: MasterTargets;
   private conn: Connection | undefined;
-  private backoffMs: number;
   private reconnectTimer: TimerHandle | undefined;
   private pingTimer: TimerHandle | undefined;
   private pingTimeoutMs = 0;
@@ -87,9 +89,7 @@ export class MasterLink {
     this.clock = options.clock;
     this.logger = (options.logger ?? nullLogger).child({ component: 'master-link' });
     this.plaintextHint = new PlaintextHint(options.tls !== undefined, (address, why) => this.logger.warn(`cannot connect to the master: ${why}`, { address }));
-    this.backoffMinMs = options.backoffMinMs ?? 500;
-    this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
-    this.backoffMs = this.backoffMinMs;
+    this.delays = new RedialDelays({ minMs: options.backoffMinMs, maxMs: options.backoffMaxMs, failoverMs: options.failoverRedialMs });
     this.targets = new MasterTargets(masterList(options.master));
   }
 
@@ -168,7 +168,7 @@ export class MasterLink {
           return;
         }
         conn.registered = true;
-        this.backoffMs = this.backoffMinMs;
+        this.delays.connected();
         const interval = (body?.heartbeat_interval_seconds ?? 0) * 1000;
         this.pingTimeoutMs = interval > 0 ? interval * MISSED_PINGS : 0;
         this.armPingWatch(conn);
@@ -188,10 +188,7 @@ export class MasterLink {
       case 'REDIRECT': {
         const leader = masterAddress(msg.redirect?.leader);
         this.logger.info('redirected by a standby master', { from: conn.address, leader });
-        if (leader !== undefined) {
-          this.targets.follow(leader);
-          this.backoffMs = this.backoffMinMs;
-        }
+        if (leader !== undefined) this.targets.follow(leader);
         this.onEnd(conn, undefined, leader !== undefined);
         return;
       }
@@ -231,23 +228,28 @@ export class MasterLink {
     this.conn = undefined;
     this.clock.clearTimeout(this.pingTimer);
     this.pingTimer = undefined;
-    if (wasRegistered) this.options.onDisconnected();
+    if (wasRegistered) {
+      this.delays.lost(this.clock.now());
+      this.options.onDisconnected();
+    }
     if (this.stopped) return;
-    // A standby names the leader in its refusal: "… the leader is <id> at <host:port>".
+    // A standby names the leader in its refusal: "… the leader is <id> at <host:port>". A master that
+    // names itself has been elected and is taking over: it is dialled again shortly, not left.
+    let takingOver = false;
     if (err?.code === grpc.status.UNAVAILABLE) {
       const leader = leaderFromRefusal(err.details);
       if (leader !== undefined && this.targets.follow(leader)) immediate = true;
+      else takingOver = leader !== undefined;
     }
     if (err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED) {
-      this.logger.warn('the master refused this agent; retrying with backoff', { address: conn.address, code: grpc.status[err.code], details: err.details, retryInMs: this.backoffMs });
+      this.logger.warn('the master refused this agent; retrying with backoff', { address: conn.address, code: grpc.status[err.code], details: err.details });
     } else if (err !== undefined) {
       const level = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED ? 'info' : 'warn';
       this.logger[level]('master link ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
-      if (err.code === grpc.status.UNAVAILABLE && !wasRegistered) this.plaintextHint.unavailable(conn.address);
+      if (err.code === grpc.status.UNAVAILABLE && !wasRegistered && !takingOver) this.plaintextHint.unavailable(conn.address);
     }
-    if (!immediate) this.targets.failed(); // a dead leader must not strand the agent: try the others
-    const delay = immediate ? 0 : this.backoffMs;
-    if (!immediate) this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    if (!immediate && !takingOver) this.targets.failed(); // a dead leader must not strand the agent: try the others
+    const delay = immediate ? 0 : this.delays.next(this.clock.now(), takingOver);
     this.logger.debug('re-dialling the master', { address: this.targets.current, inMs: delay });
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;

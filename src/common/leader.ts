@@ -60,3 +60,63 @@ export class MasterTargets {
 export function masterList(text: string): string[] {
   return text.split(',').map((m) => m.trim()).filter((m) => m !== '');
 }
+
+/** Options of {@link RedialDelays}. */
+export interface RedialDelayOptions {
+  /** First delay after a failed dial. @default 500 */
+  readonly minMs?: number;
+  /** Cap of the doubling delay. @default 30_000 */
+  readonly maxMs?: number;
+  /** Delay between dials while a lost leader is being replaced (with jitter: half to all of it). @default 250 */
+  readonly failoverMs?: number;
+  /** How long after losing an established connection the failover delay applies. @default 30_000 */
+  readonly failoverWindowMs?: number;
+}
+
+/**
+ * When a client dials again. Once it has lost an established connection, a new leader is usually
+ * serving within the lease (seconds), and the client must be back within a second of that: for
+ * `failoverWindowMs` it dials every `failoverMs` (jittered, so thousands of agents do not dial in
+ * step). Otherwise — never connected, or the window is over — the delay doubles from `minMs` to
+ * `maxMs`, so a master that is down for long is not hammered.
+ */
+export class RedialDelays {
+  private readonly minMs: number;
+  private readonly maxMs: number;
+  private readonly failoverMs: number;
+  private readonly failoverWindowMs: number;
+  private backoffMs: number;
+  private lostAt: number | undefined;
+
+  constructor(options: RedialDelayOptions = {}, private readonly random: () => number = Math.random) {
+    this.minMs = options.minMs ?? 500;
+    this.maxMs = Math.max(this.minMs, options.maxMs ?? 30_000);
+    this.failoverMs = options.failoverMs ?? 250;
+    this.failoverWindowMs = options.failoverWindowMs ?? 30_000;
+    this.backoffMs = this.minMs;
+  }
+
+  /** A connection was established: the next failure starts from the beginning. */
+  connected(): void {
+    this.backoffMs = this.minMs;
+    this.lostAt = undefined;
+  }
+
+  /** An established connection was lost at `now`: the failover window opens. */
+  lost(now: number): void {
+    this.lostAt = now;
+  }
+
+  /**
+   * The delay before the next dial, at `now`. `takingOver`: the master dialled named itself the
+   * leader while refusing (elected, still taking over): it serves in moments.
+   */
+  next(now: number, takingOver = false): number {
+    const failingOver = this.lostAt !== undefined && now - this.lostAt < this.failoverWindowMs;
+    if (failingOver || takingOver) return Math.round(this.failoverMs * (0.5 + this.random() / 2));
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.maxMs);
+    return delay;
+  }
+}
+

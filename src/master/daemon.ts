@@ -190,7 +190,9 @@ export class MasterDaemon {
 
   private notLeader(): MasterError {
     const leader = this.options.election.leader();
-    const err = new MasterError(Status.UNAVAILABLE, leader === undefined ? 'this master is not the leader and no leader is known; retry shortly' : `this master is not the leader; the leader is ${leader.id} at ${leader.grpcAddress}`);
+    // Elected but still taking over: the pointer names this master, so clients dial it again shortly.
+    const why = leader?.id === this.options.core.masterId ? 'this master was elected and is taking over leadership; retry shortly' : 'this master is not the leader';
+    const err = new MasterError(Status.UNAVAILABLE, leader === undefined ? 'this master is not the leader and no leader is known; retry shortly' : `${why}; the leader is ${leader.id} at ${leader.grpcAddress}`);
     return Object.assign(err, { leader: leader === undefined ? undefined : { id: leader.id, address: { hostname: hostOf(leader.grpcAddress), ip: hostOf(leader.grpcAddress), port: portOf(leader.grpcAddress) }, leader: true, http_url: leader.httpAddress === undefined ? '' : `http://${leader.httpAddress}` } });
   }
 }

@@ -6,7 +6,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { FakeClock } from '../../src/common/clock';
 import { agentLinkService } from '../../src/common/rpc/proto';
-import { startGrpcServer, type GrpcServerHandle } from '../../src/common/rpc/server';
+import { endStreamWithStatus, startGrpcServer, type GrpcServerHandle } from '../../src/common/rpc/server';
 import { MasterLink } from '../../src/agent/master-link';
 import type { AgentMessage__Output } from '../../src/generated/berth/v1/AgentMessage';
 import type { MasterMessage } from '../../src/generated/berth/v1/MasterMessage';
@@ -114,11 +114,49 @@ describe('MasterLink', () => {
     expect(l.registered).toBe(true);
     expect(master.hellos()).toBe(1);
 
-    clock.advance(200); // now 5 intervals without a PING: the link drops and dials again at once
+    clock.advance(200); // now 5 intervals without a PING: the link drops and dials again within 250 ms
     expect(events).toContain('disconnected');
-    await waitFor(() => master.hellos() === 2, 'a second registration on a new stream');
+    await waitFor(() => {
+      clock.advance(50);
+      return master.hellos() === 2;
+    }, 'a second registration on a new stream');
     await waitFor(() => l.registered, 're-registration');
     expect(master.streams).toHaveLength(2);
+  });
+
+  it('after losing its master, dials every ~250 ms (not with a growing backoff), and dials again a master that names itself the leader while it takes over', async () => {
+    let refusals = 0;
+    let address = '';
+    const master = new StandIn((st) => {
+      if (master.hellos() === 1) return void st.write(registered(0));
+      // Elected, still taking over: the refusal points at this very master.
+      if (++refusals <= 3) return void endStreamWithStatus(st as never, 14, `this master was elected and is taking over leadership; retry shortly; the leader is m1 at ${address}`);
+      st.write(registered(0));
+    });
+    servers.push(master);
+    address = await master.start();
+    // The other configured master is a standby pointing at it.
+    const [host, port] = address.split(':');
+    const other = new StandIn((st) => {
+      st.write({ type: 'REDIRECT', redirect: { leader: { address: { ip: host, port: Number(port) } } } });
+      st.end();
+    });
+    servers.push(other);
+    const l = startLink(`${address},${await other.start()}`);
+    await waitFor(() => l.registered, 'registration');
+    master.streams[0]!.end(); // the stream breaks (a failover): the link tries the other master
+    await waitFor(() => events.includes('disconnected'), 'the disconnection');
+    const lostAt = clock.now();
+    // Each re-dial is due within 250 ms of the fake clock: the standby, then the master it points to,
+    // refused three times while it takes over (dialled again each time, never left), then accepted.
+    await waitFor(() => {
+      clock.advance(10);
+      return l.registered;
+    }, 're-registration at the master that took over');
+    expect(clock.now() - lostAt).toBeLessThanOrEqual(4 * 250 + 10);
+    expect(refusals).toBe(4);
+    expect(l.address).toBe(address);
+    expect(other.hellos()).toBe(1); // pointed there once, never sent back to it
   });
 
   it('backs off between dials to a master that is down, then registers when it is up', async () => {

@@ -7,8 +7,9 @@
  *   SUBSCRIBED) it is sent along, so a restarted framework process takes its tasks back. A master that
  *   says the id was removed (NOT_FOUND) makes the driver forget it and register anew (logged loudly).
  * - **Follow the leader**: a standby answers with a fatal ERROR naming the leader; the driver dials that
- *   address at once. A stream that breaks is re-dialled with capped exponential backoff, trying the
- *   configured masters in turn.
+ *   address at once. A stream that breaks is re-dialled every ~250 ms for 30 s (a new leader serves
+ *   within its lease), then with capped exponential backoff, trying the configured masters in turn; a
+ *   master that names itself the leader while refusing is taking over and is dialled again soon.
  * - **Heartbeat watchdog**: no event for `missedHeartbeats` heartbeat intervals (from SUBSCRIBED) and
  *   the stream is dropped and re-dialled: a master gone silently is noticed.
  * - **Acknowledgements**: an UPDATE with a uuid is acknowledged once the framework's `statusUpdate`
@@ -22,7 +23,7 @@
 import { channelCredentials, loadTls, PlaintextHint } from '../../common/tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
-import { leaderFromRefusal, masterAddress, MasterTargets } from '../../common/leader';
+import { leaderFromRefusal, masterAddress, MasterTargets, RedialDelays } from '../../common/leader';
 import { nullLogger, type Logger } from '../../common/logging';
 import { berthV1 } from '../../common/rpc/proto';
 import type { Call } from '../../generated/berth/v1/Call';
@@ -64,6 +65,8 @@ export interface SchedulerDriverOptions {
   readonly backoffMinMs?: number;
   /** Cap of the re-dial delay. @default 30_000 */
   readonly backoffMaxMs?: number;
+  /** Re-dial delay for 30 s after losing a subscribed stream (a new leader serves within its lease). @default 250 */
+  readonly failoverRedialMs?: number;
   /** First repeat of an unanswered explicit reconciliation. @default 1_000 */
   readonly reconcileMinMs?: number;
   /** Cap of the reconciliation repeat. @default 60_000 */
@@ -87,10 +90,9 @@ interface Connection {
 
 export class SchedulerDriver implements SchedulerApi {
   private readonly logger: Logger;
-  private readonly backoffMinMs: number;
+  private readonly delays: RedialDelays;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly plaintextHint: PlaintextHint;
-  private readonly backoffMaxMs: number;
   private conn: Connection | undefined;
   private id: string | undefined;
   private info: Partial<FrameworkInfo> & { name: string };
@@ -104,7 +106,6 @@ export class SchedulerDriver implements SchedulerApi {
   private watchdog: TimerHandle | undefined;
   private heartbeatMs = 0;
   private redial: TimerHandle | undefined;
-  private backoffMs: number;
   /** Immediate re-dials in a row (following leader pointers). */
   private immediateRedials = 0;
   private readonly targets: MasterTargets;
@@ -117,9 +118,7 @@ export class SchedulerDriver implements SchedulerApi {
   constructor(private readonly options: SchedulerDriverOptions) {
     if (options.masters.length === 0) throw new Error('SchedulerDriver: at least one master address is needed');
     this.logger = (options.logger ?? nullLogger).child({ component: 'scheduler-driver' });
-    this.backoffMinMs = options.backoffMinMs ?? 500;
-    this.backoffMaxMs = Math.max(this.backoffMinMs, options.backoffMaxMs ?? 30_000);
-    this.backoffMs = this.backoffMinMs;
+    this.delays = new RedialDelays({ minMs: options.backoffMinMs, maxMs: options.backoffMaxMs, failoverMs: options.failoverRedialMs });
     this.reconcileDelayMs = options.reconcileMinMs ?? 1_000;
     this.targets = new MasterTargets(options.masters);
     const tls = loadTls(options.tls, 'tls', 'client');
@@ -327,7 +326,7 @@ export class SchedulerDriver implements SchedulerApi {
     const id = sub.framework_id?.value ?? '';
     const reregistered = this.id === id;
     conn.subscribed = true;
-    this.backoffMs = this.backoffMinMs;
+    this.delays.connected();
     this.immediateRedials = 0;
     this.heartbeatMs = (sub.heartbeat_interval_seconds ?? 0) * 1000;
     this.armWatchdog(conn);
@@ -392,7 +391,12 @@ export class SchedulerDriver implements SchedulerApi {
       return;
     }
     const address = masterAddress(leader);
-    if (code === UNAVAILABLE && address !== undefined && address !== conn.address) {
+    if (code === UNAVAILABLE && address !== undefined) {
+      if (address === conn.address) {
+        // Elected and still taking over: this master serves in moments.
+        this.onEnd(conn, undefined, false, true);
+        return;
+      }
       this.logger.info('following the leader', { from: conn.address, leader: address });
       this.targets.follow(address);
       this.onEnd(conn, undefined, true);
@@ -403,32 +407,37 @@ export class SchedulerDriver implements SchedulerApi {
     this.onEnd(conn, undefined);
   }
 
-  private onEnd(conn: Connection, err: grpc.ServiceError | undefined, immediate = false): void {
+  /** `takingOver`: the master dialled named itself the leader while refusing — dial it again soon. */
+  private onEnd(conn: Connection, err: grpc.ServiceError | undefined, immediate = false, takingOver = false): void {
     if (conn.closed) return;
     const wasSubscribed = conn.subscribed;
     this.close(conn);
     if (conn !== this.conn) return;
     this.conn = undefined;
     this.clearTimers();
-    if (wasSubscribed) this.dispatch(() => this.options.framework.disconnected?.());
+    if (wasSubscribed) {
+      this.delays.lost(this.options.clock.now());
+      this.dispatch(() => this.options.framework.disconnected?.());
+    }
     if (this.stopped) return;
     if (err !== undefined) {
       // A standby names the leader in its refusal too ("… the leader is <id> at <host:port>").
       const leader = leaderFromRefusal(err.details);
       if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && this.targets.follow(leader)) {
         immediate = true;
+      } else if (err.code === grpc.status.UNAVAILABLE && leader !== undefined) {
+        takingOver = true;
       } else {
         this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
         if (err.code === grpc.status.UNAVAILABLE && !wasSubscribed) this.plaintextHint.unavailable(conn.address);
       }
     }
     // After a failure without a pointer, the next master (a dead leader must not strand the framework).
-    if (!immediate) this.targets.failed();
+    if (!immediate && !takingOver) this.targets.failed();
     // Two masters pointing at each other (stale views during an election) must not spin.
     if (immediate && ++this.immediateRedials > MAX_IMMEDIATE_REDIALS) immediate = false;
     if (!immediate) this.immediateRedials = 0;
-    const delay = immediate ? 0 : this.backoffMs;
-    if (!immediate) this.backoffMs = Math.min(this.backoffMs * 2, this.backoffMaxMs);
+    const delay = immediate ? 0 : this.delays.next(this.options.clock.now(), takingOver);
     this.redial = this.options.clock.setTimeout(() => {
       this.redial = undefined;
       this.dial();
