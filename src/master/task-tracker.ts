@@ -269,6 +269,8 @@ export class TaskTracker {
       reason: 'REASON_RECONCILIATION',
       message: base?.message ?? '',
       healthy: base?.healthy ?? undefined,
+      // The exit code of a finished task is part of its latest state (as Mesos's reconciliation).
+      container_status: base?.container_status ?? undefined,
       timestamp: this.core.clock.now() / 1000,
     };
   }
