@@ -112,7 +112,8 @@ export class TaskTracker {
     if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
     else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId)) {
       // Nobody will ever acknowledge an update of a removed framework: the master does, so the
-      // agent stops resending it and can forget the framework's state.
+      // agent stops resending it and can forget the framework's state. The history keeps how the task ended.
+      this.core.frameworkManager.completed.lateStatus(frameworkId, { ...status, agent_id: { value: agent.id } });
       this.masterAcknowledge(agent, frameworkId, status);
     }
   }
