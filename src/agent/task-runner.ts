@@ -91,6 +91,13 @@ export interface TaskRunnerOptions {
   readonly users: TaskUserPolicy;
   /** The agent id (undefined before the first registration). */
   readonly agentId: () => string | undefined;
+  /** Called with a task's sandbox once the task is over for everyone (its terminal update acknowledged). */
+  readonly onSandboxFinished?: (sandboxDir: string) => void;
+}
+
+/** Where a task's container keeps its sandbox: `<workDir>/sandboxes/<framework>/<task>/<container>`. */
+export function sandboxDirOf(workDir: string, frameworkId: string, taskId: string, containerId: string): string {
+  return path.join(workDir, 'sandboxes', escapeId(frameworkId), escapeId(taskId), containerId);
 }
 
 /** The agent's tasks and frameworks, and everything that happens to them. */
@@ -138,6 +145,13 @@ export class TaskRunner {
   /** The agent's view of a task: its latest state, or undefined when it does not know it. */
   taskState(frameworkId: string, taskId: string): TaskStateName | undefined {
     return this.tasks.get(keyOf(frameworkId, taskId))?.record.state;
+  }
+
+  /** The sandboxes of the tasks the agent tracks (not to be garbage-collected). */
+  sandboxesInUse(): Set<string> {
+    const dirs = new Set<string>();
+    for (const t of this.tasks.values()) dirs.add(sandboxDirOf(this.checkpoint.root, t.record.frameworkId, t.record.task.task_id!.value!, t.record.containerId));
+    return dirs;
   }
 
   /** The container of a task, when the agent knows the task. */
@@ -211,7 +225,7 @@ export class TaskRunner {
         frameworkId,
         agentId: this.options.agentId() ?? '',
         role,
-        sandboxDir: path.join(this.checkpoint.root, 'sandboxes', escapeId(frameworkId), escapeId(taskId), record.containerId),
+        sandboxDir: sandboxDirOf(this.checkpoint.root, frameworkId, taskId, record.containerId),
         volumesDir: path.join(this.checkpoint.root, 'volumes'),
         types: this.containerizer.types,
         allowedHostPaths: this.options.allowedHostPaths ?? [],
@@ -416,7 +430,11 @@ export class TaskRunner {
     if (![...this.tasks.values()].some((x) => x.record.frameworkId === frameworkId) && this.checkpoint.taskIds(frameworkId).length === 0) {
       this.checkpoint.remove(layout.frameworkDir(frameworkId));
     }
-    void this.containerizer.remove(t.record.containerId).catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }));
+    // The sandbox is scheduled for garbage collection once the container is gone (a Docker
+    // container's logs are copied into it on removal).
+    void this.containerizer.remove(t.record.containerId)
+      .catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }))
+      .finally(() => this.options.onSandboxFinished?.(sandboxDirOf(this.checkpoint.root, frameworkId, taskId, t.record.containerId)));
   }
 
   /**
