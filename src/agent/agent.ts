@@ -28,6 +28,7 @@ import type { Containerizer } from './containerizer/containerizer';
 import type { AgentMetrics } from './metrics';
 import { ProcessContainerizer } from './containerizer/process-containerizer';
 import { durationMs } from './task-mapping';
+import { SandboxGc, type SandboxGcOptions } from './sandbox-gc';
 import { readTaskLog } from './task-logs';
 import { MasterLink } from './master-link';
 import { cleanup, recover } from './recovery';
@@ -75,6 +76,8 @@ export interface AgentOptions {
   readonly reconnectMaxMs?: number;
   /** Bearer token sent as `authorization: Bearer <token>` on each connection (a secret: never logged). */
   readonly token?: string;
+  /** Garbage collection of finished tasks' sandboxes (./sandbox-gc). @default one week, 10 % headroom, checked every minute */
+  readonly sandboxGc?: Pick<SandboxGcOptions, 'gcDelayMs' | 'gcDiskHeadroom' | 'diskWatchIntervalMs' | 'diskUsage'>;
   /** Called once when the master sends SHUTDOWN (the agent has killed its tasks and stopped). */
   readonly onShutdown?: (message: string) => void;
   /** @default nullLogger */
@@ -89,6 +92,8 @@ export class Agent {
   private readonly updates: StatusUpdateManager;
   private readonly link: MasterLink;
   private readonly runner: TaskRunner;
+  /** Removes finished tasks' sandboxes by age and disk use. */
+  readonly sandboxGc: SandboxGc;
   private id: string | undefined;
   private started = false;
   private registeredWaiters: (() => void)[] = [];
@@ -115,6 +120,14 @@ export class Agent {
       allowedHostPaths: options.allowedHostPaths,
       users: { ...options.taskUsers, defaultUser: options.taskUser ?? DEFAULT_TASK_USER },
       agentId: () => this.id,
+      onSandboxFinished: (dir) => this.sandboxGc.schedule(dir),
+    });
+    this.sandboxGc = new SandboxGc({
+      ...options.sandboxGc,
+      sandboxRoot: path.join(this.checkpoint.root, 'sandboxes'),
+      clock: options.clock,
+      inUse: () => this.runner.sandboxesInUse(),
+      logger: this.logger,
     });
     this.link = new MasterLink({
       master: options.master,
@@ -178,6 +191,7 @@ export class Agent {
     if (this.options.recover === 'cleanup') await cleanup(ctx);
     this.id = this.checkpoint.readAgentId();
     await recover(ctx, this.id);
+    this.sandboxGc.start();
     this.link.start();
   }
 
@@ -190,6 +204,7 @@ export class Agent {
     if (opts.killTasks === true) await this.runner.killAll('agent shutting down');
     this.runner.markStopped();
     this.runner.stopHealthChecks();
+    this.sandboxGc.stop();
     this.link.stop();
     this.updates.close();
     await this.containerizer.close();
@@ -298,6 +313,7 @@ export class Agent {
     this.logger.warn('shutting down at the master\'s request', { message });
     await this.runner.killAll(`master: ${message}`);
     this.runner.markStopped();
+    this.sandboxGc.stop();
     this.updates.close();
     await this.containerizer.close();
     this.options.onShutdown?.(message);

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { Attribute } from '../common/attributes';
 import { configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
 import { Resources } from '../common/resources';
+import { DEFAULT_DISK_WATCH_INTERVAL_MS, DEFAULT_GC_DELAY_MS, DEFAULT_GC_DISK_HEADROOM } from './sandbox-gc';
 
 const MIB = 1024 * 1024;
 
@@ -197,6 +198,20 @@ export const agentConfigSchema = z.strictObject({
   recover: z.enum(['reconnect', 'cleanup']).default('reconnect').describe('reconnect (keep tasks) or cleanup (kill them, start afresh)'),
   /** On SIGTERM, kill every task before exiting (otherwise they keep running and are recovered). @default false */
   killTasksOnShutdown: z.boolean().default(false).describe('kill tasks when the agent stops'),
+  /**
+   * How long the sandbox (and so the logs) of a finished task is kept at most, counted from the
+   * acknowledgement of its terminal update (Mesos's `--gc_delay`); less as the disk fills, see
+   * `gcDiskHeadroom`. @default 604800000 (7 days)
+   */
+  gcDelayMs: duration({ min: 0 }).default(DEFAULT_GC_DELAY_MS).describe('longest a finished task\'s sandbox is kept'),
+  /**
+   * Fraction of the work directory's disk kept free: sandboxes older than
+   * gcDelayMs × max(0, 1 − gcDiskHeadroom − disk usage) are removed, so all finished ones go once
+   * usage passes 1 − gcDiskHeadroom (Mesos's `--gc_disk_headroom`). @default 0.1
+   */
+  gcDiskHeadroom: z.number().min(0).max(1).default(DEFAULT_GC_DISK_HEADROOM).describe('fraction of the disk sandbox GC keeps free (0…1)'),
+  /** How often disk use is measured and old sandboxes removed (Mesos's `--disk_watch_interval`). @default 60000 */
+  diskWatchIntervalMs: duration({ min: 1000 }).default(DEFAULT_DISK_WATCH_INTERVAL_MS).describe('how often sandbox GC checks disk use'),
   /** Cap of the reconnection backoff to the master. @default 30000 */
   reconnectMaxMs: duration({ min: 100 }).default(30_000).describe('cap of the reconnect backoff'),
   /**

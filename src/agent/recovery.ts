@@ -89,7 +89,7 @@ export async function recover(ctx: RecoveryContext, agentId: string | undefined)
     byId.delete(t.record.containerId);
     if (t.terminalUuid !== undefined || isTerminalState(t.record.state)) continue; // its end is already reported
     if (c === undefined) {
-      runner.issue(t, { state: 'TASK_FAILED', reason: 'REASON_AGENT_RESTARTED', message: 'the task\'s container was not found after the agent restarted' });
+      runner.issue(t, { state: 'TASK_FAILED', reason: 'REASON_AGENT_RESTARTED', message: 'the task\'s container was not found after the agent restarted', source: 'SOURCE_AGENT' });
       continue;
     }
     logger.info(c.alive ? 'task container re-attached' : 'task container ended while the agent was down', {
@@ -98,7 +98,7 @@ export async function recover(ctx: RecoveryContext, agentId: string | undefined)
     runner.attach(t);
     // Started while the agent went down, before TASK_RUNNING went out: say it now (the master must
     // not see the task go back to STAGING in the re-registration).
-    if (c.alive && (t.record.state === 'TASK_STAGING' || t.record.state === 'TASK_STARTING')) runner.issue(t, { state: 'TASK_RUNNING' });
+    if (c.alive && (t.record.state === 'TASK_STAGING' || t.record.state === 'TASK_STARTING')) runner.issue(t, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR' });
     if (c.alive && t.record.task.health_check) {
       // Checks start over (delay, grace period) with the new agent process; the verdict so far stands.
       try {

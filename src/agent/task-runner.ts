@@ -42,8 +42,14 @@ export interface TaskRecord {
   state: TaskStateName;
 }
 
-/** A status the agent issues for a task (the rest is filled in by `issue`). */
-export type IssuedStatus = Pick<TaskStatus, 'state' | 'reason' | 'message' | 'healthy'>;
+/**
+ * A status the agent issues for a task (the rest is filled in by `issue`). `source` says who speaks
+ * (common.proto TaskStatus.Source): SOURCE_EXECUTOR for what the task's own process did (started,
+ * runs, ended — on its own, by a requested kill, at its max completion time), SOURCE_AGENT for
+ * what the agent decided or saw around it (refusals, launch failures, health-check verdicts and the
+ * kills they cause, group kills, memory limits, tasks lost across an agent restart).
+ */
+export type IssuedStatus = Pick<TaskStatus, 'state' | 'reason' | 'message' | 'healthy' | 'container_status'> & { source: 'SOURCE_AGENT' | 'SOURCE_EXECUTOR' };
 
 export interface AgentTask {
   record: TaskRecord;
@@ -85,6 +91,13 @@ export interface TaskRunnerOptions {
   readonly users: TaskUserPolicy;
   /** The agent id (undefined before the first registration). */
   readonly agentId: () => string | undefined;
+  /** Called with a task's sandbox once the task is over for everyone (its terminal update acknowledged). */
+  readonly onSandboxFinished?: (sandboxDir: string) => void;
+}
+
+/** Where a task's container keeps its sandbox: `<workDir>/sandboxes/<framework>/<task>/<container>`. */
+export function sandboxDirOf(workDir: string, frameworkId: string, taskId: string, containerId: string): string {
+  return path.join(workDir, 'sandboxes', escapeId(frameworkId), escapeId(taskId), containerId);
 }
 
 /** The agent's tasks and frameworks, and everything that happens to them. */
@@ -132,6 +145,13 @@ export class TaskRunner {
   /** The agent's view of a task: its latest state, or undefined when it does not know it. */
   taskState(frameworkId: string, taskId: string): TaskStateName | undefined {
     return this.tasks.get(keyOf(frameworkId, taskId))?.record.state;
+  }
+
+  /** The sandboxes of the tasks the agent tracks (not to be garbage-collected). */
+  sandboxesInUse(): Set<string> {
+    const dirs = new Set<string>();
+    for (const t of this.tasks.values()) dirs.add(sandboxDirOf(this.checkpoint.root, t.record.frameworkId, t.record.task.task_id!.value!, t.record.containerId));
+    return dirs;
   }
 
   /** The container of a task, when the agent knows the task. */
@@ -205,7 +225,7 @@ export class TaskRunner {
         frameworkId,
         agentId: this.options.agentId() ?? '',
         role,
-        sandboxDir: path.join(this.checkpoint.root, 'sandboxes', escapeId(frameworkId), escapeId(taskId), record.containerId),
+        sandboxDir: sandboxDirOf(this.checkpoint.root, frameworkId, taskId, record.containerId),
         volumesDir: path.join(this.checkpoint.root, 'volumes'),
         types: this.containerizer.types,
         allowedHostPaths: this.options.allowedHostPaths ?? [],
@@ -219,14 +239,14 @@ export class TaskRunner {
       const why = refused.plan.refusal;
       for (const { t } of planned) {
         this.tasks.set(keyOf(frameworkId, t.record.task.task_id!.value!), t);
-        this.issue(t, t === refused.t ? why : { state: 'TASK_ERROR', reason: 'REASON_TASK_GROUP_INVALID', message: `another task of the group was refused: ${why.message}` });
+        this.issue(t, t === refused.t ? { ...why, source: 'SOURCE_AGENT' } : { state: 'TASK_ERROR', reason: 'REASON_TASK_GROUP_INVALID', message: `another task of the group was refused: ${why.message}`, source: 'SOURCE_AGENT' });
       }
       return;
     }
     for (const { t } of planned) {
       this.checkpoint.writeJson(layout.taskInfo(frameworkId, t.record.task.task_id!.value!), t.record);
       this.tasks.set(keyOf(frameworkId, t.record.task.task_id!.value!), t);
-      this.issue(t, { state: 'TASK_STARTING' });
+      this.issue(t, { state: 'TASK_STARTING', source: 'SOURCE_EXECUTOR' });
     }
     const started = await Promise.all(planned.map(({ t, plan }) => {
       if (!('spec' in plan)) return false;
@@ -243,7 +263,7 @@ export class TaskRunner {
       if (t.killRequested) {
         void this.containerizer.kill(t.record.containerId, t.killGraceMs).catch(() => undefined);
       } else if (t.terminalUuid === undefined) {
-        this.issue(t, { state: 'TASK_RUNNING' });
+        this.issue(t, { state: 'TASK_RUNNING', source: 'SOURCE_EXECUTOR' });
         this.options.metrics?.launchLatency(this.options.clock.now() - receivedAt);
         if ('spec' in plan && plan.health !== undefined) this.startHealthCheck(t, plan.health);
       }
@@ -262,7 +282,7 @@ export class TaskRunner {
     } catch (err) {
       this.options.metrics?.containerLaunchFailed();
       this.logger.error('launching a container failed', { frameworkId: t.record.frameworkId, taskId: t.record.task.task_id?.value, err });
-      this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `launch failed: ${(err as Error).message}` });
+      this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `launch failed: ${(err as Error).message}`, source: 'SOURCE_AGENT' });
       return false;
     }
   }
@@ -278,7 +298,7 @@ export class TaskRunner {
         if (!r.healthy) this.options.metrics?.healthCheckFailed();
         if (t.terminalUuid !== undefined || t.killRequested) return;
         t.healthy = r.healthy;
-        this.issue(t, { state: 'TASK_RUNNING', reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED', message: r.message });
+        this.issue(t, { state: 'TASK_RUNNING', reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED', message: r.message, source: 'SOURCE_AGENT' });
       },
       onFailureThreshold: (r) => {
         this.logger.warn('task unhealthy: killing it', { frameworkId: t.record.frameworkId, taskId, failures: r.consecutiveFailures, message: r.message });
@@ -287,6 +307,7 @@ export class TaskRunner {
           reason: 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED',
           message: `killed after ${r.consecutiveFailures} consecutive failed health checks: ${r.message}`,
           healthy: false,
+          source: 'SOURCE_AGENT',
         };
         this.killTask(t.record.frameworkId, taskId, undefined);
       },
@@ -299,7 +320,7 @@ export class TaskRunner {
   /** Kills a task because of another member of its group. */
   killGroupMember(t: AgentTask, why: string): void {
     if (t.terminalUuid !== undefined || t.killRequested) return;
-    t.killCause = { state: 'TASK_KILLED', reason: 'REASON_TASK_GROUP_INVALID', message: why };
+    t.killCause = { state: 'TASK_KILLED', reason: 'REASON_TASK_GROUP_INVALID', message: why, source: 'SOURCE_AGENT' };
     this.killTask(t.record.frameworkId, t.record.task.task_id!.value!, undefined, false);
   }
 
@@ -319,7 +340,9 @@ export class TaskRunner {
         if (this.stopped || t.terminalUuid !== undefined) return;
         // The agent's own reason for a kill stands only if the kill is what ended it (a group mate may
         // have ended by itself at the same moment).
-        const status = t.killCause !== undefined && exit.reason === 'KILLED' ? t.killCause : terminalStatus(exit, t.killRequested);
+        // The agent's kill keeps the process's exit code.
+        const ended = terminalStatus(exit, t.killRequested);
+        const status = t.killCause !== undefined && exit.reason === 'KILLED' ? { ...t.killCause, ...(ended.container_status !== undefined ? { container_status: ended.container_status } : {}) } : ended;
         this.issue(t, status);
         // One member of a group failing (or being killed) ends the group.
         if (status.state !== 'TASK_FINISHED') {
@@ -328,7 +351,7 @@ export class TaskRunner {
       },
       (err: unknown) => {
         if (this.stopped || t.terminalUuid !== undefined) return;
-        this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `container lost: ${(err as Error).message}` });
+        this.issue(t, { state: 'TASK_FAILED', reason: 'REASON_CONTAINER_LAUNCH_FAILED', message: `container lost: ${(err as Error).message}`, source: 'SOURCE_AGENT' });
       },
     ).catch((err: unknown) => this.logger.error('reporting the end of a task failed', { taskId: t.record.task.task_id?.value, err }));
   }
@@ -377,7 +400,7 @@ export class TaskRunner {
     const frameworkId = t.record.frameworkId;
     const healthy = status.healthy ?? (status.state === 'TASK_RUNNING' ? t.healthy : undefined);
     const message = redactSecrets(status.message, t.record.task);
-    const full: TaskStatus = { task_id: t.record.task.task_id, source: 'SOURCE_AGENT', ...status, ...(message !== undefined ? { message } : {}), ...(healthy !== undefined ? { healthy } : {}) };
+    const full: TaskStatus = { task_id: t.record.task.task_id, ...status, ...(message !== undefined ? { message } : {}), ...(healthy !== undefined ? { healthy } : {}) };
     const { uuid, accepted } = this.updates.update(frameworkId, full);
     if (!accepted) return;
     const state = status.state as TaskStateName;
@@ -407,7 +430,11 @@ export class TaskRunner {
     if (![...this.tasks.values()].some((x) => x.record.frameworkId === frameworkId) && this.checkpoint.taskIds(frameworkId).length === 0) {
       this.checkpoint.remove(layout.frameworkDir(frameworkId));
     }
-    void this.containerizer.remove(t.record.containerId).catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }));
+    // The sandbox is scheduled for garbage collection once the container is gone (a Docker
+    // container's logs are copied into it on removal).
+    void this.containerizer.remove(t.record.containerId)
+      .catch((err: unknown) => this.logger.warn('removing a container failed', { taskId, err }))
+      .finally(() => this.options.onSandboxFinished?.(sandboxDirOf(this.checkpoint.root, frameworkId, taskId, t.record.containerId)));
   }
 
   /**

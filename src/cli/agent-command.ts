@@ -85,6 +85,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     metrics,
     version: packageVersion(),
     reconnectMaxMs: config.reconnectMaxMs,
+    sandboxGc: { gcDelayMs: config.gcDelayMs, gcDiskHeadroom: config.gcDiskHeadroom, diskWatchIntervalMs: config.diskWatchIntervalMs },
     token: configToken(config),
     // The master told the agent to shut down (it has killed its tasks and stopped): close the HTTP
     // port too, or it would keep the process alive.

@@ -52,6 +52,18 @@ export interface DevCluster {
 }
 
 /** Starts the dev cluster: master, agent, framework host — in that order, stopped in reverse. */
+/**
+ * The work directory of the dev cluster's agent: `<workDir>/agent`, or — as root, when `nobody` could
+ * not enter it (`blocked` names the directory in the way) — one in the system's temporary directory
+ * derived from `workDir`. Also the scope label of the agent's Docker containers.
+ */
+export function devAgentWorkDir(workDir: string): { agentWorkDir: string; blocked: string | undefined } {
+  const inside = path.join(workDir, 'agent');
+  const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(inside) : undefined;
+  if (blocked === undefined) return { agentWorkDir: inside, blocked };
+  return { agentWorkDir: path.join(os.tmpdir(), `berth-dev-agent-${createHash('sha256').update(workDir).digest('hex').slice(0, 12)}`), blocked };
+}
+
 export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'info' | 'debug'): Promise<DevCluster> {
   const workDir = path.resolve(opts.workDir);
   const logger = createLogger({ component: 'dev', level: logLevel });
@@ -77,12 +89,8 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     // As root, tasks run as `nobody`, who must be able to enter their sandboxes: a dev cluster
     // started in a private directory (a checkout under /root) keeps its agent's state in the
     // system's temporary directory instead, and says so.
-    let agentWorkDir = path.join(workDir, 'agent');
-    const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(agentWorkDir) : undefined;
-    if (blocked !== undefined) {
-      agentWorkDir = path.join(os.tmpdir(), `berth-dev-agent-${createHash('sha256').update(workDir).digest('hex').slice(0, 12)}`);
-      logger.warn(`tasks run as nobody, who cannot enter ${blocked}: the agent's sandboxes are in ${agentWorkDir}`);
-    }
+    const { agentWorkDir, blocked } = devAgentWorkDir(workDir);
+    if (blocked !== undefined) logger.warn(`tasks run as nobody, who cannot enter ${blocked}: the agent's sandboxes are in ${agentWorkDir}`);
     const agent = await runAgent(agentConfigSchema.parse({
       master: master.grpcAddress,
       hostname: 'localhost',

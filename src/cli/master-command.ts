@@ -109,6 +109,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
       maxAgentPingTimeouts: config.maxAgentPingTimeouts,
       agentReregisterTimeoutMs: config.agentReregisterTimeoutMs,
       maxCompletedTasksPerFramework: config.maxCompletedTasksPerFramework,
+      maxCompletedFrameworks: config.maxCompletedFrameworks,
       defaultFailoverTimeoutMs: config.frameworkFailoverTimeoutDefaultMs,
       maxFrameworkBufferBytes: config.maxFrameworkBufferBytes,
       region: config.region,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
+import { CompletedFrameworks } from './completed-frameworks';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import type { FrameworkEntry, FrameworkSink } from './model';
@@ -14,6 +15,9 @@ interface FrameworkRecord {
   readonly disconnectedAt?: number;
 }
 
+/** Completed frameworks kept when the options name no bound (the master config's default). */
+const DEFAULT_MAX_COMPLETED_FRAMEWORKS = 50;
+
 const KEY = (id: string) => `frameworks/${id}`;
 const TOMBSTONE = (id: string) => `removed-frameworks/${id}`;
 
@@ -24,12 +28,14 @@ const TOMBSTONE = (id: string) => `removed-frameworks/${id}`;
  * pending timeout (Mesos did: MESOS-4659) nor kill a framework that is merely reconnecting.
  */
 export class FrameworkManager {
-  /** Removed frameworks (teardown or failover timeout), newest last, bounded. */
-  readonly removed: FrameworkEntry[] = [];
+  /** Removed frameworks (teardown or failover timeout) with their completed tasks, bounded. */
+  readonly completed: CompletedFrameworks;
   /** Ids of every removed framework (tombstones in the registry), so agents cannot bring one back. */
   private readonly removedIds = new Set<string>();
 
-  constructor(private readonly core: MasterCore) {}
+  constructor(private readonly core: MasterCore) {
+    this.completed = new CompletedFrameworks(() => core.options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS);
+  }
 
   /**
    * SUBSCRIBE. Returns the framework; throws MasterError (PERMISSION_DENIED, NOT_FOUND,
@@ -249,8 +255,7 @@ export class FrameworkManager {
     sink?.close({ code: Status.CANCELLED, message: `framework removed: ${reason}` });
     this.core.allocator.removeFramework(fw.id);
     this.core.frameworks.delete(fw.id);
-    this.removed.push(fw);
-    if (this.removed.length > 50) this.removed.shift();
+    this.completed.add(fw);
     this.removedIds.add(fw.id);
     this.core.maintenance.forgetFramework(fw.id);
     void this.core.persist([{ key: KEY(fw.id), delete: true }, { key: TOMBSTONE(fw.id), value: this.core.clock.now() }]).catch(() => undefined);

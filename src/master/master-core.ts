@@ -36,6 +36,8 @@ export interface MasterCoreOptions {
   readonly maxAgentPingTimeouts: number;
   /** @default 1000 */
   readonly maxCompletedTasksPerFramework: number;
+  /** Removed frameworks kept (with their completed tasks) for GetFrameworks, GetTasks and ReadTaskLog. @default 50 */
+  readonly maxCompletedFrameworks?: number;
   /** After a master failover, how long agents have to re-register before they are unreachable. @default 600000 */
   readonly agentReregisterTimeoutMs?: number;
   /** Failover timeout of frameworks that set none (0). @default 0 */

@@ -17,7 +17,7 @@ import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
-import type { AgentEntry } from './model';
+import type { AgentEntry, FrameworkEntry } from './model';
 import { RegistryFencedError, RegistryUnavailableError } from './registry/registry';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
@@ -99,7 +99,7 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const see = visibilityFor(core, p);
       return {
         frameworks: [...core.frameworks.values()].filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
-        completed_frameworks: core.frameworkManager.removed.filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
+        completed_frameworks: core.frameworkManager.completed.list().filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
       };
     }),
     GetTasks: unary((req, p) => {
@@ -107,11 +107,14 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const see = visibilityFor(core, p);
       const fwId = req.framework_id?.value || undefined;
       const agentId = req.agent_id?.value || undefined;
-      const frameworks = [...core.frameworks.values()].filter((f) => (fwId === undefined || f.id === fwId) && see.tasks(f.info.principal));
+      const mine = (f: FrameworkEntry) => (fwId === undefined || f.id === fwId) && see.tasks(f.info.principal);
+      const frameworks = [...core.frameworks.values()].filter(mine);
       const match = (t: { agentId: string }) => agentId === undefined || t.agentId === agentId;
+      // Completed tasks include those of completed (removed) frameworks, as long as the history keeps them.
+      const withCompleted = req.include_completed ? [...frameworks, ...core.frameworkManager.completed.list().filter(mine)] : [];
       return {
         tasks: frameworks.flatMap((f) => [...f.tasks.values()].filter(match).map((t) => core.tasks.toWire(t))),
-        completed_tasks: req.include_completed ? frameworks.flatMap((f) => f.completed.filter(match).map((t) => core.tasks.toWire(t))) : [],
+        completed_tasks: withCompleted.flatMap((f) => f.completed.filter(match).map((t) => core.tasks.toWire(t))),
       };
     }),
     GetRoles: unary((_req, p) => ({ roles: roleViews(leading(p, 'view')) })),
@@ -255,10 +258,14 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const see = visibilityFor(core, p);
       const taskId = req.task_id?.value ?? '';
       // Tasks the caller may not see are unknown to it, as in GetTasks.
-      const candidates = [...core.frameworks.values()].filter((f) => (req.framework_id?.value === undefined || req.framework_id.value === '' || f.id === req.framework_id.value) && see.tasks(f.info.principal));
-      const task = candidates.map((f) => f.tasks.get(taskId) ?? f.completed.find((t) => t.taskId === taskId)).find((t) => t !== undefined);
-      if (task === undefined) throw new MasterError(Status.NOT_FOUND, `task_id: unknown task "${taskId}"`);
-      const owner = core.frameworks.get(task.frameworkId)?.info.principal;
+      const fwId = req.framework_id?.value || undefined;
+      // Frameworks, then completed ones (a torn-down framework's task logs stay readable while the
+      // master's history and the agent's sandbox garbage collection keep them).
+      const candidates = [...core.frameworks.values(), ...core.frameworkManager.completed.list()].filter((f) => (fwId === undefined || f.id === fwId) && see.tasks(f.info.principal));
+      const found = candidates.map((f) => ({ f, t: f.tasks.get(taskId) ?? f.completed.find((t) => t.taskId === taskId) })).find((x) => x.t !== undefined);
+      if (found === undefined) throw new MasterError(Status.NOT_FOUND, `task_id: unknown task "${taskId}"`);
+      const task = found.t!;
+      const owner = found.f.info.principal;
       if (!see.sandboxes(owner)) throw new MasterError(Status.PERMISSION_DENIED, `principal "${p?.name ?? '(none)'}" may not read the logs of tasks of framework principal "${owner ?? ''}" (the access_sandboxes ACL)`);
       const agent = core.agents.get(task.agentId);
       if (agent?.sink === undefined) throw new MasterError(Status.UNAVAILABLE, `task_id: the agent of task "${taskId}" (${task.agentId}) is not connected`);

@@ -115,7 +115,8 @@ export class TaskTracker {
     if (fw !== undefined && fw.sink !== undefined) this.forward(fw, { ...status, agent_id: { value: agent.id } });
     else if (fw === undefined && this.core.frameworkManager.isRemoved(frameworkId)) {
       // Nobody will ever acknowledge an update of a removed framework: the master does, so the
-      // agent stops resending it and can forget the framework's state.
+      // agent stops resending it and can forget the framework's state. The history keeps how the task ended.
+      this.core.frameworkManager.completed.lateStatus(frameworkId, { ...status, agent_id: { value: agent.id } });
       this.masterAcknowledge(agent, frameworkId, status);
     }
   }
@@ -296,6 +297,8 @@ export class TaskTracker {
       reason: 'REASON_RECONCILIATION',
       message: base?.message ?? '',
       healthy: base?.healthy ?? undefined,
+      // The exit code of a finished task is part of its latest state (as Mesos's reconciliation).
+      container_status: base?.container_status ?? undefined,
       timestamp: this.core.clock.now() / 1000,
     };
   }

@@ -96,12 +96,13 @@ function add(into: Map<string, Map<string, number>>, role: string, q: ReadonlyMa
 export function clusterState(core: MasterCore, see: Visibility = SEE_ALL): ClusterState {
   const visible = [...core.frameworks.values()].filter((fw) => see.tasks(fw.info.principal));
   const tasks = visible.flatMap((fw) => [...fw.tasks.values()].map((t) => core.tasks.toWire(t)));
-  const completed = visible.flatMap((fw) => fw.completed.map((t) => core.tasks.toWire(t)));
+  const removed = core.frameworkManager.completed.list();
+  const completed = [...visible, ...removed.filter((fw) => see.tasks(fw.info.principal))].flatMap((fw) => fw.completed.map((t) => core.tasks.toWire(t)));
   return {
     master_info: core.masterInfo(),
     agents: [...core.agents.values()].map((a) => agentView(core, a)),
     frameworks: [...core.frameworks.values()].filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
-    completed_frameworks: core.frameworkManager.removed.filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
+    completed_frameworks: removed.filter((f) => see.framework(f.info.principal)).map((f) => frameworkView(core, f)),
     tasks,
     completed_tasks: completed,
     roles: roleViews(core),

@@ -42,5 +42,5 @@ export function visibilityFor(core: MasterCore, principal: Principal | undefined
 
 /** The principal of a framework the master knows or removed recently; undefined when unknown. */
 export function frameworkPrincipal(core: MasterCore, frameworkId: string): string | undefined {
-  return (core.frameworks.get(frameworkId) ?? core.frameworkManager.removed.find((f) => f.id === frameworkId))?.info.principal;
+  return (core.frameworks.get(frameworkId) ?? core.frameworkManager.completed.get(frameworkId))?.info.principal;
 }

@@ -60,7 +60,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
       await f.launch(dockerTask('hello', 'echo "hello from $BERTH_TASK_ID in $BERTH_SANDBOX"'));
       await f.expectStates('hello', ['TASK_STARTING', 'TASK_RUNNING']);
       const finished = await update('hello');
-      expect([finished.state, finished.message, finished.source]).toEqual(['TASK_FINISHED', 'Command exited with status 0', 'SOURCE_AGENT']);
+      expect([finished.state, finished.message, finished.source, finished.container_status?.exit_code]).toEqual(['TASK_FINISHED', 'Command exited with status 0', 'SOURCE_EXECUTOR', 0]);
       expect(finished.agent_id!.value).toBe(agent.agentId);
 
       // It really ran in a container of the engine, from the test image.
@@ -120,6 +120,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
     // the fake-clock test in docker-containerizer.test.ts; a loaded CI engine adds seconds here).
     expect(elapsed).toBeLessThan(10_000);
     expect(stubborn!.message).toContain('137'); // SIGKILLed
+    expect(stubborn!.container_status?.exit_code).toBe(137);
     expect((await f.container('stubborn')).state).toBe('exited');
 
     // The polite one ends on SIGTERM, long before its 30 s grace period (the wait is generous: a
@@ -127,7 +128,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
     const polite = await f.fw.nextUpdate('polite', 'TASK_KILLED', 20_000);
     f.fw.ack(polite);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(polite.source).toBe('SOURCE_AGENT');
+    expect([polite.source, polite.container_status?.exit_code]).toEqual(['SOURCE_EXECUTOR', 143]); // SIGTERM: 128 + 15
   }, 45_000);
 
   it('a task breaching its memory limit is TASK_FAILED with REASON_CONTAINER_LIMITATION_MEMORY', async () => {
@@ -254,7 +255,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
     const second = await dockerAgent();
     expect(second.taskState(f.fw.frameworkId, 'mid-launch')).toBe('TASK_RUNNING');
     const [running] = await f.expectStates('mid-launch', ['TASK_RUNNING']);
-    expect(running!.source).toBe('SOURCE_AGENT');
+    expect(running!.source).toBe('SOURCE_EXECUTOR');
   });
 
   it('stopping with killTasks while a launch is under way kills that container too', async () => {

@@ -69,7 +69,7 @@ describe('agent: process containerizer against a real master', () => {
     await run('hello', 'echo hello $PORT0; exit 0');
     const [, , finished] = await expectStates('hello', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
     expect(finished!.agent_id!.value).toBe(agent.agentId);
-    expect(finished!.source).toBe('SOURCE_AGENT');
+    expect([finished!.source, finished!.container_status?.exit_code]).toEqual(['SOURCE_EXECUTOR', 0]);
     await waitFor(() => !agent.checkpoint.exists(layout.taskDir(fw.frameworkId, 'hello')), 'the task checkpoint to be removed after the ack');
     const sandboxes = path.join(workDir, 'sandboxes', encodeURIComponent(fw.frameworkId), 'hello');
     const [containerId] = fs.readdirSync(sandboxes);

@@ -129,7 +129,7 @@ describe('agent: task groups, health checks and refusals against a real master',
     await f.launch({ taskId: 'checked', command: 'touch healthy && sleep 1000', extra: { health_check } });
     const [, running, healthy] = await f.expectStates('checked', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_RUNNING']);
     expect(running!.healthy).toBeUndefined();
-    expect([healthy!.healthy, healthy!.reason]).toEqual([true, 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED']);
+    expect([healthy!.healthy, healthy!.reason, healthy!.source]).toEqual([true, 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED', 'SOURCE_AGENT']);
 
     fs.rmSync(path.join(f.sandboxOf('checked'), 'healthy'));
     const [unhealthy, killed] = await f.expectStates('checked', ['TASK_RUNNING', 'TASK_KILLED']);
@@ -137,6 +137,8 @@ describe('agent: task groups, health checks and refusals against a real master',
     expect(unhealthy!.message).toMatch(/command exited with status 1/);
     expect([killed!.healthy, killed!.reason]).toEqual([false, 'REASON_TASK_HEALTH_CHECK_STATUS_UPDATED']);
     expect(killed!.message).toMatch(/2 consecutive failed health checks/);
+    // The agent's kill, not the task's doing; the process's end (SIGTERM) is still reported.
+    expect([killed!.source, killed!.container_status?.exit_code]).toEqual(['SOURCE_AGENT', 143]);
   });
 
   it('refuses a TCP/HTTP health check aimed at a port that is not the task\'s (host networking: it would probe another task or the host)', async () => {

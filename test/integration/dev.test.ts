@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import Dockerode from 'dockerode';
+import { devAgentWorkDir } from '../../src/cli/dev-command';
 import { main } from '../../src/cli/main';
 import { loadBerthProto } from '../../src/common/rpc/proto';
 import type { GetTasksResponse__Output } from '../../src/generated/berth/v1/GetTasksResponse';
@@ -47,9 +48,12 @@ describe('berth dev', () => {
       await new Promise((r) => child.once('exit', r));
     }
     const docker = new Dockerode();
-    const left = await docker.listContainers({ all: true, filters: { label: [`io.berth.scope=${path.join(workDir, 'agent')}`] } });
+    // The agent's work directory (its containers' scope label) is not always under workDir.
+    const { agentWorkDir } = devAgentWorkDir(workDir);
+    const left = await docker.listContainers({ all: true, filters: { label: [`io.berth.scope=${agentWorkDir}`] } });
     await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
     fs.rmSync(workDir, { recursive: true, force: true });
+    fs.rmSync(agentWorkDir, { recursive: true, force: true });
   });
 
   function api<T>(service: string, method: string, request: object): Promise<T> {
@@ -110,7 +114,7 @@ describe('berth dev', () => {
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code).toBe(0);
     const docker = new Dockerode();
-    const running = await docker.listContainers({ filters: { label: [`io.berth.scope=${path.join(workDir, 'agent')}`] } });
+    const running = await docker.listContainers({ filters: { label: [`io.berth.scope=${devAgentWorkDir(workDir).agentWorkDir}`] } });
     expect(running).toEqual([]);
   }, 40_000);
 });

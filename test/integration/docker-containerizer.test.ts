@@ -1,7 +1,7 @@
 /**
  * The Docker containerizer against the real engine (started by test/global-setup.js when absent) with
- * the busybox test image built by `docker import`. Every container carries this file's scope label
- * and is force-removed in afterAll.
+ * the busybox test image built by `docker import`. Every container carries its test's scope label
+ * and is force-removed after the test.
  */
 import { randomUUID } from 'node:crypto';
 import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,11 +65,12 @@ afterEach(async () => {
   await Promise.all(live.map((cz) => cz.close()));
   live = [];
   rmSync(root, { recursive: true, force: true });
-});
-
-afterAll(async () => {
-  const left = await docker.listContainers({ all: true, filters: { label: scopes.map((s) => `io.berth.scope=${s}`) } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  // One scope per query: Docker's label filter wants every label given to match, so a list of
+  // scopes in one filter matched no container and every test left its containers behind.
+  for (const s of scopes.splice(0)) {
+    const left = await docker.listContainers({ all: true, filters: { label: [`io.berth.scope=${s}`] } });
+    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  }
 });
 
 describe('DockerContainerizer', () => {

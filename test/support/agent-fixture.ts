@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import Dockerode from 'dockerode';
 import { Agent, type AgentOptions } from '../../src/agent/agent';
 import type { Containerizer } from '../../src/agent/containerizer/containerizer';
@@ -114,7 +115,8 @@ export class AgentFixture {
     readonly name: string,
   ) {}
 
-  static async start(name: string, masterOptions: TestMasterOptions = {}): Promise<AgentFixture> {
+  /** `frameworkMetadata`: sent with the framework's SUBSCRIBE (a bearer token when the master authenticates). */
+  static async start(name: string, masterOptions: TestMasterOptions = {}, frameworkMetadata?: grpc.Metadata): Promise<AgentFixture> {
     const master = await startTestMaster(masterOptions);
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-${name}-`));
     const ports: number[] = [];
@@ -122,7 +124,7 @@ export class AgentFixture {
       const p = await freePort();
       if (!ports.includes(p)) ports.push(p);
     }
-    const fw = await TestScheduler.subscribe(master.address, { name, failover_timeout: 3600 });
+    const fw = await TestScheduler.subscribe(master.address, { name, failover_timeout: 3600 }, { metadata: frameworkMetadata });
     const fixture = new AgentFixture(master, fw, workDir, ports, name);
     fixture.tls = masterOptions.tls === true;
     return fixture;

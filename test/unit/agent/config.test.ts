@@ -52,6 +52,16 @@ describe('agent config', () => {
     expect(() => loadConfig({ schema: agentConfigSchema, flags: {}, env: { BERTH_HTTP_PORT: '-1' } })).toThrow(/http\.port/);
   });
 
+  it('sandbox GC settings: a week, 10 % headroom, checked every minute; durations as text; bad values named', () => {
+    const d = loadConfig({ schema: agentConfigSchema, flags: {}, env: {} });
+    expect([d.gcDelayMs, d.gcDiskHeadroom, d.diskWatchIntervalMs]).toEqual([7 * 86_400_000, 0.1, 60_000]);
+    const c = loadConfig({ schema: agentConfigSchema, flags: { gcDelayMs: '2d' }, env: { BERTH_GC_DISK_HEADROOM: '0.25', BERTH_DISK_WATCH_INTERVAL_MS: '30s' } });
+    expect([c.gcDelayMs, c.gcDiskHeadroom, c.diskWatchIntervalMs]).toEqual([2 * 86_400_000, 0.25, 30_000]);
+    expect(() => loadConfig({ schema: agentConfigSchema, flags: { gcDiskHeadroom: '1.5' }, env: {} })).toThrow(/gcDiskHeadroom/);
+    expect(() => loadConfig({ schema: agentConfigSchema, flags: { diskWatchIntervalMs: '10ms' }, env: {} })).toThrow(/diskWatchIntervalMs/);
+    expect(() => loadConfig({ schema: agentConfigSchema, flags: { gcDelayMs: 'soon' }, env: {} })).toThrow(/gcDelayMs/);
+  });
+
   it('`berth agent` exits 78 on a bad configuration', async () => {
     const out: string[] = [];
     const code = await main(['node', 'berth', 'agent', '--master', 'nohost'], { stdout: (s) => out.push(s), stderr: (s) => out.push(s) });
