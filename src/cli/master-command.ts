@@ -141,7 +141,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   // The dashboard: static files, vendored libraries, and /api/* read in-process from the daemon.
   const dashboard = dashboardApiFor(daemon, {
     authenticate: authenticator === undefined ? undefined : (md, certificate) => authenticator.authenticate(md, certificate),
-    leader: () => election.leader(),
+    leader: () => daemon.leader(),
     version: packageVersion(),
     frameworks: config.dashboard.frameworks,
     ...(tls !== undefined ? { frameworksCredentials: channelCredentials(tls) } : {}),
@@ -153,7 +153,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     port: config.http.port,
     metrics,
     ready: () => (daemon.core !== undefined ? { ready: true } : { ready: false, reason: 'not the leader' }),
-    leader: () => election.leader(),
+    leader: () => daemon.leader(),
     staticDir: assets.staticDir,
     files: assets.files,
     api: dashboard.handle,

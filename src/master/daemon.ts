@@ -10,10 +10,11 @@ import { AgentApi } from './agent-api';
 import type { Authorizer } from '../common/auth';
 import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
-import { MasterCore, type MasterCoreOptions } from './master-core';
+import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
+import { describeMaster, MasterCore, type MasterCoreOptions } from './master-core';
 import type { MasterMetrics } from './metrics';
-import { operatorHandlers } from './operator-api';
-import type { LeaderElection, Registry } from './registry/registry';
+import { operatorHandlers, type MasterStatus } from './operator-api';
+import type { LeaderElection, LeaderInfo, Registry } from './registry/registry';
 import { SchedulerApi, type Authenticate } from './scheduler-api';
 
 /** How long a master that could not take over waits before campaigning again. */
@@ -61,8 +62,10 @@ export class MasterDaemon {
   /** The agent edge (also used by the dashboard to read task logs through the agents). */
   readonly agentApi: AgentApi;
   private readonly schedulerApi: SchedulerApi;
+  private readonly startedAt: number;
 
   constructor(private readonly options: MasterDaemonOptions) {
+    this.startedAt = options.clock.now();
     const core = () => this.current;
     const notLeader = () => this.notLeader();
     this.agentApi = new AgentApi(core, options.authenticate, notLeader);
@@ -98,7 +101,7 @@ export class MasterDaemon {
             agentApi: this.agentApi,
             version: this.options.core.version,
             metricsSnapshot: this.options.metricsSnapshot ?? (async () => []),
-            health: () => ({ healthy: true, leader: this.current !== undefined, message: this.current === undefined ? 'standby' : 'leading' }),
+            status: () => this.status(),
           })),
       ],
     });
@@ -108,6 +111,26 @@ export class MasterDaemon {
     });
     await this.options.election.start();
     this.options.logger.info('master started', { grpc: this.server.address, masterId: this.options.core.masterId });
+  }
+
+  /** This master and the leader, as GetMaster and GetHealth tell them (also on a standby). */
+  status(): MasterStatus {
+    const core = this.current;
+    const serving = core !== undefined && !core.isStopped;
+    const self = serving ? core.masterInfo() : describeMaster({ ...this.options.core, grpcAddress: this.grpcAddress }, { leading: false, startedAt: this.startedAt });
+    const known = this.options.election.leader();
+    return { self, leader: serving ? self : known === undefined ? undefined : leaderMasterInfo(known), elected: this.options.election.isLeader || serving, serving };
+  }
+
+  /**
+   * Where clients should go, for `/leader`: this master while it serves (its own, bound gRPC
+   * address), otherwise the leader the election last named; undefined while none is known.
+   */
+  leader(): LeaderInfo | undefined {
+    if (this.current !== undefined && !this.current.isStopped && this.server !== undefined) {
+      return { id: this.options.core.masterId, grpcAddress: this.server.address, ...(this.options.core.httpAddress !== undefined ? { httpAddress: this.options.core.httpAddress } : {}) };
+    }
+    return this.options.election.leader();
   }
 
   /** Resolves once the current leadership transition (if any) has finished. */
@@ -160,7 +183,7 @@ export class MasterDaemon {
   private newCore(term: number, registry: Registry): MasterCore {
     const allocator = new HierarchicalAllocator({ ...this.options.allocator, region: this.options.core.region });
     const core: MasterCore = new MasterCore(
-      { ...this.options.core, grpcAddress: this.server!.address },
+      { ...this.options.core, grpcAddress: this.server!.address, processStartedAt: this.startedAt },
       {
         clock: this.options.clock,
         allocator,
@@ -193,8 +216,14 @@ export class MasterDaemon {
     // Elected but still taking over: the pointer names this master, so clients dial it again shortly.
     const why = leader?.id === this.options.core.masterId ? 'this master was elected and is taking over leadership; retry shortly' : 'this master is not the leader';
     const err = new MasterError(Status.UNAVAILABLE, leader === undefined ? 'this master is not the leader and no leader is known; retry shortly' : `${why}; the leader is ${leader.id} at ${leader.grpcAddress}`);
-    return Object.assign(err, { leader: leader === undefined ? undefined : { id: leader.id, address: { hostname: hostOf(leader.grpcAddress), ip: hostOf(leader.grpcAddress), port: portOf(leader.grpcAddress) }, leader: true, http_url: leader.httpAddress === undefined ? '' : `http://${leader.httpAddress}` } });
+    return Object.assign(err, { leader: leader === undefined ? undefined : leaderMasterInfo(leader) });
   }
+}
+
+/** The leader the election names, as a MasterInfo (what a standby knows of it). */
+function leaderMasterInfo(leader: LeaderInfo): MasterInfo {
+  const host = hostOf(leader.grpcAddress);
+  return { id: leader.id, address: { hostname: host, ip: host, port: portOf(leader.grpcAddress) }, hostname: host, leader: true, http_url: leader.httpAddress === undefined ? '' : `http://${leader.httpAddress}` };
 }
 
 function countPopulation(core: MasterCore | undefined, metrics: MasterMetrics): void {

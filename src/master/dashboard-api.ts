@@ -32,7 +32,7 @@ import type { Authenticator, Authorizer } from '../common/auth';
 import type { MasterDaemon } from './daemon';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
-import { operatorHandlers } from './operator-api';
+import { operatorHandlers, type MasterStatus } from './operator-api';
 import type { LeaderInfo } from './registry/registry';
 import type { Authenticate } from './scheduler-api';
 import { agentView, roleViews } from './views';
@@ -47,6 +47,8 @@ export interface DashboardApiOptions {
   readonly authenticate?: Authenticate;
   /** Who leads, for the answers of a standby. */
   readonly leader: () => LeaderInfo | undefined;
+  /** This master and the leader (the daemon's {@link MasterDaemon.status}). */
+  readonly status: () => MasterStatus;
   /** The master's version. */
   readonly version: string;
   /** `host:port` of the frameworks' APIs (berth.v1.Services, berth.v1.Jobs); undefined: not configured. */
@@ -91,8 +93,8 @@ export function authorizeView(authenticator: Authenticator, authorizer: Authoriz
  * The dashboard API of a master daemon. MasterDaemon keeps its AgentApi to itself; it is read here,
  * in this one place, because a log read must wait on the waiter map the agents' answers arrive at.
  */
-export function dashboardApiFor(daemon: MasterDaemon, options: Omit<DashboardApiOptions, 'core' | 'agentApi'>): DashboardApi {
-  return dashboardApi({ ...options, core: () => daemon.core, agentApi: daemon.agentApi });
+export function dashboardApiFor(daemon: MasterDaemon, options: Omit<DashboardApiOptions, 'core' | 'agentApi' | 'status'>): DashboardApi {
+  return dashboardApi({ ...options, core: () => daemon.core, agentApi: daemon.agentApi, status: () => daemon.status() });
 }
 
 /** Builds the dashboard API over the master's state. */
@@ -108,7 +110,7 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
     agentApi: options.agentApi,
     version: options.version,
     metricsSnapshot: async () => [],
-    health: () => ({ healthy: true, leader: options.core() !== undefined, message: options.core() === undefined ? 'standby' : 'leading' }),
+    status: options.status,
     watchHeartbeatMs: options.heartbeatMs,
     taskLogTimeoutMs: options.taskLogTimeoutMs,
   });

@@ -54,9 +54,14 @@ export class EventBus {
     return event;
   }
 
-  /** Events after `sequence`, or undefined when they are no longer kept (take a snapshot then). */
+  /**
+   * Events after `sequence`, or undefined when they cannot be replayed (take a snapshot then):
+   * no longer kept, or `sequence` is beyond the last event (numbers this bus never gave out —
+   * replaying "nothing" would leave the reader silent until the bus caught up with its number).
+   */
   since(sequence: number): BusEvent[] | undefined {
-    if (sequence >= this.sequence) return [];
+    if (!Number.isSafeInteger(sequence) || sequence < 0 || sequence > this.sequence) return undefined;
+    if (sequence === this.sequence) return [];
     const first = this.ring[0]?.sequence ?? this.sequence + 1;
     // The ring may hold more than `capacity` between trims; only the last `capacity` count.
     const oldest = Math.max(first, this.sequence - this.capacity + 1);

@@ -119,6 +119,30 @@ export class FrameworkManager {
     this.core.allocateSoon();
   }
 
+  /**
+   * SUPPRESS: no offers for `roles` (undefined: all the framework's roles) until REVIVE. Watch gets
+   * FRAMEWORK_UPDATED when the set of suppressed roles changed (suppressing a suppressed role is
+   * not a change).
+   */
+  suppress(fw: FrameworkEntry, roles: readonly string[] | undefined): void {
+    const before = fw.suppressed.size;
+    for (const r of roles ?? fw.info.roles) fw.suppressed.add(r);
+    this.core.allocator.suppressOffers(fw.id, roles);
+    if (fw.suppressed.size !== before) this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id, suppressedRoles: [...fw.suppressed] });
+  }
+
+  /**
+   * REVIVE: offers again for `roles` (undefined: all), filters cleared. FRAMEWORK_UPDATED follows
+   * when a role left the suppressed set.
+   */
+  revive(fw: FrameworkEntry, roles: readonly string[] | undefined): void {
+    const before = fw.suppressed.size;
+    for (const r of roles ?? fw.info.roles) fw.suppressed.delete(r);
+    this.core.allocator.reviveOffers(fw.id, roles);
+    if (fw.suppressed.size !== before) this.core.publish('FRAMEWORK_UPDATED', { frameworkId: fw.id, suppressedRoles: [...fw.suppressed] });
+    this.core.allocateSoon();
+  }
+
   /** TEARDOWN (by the framework or an operator): kill everything, forget the framework. */
   teardown(fw: FrameworkEntry, reason: string): void {
     this.remove(fw, reason);

@@ -14,6 +14,7 @@ import { FrameworkManager } from './framework-manager';
 import type { MasterMetrics } from './metrics';
 import type { AgentEntry, FrameworkEntry } from './model';
 import { OfferManager } from './offer-manager';
+import { RoleAllocationEvents } from './role-events';
 import type { Registry, RegistryOp } from './registry/registry';
 import { RegistryFencedError } from './registry/registry';
 import { TaskTracker } from './task-tracker';
@@ -48,6 +49,8 @@ export interface MasterCoreOptions {
   readonly maxBufferedEvents?: number;
   readonly region?: string;
   readonly zone?: string;
+  /** When the master process started (MasterInfo.start_time). @default when this core started */
+  readonly processStartedAt?: number;
 }
 
 export interface MasterCoreDeps {
@@ -96,6 +99,7 @@ export class MasterCore {
   /** A prompt cycle over all agents was asked for (it subsumes agent-specific requests). */
   private pendingAll = false;
   private stopped = false;
+  private readonly roleEvents: RoleAllocationEvents;
   private writes: Promise<void> = Promise.resolve();
   private readonly stopListeners = new Set<(reason: string) => void>();
 
@@ -117,6 +121,7 @@ export class MasterCore {
     this.frameworkManager = new FrameworkManager(this);
     this.agentManager = new AgentManager(this);
     this.maintenance = new MaintenanceManager(this);
+    this.roleEvents = new RoleAllocationEvents(() => this.allocator.roles(), (role) => this.publish('ROLE_UPDATED', { role, reason: 'allocation' }));
   }
 
   /** Rebuilds state from the registry, then starts the allocation timer. */
@@ -177,6 +182,7 @@ export class MasterCore {
     const allocations = this.allocator.allocate(this.clock.now(), agentIds);
     this.metrics?.allocationCycle.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (allocations.length > 0) this.offers.makeOffers(allocations);
+    this.roleEvents.afterCycle();
   }
 
   /**
@@ -241,18 +247,25 @@ export class MasterCore {
   }
 
   masterInfo(): MasterInfo {
-    const [host, port] = splitAddress(this.options.grpcAddress);
-    return {
-      id: this.options.masterId,
-      address: { hostname: host, ip: host, port },
-      hostname: host,
-      version: this.options.version,
-      leader: !this.stopped,
-      domain: this.options.region === undefined ? undefined : { fault_domain: { region: { name: this.options.region }, zone: { name: this.options.zone ?? '' } } },
-      start_time: { nanoseconds: String(BigInt(this.startedAt) * 1_000_000n) },
-      http_url: this.options.httpAddress === undefined ? '' : `http://${this.options.httpAddress}`,
-    };
+    return describeMaster(this.options, { leading: !this.stopped, startedAt: this.options.processStartedAt ?? this.startedAt, electedAt: this.startedAt });
   }
+}
+
+/** A master as MasterInfo describes it: the leader's core, or a standby's daemon. */
+export function describeMaster(options: Pick<MasterCoreOptions, 'masterId' | 'version' | 'grpcAddress' | 'httpAddress' | 'region' | 'zone'>, state: { leading: boolean; startedAt: number; electedAt?: number }): MasterInfo {
+  const [host, port] = splitAddress(options.grpcAddress);
+  const time = (ms: number) => ({ nanoseconds: String(BigInt(Math.round(ms)) * 1_000_000n) });
+  return {
+    id: options.masterId,
+    address: { hostname: host, ip: host, port },
+    hostname: host,
+    version: options.version,
+    leader: state.leading,
+    domain: options.region === undefined ? undefined : { fault_domain: { region: { name: options.region }, zone: { name: options.zone ?? '' } } },
+    start_time: time(state.startedAt),
+    elected_time: state.electedAt === undefined ? undefined : time(state.electedAt),
+    http_url: options.httpAddress === undefined ? '' : `http://${options.httpAddress}`,
+  };
 }
 
 /** What the allocator knows of an agent besides its resources. */

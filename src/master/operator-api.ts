@@ -18,10 +18,23 @@ import { checkHostname } from './validation/hostname';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
 import type { AgentEntry, FrameworkEntry } from './model';
+import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { RegistryFencedError, RegistryUnavailableError } from './registry/registry';
 import type { Authenticate } from './scheduler-api';
 import { ValidationError } from '../common/wire';
 import { agentView, clusterState, frameworkView, roleViews } from './views';
+
+/** What a master says of itself and the leader (GetHealth, GetMaster, `/leader`). */
+export interface MasterStatus {
+  /** This master; `leader` true only while it leads and serves. */
+  readonly self: MasterInfo;
+  /** The leader as this master knows it (itself while it serves); undefined while none is known. */
+  readonly leader: MasterInfo | undefined;
+  /** This master holds the leadership (it may still be taking over). */
+  readonly elected: boolean;
+  /** This master can do leader work now: elected and taken over. */
+  readonly serving: boolean;
+}
 
 /** What the operator API needs besides the leading core. */
 export interface OperatorApiDeps {
@@ -32,8 +45,8 @@ export interface OperatorApiDeps {
   readonly version: string;
   /** Metrics as name/value pairs (GetMetrics). */
   readonly metricsSnapshot: () => Promise<{ name: string; value: number }[]>;
-  /** Health of this master process, leader or not. */
-  readonly health: () => { healthy: boolean; leader: boolean; message: string };
+  /** This master and the leader (GetHealth, GetMaster), answered by a standby too. */
+  readonly status: () => MasterStatus;
   /** @default 30000 */
   readonly watchHeartbeatMs?: number;
   /** @default 10000 */
@@ -79,12 +92,11 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
   };
 
   return {
-    GetHealth: unary(() => deps.health()),
+    GetHealth: unary(() => health(deps.status())),
     GetVersion: unary(() => ({ version: deps.version, git_sha: '', api_package: 'berth.v1' })),
     GetMaster: unary(() => {
-      const core = deps.core();
-      if (core === undefined) throw deps.notLeader();
-      return { master_info: core.masterInfo(), leader_info: core.masterInfo() };
+      const { self, leader } = deps.status();
+      return { master_info: self, leader_info: leader };
     }),
     GetState: unary((_req, p) => {
       const core = leading(p, 'view');
@@ -285,6 +297,14 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
     }),
     Watch: (stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>) => watch(deps, stream),
   };
+}
+
+/** GetHealth's answer (operator.proto: alive = answers; serving = can do leader work now). */
+function health(status: MasterStatus): { healthy: boolean; alive: boolean; leader: boolean; serving: boolean; message: string } {
+  const leader = status.leader;
+  const standby = leader === undefined ? 'standby; no leader is known' : `standby; the leader is ${leader.id} at ${leader.address?.hostname}:${leader.address?.port}`;
+  const message = status.serving ? 'leading' : status.elected ? 'elected; taking over' : standby;
+  return { healthy: true, alive: true, leader: status.serving, serving: status.serving, message };
 }
 
 /** Snapshot first (or a replay from `from_sequence` when still buffered), then deltas and heartbeats. */

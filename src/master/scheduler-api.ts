@@ -111,15 +111,12 @@ export class SchedulerApi {
       }
       case 'REVIVE': {
         const roles = this.roles(fw, call.revive?.roles ?? [], 'revive.roles');
-        for (const r of roles ?? fw.info.roles) fw.suppressed.delete(r);
-        core.allocator.reviveOffers(fw.id, roles);
-        core.allocateSoon();
+        core.frameworkManager.revive(fw, roles);
         return;
       }
       case 'SUPPRESS': {
         const roles = this.roles(fw, call.suppress?.roles ?? [], 'suppress.roles');
-        for (const r of roles ?? fw.info.roles) fw.suppressed.add(r);
-        core.allocator.suppressOffers(fw.id, roles);
+        core.frameworkManager.suppress(fw, roles);
         return;
       }
       case 'KILL': {

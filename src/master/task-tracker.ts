@@ -103,7 +103,11 @@ export class TaskTracker {
     }
     const latest = isTaskState(update.latest_state) ? update.latest_state : status.state;
     this.core.metrics?.statusUpdates.inc({ state: status.state });
-    if (task !== undefined) {
+    // The agent resends an update until the framework acknowledges it (and once more with every
+    // re-registration): the resend is the same update (same uuid), not a change of the task, so
+    // Watch and the dashboard hear of it once. The framework still gets it (at-least-once).
+    const resent = task !== undefined && sameUuid(task.status?.uuid, status.uuid) && task.state === latest;
+    if (task !== undefined && !resent) {
       task.state = latest;
       // The REREGISTER's queue sets the head itself (AgentManager.reregister); a live update is the head.
       if (forward) task.streamState = status.state === latest ? undefined : status.state;
@@ -328,4 +332,10 @@ function withoutSecrets<C extends { environment?: { variables?: { secret?: boole
   const variables = command?.environment?.variables;
   if (command == null || variables === undefined || !variables.some((v) => v.secret === true)) return command ?? undefined;
   return { ...command, environment: { ...command.environment, variables: variables.map((v) => (v.secret === true ? { ...v, value: '' } : v)) } };
+}
+
+/** Whether two status uuids are the same non-empty uuid. */
+function sameUuid(a: Uint8Array | string | null | undefined, b: Uint8Array | string | null | undefined): boolean {
+  if (a === undefined || a === null || b === undefined || b === null || a.length === 0) return false;
+  return Buffer.from(a as Uint8Array).equals(Buffer.from(b as Uint8Array));
 }

@@ -233,4 +233,32 @@ describe('master: dashboard API', () => {
     expect((await get(`${m.url}/ui/style.css`)).headers['content-type']).toBe('text/css; charset=utf-8');
     expect((await get(`${m.url}/ui/vendor/other.mjs`)).status).toBe(404);
   });
+  test('a killed task\'s TASK_FAILED, resent by its agent until acknowledged, is one event on the stream', async () => {
+    const m = await start();
+    const { fw, runsOn } = await clusterWithTask(m);
+    const sse = track(await SseClient.open(`${m.url}/api/events`));
+    await sse.nextCluster('SNAPSHOT');
+    const operator = track(new TestOperator(m.master.address));
+    await operator.call('KillTask', { task_id: { value: 'web-1' } });
+    await runsOn.messages.next((msg) => msg.type === 'KILL_TASK', 'KILL_TASK');
+    // The agent reports the end, and — no acknowledgement yet — sends the same update again, as
+    // its status update manager does on its retry schedule and on every re-registration.
+    const uuid = runsOn.status(fw.frameworkId, 'web-1', 'TASK_FAILED', { message: 'killed by signal 9' });
+    runsOn.send({ type: 'STATUS_UPDATE', status_update: { framework_id: { value: fw.frameworkId }, status: { task_id: { value: 'web-1' }, state: 'TASK_FAILED', source: 'SOURCE_AGENT', uuid, agent_id: { value: runsOn.agentId }, message: 'killed by signal 9' }, latest_state: 'TASK_FAILED' } });
+    // The framework hears it twice (at-least-once; it deduplicates by uuid)…
+    await fw.nextUpdate('web-1', 'TASK_FAILED');
+    await fw.nextUpdate('web-1', 'TASK_FAILED');
+    // …the stream once: a later event shows the resend was not published in between.
+    await sse.nextCluster('TASK_UPDATED', (e) => e.data.task_updated.status.state === 'TASK_FAILED');
+    const marker = track(await FakeAgent.register(m.master.address, { hostname: 'after' }));
+    await sse.nextCluster('AGENT_ADDED', (e) => e.data.agent_added.agent.agent_info.id.value === marker.agentId);
+    const failed = sse.events.log.filter((e) => e.event === 'cluster' && e.data.type === 'TASK_UPDATED' && e.data.task_updated.status.state === 'TASK_FAILED');
+    expect(failed).toHaveLength(1);
+  });
+
+  test('GET /leader on a single master that leads names it: its id and gRPC address', async () => {
+    const m = await start();
+    const { status, body } = await getJson<any>(`${m.url}/leader`);
+    expect([status, body.id, body.grpcAddress]).toEqual([200, m.master.daemon.core!.options.masterId, m.master.address]);
+  });
 });

@@ -3,11 +3,10 @@
  * server helper agree with each other. A tiny in-test Scheduler and Operator run behind
  * startGrpcServer on 127.0.0.1; clients built from the same contract talk to them.
  */
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { berthV1, operatorService, protoLoaderOptions, schedulerService } from '../../src/common/rpc/proto';
+import { agentLinkService, berthV1, operatorService, schedulerService } from '../../src/common/rpc/proto';
+import { ReflectionClient } from '../support/reflection-client';
 import { startGrpcServer, type GrpcServerHandle, type GrpcServerOptions } from '../../src/common/rpc/server';
 import type { Call__Output } from '../../src/generated/berth/v1/Call';
 import type { Event, Event__Output } from '../../src/generated/berth/v1/Event';
@@ -81,7 +80,7 @@ function offersFor(role: string): Event {
 
 const operatorHandlers: Partial<OperatorHandlers> = {
   GetHealth(_call, callback) {
-    callback(null, { healthy: true, leader: true });
+    callback(null, { healthy: true, alive: true, leader: true, serving: true });
   },
 };
 
@@ -90,7 +89,7 @@ const operatorHandlers: Partial<OperatorHandlers> = {
 // ---------------------------------------------------------------------------------------------
 
 const servers: GrpcServerHandle[] = [];
-const clients: grpc.Client[] = [];
+const clients: { close(): void }[] = [];
 
 async function startServer(overrides: Partial<GrpcServerOptions> = {}): Promise<GrpcServerHandle> {
   const handle = await startGrpcServer({
@@ -101,7 +100,7 @@ async function startServer(overrides: Partial<GrpcServerOptions> = {}): Promise<
   return handle;
 }
 
-function track<C extends grpc.Client>(client: C): C {
+function track<C extends { close(): void }>(client: C): C {
   clients.push(client);
   return client;
 }
@@ -210,21 +209,22 @@ describe('Operator over a real socket', () => {
     const client = operatorClient(server.address);
 
     const health = await unary<GetHealthResponse__Output>((cb) => client.GetHealth({}, cb));
-    expect(health).toEqual({ healthy: true, leader: true, message: '' });
+    expect(health).toEqual({ healthy: true, alive: true, leader: true, serving: true, message: '' });
 
     await expect(unary((cb) => client.GetState({}, cb))).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
   });
 });
 
-describe('grpc.health.v1.Health', () => {
-  interface HealthCheckResponse {
-    status: string;
-  }
-  const HealthClient = grpc.makeClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, 'Health');
+interface HealthCheckResponse {
+  status: string;
+}
+const HealthClient = grpc.makeClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, 'Health');
 
-  function check(client: grpc.Client, service: string): Promise<HealthCheckResponse> {
-    return unary((cb) => (client as unknown as Record<string, Function>).Check.call(client, { service }, cb));
-  }
+function check(client: grpc.Client, service: string): Promise<HealthCheckResponse> {
+  return unary((cb) => (client as unknown as Record<string, Function>).Check.call(client, { service }, cb));
+}
+
+describe('grpc.health.v1.Health', () => {
 
   it('reports SERVING for the server and each service, and follows setStatus', async () => {
     const server = await startServer();
@@ -241,46 +241,26 @@ describe('grpc.health.v1.Health', () => {
 });
 
 describe('server reflection', () => {
-  const reflectionProtoDir = path.join(path.dirname(require.resolve('@grpc/reflection')), '..', 'proto');
+  const reflectionClient = (version: 'v1' | 'v1alpha', address: string) => track(new ReflectionClient(address, version));
 
-  function reflectionClient(version: 'v1' | 'v1alpha', address: string): grpc.Client {
-    const definition = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {
-      ...protoLoaderOptions(),
-      includeDirs: [reflectionProtoDir],
-    });
-    const service = definition[`grpc.reflection.${version}.ServerReflection`] as grpc.ServiceDefinition;
-    const Client = grpc.makeClientConstructor(service, 'ServerReflection');
-    return track(new Client(address, grpc.credentials.createInsecure()));
-  }
-
-  async function ask(client: grpc.Client, request: object): Promise<Record<string, any>> {
-    const stream = (client as unknown as Record<string, Function>).ServerReflectionInfo.call(client) as grpc.ClientDuplexStream<object, Record<string, any>>;
-    const reader = new StreamReader(stream);
-    stream.write(request);
-    const response = await reader.next();
-    stream.end();
-    await reader.status;
-    return response;
-  }
-
-  it.each(['v1', 'v1alpha'] as const)('lists the berth.v1 services and health (%s)', async (version) => {
+  it.each(['v1', 'v1alpha'] as const)('lists exactly the services served, and health (%s)', async (version) => {
     const server = await startServer();
-    const client = reflectionClient(version, server.address);
+    expect(await reflectionClient(version, server.address).services()).toEqual(['berth.v1.Operator', 'berth.v1.Scheduler', 'grpc.health.v1.Health']);
+  });
 
-    const response = await ask(client, { list_services: '*' });
-    const names = (response.list_services_response.service as Array<{ name: string }>).map((s) => s.name);
-    expect(names).toEqual(expect.arrayContaining([
-      'berth.v1.Scheduler', 'berth.v1.AgentLink', 'berth.v1.Operator', 'grpc.health.v1.Health',
-    ]));
+  it('lists a service added to the running server, which then reports SERVING', async () => {
+    const server = await startServer();
+    server.addService(agentLinkService({ Connect: (stream) => stream.end() }));
+    expect(await reflectionClient('v1', server.address).services()).toEqual(['berth.v1.AgentLink', 'berth.v1.Operator', 'berth.v1.Scheduler', 'grpc.health.v1.Health']);
+    const client = track(new HealthClient(server.address, grpc.credentials.createInsecure()));
+    expect((await check(client, 'berth.v1.AgentLink')).status).toBe('SERVING');
+    expect(() => server.addService(agentLinkService({ Connect: (stream) => stream.end() }))).toThrow(/berth\.v1\.AgentLink is served already/);
   });
 
   it('describes a message type, so grpcurl can encode calls', async () => {
     const server = await startServer();
-    const client = reflectionClient('v1', server.address);
-
-    const response = await ask(client, { file_containing_symbol: 'berth.v1.Call' });
-    expect(response.message_response).toBe('file_descriptor_response');
-    expect(response.file_descriptor_response.file_descriptor_proto.length).toBeGreaterThan(0);
+    const [file] = await reflectionClient('v1', server.address).files({ file_containing_symbol: 'berth.v1.Call' });
+    expect(file!.name).toBe('berth/v1/scheduler.proto');
   });
 });
 

@@ -1,7 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
+import { service as healthServiceDefinition } from 'grpc-health-check';
 import type { ClusterEvent__Output } from '../../src/generated/berth/v1/ClusterEvent';
 import type { GetAgentsResponse__Output } from '../../src/generated/berth/v1/GetAgentsResponse';
 import type { GetFrameworksResponse__Output } from '../../src/generated/berth/v1/GetFrameworksResponse';
+import type { GetHealthResponse__Output } from '../../src/generated/berth/v1/GetHealthResponse';
+import type { GetMasterResponse__Output } from '../../src/generated/berth/v1/GetMasterResponse';
 import type { GetQuotaResponse__Output } from '../../src/generated/berth/v1/GetQuotaResponse';
 import type { GetWeightsResponse__Output } from '../../src/generated/berth/v1/GetWeightsResponse';
 import {
@@ -11,7 +14,9 @@ import {
 /**
  * Operator.Watch (a snapshot, then numbered deltas, resumable from a sequence number) and
  * leadership (a standby serves nothing, a deposed leader drops every stream, a new term recovers
- * from the registry and fences the old one), over real gRPC.
+ * from the registry and fences the old one), over real gRPC. Also what operator.proto promises:
+ * suppressed-role and allocation changes are events, a watcher from the future gets a snapshot, and
+ * a standby names the leader and says it is alive but not serving.
  */
 describe('master: Watch and leadership', () => {
   const masters: TestMaster[] = [];
@@ -203,6 +208,103 @@ describe('master: Watch and leadership', () => {
       expect(first.store.records.get('weights/web')).toBe(2);
       expect((await firstOperator.refusal('GetState')).code).toBe(grpc.status.UNAVAILABLE);
       expect(((await agent.messages.whenEnded('the old leader\'s agent stream')) as grpc.ServiceError).code).toBe(grpc.status.UNAVAILABLE);
+    });
+  });
+  describe('what operator.proto documents: events, a watcher from the future, a standby that names the leader', () => {
+    const of = (watch: Inbox<ClusterEvent__Output>, type: string) => watch.log.filter((e) => e.type === type);
+    const quantity = (list: readonly { name: string; value: number }[] | undefined, name: string) => list?.find((q) => q.name === name)?.value;
+
+    test('SUPPRESS and REVIVE are FRAMEWORK_UPDATED with the suppressed roles; repeating one is not a change', async () => {
+      const master = await start();
+      const fw = track(await TestScheduler.subscribe(master.address, { roles: ['web', 'batch'] }));
+      const watch = track(new TestOperator(master.address)).watch();
+      await watch.next((e) => e.type === 'SNAPSHOT', 'SNAPSHOT');
+
+      fw.send({ type: 'SUPPRESS', suppress: { roles: ['web'] } });
+      const suppressed = await watch.next((e) => e.type === 'FRAMEWORK_UPDATED', 'FRAMEWORK_UPDATED after SUPPRESS');
+      expect([suppressed.framework_updated!.framework!.framework_info!.id!.value, suppressed.framework_updated!.framework!.suppressed_roles]).toEqual([fw.frameworkId, ['web']]);
+
+      fw.send({ type: 'SUPPRESS', suppress: { roles: ['web'] } }); // already suppressed: no event
+      fw.send({ type: 'REVIVE', revive: {} });
+      const revived = await watch.next((e) => e.type === 'FRAMEWORK_UPDATED', 'FRAMEWORK_UPDATED after REVIVE');
+      expect(revived.framework_updated!.framework!.suppressed_roles).toEqual([]);
+      await fw.settled();
+      expect(of(watch, 'FRAMEWORK_UPDATED')).toHaveLength(2);
+    });
+
+    test('ROLE_UPDATED follows allocation changes once per cycle with `allocated` filled, and weight changes carry it too', async () => {
+      const master = await start();
+      track(await FakeAgent.register(master.address, { resources: 'cpus:4;mem:1024' }));
+      track(await FakeAgent.register(master.address, { resources: 'cpus:4;mem:1024' }));
+      const fw = track(await TestScheduler.subscribe(master.address, { roles: ['web'] }));
+      const operator = track(new TestOperator(master.address));
+      const watch = operator.watch();
+      await watch.next((e) => e.type === 'SNAPSHOT', 'SNAPSHOT');
+
+      // One cycle offers both agents to web: one ROLE_UPDATED, holding both agents' resources.
+      master.clock.advance(1000);
+      const offers = (await fw.nextOffers()).offers!.offers;
+      expect(offers).toHaveLength(2);
+      const offered = await watch.next((e) => e.type === 'ROLE_UPDATED', 'ROLE_UPDATED for the offers');
+      expect([offered.role_updated!.role!.name, quantity(offered.role_updated!.role!.allocated, 'cpus'), quantity(offered.role_updated!.role!.offered, 'cpus')]).toEqual(['web', 8, 8]);
+
+      // Declining both (in one call) frees them: the next cycle reports web holding nothing, once.
+      fw.send({ type: 'DECLINE', decline: { offer_ids: offers.map((o) => o.id!), filters: { refuse_seconds: 3600 } } });
+      await fw.settled();
+      master.clock.advance(1000); // the prompt cycle the declines asked for, then the periodic one
+      const freed = await watch.next((e) => e.type === 'ROLE_UPDATED' && e.sequence !== offered.sequence, 'ROLE_UPDATED for the declines');
+      expect(quantity(freed.role_updated!.role!.allocated, 'cpus')).toBeUndefined();
+      master.clock.advance(1000); // a cycle with nothing changed: no event
+      await fw.settled();
+      expect(of(watch, 'ROLE_UPDATED')).toHaveLength(2);
+
+      // A weight change is a ROLE_UPDATED too, with the role's allocation in it.
+      fw.send({ type: 'REVIVE', revive: {} }); // clears the declines' filters
+      await fw.settled();
+      master.clock.advance(1000);
+      await fw.nextOffers('offers again');
+      await watch.next((e) => e.type === 'ROLE_UPDATED' && quantity(e.role_updated!.role!.allocated, 'cpus') === 8, 'ROLE_UPDATED for the new offers');
+      await operator.call('UpdateWeights', { weights: [{ role: 'web', weight: 2 }] });
+      const weighted = await watch.next((e) => e.type === 'ROLE_UPDATED' && e.role_updated!.role!.weight === 2, 'ROLE_UPDATED for the weight');
+      expect(quantity(weighted.role_updated!.role!.allocated, 'cpus')).toBe(8);
+    });
+
+    test('Watch from a sequence beyond the last, in the right epoch, starts with a fresh SNAPSHOT', async () => {
+      const master = await start();
+      const operator = track(new TestOperator(master.address));
+      const first = operator.watch();
+      const { epoch, sequence } = await first.next((e) => e.type === 'SNAPSHOT', 'SNAPSHOT');
+      const future = operator.watch({ from_sequence: String(Number(sequence) + 1000), epoch });
+      const answer = await future.next(() => true, 'the first event from the future');
+      expect([answer.type, answer.epoch, answer.sequence]).toEqual(['SNAPSHOT', epoch, sequence]);
+      // …and it follows live from there.
+      const agent = track(await FakeAgent.register(master.address));
+      expect((await future.next((e) => e.type === 'AGENT_ADDED', 'AGENT_ADDED')).agent_added!.agent!.agent_info!.id!.value).toBe(agent.agentId);
+    });
+
+    test('a standby answers GetMaster with the leader, and GetHealth and the health service agree: alive, not serving', async () => {
+      const leader = { id: 'the-leader', grpcAddress: '127.0.0.1:7001', httpAddress: '127.0.0.1:7002' };
+      const standby = await start({ autoElect: false });
+      standby.election.current = leader;
+      const operator = track(new TestOperator(standby.address));
+      const HealthClient = grpc.makeClientConstructor(healthServiceDefinition as grpc.ServiceDefinition, 'Health');
+      const health = track(new HealthClient(standby.address, grpc.credentials.createInsecure()));
+      const check = (service: string) => new Promise<string>((resolve, reject) => (health as unknown as Record<string, Function>).Check!.call(health, { service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))));
+
+      const who = await operator.call<GetMasterResponse__Output>('GetMaster');
+      expect([who.master_info!.address!.port, who.master_info!.leader]).toEqual([Number(standby.address.split(':')[1]), false]);
+      expect([who.leader_info!.id, `${who.leader_info!.address!.hostname}:${who.leader_info!.address!.port}`, who.leader_info!.http_url, who.leader_info!.leader]).toEqual(['the-leader', '127.0.0.1:7001', 'http://127.0.0.1:7002', true]);
+      const standing = await operator.call<GetHealthResponse__Output>('GetHealth');
+      expect(standing).toEqual({ healthy: true, alive: true, leader: false, serving: false, message: 'standby; the leader is the-leader at 127.0.0.1:7001' });
+      expect([await check(''), await check('berth.v1.Scheduler'), await check('berth.v1.Operator')]).toEqual(['NOT_SERVING', 'NOT_SERVING', 'NOT_SERVING']);
+
+      standby.election.elect();
+      await standby.daemon.settled();
+      const leading = await operator.call<GetHealthResponse__Output>('GetHealth');
+      expect(leading).toEqual({ healthy: true, alive: true, leader: true, serving: true, message: 'leading' });
+      expect([await check(''), await check('berth.v1.Scheduler'), await check('berth.v1.AgentLink'), await check('berth.v1.Operator')]).toEqual(['SERVING', 'SERVING', 'SERVING', 'SERVING']);
+      const self = await operator.call<GetMasterResponse__Output>('GetMaster');
+      expect([self.master_info!.leader, self.leader_info!.id, self.leader_info!.address!.port]).toEqual([true, self.master_info!.id, Number(standby.address.split(':')[1])]);
     });
   });
 });

@@ -29,7 +29,7 @@ export async function startDashboardMaster(options: DashboardMasterOptions = {})
   const { authenticate } = options.master ?? {};
   const api = dashboardApiFor(master.daemon, {
     authenticate: authenticate === undefined ? undefined : (md) => authenticate.authenticate(md),
-    leader: () => master.election.leader(),
+    leader: () => master.daemon.leader(),
     version: 'test',
     ...options.dashboard,
   });
@@ -39,7 +39,7 @@ export async function startDashboardMaster(options: DashboardMasterOptions = {})
     port: 0,
     metrics: new MasterMetrics({ processMetrics: false }),
     ready: () => ({ ready: master.daemon.core !== undefined }),
-    leader: () => master.election.leader(),
+    leader: () => master.daemon.leader(),
     staticDir: assets.staticDir,
     files: assets.files,
     api: api.handle,

@@ -1,13 +1,13 @@
 /**
  * Starting and stopping a gRPC server the way every Berth process does: bound to loopback unless
  * told otherwise, with message-size limits, `grpc.health.v1.Health` (per-service status) and
- * server reflection (v1 and v1alpha, so grpcurl and Postman work without the .proto files).
+ * server reflection (v1 and v1alpha, so grpcurl and Postman work without the .proto files: each file
+ * by its own name with its comments, and a service list of what this server serves).
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
-import { ReflectionService } from '@grpc/reflection';
-import { loadBerthPackageDefinition, protoLoaderOptions, serviceName, type GrpcServiceBinding } from './proto';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { serviceName, type GrpcServiceBinding } from './proto';
+import { ServerReflection } from './reflection';
 
 export type { GrpcServiceBinding } from './proto';
 export type { ServingStatus } from 'grpc-health-check';
@@ -91,8 +91,14 @@ export interface GrpcServerHandle {
   readonly address: string;
   /** The health service; `health.setStatus('berth.v1.Scheduler', 'NOT_SERVING')` etc. */
   readonly health: HealthImplementation;
-  /** Fully-qualified names of the services passed in `services`. */
+  /** Fully-qualified names of the services served (those passed in `services`, then those added). */
   readonly serviceNames: readonly string[];
+  /**
+   * Serves another service on the running server (the framework host adds a plugin's API when the
+   * plugin first comes up): health SERVING for it, and listed by reflection.
+   * @throws if a service of that name is served already
+   */
+  addService(binding: GrpcServiceBinding): void;
   /**
    * Stops the server: marks every service NOT_SERVING, stops accepting calls, waits up to
    * `graceMs` for running calls to finish, then cancels whatever is still open (long-lived
@@ -144,7 +150,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const health = new HealthImplementation(initialStatuses);
   health.addToServer(server);
 
-  reflectionService().addToServer(server);
+  const reflection = new ServerReflection(server, [...names, HEALTH_SERVICE_NAME]);
 
   const boundPort = await bind(server, `${formatHost(host)}:${port}`, options.credentials ?? grpc.ServerCredentials.createInsecure());
 
@@ -157,22 +163,16 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     return stopping;
   };
 
-  return { server, port: boundPort, address: `${formatHost(host)}:${boundPort}`, health, serviceNames: names, shutdown };
-}
+  const addService = (binding: GrpcServiceBinding): void => {
+    const name = serviceName(binding.definition);
+    if (names.includes(name) || name === HEALTH_SERVICE_NAME) throw new Error(`addService: ${name} is served already`);
+    server.addService(binding.definition, binding.implementation);
+    names.push(name);
+    health.setStatus(name, stopping === undefined ? 'SERVING' : 'NOT_SERVING');
+    reflection.add(name);
+  };
 
-let cachedReflection: ReflectionService | undefined;
-
-/**
- * One reflection service per process, shared by every server: building it encodes every file
- * descriptor (about half a second for berth.v1), and it holds no per-server state.
- * It covers berth.v1 plus grpc.health.v1, so reflection clients can call the health service too.
- */
-function reflectionService(): ReflectionService {
-  if (cachedReflection === undefined) {
-    const healthDefinition = protoLoader.loadSync(healthProtoPath, protoLoaderOptions());
-    cachedReflection = new ReflectionService({ ...loadBerthPackageDefinition(), ...healthDefinition });
-  }
-  return cachedReflection;
+  return { server, port: boundPort, address: `${formatHost(host)}:${boundPort}`, health, serviceNames: names, addService, shutdown };
 }
 
 function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {

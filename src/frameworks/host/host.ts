@@ -200,7 +200,7 @@ export class FrameworkHost {
         continue;
       }
       const binding = this.forwarding(p, name, b);
-      this.server.server.addService(binding.definition, binding.implementation as grpc.UntypedServiceImplementation);
+      this.server.addService(binding); // served, health SERVING, and listed by reflection
       this.served.set(name, p);
     }
   }
