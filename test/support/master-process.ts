@@ -22,6 +22,8 @@ export async function freePort(): Promise<number> {
 export interface MasterProcess {
   readonly id: string;
   readonly grpcAddress: string;
+  /** Where it listens and keeps its state (to start it again in the same place). */
+  readonly at: { readonly grpcPort: number; readonly httpPort: number; readonly workDir: string };
   readonly child: ChildProcess;
   readonly log: () => string;
   /** Sends a signal and, for SIGKILL/SIGTERM, waits for the exit. */
@@ -34,10 +36,11 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export async function startMasterProcess(id: string, args: readonly string[]): Promise<MasterProcess> {
-  const grpcPort = await freePort();
-  const httpPort = await freePort();
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-${id}-`));
+/** `at`: the ports and work directory of an earlier run (a restart of the same master). */
+export async function startMasterProcess(id: string, args: readonly string[], at?: { grpcPort: number; httpPort: number; workDir: string }): Promise<MasterProcess> {
+  const grpcPort = at?.grpcPort ?? (await freePort());
+  const httpPort = at?.httpPort ?? (await freePort());
+  const workDir = at?.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `berth-${id}-`));
   const child = spawn(process.execPath, [RUN_BERTH, 'master', '--master-id', id, '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--work-dir', workDir, '--log-level', 'debug', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -49,6 +52,7 @@ export async function startMasterProcess(id: string, args: readonly string[]): P
   return {
     id,
     grpcAddress: `127.0.0.1:${grpcPort}`,
+    at: { grpcPort, httpPort, workDir },
     child,
     log: () => log,
     async signal(sig) {

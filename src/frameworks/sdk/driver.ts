@@ -75,6 +75,12 @@ export interface SchedulerDriverOptions {
   readonly missedHeartbeats?: number;
   /** How long a new stream may wait for SUBSCRIBED before it is dropped and re-dialled. @default 30_000 */
   readonly subscribeTimeoutMs?: number;
+  /**
+   * Keep the Node.js process alive from `start()` to `stop()`, also while no master answers (the
+   * driver's timers do not, so a standalone framework would otherwise exit when its master dies).
+   * @default true
+   */
+  readonly keepProcessAlive?: boolean;
   readonly logger?: Logger;
 }
 
@@ -111,6 +117,8 @@ export class SchedulerDriver implements SchedulerApi {
   private readonly targets: MasterTargets;
   private started = false;
   private stopped = false;
+  /** Holds the event loop open while the driver runs ({@link SchedulerDriverOptions.keepProcessAlive}). */
+  private keepAlive: NodeJS.Timeout | undefined;
   /** Events are handled one after another. */
   private queue: Promise<void> = Promise.resolve();
   private subscribedWaiters: (() => void)[] = [];
@@ -144,6 +152,7 @@ export class SchedulerDriver implements SchedulerApi {
   async start(): Promise<void> {
     if (this.started) throw new Error('driver already started');
     this.started = true;
+    if (this.options.keepProcessAlive !== false) this.keepAlive = setInterval(() => undefined, 1 << 30);
     this.id = (await this.options.store?.get<string>(FRAMEWORK_ID_KEY)) ?? undefined;
     this.dial();
   }
@@ -161,6 +170,8 @@ export class SchedulerDriver implements SchedulerApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
     this.clearTimers();
     if (this.conn !== undefined) this.close(this.conn);
     this.conn = undefined;
