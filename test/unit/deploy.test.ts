@@ -121,7 +121,7 @@ describe('example configs (deploy/config) with the real schemas', () => {
     expect(master.auth).toMatchObject({ enabled: true, tokensFile: '/etc/berth/tokens.yaml', aclsFile: '/etc/berth/acls.yaml' });
     expect(master.workDir).toBe('/var/lib/berth-master');
     // Durations in the file's text form were understood.
-    expect(master.nats.leaseMs).toBe(10_000);
+    expect(master.nats.leaseMs).toBe(3_000);
     expect(master.agentReregisterTimeoutMs).toBe(600_000);
   });
 
