@@ -37,8 +37,9 @@ export class AllocationCycle {
   constructor(private readonly host: CycleHost) {}
 
   /** Runs both stages over `agents`; returns the allocations (one per agent × role × framework). */
-  run(agents: readonly AgentEntry[], now: number): Allocation[] {
+  run(agents: readonly AgentEntry[], now: number, batch: number): Allocation[] {
     const out: Allocation[] = [];
+    this.cycle.batch = batch;
     let headroom: Headroom | undefined;
     if (this.host.quota.hasGuarantees()) {
       headroom = this.computeHeadroom();
@@ -80,6 +81,8 @@ export class AllocationCycle {
   private readonly cycle: {
     stage: Stage;
     now: number;
+    /** The allocation batch this cycle belongs to (see `OfferFilter.batch`). */
+    batch: number;
     out: Allocation[] | undefined;
     headroom: Headroom | undefined;
     agent: AgentEntry | undefined;
@@ -94,6 +97,7 @@ export class AllocationCycle {
   } = {
     stage: 'fair',
     now: 0,
+    batch: 0,
     out: undefined,
     headroom: undefined,
     agent: undefined,
@@ -145,7 +149,7 @@ export class AllocationCycle {
     if (settings?.constraints !== undefined && !settings.constraints(agent.info)) return true;
     if (settings?.demand !== undefined && !fitsDemand(settings.demand, offer, agent.info)) return true;
     if (agent.hasFilters(frameworkId)) {
-      const filtered = agent.isFiltered(frameworkId, role, offer, c.now);
+      const filtered = agent.isFiltered(frameworkId, role, offer, c.now, c.batch);
       if (!agent.hasFilters(frameworkId)) fw.filteredAgents.delete(agent);
       if (filtered) return true;
     }

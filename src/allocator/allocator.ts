@@ -54,7 +54,9 @@ export interface Allocator {
   updateAvailable(agentId: string, conversions: readonly ResourceConversion[]): void;
   /**
    * Returns resources to the agent. With `filters` (a DECLINE, or the unused part of an ACCEPT),
-   * the framework is not offered them again in that role for `refuse_seconds`.
+   * the framework is not offered them again in that role for `refuse_seconds`, and in any case not
+   * before the next allocation batch (`refuse_seconds` 0 means exactly that): other frameworks may
+   * be offered them in a prompt cycle at once. Without `filters` (a rescind) they are free at once.
    */
   recoverResources(frameworkId: string, agentId: string, role: string, resources: Resources, filters: Filters | undefined, now: number): void;
 
@@ -69,8 +71,10 @@ export interface Allocator {
   updateQuota(role: string, quota: QuotaConfig | undefined): void;
 
   /**
-   * One allocation cycle over all agents, or over `agentIds` (after an event freed resources).
-   * Each result is one agent × one role × one framework, as an offer.
+   * One allocation cycle over all agents — an allocation *batch*, which ends the decline filters
+   * of the batch before it that have no time left — or over `agentIds` (a prompt cycle after an
+   * event freed resources, within the current batch). Each result is one agent × one role × one
+   * framework, as an offer.
    */
   allocate(now: number, agentIds?: Iterable<string>): Allocation[];
 

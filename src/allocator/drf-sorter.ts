@@ -9,10 +9,14 @@ import { TreeSorter, type SorterNode } from './tree-sorter';
  *     share(n) = max over resources r of ( allocated_r(subtree of n) / total_r ) / weight(n)
  *
  * where `total_r` is the whole pool (all agents). At every level the active children are
- * offered in ascending share order (ties by path), so the client furthest below its fair
- * share goes first; repeated, this progressive filling equalises weighted dominant shares
+ * offered in ascending share order, so the client furthest below its fair share goes first; repeated, this progressive filling equalises weighted dominant shares
  * (Ghodsi et al., NSDI 2011). Example: pool ⟨9 cpus, 18 GB⟩, A holding ⟨1, 4⟩ has share
  * max(1/9, 4/18) = 2/9; B holding ⟨3, 1⟩ has 3/9 = 1/3, so A is offered first.
+ *
+ * Ties take turns: of clients with equal shares, the one allocated longest ago comes first (then
+ * by path, for clients never allocated). Ordering ties by path alone gave every tie to the same
+ * client: two frameworks at share 0, one of which declines everything, and the decliner, first by
+ * name, was offered the same resources again and again while the other was never offered any.
  *
  * Cost model (the reason for this shape): an allocation changes one leaf and its ancestors,
  * so instead of re-sorting (Mesos sorted whole levels whenever dirty) each changed node is
@@ -40,10 +44,12 @@ export class DrfSorter extends TreeSorter {
 
   protected reposition(parent: SorterNode, child: SorterNode): void {
     const share = this.computeShare(child);
-    if (share === child.share) return;
+    const turn = child.nextTurn;
+    if (share === child.share && turn === child.turn) return;
     const index = this.indexOf(parent, child);
-    const grew = share > child.share;
+    const grew = share > child.share || (share === child.share && turn > child.turn);
     child.share = share;
+    child.turn = turn;
     const order = parent.order!;
     if (grew) {
       const at = this.upperBound(parent, child, index + 1, parent.orderSize);
@@ -57,7 +63,10 @@ export class DrfSorter extends TreeSorter {
   }
 
   protected resort(): void {
-    for (const node of this.allNodes()) node.share = this.computeShare(node);
+    for (const node of this.allNodes()) {
+      node.share = this.computeShare(node);
+      node.turn = node.nextTurn;
+    }
     const cmp = (a: number, b: number) => (this.less(this.node(a), this.node(b)) ? -1 : 1);
     for (const node of this.innerNodes()) if (node.orderSize > 1) node.order!.subarray(0, node.orderSize).sort(cmp);
   }
@@ -75,6 +84,7 @@ export class DrfSorter extends TreeSorter {
   }
 
   private less(a: SorterNode, b: SorterNode): boolean {
-    return a.share < b.share || (a.share === b.share && a.path < b.path);
+    if (a.share !== b.share) return a.share < b.share;
+    return a.turn !== b.turn ? a.turn < b.turn : a.path < b.path;
   }
 }

@@ -73,6 +73,8 @@ export class HierarchicalAllocator implements Allocator {
   private readonly filterGpus: boolean;
   private readonly region: string | undefined;
   private readonly cycle: AllocationCycle;
+  /** Allocation batches (cycles over all agents) so far; decline filters hold through their batch. */
+  private batch = 0;
 
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
@@ -252,9 +254,8 @@ export class HierarchicalAllocator implements Allocator {
       throw new AllocatorError(`cannot recover ${resources} of ${frameworkId} on ${agentId} in role "${role}": it holds ${held ?? 'nothing'}`);
     }
     this.release(agent, fw, role, resources);
-    const ms = filters === undefined ? 0 : refuseMillis(filters.refuseSeconds);
-    if (ms > 0) {
-      agent.addFilter(frameworkId, role, resources, now + ms);
+    if (filters !== undefined) {
+      agent.addFilter(frameworkId, role, resources, now + refuseMillis(filters.refuseSeconds), this.batch);
       fw.filteredAgents.add(agent);
     }
   }
@@ -290,13 +291,15 @@ export class HierarchicalAllocator implements Allocator {
 
   allocate(now: number, agentIds?: Iterable<string>): Allocation[] {
     const agents: AgentEntry[] = [];
-    if (agentIds === undefined) agents.push(...this.agentList);
-    else for (const id of agentIds) {
+    if (agentIds === undefined) {
+      agents.push(...this.agentList);
+      this.batch++;
+    } else for (const id of agentIds) {
       const a = this.agents.get(id);
       if (a !== undefined) agents.push(a);
     }
     shuffleInPlace(agents, this.random);
-    return this.cycle.run(agents, now);
+    return this.cycle.run(agents, now, this.batch);
   }
 
   // ---- introspection ---------------------------------------------------------------------------

@@ -9,7 +9,11 @@ export const MAX_REFUSE_SECONDS = 365 * 24 * 3600;
 export const DEFAULT_REFUSE_SECONDS = 5;
 
 /**
- * "Do not offer me these resources of this agent in this role again before `expiresAt`."
+ * "Do not offer me these resources of this agent in this role again before `expiresAt`", and in
+ * any case not before the next allocation batch (a cycle over all agents) after `batch`: resources
+ * declined with `refuse_seconds` 0 come back at the next batch, not in the prompt cycle that the
+ * decline itself triggers (which is how one framework was offered the same leftovers ~760 times a
+ * second). Mesos gets the same by allocating declined resources only in its batches.
  * Filters of one framework on one agent form a short chain: at 50,000 agents × 20 rounds of
  * declines there are a million of them, and a chain costs one small object each where an array
  * per (agent, framework) cost several times more heap.
@@ -18,10 +22,12 @@ export interface OfferFilter {
   readonly role: string;
   readonly refused: Resources;
   readonly expiresAt: number;
+  /** The allocation batch during which the filter was made; it holds through that batch. */
+  readonly batch: number;
   next: OfferFilter | undefined;
 }
 
-/** Converts `refuse_seconds` to a filter duration in ms (0 = no filter). */
+/** Converts `refuse_seconds` to a filter duration in ms (0: until the next allocation batch). */
 export function refuseMillis(refuseSeconds: number | undefined): number {
   let s = refuseSeconds;
   if (s === undefined || Number.isNaN(s) || s < 0) s = DEFAULT_REFUSE_SECONDS;
@@ -72,8 +78,8 @@ export class AgentEntry {
     this.hasGpus = total.scalar('gpus') > 0;
   }
 
-  addFilter(frameworkId: string, role: string, refused: Resources, expiresAt: number): void {
-    this.filters.set(frameworkId, { role, refused, expiresAt, next: this.filters.get(frameworkId) });
+  addFilter(frameworkId: string, role: string, refused: Resources, expiresAt: number, batch: number): void {
+    this.filters.set(frameworkId, { role, refused, expiresAt, batch, next: this.filters.get(frameworkId) });
   }
 
   hasFilters(frameworkId: string): boolean {
@@ -88,13 +94,13 @@ export class AgentEntry {
   /**
    * Whether an unexpired filter of the framework covers `offer` in `role`: the offer is a subset
    * of what was declined. Expired filters are dropped on the way (a filter holds while
-   * `now < expiresAt`).
+   * `now < expiresAt` or while `batch` is still the batch it was made in).
    */
-  isFiltered(frameworkId: string, role: string, offer: Resources, now: number): boolean {
+  isFiltered(frameworkId: string, role: string, offer: Resources, now: number, batch: number): boolean {
     let filtered = false;
     let prev: OfferFilter | undefined;
     for (let f = this.filters.get(frameworkId); f !== undefined; f = f.next) {
-      if (f.expiresAt <= now) {
+      if (f.expiresAt <= now && f.batch < batch) {
         if (prev === undefined) this.setChain(frameworkId, f.next);
         else prev.next = f.next;
         continue;

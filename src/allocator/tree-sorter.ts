@@ -14,6 +14,14 @@ class Node {
   holds = 0;
   /** Cached weighted share: the key this node is ordered by in its parent's `order`. */
   share = 0;
+  /**
+   * When this node was last allocated something (the sorter's allocation counter; 0 = never): the
+   * second key of its place in its parent's `order`, so that of nodes with equal shares the one
+   * served longest ago comes first and tied clients take turns. `turn` is the key the order holds
+   * now; `nextTurn` the one to move to at the next reposition.
+   */
+  turn = 0;
+  nextTurn = 0;
   weight = 1;
   isClient = false;
   clientActive = false;
@@ -55,6 +63,8 @@ export abstract class TreeSorter implements Sorter {
   }
   /** The pool version the cached shares were computed against. */
   private sortedVersion = -1;
+  /** Allocations so far: the clock of `Node.turn`. */
+  private turns = 0;
   private dirty = true;
 
   constructor(protected readonly pool: ResourcePool) {
@@ -267,6 +277,7 @@ export abstract class TreeSorter implements Sorter {
     leaf.alloc = node.alloc.slice();
     leaf.holds = node.holds;
     leaf.share = this.computeShare(leaf);
+    leaf.turn = leaf.nextTurn = node.nextTurn;
     node.isClient = false;
     node.clientActive = false;
     this.clients.set(node.path, leaf);
@@ -291,7 +302,9 @@ export abstract class TreeSorter implements Sorter {
       }
     }
     const stale = this.isStale();
+    const turn = sign > 0 ? ++this.turns : 0;
     for (let node: Node | null = leaf; node !== null && node !== this.root; node = node.parent) {
+      if (turn > 0) node.nextTurn = turn;
       if (maxDim >= node.alloc.length) {
         const grown = new Float64Array(Math.max(maxDim + 1, node.alloc.length * 2));
         grown.set(node.alloc);
@@ -306,8 +319,10 @@ export abstract class TreeSorter implements Sorter {
         node.holds += (after > 0 ? 1 : 0) - (before > 0 ? 1 : 0);
       }
       // A node alone in its parent's order (one role, say) has nowhere to move: just keep its key.
-      if (!node.inOrder || node.parent!.orderSize === 1) node.share = this.computeShare(node);
-      else if (!stale) this.reposition(node.parent!, node);
+      if (!node.inOrder || node.parent!.orderSize === 1) {
+        node.share = this.computeShare(node);
+        node.turn = node.nextTurn;
+      } else if (!stale) this.reposition(node.parent!, node);
     }
   }
 
@@ -324,6 +339,7 @@ export abstract class TreeSorter implements Sorter {
 
   private insert(parent: Node, child: Node): void {
     child.share = this.computeShare(child);
+    child.turn = child.nextTurn;
     let order = parent.order!;
     if (parent.orderSize === order.length) {
       const grown = new Int32Array(order.length * 2);

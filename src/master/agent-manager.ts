@@ -243,9 +243,15 @@ export class AgentManager {
     this.core.logger.warn('agent unreachable', { agentId: agent.id, why });
   }
 
-  /** MarkAgentGone (idempotent): the operator asserts the agent is dead for good. */
-  markGone(agent: AgentEntry): void {
+  /**
+   * MarkAgentGone (idempotent): the operator asserts the agent is dead for good. Durable before it
+   * takes effect (a "gone" lost in a failover would let the agent rejoin); a failed write rejects
+   * with UNAVAILABLE and changes nothing.
+   */
+  async markGone(agent: AgentEntry): Promise<void> {
     if (agent.lifecycle === 'GONE') return;
+    await this.persistFirst(agent, { lifecycle: 'GONE' }, `mark agent ${agent.id} gone`);
+    if (!this.stillChangeable(agent)) return;
     agent.sink?.send({ type: 'SHUTDOWN', shutdown: { message: 'agent marked gone by the operator' } });
     agent.sink?.close({ code: Status.CANCELLED, message: 'agent marked gone' });
     agent.sink = undefined;
@@ -263,10 +269,16 @@ export class AgentManager {
     this.core.publish('AGENT_REMOVED', { agentId: agent.id, reason: 'marked gone' });
   }
 
-  /** DrainAgent: no more offers; every task killed (within the grace period); DRAINED once all are done. */
-  drain(agent: AgentEntry, maxGracePeriodMs: number | undefined, markGone: boolean): void {
+  /**
+   * DrainAgent: no more offers; every task killed (within the grace period); DRAINED once all are
+   * done. Durable before it takes effect; a failed write rejects and changes nothing.
+   */
+  async drain(agent: AgentEntry, maxGracePeriodMs: number | undefined, markGone: boolean): Promise<void> {
     if (agent.lifecycle === 'GONE') throw new MasterError(Status.FAILED_PRECONDITION, `agent ${agent.id} is gone`);
-    agent.drain = { state: 'DRAINING', maxGracePeriodMs, markGone };
+    const drain: AgentEntry['drain'] = { state: 'DRAINING', maxGracePeriodMs, markGone };
+    await this.persistFirst(agent, { drain }, `drain agent ${agent.id}`);
+    if (!this.stillChangeable(agent)) return;
+    agent.drain = drain;
     if (inAllocator(agent)) this.core.allocator.setAgentDraining(agent.id, true);
     this.core.offers.rescindForAgent(agent.id, 'agent_draining');
     agent.sink?.send({ type: 'DRAIN', drain: { config: { max_grace_period: maxGracePeriodMs === undefined ? undefined : { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) }, mark_gone: markGone } } });
@@ -284,10 +296,18 @@ export class AgentManager {
     agent.drain = { ...agent.drain, state: 'DRAINED' };
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId, drain: 'DRAINED' });
-    if (agent.drain.markGone) this.markGone(agent);
+    if (agent.drain.markGone) {
+      this.markGone(agent).catch((err: unknown) => this.core.logger.error('a drained agent asked to be marked gone was not (registry write failed); it stays DRAINED', { agentId, err }));
+    }
   }
 
-  setDeactivated(agent: AgentEntry, deactivated: boolean): void {
+  /**
+   * Deactivate/ReactivateAgent (reactivation also ends a drain). Durable before it takes effect; a
+   * failed write rejects and changes nothing.
+   */
+  async setDeactivated(agent: AgentEntry, deactivated: boolean): Promise<void> {
+    await this.persistFirst(agent, deactivated ? { deactivated } : { deactivated, drain: undefined }, `${deactivated ? 'deactivate' : 'reactivate'} agent ${agent.id}`);
+    if (this.core.agents.get(agent.id) !== agent) return;
     agent.deactivated = deactivated;
     // Agents not in the allocator (recovered, unreachable) get these flags when they are re-added.
     const tracked = inAllocator(agent);
@@ -400,8 +420,26 @@ export class AgentManager {
     };
   }
 
+  /** After the write of a change: whether it still applies (the agent was not replaced or marked gone meanwhile). */
+  private stillChangeable(agent: AgentEntry): boolean {
+    return agent.lifecycle !== 'GONE' && this.core.agents.get(agent.id) === agent;
+  }
+
+  /** Writes the agent's record; a failure is logged (by `MasterCore.persist`) and otherwise ignored. */
   persist(agent: AgentEntry): void {
-    const record: AgentRecord = {
+    void this.core.persist([{ key: KEY(agent.id), value: this.record(agent) }]).catch(() => undefined);
+  }
+
+  /**
+   * Writes the agent's record with `change` applied, before the change is applied in memory; rejects
+   * with UNAVAILABLE naming `what` when the write fails (see `MasterCore.persistFirst`).
+   */
+  persistFirst(agent: AgentEntry, change: Partial<AgentRecord>, what: string): Promise<void> {
+    return this.core.persistFirst([{ key: KEY(agent.id), value: { ...this.record(agent), ...change } }], what);
+  }
+
+  private record(agent: AgentEntry): AgentRecord {
+    return {
       info: agent.info,
       lifecycle: agent.lifecycle,
       deactivated: agent.deactivated,
@@ -411,7 +449,6 @@ export class AgentManager {
       unreachableAt: agent.unreachableAt,
       ...(agent.principal === undefined ? {} : { principal: agent.principal }),
     };
-    void this.core.persist([{ key: KEY(agent.id), value: record }]).catch(() => undefined);
   }
 }
 

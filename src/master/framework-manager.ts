@@ -7,6 +7,7 @@ import type { MasterCore } from './master-core';
 import type { FrameworkEntry, FrameworkSink } from './model';
 import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
 import { isTerminal } from './task-states';
+import type { RegistryOp } from './registry/registry';
 
 /** A framework as stored in the registry. */
 interface FrameworkRecord {
@@ -143,9 +144,15 @@ export class FrameworkManager {
     this.core.allocateSoon();
   }
 
-  /** TEARDOWN (by the framework or an operator): kill everything, forget the framework. */
-  teardown(fw: FrameworkEntry, reason: string): void {
-    this.remove(fw, reason);
+  /**
+   * TEARDOWN (by the framework or an operator): kill everything, forget the framework. The removal
+   * is durable first (a lost tombstone would let the framework re-subscribe after a failover); a
+   * failed write rejects with UNAVAILABLE and changes nothing.
+   */
+  async teardown(fw: FrameworkEntry, reason: string): Promise<void> {
+    await this.core.persistFirst(this.removalOps(fw), `teardown of framework ${fw.id}`);
+    if (this.core.frameworks.get(fw.id) !== fw) return; // removed meanwhile
+    this.remove(fw, reason, false);
   }
 
   /** Rebuilds frameworks from the registry after an election; none is connected yet. */
@@ -264,7 +271,11 @@ export class FrameworkManager {
     }, Math.max(0, ms));
   }
 
-  private remove(fw: FrameworkEntry, reason: string): void {
+  private removalOps(fw: FrameworkEntry): RegistryOp[] {
+    return [{ key: KEY(fw.id), delete: true }, { key: TOMBSTONE(fw.id), value: this.core.clock.now() }];
+  }
+
+  private remove(fw: FrameworkEntry, reason: string, write = true): void {
     this.core.clock.clearTimeout(fw.failoverTimer);
     this.core.clock.clearInterval(fw.heartbeatTimer);
     this.core.offers.rescindForFramework(fw.id, 'framework_disconnected');
@@ -282,7 +293,7 @@ export class FrameworkManager {
     this.completed.add(fw);
     this.removedIds.add(fw.id);
     this.core.maintenance.forgetFramework(fw.id);
-    void this.core.persist([{ key: KEY(fw.id), delete: true }, { key: TOMBSTONE(fw.id), value: this.core.clock.now() }]).catch(() => undefined);
+    if (write) void this.core.persist(this.removalOps(fw)).catch(() => undefined);
     this.core.publish('FRAMEWORK_REMOVED', { frameworkId: fw.id, reason });
     this.core.logger.info('framework removed', { frameworkId: fw.id, reason });
     this.core.allocateSoon();

@@ -51,8 +51,9 @@ export class MaintenanceManager {
       }
       return w;
     });
+    // Persist, then apply, then answer: a failed write changes nothing.
+    await this.core.persistFirst([{ key: 'maintenance/schedule', value: { windows } }], 'UpdateMaintenanceSchedule');
     this.schedule = { windows };
-    await this.core.persist([{ key: 'maintenance/schedule', value: this.schedule }]);
     this.apply();
   }
 
@@ -108,22 +109,29 @@ export class MaintenanceManager {
     if (list.length > 0) fw.sink?.send({ type: 'INVERSE_OFFERS', inverse_offers: { inverse_offers: list } });
   }
 
+  /**
+   * StartMaintenance: the machines are down (durable first; a failed write changes nothing), then
+   * their agents are drained, each drain durable before it takes effect.
+   */
   async start(hostnames: readonly string[]): Promise<void> {
+    const down = new Set([...this.down, ...hostnames]);
+    await this.core.persistFirst([{ key: 'maintenance/down', value: [...down] }], 'StartMaintenance');
+    this.down = down;
     for (const hostname of hostnames) {
-      this.down.add(hostname);
-      for (const agent of this.core.agents.values()) {
-        if (agent.hostname === hostname && agent.lifecycle !== 'GONE' && agent.drain === undefined) this.core.agentManager.drain(agent, undefined, false);
+      for (const agent of [...this.core.agents.values()]) {
+        if (agent.hostname === hostname && agent.lifecycle !== 'GONE' && agent.drain === undefined) await this.core.agentManager.drain(agent, undefined, false);
       }
     }
-    await this.core.persist([{ key: 'maintenance/down', value: [...this.down] }]);
   }
 
+  /** StopMaintenance: the machines are up again (durable first), their agents reactivated. */
   async stop(hostnames: readonly string[]): Promise<void> {
+    const down = new Set([...this.down].filter((h) => !hostnames.includes(h)));
+    await this.core.persistFirst([{ key: 'maintenance/down', value: [...down] }], 'StopMaintenance');
+    this.down = down;
     for (const hostname of hostnames) {
-      this.down.delete(hostname);
-      for (const agent of this.core.agents.values()) if (agent.hostname === hostname && agent.drain !== undefined) this.core.agentManager.setDeactivated(agent, false);
+      for (const agent of [...this.core.agents.values()]) if (agent.hostname === hostname && agent.drain !== undefined) await this.core.agentManager.setDeactivated(agent, false);
     }
-    await this.core.persist([{ key: 'maintenance/down', value: [...this.down] }]);
   }
 
   status(): GetMaintenanceStatusResponse {

@@ -17,6 +17,8 @@ import { OfferManager } from './offer-manager';
 import { RoleAllocationEvents } from './role-events';
 import type { Registry, RegistryOp } from './registry/registry';
 import { RegistryFencedError } from './registry/registry';
+import { status as Status } from '@grpc/grpc-js';
+import { MasterError } from './errors';
 import { TaskTracker } from './task-tracker';
 
 /** Master settings the core needs (a subset of the daemon's config, in milliseconds). */
@@ -230,6 +232,21 @@ export class MasterCore {
     );
     this.writes = done.catch(() => undefined);
     return done;
+  }
+
+  /**
+   * For operator-visible changes, as Mesos's registrar: the caller persists, then applies, then
+   * answers. A failed write becomes UNAVAILABLE naming `what` and saying nothing changed; the
+   * caller must not apply the change then.
+   */
+  async persistFirst(ops: readonly RegistryOp[], what: string): Promise<void> {
+    try {
+      await this.persist(ops);
+    } catch (err) {
+      const why = err instanceof RegistryFencedError ? 'this master is no longer the leader' : (err as Error).message;
+      throw new MasterError(Status.UNAVAILABLE, `${what}: the registry write failed (${why}); nothing was changed`, { cause: err });
+    }
+    if (this.stopped) throw new MasterError(Status.UNAVAILABLE, `${what}: this master stopped leading before the change was applied; nothing was changed here`);
   }
 
   /** Resolves when every write queued so far has settled. */

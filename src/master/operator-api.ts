@@ -146,11 +146,12 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
         return config;
       });
       if (!req.force) checkGuaranteesFit(core, configs);
+      // Persist, then apply, then answer (as Mesos's registrar): a failed write changes nothing.
+      await core.persistFirst(configs.map((c) => ({ key: `quotas/${c.role}`, value: { guarantees: [...c.guarantees], limits: [...c.limits] } })), `UpdateQuota of ${configs.map((c) => `"${c.role}"`).join(', ')}`);
       for (const c of configs) {
         core.allocator.updateQuota(c.role, c.guarantees.size === 0 && c.limits.size === 0 ? undefined : { guarantees: c.guarantees, limits: c.limits });
         core.offers.rescindAll('quota', c.role);
       }
-      await core.persist(configs.map((c) => ({ key: `quotas/${c.role}`, value: { guarantees: [...c.guarantees], limits: [...c.limits] } })));
       for (const c of configs) core.publish('ROLE_UPDATED', { role: c.role });
       core.allocateSoon();
       return {};
@@ -166,8 +167,9 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
         if (!(w.weight > 0) || !Number.isFinite(w.weight)) throw new MasterError(Status.INVALID_ARGUMENT, `weights[${i}].weight: must be a positive number, got ${w.weight}`);
         weights.set(w.role, w.weight);
       });
+      // Persist, then apply, then answer: a failed write changes nothing.
+      await core.persistFirst([...weights].map(([role, weight]) => ({ key: `weights/${role}`, value: weight })), `UpdateWeights of ${[...weights.keys()].map((r) => `"${r}"`).join(', ')}`);
       core.allocator.updateWeights(weights);
-      await core.persist([...weights].map(([role, weight]) => ({ key: `weights/${role}`, value: weight })));
       for (const role of weights.keys()) core.publish('ROLE_UPDATED', { role });
       return {};
     }),
@@ -195,24 +197,26 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       await convertAvailable(core, agent, resources, resources.popReservation());
       return {};
     }),
-    DrainAgent: unary((req, p) => {
+    // The agent calls below answer once their change is durable; a failed write is UNAVAILABLE
+    // and changes nothing.
+    DrainAgent: unary(async (req, p) => {
       const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
-      core.agentManager.drain(agentOf(core, req.agent_id?.value), durationFromWire(req.max_grace_period), req.mark_gone);
+      await core.agentManager.drain(agentOf(core, req.agent_id?.value), durationFromWire(req.max_grace_period), req.mark_gone);
       return {};
     }),
-    DeactivateAgent: unary((req, p) => {
+    DeactivateAgent: unary(async (req, p) => {
       const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
-      core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), true);
+      await core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), true);
       return {};
     }),
-    ReactivateAgent: unary((req, p) => {
+    ReactivateAgent: unary(async (req, p) => {
       const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
-      core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), false);
+      await core.agentManager.setDeactivated(agentOf(core, req.agent_id?.value), false);
       return {};
     }),
-    MarkAgentGone: unary((req, p) => {
+    MarkAgentGone: unary(async (req, p) => {
       const core = leading(p, 'drain_agent', req.agent_id?.value); // ACL objects are agent ids
-      core.agentManager.markGone(agentOf(core, req.agent_id?.value));
+      await core.agentManager.markGone(agentOf(core, req.agent_id?.value));
       return {};
     }),
     GetMaintenanceSchedule: unary((_req, p) => ({ schedule: leading(p, 'view').maintenance.schedule })),
@@ -239,13 +243,13 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       await core.maintenance.stop(machines);
       return {};
     }),
-    Teardown: unary((req, p) => {
+    Teardown: unary(async (req, p) => {
       const core = leading(p);
       const id = req.framework_id?.value ?? '';
       const fw = core.frameworks.get(id);
       if (fw === undefined) throw new MasterError(Status.NOT_FOUND, `framework_id: unknown framework "${id}"`);
       if (!core.allowed(p, 'teardown', fw.info.principal ?? '')) throw new MasterError(Status.PERMISSION_DENIED, `principal "${p?.name ?? '(none)'}" may not tear down framework "${id}"`);
-      core.frameworkManager.teardown(fw, 'operator TEARDOWN');
+      await core.frameworkManager.teardown(fw, 'operator TEARDOWN');
       return {};
     }),
     KillTask: unary((req, p) => {
@@ -411,10 +415,16 @@ async function convertAvailable(core: MasterCore, agent: AgentEntry, consumed: R
   if (available === undefined || !available.contains(consumed)) {
     throw new MasterError(Status.FAILED_PRECONDITION, `resources: agent ${agent.id} does not have ${consumed} unallocated (available: ${available ?? 'none'}); rescind offers or wait for tasks to finish`);
   }
+  const total = agent.total.minus(consumed).plus(converted);
+  await core.agentManager.persistFirst(agent, { total: total.toJSON() }, `reservation change on agent ${agent.id}`);
+  // What the write was checked against may have changed meanwhile (a task launched): check again.
+  const now = core.allocator.available(agent.id);
+  if (now === undefined || !now.contains(consumed)) {
+    core.agentManager.persist(agent);
+    throw new MasterError(Status.ABORTED, `resources: agent ${agent.id} no longer has ${consumed} unallocated (taken while the change was written); nothing was changed, try again`);
+  }
   core.allocator.updateAvailable(agent.id, [{ consumed, converted }]);
-  agent.total = agent.total.minus(consumed).plus(converted);
-  core.agentManager.persist(agent);
-  await core.flush();
+  agent.total = total;
   core.publish('AGENT_UPDATED', { agentId: agent.id });
   core.allocateSoon(agent.id);
 }

@@ -91,7 +91,11 @@ export class SchedulerApi {
         return;
       }
       case 'TEARDOWN':
-        core.frameworkManager.teardown(fw, 'framework asked for TEARDOWN');
+        // Durable first: a failed write leaves the framework as it was and says so (non-fatal ERROR).
+        core.frameworkManager.teardown(fw, 'framework asked for TEARDOWN').catch((err: unknown) => {
+          const message = err instanceof MasterError ? err.message : `teardown of framework ${fw.id}: ${(err as Error).message}`;
+          fw.sink?.send({ type: 'ERROR', error: { message, code: err instanceof MasterError ? err.grpcCode : Status.INTERNAL, fatal: false, request_id: call.request_id } });
+        });
         return;
       case 'ACCEPT':
         this.accept(core, fw, call);

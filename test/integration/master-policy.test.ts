@@ -41,7 +41,7 @@ describe('master: weights, quota and reservations', () => {
     return Promise.all(fws.map(async (fw) => (await fw.nextOffers()).offers!.offers));
   }
 
-  /** Declines offers without a filter and waits until the master has taken them back. */
+  /** Declines offers with refuse_seconds 0 (until the next batch) and waits until the master has taken them back. */
   async function decline(fw: TestScheduler, offers: readonly Offer__Output[]): Promise<void> {
     fw.send({ type: 'DECLINE', decline: { offer_ids: offers.map((o) => o.id!), filters: { refuse_seconds: 0 } } });
     await fw.settled();
@@ -73,6 +73,13 @@ describe('master: weights, quota and reservations', () => {
       expect([webEven!.length, batchEven!.length]).toEqual([4, 4]);
       await decline(web, webEven!);
       await decline(batch, batchEven!);
+      // The prompt cycle after the declines offers each framework what the other declined (declined
+      // resources return to the decliner only at the next batch); declined too, all wait for it.
+      master.clock.advance(0);
+      const swapped = await Promise.all([web, batch].map(async (fw) => (await fw.nextOffers()).offers!.offers));
+      expect(swapped.map((offers) => offers.length)).toEqual([4, 4]);
+      await decline(web, swapped[0]!);
+      await decline(batch, swapped[1]!);
 
       await operator.call('UpdateWeights', { weights: [{ role: 'web', weight: 3 }] });
       const [webHeavy, batchLight] = await cycle(web, batch);

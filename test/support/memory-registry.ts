@@ -10,6 +10,8 @@ export class MemoryStore {
   readonly records = new Map<string, unknown>();
   term = 0;
   writes = 0;
+  /** Set: every write fails with this error and changes nothing (a registry that lost its disk or quorum). */
+  failWrites: Error | undefined;
 
   open(term: number): Registry {
     this.term = Math.max(this.term, term);
@@ -32,6 +34,7 @@ class MemoryRegistry implements Registry {
   async write(ops: readonly RegistryOp[]): Promise<void> {
     if (this.closed) throw new RegistryUnavailableError('registry closed');
     if (this.store.term !== this.term) throw new RegistryFencedError(`term ${this.term} was superseded by term ${this.store.term}`);
+    if (this.store.failWrites !== undefined) throw this.store.failWrites;
     for (const op of ops) {
       if ('delete' in op) this.store.records.delete(op.key);
       else this.store.records.set(op.key, structuredClone(op.value));

@@ -83,6 +83,8 @@ interface Running {
   restartTimer: TimerHandle | undefined;
   /** gRPC implementations of the current instance, by service name. */
   services: Map<string, Record<string, unknown>>;
+  /** The framework tore itself down (`scheduler.teardown()`): stopped for good, never restarted. */
+  tornDown: boolean;
 }
 
 /** A plugin's slice of the host's store. */
@@ -161,7 +163,7 @@ export class FrameworkHost {
    */
   async start(): Promise<void> {
     for (const spec of this.options.plugins) {
-      this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, generation: 0, restarting: false, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map() });
+      this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, generation: 0, restarting: false, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map(), tornDown: false });
     }
     for (const p of this.plugins) await this.launch(p);
     if (this.options.grpc !== undefined) {
@@ -242,12 +244,12 @@ export class FrameworkHost {
   }
 
   private async launch(p: Running): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || p.tornDown) return;
     const generation = ++p.generation;
     p.restarting = false;
     const logger = this.logger.child({ plugin: p.spec.name });
     // The driver does not exist before the framework: the context's scheduler forwards to it.
-    const scheduler = forwardingScheduler(() => p.driver);
+    const scheduler = forwardingScheduler(() => p.driver, () => this.tornDown(p, generation));
     const context: FrameworkContext = {
       clock: this.options.clock,
       logger,
@@ -295,8 +297,18 @@ export class FrameworkHost {
     void this.halt(p).then(() => this.scheduleRestart(p));
   }
 
+  /** The plugin's framework tore itself down: its driver has stopped; stop the plugin, for good. */
+  private tornDown(p: Running, generation: number): void {
+    if (generation !== p.generation) return;
+    p.tornDown = true;
+    this.options.clock.clearTimeout(p.restartTimer);
+    this.logger.warn('plugin tore its framework down: the master removed it and its tasks; the plugin stays stopped', { plugin: p.spec.name });
+    // Not awaited: teardown may be called from one of the framework's handlers, which the stop waits for.
+    void this.halt(p);
+  }
+
   private scheduleRestart(p: Running): void {
-    if (this.stopped) return;
+    if (this.stopped || p.tornDown) return;
     const delay = p.restartDelayMs;
     p.restartDelayMs = Math.min(delay * 2, this.options.restartMaxMs ?? 60_000);
     this.logger.warn('plugin restart scheduled', { plugin: p.spec.name, inMs: delay });
@@ -307,18 +319,23 @@ export class FrameworkHost {
     }, delay);
   }
 
+  /**
+   * Stops a plugin: first the framework, while its driver is still connected, so what it sends from
+   * `stop()` (kills, declines) reaches the master; then the driver, which ends the stream only
+   * after the master has taken those calls.
+   */
   private async halt(p: Running): Promise<void> {
     p.services = new Map();
     const driver = p.driver;
     const framework = p.framework;
-    p.driver = undefined;
     p.framework = undefined;
-    await driver?.stop();
     try {
       await framework?.stop?.();
     } catch (err) {
       this.logger.warn('plugin stop failed', { plugin: p.spec.name, err });
     }
+    if (p.driver === driver) p.driver = undefined;
+    await driver?.stop();
   }
 }
 
@@ -352,8 +369,11 @@ function guard(framework: Framework, onError: (err: unknown) => void, onSuccess:
   } as Framework;
 }
 
-/** A SchedulerApi that forwards to the plugin's current driver (calls while there is none are dropped). */
-function forwardingScheduler(current: () => SchedulerDriver | undefined): SchedulerApi {
+/**
+ * A SchedulerApi that forwards to the plugin's current driver (calls while there is none are
+ * dropped; `teardown` then rejects); `onTornDown` runs after a teardown went out.
+ */
+function forwardingScheduler(current: () => SchedulerDriver | undefined, onTornDown: () => void): SchedulerApi {
   const call = <K extends keyof SchedulerApi>(name: K) =>
     (...args: unknown[]) => {
       const d = current();
@@ -375,6 +395,12 @@ function forwardingScheduler(current: () => SchedulerDriver | undefined): Schedu
     suppress: call('suppress'),
     reconcile: call('reconcile'),
     updateFramework: call('updateFramework'),
+    teardown: async () => {
+      const d = current();
+      if (d === undefined) throw new Error('teardown: the plugin has no driver (it is stopped or restarting)');
+      await d.teardown();
+      onTornDown();
+    },
   } as SchedulerApi;
 }
 

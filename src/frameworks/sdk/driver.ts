@@ -34,8 +34,9 @@ import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { Operation } from '../../generated/berth/v1/Operation';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
-import type { Framework, SchedulerApi } from './framework';
+import type { FiltersArg, Framework, SchedulerApi } from './framework';
 import type { KeyValueStore } from './store';
+import { endFlushed, wireFilters } from './stream-calls';
 
 /** Store key of the framework id. */
 export const FRAMEWORK_ID_KEY = 'driver/framework-id';
@@ -169,43 +170,62 @@ export class SchedulerDriver implements SchedulerApi {
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    await this.halt();
+    await this.queue;
+  }
+
+  /**
+   * Unregisters the framework: the master kills its tasks and forgets it; the stored id is
+   * forgotten and the driver stops. Rejects, changing nothing, when not subscribed. Does not wait
+   * for the event in progress, so a handler may call it.
+   */
+  async teardown(): Promise<void> {
+    if (this.stopped) throw new Error('teardown: the driver is stopped');
+    if (!this.connected) throw new Error('teardown: not subscribed to a master; call it again after registered');
+    this.send({ type: 'TEARDOWN', teardown: {} });
+    this.logger.info('framework tearing itself down', { frameworkId: this.id });
+    await this.halt();
+    await this.options.store?.delete(FRAMEWORK_ID_KEY);
+  }
+
+  /** Stops re-dialling and ends the stream, after the master has taken every call written before. */
+  private async halt(): Promise<void> {
     this.stopped = true;
     clearInterval(this.keepAlive);
     this.keepAlive = undefined;
     this.clearTimers();
-    if (this.conn !== undefined) this.close(this.conn);
+    const conn = this.conn;
     this.conn = undefined;
-    await this.queue;
+    if (conn !== undefined) await this.closeFlushed(conn);
   }
 
-  /** Unregisters the framework: the master kills its tasks and forgets it. Then stops. */
-  async teardown(): Promise<void> {
-    this.send({ type: 'TEARDOWN', teardown: {} });
-    await this.options.store?.delete(FRAMEWORK_ID_KEY);
-    await this.stop();
+  /** Closes the stream once the master has handled what was written on it (see `endFlushed`). */
+  private async closeFlushed(conn: Connection): Promise<void> {
+    if (!conn.closed && conn.subscribed) await endFlushed(conn.stream);
+    this.close(conn);
   }
 
   // ---- SchedulerApi ----
 
-  accept(offerIds: readonly string[], operations: readonly Operation[], refuseSeconds?: number): void {
+  accept(offerIds: readonly string[], operations: readonly Operation[], filters?: FiltersArg): void {
     for (const op of operations) {
       const infos = op.launch?.task_infos ?? op.launch_group?.task_group?.tasks ?? [];
       for (const t of infos) if (t.task_id?.value) this.tasks.set(t.task_id.value, t.agent_id?.value ?? undefined);
     }
     this.send({
       type: 'ACCEPT',
-      accept: { offer_ids: offerIds.map((value) => ({ value })), operations: [...operations], ...(refuseSeconds !== undefined ? { filters: { refuse_seconds: refuseSeconds } } : {}) },
+      accept: { offer_ids: offerIds.map((value) => ({ value })), operations: [...operations], ...wireFilters(filters) },
     });
   }
 
-  launch(offer: Offer__Output, tasks: readonly TaskInfo[], refuseSeconds?: number): void {
+  launch(offer: Offer__Output, tasks: readonly TaskInfo[], filters?: FiltersArg): void {
     const infos = tasks.map((t) => ({ ...t, agent_id: t.agent_id ?? { value: offer.agent_id?.value ?? '' } }));
-    this.accept([offer.id?.value ?? ''], [{ type: 'LAUNCH', launch: { task_infos: infos } }], refuseSeconds);
+    this.accept([offer.id?.value ?? ''], [{ type: 'LAUNCH', launch: { task_infos: infos } }], filters);
   }
 
-  decline(offerIds: readonly string[], refuseSeconds?: number): void {
+  decline(offerIds: readonly string[], filters?: FiltersArg): void {
     if (offerIds.length === 0) return;
-    this.send({ type: 'DECLINE', decline: { offer_ids: offerIds.map((value) => ({ value })), ...(refuseSeconds !== undefined ? { filters: { refuse_seconds: refuseSeconds } } : {}) } });
+    this.send({ type: 'DECLINE', decline: { offer_ids: offerIds.map((value) => ({ value })), ...wireFilters(filters) } });
   }
 
   kill(taskId: string, agentId?: string, gracePeriodMs?: number): void {
@@ -504,4 +524,3 @@ export class SchedulerDriver implements SchedulerApi {
     });
   }
 }
-

@@ -22,18 +22,36 @@ import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { KeyValueStore } from './store';
 
-/** Calls a framework makes to the master. All are fire-and-forget (the master answers with events). */
+/**
+ * Filters sent with ACCEPT and DECLINE (proto `Filters`). `refuseSeconds`: how long the declined
+ * (or unused) resources of the offers' agent are not offered to this framework again; absent: 5;
+ * 0: again at the master's next allocation batch.
+ */
+export interface OfferFilters {
+  readonly refuseSeconds?: number;
+}
+
+/** Filters as the calls take them: an {@link OfferFilters}, or (the older form) `refuseSeconds` alone. */
+export type FiltersArg = OfferFilters | number;
+
+/**
+ * Calls a framework makes to the master. All but `teardown` are fire-and-forget (the master
+ * answers with events); calls made while not subscribed are dropped (logged).
+ */
 export interface SchedulerApi {
   /** The framework id once subscribed (stable across reconnects and restarts). */
   readonly frameworkId: string | undefined;
   /** Whether the stream is subscribed now (calls made while not are dropped with a log line). */
   readonly connected: boolean;
-  /** Launches tasks (and other operations) on the resources of these offers (all of one agent). */
-  accept(offerIds: readonly string[], operations: readonly Operation[], refuseSeconds?: number): void;
-  /** Launches `tasks` on one offer; the offer's unused resources are declined for `refuseSeconds`. */
-  launch(offer: Offer__Output, tasks: readonly TaskInfo[], refuseSeconds?: number): void;
+  /**
+   * Launches tasks (and other operations) on the resources of these offers (all of one agent); what
+   * they leave unused is declined with `filters` (e.g. `{ refuseSeconds: 60 }`; default 5 s).
+   */
+  accept(offerIds: readonly string[], operations: readonly Operation[], filters?: FiltersArg): void;
+  /** Launches `tasks` on one offer; the offer's unused resources are declined with `filters`. */
+  launch(offer: Offer__Output, tasks: readonly TaskInfo[], filters?: FiltersArg): void;
   /** Declines offers; their agents' resources are not offered again for `refuseSeconds` (default 5). */
-  decline(offerIds: readonly string[], refuseSeconds?: number): void;
+  decline(offerIds: readonly string[], filters?: FiltersArg): void;
   /** Kills a task; `gracePeriodMs` overrides the task's kill policy. */
   kill(taskId: string, agentId?: string, gracePeriodMs?: number): void;
   /** Asks for offers again (clears decline filters); no roles: all of the framework's roles. */
@@ -44,6 +62,13 @@ export interface SchedulerApi {
   reconcile(tasks: readonly { readonly taskId: string; readonly agentId?: string }[]): void;
   /** Changes the FrameworkInfo (roles, demand, capabilities…); sent now and on every re-subscription. */
   updateFramework(info: Partial<FrameworkInfo>): void;
+  /**
+   * Ends this framework for good (scheduler.proto TEARDOWN): the master kills all its tasks and
+   * removes it; its stored framework id is forgotten and the driver stops. Under the framework host
+   * the plugin is then stopped (`stop()` is called) and not restarted. Rejects, changing nothing,
+   * when not subscribed (call it again after `registered`).
+   */
+  teardown(): Promise<void>;
 }
 
 /** Given to {@link PluginFactory}: the plugin's environment. */
@@ -90,7 +115,10 @@ export interface Framework {
   error?(message: string): void | Promise<void>;
   /** gRPC services this framework serves (its API, e.g. berth.v1.Services), on the host's port. */
   grpcServices?(): readonly GrpcServiceBinding[];
-  /** Called once when the host stops; release timers and files here. */
+  /**
+   * Called once when the host stops (or restarts this plugin); release timers and files here. The
+   * driver is still connected while it runs: calls made here (kills, declines) reach the master.
+   */
   stop?(): void | Promise<void>;
 }
 

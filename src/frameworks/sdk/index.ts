@@ -6,7 +6,7 @@
  * {@link SchedulerDriver}. A standalone program can run a driver itself. See
  * docs/writing-a-framework.md and examples/hello-framework.
  */
-export type { Framework, FrameworkContext, PluginFactory, Registration, SchedulerApi } from './framework';
+export type { FiltersArg, Framework, FrameworkContext, OfferFilters, PluginFactory, Registration, SchedulerApi } from './framework';
 export { SchedulerDriver, FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from './driver';
 export { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from './access';
 export { FileKeyValueStore, MemoryKeyValueStore, NatsKeyValueStore, type KeyValueStore } from './store';

@@ -13,7 +13,7 @@ function poolOf(cpus: number, mem: number): ResourcePool {
 }
 
 describe('DrfSorter', () => {
-  test('orders by dominant share, ties by name', () => {
+  test('orders by dominant share; of equal shares the one allocated longest ago first, then by name', () => {
     const pool = poolOf(9, 18);
     const s = new DrfSorter(pool);
     for (const c of ['b', 'a', 'c']) {
@@ -27,7 +27,24 @@ describe('DrfSorter', () => {
     expect(s.share('a')).toBeCloseTo(2 / 9);
     expect(s.share('b')).toBeCloseTo(1 / 3);
     s.unallocated('b', q(3, 1));
-    expect(s.sort()).toEqual(['b', 'c', 'a']);
+    // b and c both at share 0: c was never allocated, b just was, so c takes its turn first.
+    expect(s.sort()).toEqual(['c', 'b', 'a']);
+  });
+
+  test('tied clients take turns: one that gives back what it got goes behind the others', () => {
+    const s = new DrfSorter(poolOf(10, 10));
+    for (const c of ['a', 'b', 'c']) {
+      s.add(c);
+      s.activate(c);
+    }
+    const served: string[] = [];
+    for (let round = 0; round < 6; round++) {
+      const first = s.sort()[0]!;
+      served.push(first);
+      s.allocated(first, q(4, 4)); // offered the agent…
+      s.unallocated(first, q(4, 4)); // …and declined it: back at share 0
+    }
+    expect(served).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
   });
 
   test('weights divide shares', () => {
@@ -113,7 +130,7 @@ describe('DrfSorter', () => {
     expect(s.share('a')).toBe(0);
   });
 
-  test('property: the visit order always equals a full sort by (share, name)', () => {
+  test('property: the visit order always equals a full sort by (share, last allocated, name)', () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -135,10 +152,13 @@ describe('DrfSorter', () => {
             held.set(c, { cpus: 0, mem: 0 });
           }
           const weights = new Map<string, number>();
+          const lastAllocated = new Map<string, number>();
+          let allocations = 0;
           for (const o of ops) {
             const h = held.get(o.client)!;
             if (o.op === 'alloc') {
               s.allocated(o.client, q(o.cpus, o.mem));
+              lastAllocated.set(o.client, ++allocations);
               h.cpus += o.cpus;
               h.mem += o.mem;
             } else if (o.op === 'unalloc' && h.cpus >= o.cpus && h.mem >= o.mem) {
@@ -156,7 +176,7 @@ describe('DrfSorter', () => {
           const share = (c: string) => Math.max(held.get(c)!.cpus / 50, held.get(c)!.mem / 50) / (weights.get(c) ?? 1);
           const expected = [...held.keys()]
             .filter((c) => s.isActive(c))
-            .sort((x, y) => share(x) - share(y) || (x < y ? -1 : 1));
+            .sort((x, y) => share(x) - share(y) || (lastAllocated.get(x) ?? 0) - (lastAllocated.get(y) ?? 0) || (x < y ? -1 : 1));
           expect(s.sort()).toEqual(expected);
         },
       ),

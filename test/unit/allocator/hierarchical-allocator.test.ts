@@ -79,13 +79,25 @@ describe('HierarchicalAllocator', () => {
       expect(who(a.allocate(10_000 + 30_000))).toEqual(['f@agent/r']);
     });
 
-    test('default to 5 s when unset or negative, and 0 sets none', () => {
+    test('default to 5 s when unset or negative, and 0 holds until the next batch', () => {
       for (const s of [undefined, -1]) {
         const a = declined(s);
         expect(a.allocate(14_999)).toEqual([]);
         expect(a.allocate(15_000)).toHaveLength(1);
       }
-      expect(declined(0).allocate(10_000)).toHaveLength(1);
+      const a = declined(0);
+      // The prompt cycle the decline triggers (same agent, same instant) does not offer it back…
+      expect(a.allocate(10_000, ['agent'])).toEqual([]);
+      // …the next batch (a cycle over all agents) does.
+      expect(a.allocate(10_000)).toHaveLength(1);
+    });
+
+    test('a filter with time left outlasts the batch; one whose time is up lasts to the next batch', () => {
+      const a = declined(1);
+      expect(a.allocate(10_500)).toEqual([]); // a new batch, but 0.5 s left
+      expect(a.allocate(11_000, ['agent'])).toHaveLength(1); // time is up, made in an earlier batch
+      const b = declined(1);
+      expect(b.allocate(11_000, ['agent'])).toEqual([]); // time is up, but still the batch it was made in
     });
 
     test('are capped at 365 days', () => {

@@ -26,7 +26,8 @@ export type SchedulerCall =
   | { kind: 'revive' }
   | { kind: 'suppress' }
   | { kind: 'reconcile'; tasks: { taskId: string; agentId?: string }[] }
-  | { kind: 'updateFramework'; info: Partial<FrameworkInfo> };
+  | { kind: 'updateFramework'; info: Partial<FrameworkInfo> }
+  | { kind: 'teardown' };
 
 /** A SchedulerApi that records calls. `launchedTaskIds` accumulates over the fake's whole life. */
 export class FakeScheduler implements SchedulerApi {
@@ -57,6 +58,9 @@ export class FakeScheduler implements SchedulerApi {
   }
   updateFramework(info: Partial<FrameworkInfo>): void {
     this.calls.push({ kind: 'updateFramework', info });
+  }
+  async teardown(): Promise<void> {
+    this.calls.push({ kind: 'teardown' });
   }
 
   /** Task ids of every LAUNCH, in order. */

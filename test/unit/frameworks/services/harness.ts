@@ -77,6 +77,10 @@ export class FakeSchedulerApi implements SchedulerApi {
     this.calls.push('updateFramework');
   }
 
+  async teardown(): Promise<void> {
+    this.calls.push('teardown');
+  }
+
   /** Every task launched so far, with its agent. */
   launchedTasks(): { taskId: string; agentId: string; hostname: string; info: TaskInfo }[] {
     return this.launches.flatMap((l) => l.tasks.map((info) => ({ taskId: info.task_id?.value ?? '', agentId: l.agentId, hostname: l.hostname, info })));
