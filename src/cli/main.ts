@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { CONFIG_EXIT_CODE, ConfigError } from '../common/config';
 import { BerthError } from '../common/errors';
 import { Resources } from '../common/resources';
 import { formatMilli } from '../common/scalar';
@@ -87,6 +88,11 @@ export async function main(argv: string[], io: CliOutput = processOutput): Promi
     if (err instanceof DevUsageError) {
       io.stderr(`berth dev: ${err.message}\n`);
       return EXIT.usage;
+    }
+    if (err instanceof ConfigError) {
+      // A bad setting or file found outside a daemon command's own handling (e.g. `berth dev`'s plugins).
+      io.stderr(`berth: ${err.message}\n`);
+      return CONFIG_EXIT_CODE;
     }
     if (err instanceof BerthError) {
       io.stderr(`berth: ${err.message}\n`);

@@ -190,7 +190,7 @@ export function expectation(node: SchemaNode): string {
       return lo === 0 && !isBound(hi) ? `a non-negative ${noun}` : `${core.isInt ? 'an' : 'a'} ${noun}${range(String)}`;
     }
     case 'duration': return `a duration${range(formatDuration)} such as 500ms, 15s or 10m (a bare number is milliseconds)`;
-    case 'boolean': return 'true or false';
+    case 'boolean': return 'true or false (also accepted, in any case: 1/0, yes/no, on/off)';
     case 'choice': return `one of ${node.choices!.map((c) => JSON.stringify(c)).join(', ')}`;
     case 'list': return `a list (comma-separated in env and flags) of ${expectation(node.element!).replace(/^an? /, '')}s`;
     case 'string':

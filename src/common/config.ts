@@ -14,8 +14,8 @@
  * - env `BERTH_GRPC_PORT` (prefix + upper snake case; empty values count as not set);
  * - file key `grpc: { port: … }`. Unknown file keys are errors, with a "did you mean" hint.
  *
- * Strings from env and flags are coerced per the schema's type: numbers, booleans (`true/false`,
- * `1/0`, `yes/no`, `on/off`), choices, comma-separated lists, and durations (`500ms`, `15s`, `10m`,
+ * Strings from env, flags and the file are coerced per the schema's type: numbers, booleans
+ * (`true/false`, `1/0`, `yes/no`, `on/off`, in any case — every spelling the error message names), choices, comma-separated lists, and durations (`500ms`, `15s`, `10m`,
  * `1h30m`; a bare number is milliseconds) for fields made with {@link duration}. Durations are held as
  * integer milliseconds, which is why duration fields are named `…Ms`. A `null` in the file means "not
  * set". The loaded config is deep-frozen: components read it, nobody edits it.

@@ -9,6 +9,7 @@ import type { MasterCore } from './master-core';
 import type { FrameworkEntry, OfferEntry } from './model';
 import { forFramework } from './task-states';
 import { planAccept } from './validation/accept';
+import { reportableTaskIds, taskSites } from './validation/accept-task-ids';
 import { ValidationError } from '../common/wire';
 
 type Stream = grpc.ServerDuplexStream<Call__Output, Event>;
@@ -173,18 +174,17 @@ export class SchedulerApi {
 
   private accept(core: MasterCore, fw: FrameworkEntry, call: Call__Output): void {
     const accept = call.accept;
-    const filters = filtersFromWire(accept?.filters);
+    const asked = filtersFromWire(accept?.filters);
     const ids = (accept?.offer_ids ?? []).map((o) => o.value);
     const operations = accept?.operations ?? [];
     let offers: OfferEntry[];
     try {
       offers = this.takeAll(core, fw, ids, 'accept.offer_ids');
     } catch (err) {
-      // Invalid offers: every task in the call is dropped, as Mesos does; valid offers return.
-      for (const op of operations) {
-        for (const task of [...(op.launch?.task_infos ?? []), ...(op.launch_group?.task_group?.tasks ?? [])]) {
-          core.tasks.rejectLaunch(fw, task.task_id?.value ?? '', undefined, forFramework('TASK_DROPPED', fw.info.capabilities.has('PARTITION_AWARE')), 'REASON_INVALID_OFFERS', (err as Error).message);
-        }
+      // Invalid offers: every task in the call is dropped, as Mesos does; valid offers return. One
+      // update per id, and none for the id of a task the framework has (it would be about that task).
+      for (const taskId of reportableTaskIds(taskSites(operations), (id) => fw.tasks.has(id))) {
+        core.tasks.rejectLaunch(fw, taskId, undefined, forFramework('TASK_DROPPED', fw.info.capabilities.has('PARTITION_AWARE')), 'REASON_INVALID_OFFERS', (err as Error).message);
       }
       throw err;
     }
@@ -200,6 +200,10 @@ export class SchedulerApi {
       frameworkUser: fw.info.user,
       authorize: core.authorizer === undefined ? undefined : (action, role, user) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role, user),
     });
+    // A refused ACCEPT returns its offers without its filters: the framework is expected to send
+    // a corrected one, and the resources were never its choice to refuse.
+    const filters = plan.refused === undefined ? asked : undefined;
+    if (plan.refused !== undefined) core.metrics?.invalidCalls.inc({ call: 'ACCEPT', reason: 'DUPLICATE_TASK_ID' });
     const agentId = offers[0]!.agentId;
     const agent = core.agents.get(agentId);
     const now = core.clock.now();
@@ -234,6 +238,9 @@ export class SchedulerApi {
     if (unused > 0) {
       core.metrics?.offersDeclined.inc(unused);
       core.allocateSoon(agentId);
+    }
+    if (plan.refused !== undefined) {
+      fw.sink?.send({ type: 'ERROR', error: { message: `accept: ${plan.refused}`, code: Status.INVALID_ARGUMENT, fatal: false, request_id: call.request_id } });
     }
     for (const e of plan.operationErrors) {
       core.metrics?.rejectedOperations.inc({ reason: 'INVALID_OPERATION' });

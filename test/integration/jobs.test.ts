@@ -87,10 +87,17 @@ describe('jobs framework over gRPC', () => {
     expect(mine.map((t) => [t.task_id!.value, t.state])).toEqual([[`long.${run.run_id}.1`, 'TASK_RUNNING']]);
   });
 
-  it('refuses a job whose schedule names an unknown time zone, naming the field', async () => {
-    const err = await put({ id: 'bad', run: { cmd: 'x', cpus: 0.1, mem: 32 }, schedules: [{ id: 's', cron: '0 * * * *', timezone: 'Mars/Olympus' }] }).catch((e: grpc.ServiceError) => e);
-    expect(err).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
-    expect((err as grpc.ServiceError).details).toMatch(/schedules\[0\]\.timezone: unknown IANA time zone, got "Mars\/Olympus"/);
+  it('refuses a job with a bad cron and an unknown time zone, reporting both, each naming field and value', async () => {
+    const bad = { id: 'bad', run: { cmd: 'x', cpus: 0.1, mem: 32 }, schedules: [{ id: 's', cron: '61 * * * *', timezone: 'Mars/Olympus' }] };
+    const refusal = (request: object) => call('PutJob', request).then(() => undefined, (e: grpc.ServiceError) => e);
+    const both = 'schedules[0].timezone: unknown IANA time zone, got "Mars/Olympus"; schedules[0].cron: invalid cron expression: Invalid value for minute: 61, got "61 * * * *"';
+    // As a JSON document (berth job add) and as a JobDefinition message: the same answer.
+    expect(await refusal({ text: JSON.stringify(bad) })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: both });
+    expect(await refusal({ definition: { id: 'bad', run: { cmd: 'x', cpus: 0.1, mem: 32 }, schedules: [{ id: 's', cron: '61 * * * *', timezone: 'Mars/Olympus' }] } })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: both });
+    // A document that is not an object names the field it came in.
+    expect(await refusal({ text: '"nightly"' })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'text: must be a job definition (an object with id and run), got "nightly"' });
+    expect(await refusal({ text: 'id: [' })).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(/^text: is not valid JSON or YAML: /) });
+    await expect(call('GetJob', { id: 'bad' })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
   it('berth job add / run (waits for the end) / list / history / rm over the same API', async () => {

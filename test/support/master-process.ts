@@ -63,6 +63,32 @@ export async function startMasterProcess(id: string, args: readonly string[], at
   };
 }
 
+/**
+ * Runs `berth <args>` as a child process (from the sources) until it exits; resolves with its exit
+ * code and output. For daemons that must refuse to start: one still running after `ms` is killed
+ * and the promise rejects, with what it printed.
+ */
+export async function runBerthToExit(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; ms?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [RUN_BERTH, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ms = opts.ms ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`berth ${args.join(' ')} still ran after ${ms} ms; stderr: ${stderr}`));
+    }, ms);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** GetHealth of one master; undefined when it does not answer within `ms`. */
 export async function health(address: string, ms = 1000): Promise<{ healthy: boolean; leader: boolean } | undefined> {
   const client = new (berthV1().Operator)(address, grpc.credentials.createInsecure());

@@ -8,8 +8,14 @@
  * ({@link HANDLER_FAILURES_BEFORE_RESTART} in a row), is stopped and created again with backoff
  * (1 s doubling to 60 s) — its framework id and state are kept, so it fails over to itself. The other
  * plugins carry on. While a plugin is being restarted its gRPC API answers UNAVAILABLE.
+ *
+ * What restarting cannot fix stops {@link FrameworkHost.start} with a ConfigError (the daemon exits
+ * 78): a plugin module that cannot be found or exports no factory, and a plugin whose factory refuses
+ * its options (a ValidationError) the first time it is created.
  */
 import { Authorizer, type Authenticator } from '../../common/auth';
+import { ConfigError } from '../../common/config';
+import { isValidationError } from '../../common/wire/problems';
 import { callCertificatePrincipal, serverCredentials, type TlsMaterial } from '../../common/tls';
 import { attachCallAccess } from '../sdk/access';
 import * as path from 'node:path';
@@ -111,13 +117,26 @@ class PrefixedStore implements KeyValueStore {
   }
 }
 
-/** Resolves a plugin module to its factory (`createFramework`, or the default export). */
+/**
+ * Resolves a plugin module to its factory (`createFramework`, or the default export).
+ * @throws ConfigError when the module is not found or exports no factory; what the module throws as
+ *   it loads (a bug in it) passes as it is.
+ */
 export function loadPlugin(module: string): PluginFactory {
   const file = BUILT_IN_PLUGINS[module] ?? (module.startsWith('.') || path.isAbsolute(module) ? path.resolve(module) : module);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(file) as { createFramework?: unknown; default?: unknown };
+  const problem = (why: string) => new ConfigError([{ path: 'plugins', message: `plugins: plugin ${JSON.stringify(module)} ${why}` }]);
+  let mod: { createFramework?: unknown; default?: unknown };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(file) as typeof mod;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    // Only the plugin itself missing is a configuration error, not a module it requires.
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.split('\n')[0]!.includes(`'${file}'`)) throw problem(`cannot be loaded: no module ${file}`);
+    throw err;
+  }
   const factory = mod.createFramework ?? mod.default;
-  if (typeof factory !== 'function') throw new Error(`plugin ${module} exports no createFramework function (nor a default export)`);
+  if (typeof factory !== 'function') throw problem(`(${file}) exports no createFramework function (nor a default export)`);
   return factory as PluginFactory;
 }
 
@@ -165,7 +184,7 @@ export class FrameworkHost {
     for (const spec of this.options.plugins) {
       this.plugins.push({ spec, factory: loadPlugin(spec.module), framework: undefined, driver: undefined, generation: 0, restarting: false, failures: 0, restartDelayMs: this.options.restartMinMs ?? 1000, restartTimer: undefined, services: new Map(), tornDown: false });
     }
-    for (const p of this.plugins) await this.launch(p);
+    for (const p of this.plugins) await this.launch(p, true);
     if (this.options.grpc !== undefined) {
       this.server = await startGrpcServer({ host: this.options.grpc.host, port: this.options.grpc.port, services: [], credentials: serverCredentials(this.options.tls?.server) });
       for (const p of this.plugins) this.serve(p);
@@ -243,7 +262,8 @@ export class FrameworkHost {
     return { definition: b.definition, implementation } as GrpcServiceBinding;
   }
 
-  private async launch(p: Running): Promise<void> {
+  /** Creates and starts the plugin; `first`: during {@link start}, where refused options are a ConfigError. */
+  private async launch(p: Running, first = false): Promise<void> {
     if (this.stopped || p.tornDown) return;
     const generation = ++p.generation;
     p.restarting = false;
@@ -280,6 +300,11 @@ export class FrameworkHost {
       p.restartDelayMs = this.options.restartMinMs ?? 1000;
       logger.info('plugin started', { module: p.spec.module });
     } catch (err) {
+      if (first && p.framework === undefined && isValidationError(err)) {
+        await this.halt(p);
+        const at = `pluginOptions.${p.spec.name}`;
+        throw new ConfigError(err.problems.map((x) => ({ path: at, message: `${at}: plugin ${JSON.stringify(p.spec.name)} refuses its options: ${x.field === '' ? '' : `${x.field}: `}${x.message}` })));
+      }
       logger.error('plugin failed to start', { err });
       p.restarting = true;
       await this.halt(p);

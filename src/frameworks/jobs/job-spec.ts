@@ -6,11 +6,15 @@
  * Field names are Metronome's where Metronome has the field (`run.maxLaunchDelaySeconds`,
  * `restart.activeDeadlineSeconds`, `schedules[].startingDeadlineSeconds`, `concurrencyPolicy`),
  * and every problem is reported with its path and the offending value, all at once:
- * `schedules[0].timezone: unknown IANA time zone, got "Mars/Olympus"`.
+ * `schedules[0].timezone: unknown IANA time zone, got "Mars/Olympus"; schedules[0].cron: invalid
+ * cron expression: …`. Checks that zod would skip once a field is wrong (a cron in its time zone,
+ * repeated schedule ids, cmd with args, self-dependencies) run on the raw input, so one wrong field
+ * never hides another.
  */
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { describeValue, Problems, ValidationError, type Problem } from '../../common/wire/problems';
+import { valueAt, zodIssueProblems, zodMessage } from '../../common/wire/zod-problems';
 import { readConstraint, type Constraint } from '../sdk/constraints';
 import { CronSchedule } from './cron';
 
@@ -118,36 +122,23 @@ function pathText(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let v = input;
-  for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[p];
-  }
-  return v;
-}
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Validates a job definition (a parsed JSON/YAML object). `now` (epoch ms) is used to check that
- * each cron expression fires at least once in the future.
+ * each cron expression fires at least once in the future. `root` names the document itself in a
+ * problem about its shape (`definition: must be an object …`).
  *
  * @throws ValidationError naming every problem: `run.cpus: must be a finite number > 0 (CPUs), got -1`.
  */
-export function validateJobSpec(input: unknown, now: number): JobSpec {
-  const result = jobSchema.safeParse(input);
+export function validateJobSpec(input: unknown, now: number, root = 'definition'): JobSpec {
+  if (!isObject(input)) {
+    throw ValidationError.of(root, `must be a job definition (an object with id and run), got ${describeValue(input)}`);
+  }
+  const result = jobSchema.safeParse(input, { error: zodMessage });
   const problems: Problem[] = [];
   if (!result.success) {
-    for (const issue of result.error.issues) {
-      const field = pathText(issue.path);
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push({ field: pathText([...issue.path, key]), message: 'unknown field' });
-        continue;
-      }
-      const value = valueAt(input, issue.path);
-      const bare = (issue.code === 'custom' && (issue.params as { bare?: boolean } | undefined)?.bare === true) || (value === undefined && issue.code === 'invalid_type');
-      const message = bare ? issue.message : `${issue.message}, got ${describeValue(value)}`;
-      problems.push({ field, message });
-    }
+    for (const issue of result.error.issues) problems.push(...zodIssueProblems(issue, input, { formatPath: pathText, root, unknownField: 'unknown field' }));
   }
   // Checked on the raw input: zod skips an object's refinements when one of its fields is wrong.
   const run = valueAt(input, ['run']);
@@ -173,42 +164,62 @@ export function validateJobSpec(input: unknown, now: number): JobSpec {
     });
   }
   problems.push(...collector.list);
-  const spec: JobSpec | undefined = result.success ? { ...result.data, run: { ...result.data.run, constraints } } : undefined;
-  // Cron expressions are checked with croner itself, in their time zone, once the shape is right.
-  const schedules = spec?.schedules ?? [];
-  const seen = new Set<string>();
-  schedules.forEach((s, i) => {
-    if (seen.has(s.id)) problems.push({ field: `schedules[${i}].id`, message: `duplicate schedule id, got ${describeValue(s.id)}` });
-    seen.add(s.id);
-    const cron = CronSchedule.tryCreate(s.cron, s.timezone);
-    if (!cron.ok) problems.push({ field: `schedules[${i}].cron`, message: `${cron.message}, got ${describeValue(s.cron)}` });
-    else if (cron.schedule.next(now) === undefined) problems.push({ field: `schedules[${i}].cron`, message: `never fires, got ${describeValue(s.cron)}` });
-  });
-  if (spec !== undefined) {
-    const deps = new Set<string>();
-    spec.dependencies.forEach((d, i) => {
-      if (d === spec.id) problems.push({ field: `dependencies[${i}]`, message: `a job cannot depend on itself, got ${describeValue(d)}` });
-      if (deps.has(d)) problems.push({ field: `dependencies[${i}]`, message: `duplicate dependency, got ${describeValue(d)}` });
-      deps.add(d);
-    });
-  }
+  problems.push(...scheduleProblems(valueAt(input, ['schedules']), now), ...dependencyProblems(input));
   if (problems.length > 0) throw new ValidationError(problems);
-  return spec!;
+  return { ...result.data!, run: { ...result.data!.run, constraints } };
 }
 
 /**
- * Parses a JSON or YAML document (YAML is a superset of JSON) and validates it.
+ * Repeated schedule ids, and each cron expression checked with croner in its time zone (in UTC,
+ * for its syntax alone, when the zone is unknown: that is reported on its own), on the raw input.
+ */
+function scheduleProblems(schedules: unknown, now: number): Problem[] {
+  if (!Array.isArray(schedules)) return [];
+  const problems: Problem[] = [];
+  const seen = new Set<string>();
+  schedules.forEach((s: unknown, i) => {
+    if (!isObject(s)) return;
+    const { id, cron: expression, timezone } = s;
+    if (typeof id === 'string' && seen.has(id)) problems.push({ field: `schedules[${i}].id`, message: `duplicate schedule id, got ${describeValue(id)}` });
+    if (typeof id === 'string') seen.add(id);
+    if (typeof expression !== 'string' || expression === '') return; // reported by the schema
+    const zoneKnown = timezone === undefined || (typeof timezone === 'string' && isTimeZone(timezone));
+    const cron = CronSchedule.tryCreate(expression, zoneKnown ? ((timezone as string | undefined) ?? 'UTC') : 'UTC');
+    if (!cron.ok) problems.push({ field: `schedules[${i}].cron`, message: `${cron.message}, got ${describeValue(expression)}` });
+    else if (zoneKnown && cron.schedule.next(now) === undefined) problems.push({ field: `schedules[${i}].cron`, message: `never fires, got ${describeValue(expression)}` });
+  });
+  return problems;
+}
+
+/** A job depending on itself, or on a parent twice, on the raw input. */
+function dependencyProblems(input: Record<string, unknown>): Problem[] {
+  const { id, dependencies } = input;
+  if (!Array.isArray(dependencies)) return [];
+  const problems: Problem[] = [];
+  const seen = new Set<unknown>();
+  dependencies.forEach((d: unknown, i) => {
+    if (typeof d !== 'string') return;
+    if (d === id) problems.push({ field: `dependencies[${i}]`, message: `a job cannot depend on itself, got ${describeValue(d)}` });
+    if (seen.has(d)) problems.push({ field: `dependencies[${i}]`, message: `duplicate dependency, got ${describeValue(d)}` });
+    seen.add(d);
+  });
+  return problems;
+}
+
+/**
+ * Parses a JSON or YAML document (YAML is a superset of JSON) and validates it. `root` names the
+ * text in a problem about the document as a whole (PutJob's field `text`).
  *
  * @throws ValidationError with the parse error (and its line) or every validation problem.
  */
-export function parseJobSpec(text: string, now: number): JobSpec {
+export function parseJobSpec(text: string, now: number, root = 'text'): JobSpec {
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (e) {
-    throw ValidationError.of('', `not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw ValidationError.of(root, `is not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  return validateJobSpec(doc, now);
+  return validateJobSpec(doc, now, root);
 }
 
 /**

@@ -4,11 +4,14 @@
  * Every problem is reported at once, each naming the field path and the bad value, e.g.
  * `instances: must be an integer >= 0, got -1` or `healthChecks[0].portIndex: must be less than the
  * number of portDefinitions (1), got 2`. Unknown fields are errors (a typo such as `instance` must not
- * silently deploy one instance). Defaults are Marathon's unless noted.
+ * silently deploy one instance). Defaults are Marathon's unless noted. The checks between fields
+ * (cmd or args or an image, ports named by health and readiness checks, …) run even when other
+ * fields are wrong, on the fields that are right, so one wrong field never hides another problem.
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeValue, Problems, ValidationError, type Problem } from '../../common/wire/problems';
+import { describeValue, Problems, ValidationError } from '../../common/wire/problems';
+import { zodIssueProblems, zodMessage } from '../../common/wire/zod-problems';
 import { readConstraint, type Constraint } from '../sdk/constraints';
 
 /** One path segment of an app id: lowercase letters, digits and inner dashes (no dots: task ids use them). */
@@ -201,9 +204,9 @@ export function parseAppDefinition(input: unknown, opts: DefinitionOptions = {})
     throw ValidationError.of('definition', `must be an object, got ${describeValue(input)}`);
   }
   const problems = new Problems();
-  const result = schema.safeParse(input, { error: defaultMessage });
+  const result = schema.safeParse(input, { error: zodMessage });
   if (!result.success) {
-    for (const issue of result.error.issues) problems.addAll(issueProblems(issue, input));
+    for (const issue of result.error.issues) problems.addAll(zodIssueProblems(issue, input, { formatPath, root: 'definition', unknownField: 'is not a known field' }));
   }
   const raw = input as Record<string, unknown>;
   const constraints: string[][] = [];
@@ -219,7 +222,8 @@ export function parseAppDefinition(input: unknown, opts: DefinitionOptions = {})
     if (n.ok) id = n.id;
     else problems.add('id', n.problem);
   }
-  if (result.success) crossFieldProblems(result.data, opts, problems);
+  if (result.success) crossFieldProblems(result.data, opts, problems, () => true);
+  else crossFieldProblemsOfTheValidFields(input as Record<string, unknown>, result.error.issues, opts, problems);
   problems.throwIfAny();
   const data = result.data!;
   return { ...data, id: id!, constraints, env: sortedRecord(data.env), secrets: sortedRecord(data.secrets), labels: sortedRecord(data.labels) };
@@ -233,23 +237,75 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function crossFieldProblems(d: Parsed, opts: DefinitionOptions, problems: Problems): void {
+/**
+ * The checks between fields when the schema failed: the definition without its wrong (and unknown)
+ * fields is parsed again, defaults filling the gaps, and each check runs only if none of the fields
+ * it reads was wrong (a default in place of a wrong field would make up problems).
+ */
+function crossFieldProblemsOfTheValidFields(raw: Record<string, unknown>, issues: readonly z.core.$ZodIssue[], opts: DefinitionOptions, problems: Problems): void {
+  if (issues.some((i) => i.path.length === 0 && i.code !== 'unrecognized_keys')) return;
+  const wrong = new Set(issues.filter((i) => i.path.length > 0).map((i) => String(i.path[0])));
+  const kept = Object.fromEntries(Object.entries(raw).filter(([k]) => Object.hasOwn(schema.shape, k) && !wrong.has(k)));
+  const again = schema.safeParse({ ...kept, id: '/placeholder' }); // the id is checked on its own
+  if (!again.success) return;
+  crossFieldProblems(again.data, opts, problems, (...fields) => fields.every((f) => !wrong.has(f)));
+}
+
+/** The checks between fields; `valid(a, b)` says whether fields a and b were valid as given. */
+function crossFieldProblems(d: Parsed, opts: DefinitionOptions, problems: Problems, valid: (...fields: (keyof Parsed)[]) => boolean): void {
   const image = d.container?.docker?.image;
-  if (d.cmd === undefined && d.args === undefined && image === undefined) {
+  if (valid('cmd', 'args', 'container') && d.cmd === undefined && d.args === undefined && image === undefined) {
     problems.add('cmd', 'an app needs cmd, args or container.docker.image, got none of them');
   }
-  if (d.cmd !== undefined && d.args !== undefined) problems.add('args', 'must not be given together with cmd');
-  if (d.container !== undefined && d.container.docker === undefined) problems.add('container.docker', 'is required when container is given (only Docker images are supported)');
-  if (opts.roles !== undefined && d.role !== undefined && !opts.roles.includes(d.role)) {
+  if (valid('cmd', 'args') && d.cmd !== undefined && d.args !== undefined) problems.add('args', 'must not be given together with cmd');
+  if (valid('container') && d.container !== undefined && d.container.docker === undefined) problems.add('container.docker', 'is required when container is given (only Docker images are supported)');
+  if (valid('role') && opts.roles !== undefined && d.role !== undefined && !opts.roles.includes(d.role)) {
     problems.add('role', `must be one of the framework's roles (${opts.roles.join(', ')}), got ${describeValue(d.role)}`);
   }
-  for (const k of Object.keys(d.env)) {
+  for (const k of valid('env') ? Object.keys(d.env) : []) {
     if (k === '' || k.includes('=')) problems.add(`env[${JSON.stringify(k)}]`, 'variable names must be non-empty and without "="');
   }
-  for (const k of Object.keys(d.secrets)) {
+  for (const k of valid('secrets', 'env') ? Object.keys(d.secrets) : []) {
     if (k === '' || k.includes('=')) problems.add(`secrets[${JSON.stringify(k)}]`, 'variable names must be non-empty and without "="');
     else if (Object.hasOwn(d.env, k)) problems.add(`secrets[${JSON.stringify(k)}]`, `"${k}" is in env too: a variable is either plain or secret`);
   }
+  if (valid('portDefinitions', 'requirePorts')) portProblems(d, problems);
+  const names = new Set(d.portDefinitions.map((p) => p.name).filter((n) => n !== undefined));
+  const ports = d.portDefinitions.length;
+  const portsKnown = valid('portDefinitions');
+  if (valid('healthChecks')) {
+    d.healthChecks.forEach((h, i) => {
+      const at = `healthChecks[${i}]`;
+      if (h.protocol === 'COMMAND') {
+        if (h.command === undefined) problems.add(`${at}.command`, 'is required for a COMMAND health check');
+        if (h.portIndex !== undefined) problems.add(`${at}.portIndex`, `must not be set for a COMMAND health check, got ${h.portIndex}`);
+      } else {
+        if (h.command !== undefined) problems.add(`${at}.command`, `must not be set for a ${h.protocol} health check`);
+        const index = h.portIndex ?? 0;
+        if (portsKnown && index >= ports) problems.add(`${at}.portIndex`, `must be less than the number of portDefinitions (${ports}), got ${index}`);
+      }
+    });
+  }
+  if (valid('readinessChecks')) {
+    d.readinessChecks.forEach((r, i) => {
+      const at = `readinessChecks[${i}]`;
+      if (r.portName !== undefined) {
+        if (portsKnown && !names.has(r.portName)) problems.add(`${at}.portName`, `must name one of the portDefinitions, got ${describeValue(r.portName)}`);
+        if (r.portIndex !== undefined) problems.add(`${at}.portIndex`, 'must not be given together with portName');
+      } else if (portsKnown && (r.portIndex ?? 0) >= ports) {
+        problems.add(`${at}.portIndex`, `must be less than the number of portDefinitions (${ports}), got ${r.portIndex ?? 0}`);
+      }
+      if (r.timeoutSeconds > r.intervalSeconds) problems.add(`${at}.timeoutSeconds`, `must not exceed intervalSeconds (${r.intervalSeconds}), got ${r.timeoutSeconds}`);
+    });
+  }
+  const u = d.unreachableStrategy;
+  if (valid('unreachableStrategy') && !u.disabled && u.expungeAfterSeconds < u.inactiveAfterSeconds) {
+    problems.add('unreachableStrategy.expungeAfterSeconds', `must be >= inactiveAfterSeconds (${u.inactiveAfterSeconds}), got ${u.expungeAfterSeconds}`);
+  }
+}
+
+/** Port names unique; with requirePorts, every port fixed and none twice. */
+function portProblems(d: Parsed, problems: Problems): void {
   const names = new Map<string, number>();
   d.portDefinitions.forEach((p, i) => {
     if (d.requirePorts && p.port === 0) problems.add(`portDefinitions[${i}].port`, 'must be a fixed port (1-65535) when requirePorts is true, got 0');
@@ -265,45 +321,6 @@ function crossFieldProblems(d: Parsed, opts: DefinitionOptions, problems: Proble
       seen.add(p.port);
     });
   }
-  const ports = d.portDefinitions.length;
-  d.healthChecks.forEach((h, i) => {
-    const at = `healthChecks[${i}]`;
-    if (h.protocol === 'COMMAND') {
-      if (h.command === undefined) problems.add(`${at}.command`, 'is required for a COMMAND health check');
-      if (h.portIndex !== undefined) problems.add(`${at}.portIndex`, `must not be set for a COMMAND health check, got ${h.portIndex}`);
-    } else {
-      if (h.command !== undefined) problems.add(`${at}.command`, `must not be set for a ${h.protocol} health check`);
-      const index = h.portIndex ?? 0;
-      if (index >= ports) problems.add(`${at}.portIndex`, `must be less than the number of portDefinitions (${ports}), got ${index}`);
-    }
-  });
-  d.readinessChecks.forEach((r, i) => {
-    const at = `readinessChecks[${i}]`;
-    if (r.portName !== undefined) {
-      if (!names.has(r.portName)) problems.add(`${at}.portName`, `must name one of the portDefinitions, got ${describeValue(r.portName)}`);
-      if (r.portIndex !== undefined) problems.add(`${at}.portIndex`, 'must not be given together with portName');
-    } else if ((r.portIndex ?? 0) >= ports) {
-      problems.add(`${at}.portIndex`, `must be less than the number of portDefinitions (${ports}), got ${r.portIndex ?? 0}`);
-    }
-    if (r.timeoutSeconds > r.intervalSeconds) problems.add(`${at}.timeoutSeconds`, `must not exceed intervalSeconds (${r.intervalSeconds}), got ${r.timeoutSeconds}`);
-  });
-  const u = d.unreachableStrategy;
-  if (!u.disabled && u.expungeAfterSeconds < u.inactiveAfterSeconds) {
-    problems.add('unreachableStrategy.expungeAfterSeconds', `must be >= inactiveAfterSeconds (${u.inactiveAfterSeconds}), got ${u.expungeAfterSeconds}`);
-  }
-}
-
-/** Zod's messages, reworded: what the field must be (the bad value is appended by {@link issueProblems}). */
-function defaultMessage(iss: { code?: string; input?: unknown; expected?: string; values?: readonly unknown[] }): string | undefined {
-  switch (iss.code) {
-    case 'invalid_type':
-      if (iss.input === undefined) return 'is required';
-      return iss.expected === 'array' ? 'must be a list' : iss.expected === 'object' || iss.expected === 'record' ? 'must be an object' : `must be a ${iss.expected}`;
-    case 'invalid_value':
-      return `must be one of ${(iss.values ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
-    default:
-      return undefined;
-  }
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -314,25 +331,6 @@ function formatPath(path: readonly PropertyKey[]): string {
     else out += `[${JSON.stringify(String(seg))}]`;
   });
   return out;
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let v: unknown = input;
-  for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[seg as string];
-  }
-  return v;
-}
-
-function issueProblems(issue: z.core.$ZodIssue, input: unknown): Problem[] {
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => ({ field: formatPath([...issue.path, k]), message: 'is not a known field' }));
-  }
-  const field = formatPath(issue.path);
-  const value = valueAt(input, issue.path);
-  const message = issue.message === 'is required' || value === undefined ? issue.message : `${issue.message}, got ${describeValue(value)}`;
-  return [{ field: field === '' ? 'definition' : field, message }];
 }
 
 /** JSON with object keys sorted, for comparing definitions. */

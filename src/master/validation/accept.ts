@@ -5,14 +5,20 @@
  * (known task ids, an authorizer) and carries the plan out.
  *
  * Rules:
+ * - A task id used twice in the ACCEPT makes it invalid as a whole, before anything applies: nothing
+ *   launches or converts, every offered resource is returned (without the ACCEPT's filters), each
+ *   distinct id gets one TASK_ERROR (REASON_TASK_INVALID) and `refused` says why (see
+ *   `accept-task-ids.ts`: a status update about a repeated id could not say which task it is about).
  * - Offers from more than one agent (or none) make the whole ACCEPT invalid: every task of every
  *   LAUNCH/LAUNCH_GROUP is dropped (`TASK_DROPPED`, REASON_INVALID_OFFERS), nothing converts, and
  *   every offered resource is returned.
  * - Otherwise operations apply in order to a pool per offer role, each seeing what the earlier ones
  *   left: a RESERVE before a LAUNCH can feed it; a LAUNCH before the RESERVE cannot.
  * - A rejected task is a status update (`TASK_ERROR` with a reason and a message naming the field
- *   and value); a rejected RESERVE/UNRESERVE/CREATE/DESTROY, or a malformed operation, is an
- *   `operationErrors` entry (an ERROR event). Rejections leave the pool as it was.
+ *   and value) — except a task whose id is that of a task the framework already has, which is an
+ *   `operationErrors` entry, since an update with that id would speak of the task that runs. A
+ *   rejected RESERVE/UNRESERVE/CREATE/DESTROY, or a malformed operation, is an `operationErrors`
+ *   entry too (an ERROR event). Rejections leave the pool as it was.
  * - LAUNCH_GROUP is all or nothing.
  *
  * Conservation (property-tested): replaying launches and conversions in operation order on the
@@ -26,6 +32,7 @@ import { _berth_v1_Operation_Type as OperationType } from '../../generated/berth
 import type { Operation__Output } from '../../generated/berth/v1/Operation';
 import type { TaskInfo__Output } from '../../generated/berth/v1/TaskInfo';
 import type { _berth_v1_TaskStatus_Reason__Output as TaskReason } from '../../generated/berth/v1/TaskStatus';
+import { reportableTaskIds, repeatedTaskIds, taskSites } from './accept-task-ids';
 import { describeValue, formatProblems, type Problem } from './errors';
 import { OfferPool } from './offer-pool';
 import { planCreate, planDestroy, planReserve, planUnreserve, type AcceptAction, type ConversionContext, type ConversionResult } from './offer-conversions';
@@ -118,8 +125,13 @@ export interface AcceptPlan {
   readonly taskOutcomes: TaskOutcome[];
   readonly conversions: PlannedConversion[];
   readonly operationErrors: OperationError[];
-  /** What no operation used, per offer role: goes back to the allocator (with the ACCEPT's filters). */
+  /**
+   * What no operation used, per offer role: goes back to the allocator (with the ACCEPT's filters,
+   * unless the ACCEPT was `refused`).
+   */
   readonly unused: { role: string; resources: Resources }[];
+  /** Set when the ACCEPT is invalid as a whole (a repeated task id): why, for one ERROR event. */
+  refused?: string;
 }
 
 const MEMBER = { LAUNCH: 'launch', LAUNCH_GROUP: 'launch_group', RESERVE: 'reserve', UNRESERVE: 'unreserve', CREATE: 'create', DESTROY: 'destroy' } as const;
@@ -134,7 +146,6 @@ export function planAccept(input: AcceptInput): AcceptPlan {
 class AcceptPlanner {
   private readonly plan: AcceptPlan = { launches: [], taskOutcomes: [], conversions: [], operationErrors: [], unused: [] };
   private readonly pool: OfferPool;
-  private readonly seen = new Set<string>();
   private readonly ctx: ConversionContext;
   private readonly capabilities: ReadonlySet<string>;
 
@@ -146,8 +157,13 @@ class AcceptPlanner {
   }
 
   run(): AcceptPlan {
+    const sites = taskSites(this.input.operations);
     const agents = [...new Set(this.input.offers.map((o) => o.agentId))];
-    if (agents.length !== 1) {
+    const refused = repeatedTaskIds(sites);
+    if (refused !== undefined) {
+      this.plan.refused = refused;
+      for (const id of reportableTaskIds(sites, this.input.isKnownTask)) this.reject(id, 'TASK_ERROR', 'REASON_TASK_INVALID', `not launched: the ACCEPT was ${refused}`);
+    } else if (agents.length !== 1) {
       const why = agents.length === 0 ? 'no offers to accept' : `the offers span ${agents.length} agents (${agents.map((a) => JSON.stringify(a)).join(', ')}); one ACCEPT uses offers of one agent`;
       this.input.operations.forEach((op, index) => this.dropAll(op, index, why));
     } else {
@@ -181,13 +197,13 @@ class AcceptPlanner {
   private dropAll(op: Operation__Output, index: number, why: string): void {
     const tasks = op?.launch?.task_infos ?? op?.launch_group?.task_group?.tasks;
     if (tasks === undefined) return this.operationError(op, index, `operations[${index}]: ${why}`);
-    const unnamed: number[] = [];
+    const unreportable: number[] = [];
     tasks.forEach((task, j) => {
       const id = task?.task_id?.value;
-      if (typeof id === 'string' && id !== '') this.reject(id, 'TASK_DROPPED', 'REASON_INVALID_OFFERS', why);
-      else unnamed.push(j);
+      if (typeof id === 'string' && id !== '' && !this.input.isKnownTask(id)) this.reject(id, 'TASK_DROPPED', 'REASON_INVALID_OFFERS', why);
+      else unreportable.push(j);
     });
-    if (unnamed.length > 0) this.operationError(op, index, `operations[${index}]: ${why} (and tasks ${unnamed.join(', ')} have no task_id to report on)`);
+    if (unreportable.length > 0) this.operationError(op, index, `operations[${index}]: ${why} (tasks ${unreportable.join(', ')} not launched and not reported by status update: no task_id, or the id of an existing task)`);
   }
 
   private apply(op: Operation__Output, index: number, agentId: string): void {
@@ -232,15 +248,16 @@ class AcceptPlanner {
     this.plan.conversions.push({ index, type, role: result.role, consumed: result.consumed, converted: result.converted });
   }
 
-  /** Checks a task alone and against this ACCEPT (duplicate ids); records its id as seen. */
-  private check(task: TaskInfo__Output, at: string, agentId: string, alsoInGroup?: ReadonlySet<string>): CheckedTask {
+  /**
+   * Checks a task alone and against the framework's tasks (ids repeated within the ACCEPT were
+   * refused before). `existing`: its id is that of a task the framework has.
+   */
+  private check(task: TaskInfo__Output, at: string, agentId: string): CheckedTask & { existing?: true } {
     const checked = checkTaskInfo(task, at, { agentId, allowRevocable: this.capabilities.has('REVOCABLE_RESOURCES') });
     const id = checked.taskId;
-    if (id === undefined) return checked;
-    const problems: Problem[] = [...checked.problems];
-    if (this.seen.has(id) || alsoInGroup?.has(id)) problems.unshift({ field: `${at}.task_id.value`, message: `duplicate task id ${describeValue(id)}: used earlier in this ACCEPT` });
-    else if (this.input.isKnownTask(id)) problems.unshift({ field: `${at}.task_id.value`, message: `duplicate task id ${describeValue(id)}: the framework already has a task with this id` });
-    return { ...checked, problems };
+    if (id === undefined || !this.input.isKnownTask(id)) return checked;
+    const problems: Problem[] = [{ field: `${at}.task_id.value`, message: `duplicate task id ${describeValue(id)}: the framework already has a task with this id` }, ...checked.problems];
+    return { ...checked, problems, existing: true };
   }
 
   /** The Unix user a task asks to run as: CommandInfo.user, else FrameworkInfo.user ('' : the agent's default). */
@@ -251,8 +268,7 @@ class AcceptPlanner {
   private launch(op: Operation__Output, index: number, task: TaskInfo__Output, at: string, agentId: string): void {
     const checked = this.check(task, at, agentId);
     const id = checked.taskId;
-    if (id === undefined) return this.operationError(op, index, `${at}: task not launched and not reportable: ${formatProblems(checked.problems)}`);
-    this.seen.add(id);
+    if (id === undefined || checked.existing) return this.operationError(op, index, `${at}: task not launched and not reportable: ${formatProblems(checked.problems)}`);
     if (checked.problems.length > 0) return this.reject(id, 'TASK_ERROR', 'REASON_TASK_INVALID', formatProblems(checked.problems));
     const resources = checked.resources!;
     const choice = this.pool.chooseRole(resources);
@@ -270,18 +286,12 @@ class AcceptPlanner {
   private launchGroup(op: Operation__Output, index: number, at: string, agentId: string): void {
     const tasks = op.launch_group!.task_group?.tasks ?? [];
     if (tasks.length === 0) return this.operationError(op, index, `${at}.tasks: a task group needs at least one task`);
-    const inGroup = new Set<string>();
-    const checked = tasks.map((task, j) => {
-      const c = this.check(task, `${at}.tasks[${j}]`, agentId, inGroup);
-      if (c.taskId !== undefined) inGroup.add(c.taskId);
-      return c;
-    });
-    for (const id of inGroup) this.seen.add(id);
+    const checked = tasks.map((task, j) => this.check(task, `${at}.tasks[${j}]`, agentId));
 
     let reason: LaunchRejection = 'REASON_TASK_GROUP_INVALID';
     let why: string | undefined;
     const bad = checked.filter((c) => c.problems.length > 0);
-    const unnamed = checked.filter((c) => c.taskId === undefined).length;
+    const unreportable = checked.filter((c) => c.taskId === undefined || c.existing).length;
     if (bad.length > 0) {
       why = bad.map((c) => (c.taskId === undefined ? '' : `task ${JSON.stringify(c.taskId)}: `) + formatProblems(c.problems)).join('; ');
     }
@@ -310,8 +320,8 @@ class AcceptPlanner {
     }
     if (role === undefined) {
       const message = `task group rejected as a whole: ${why}`;
-      for (const c of checked) if (c.taskId !== undefined) this.reject(c.taskId, 'TASK_ERROR', reason, message);
-      if (unnamed > 0) this.operationError(op, index, `${at}: ${message}`);
+      for (const c of checked) if (c.taskId !== undefined && !c.existing) this.reject(c.taskId, 'TASK_ERROR', reason, message);
+      if (unreportable > 0) this.operationError(op, index, `${at}: ${message}`);
       return;
     }
     this.pool.take(role, total);

@@ -23,12 +23,17 @@ const REFERENCE = new RegExp(`^(${NAME})(?::(${TAG}))?(?:@(${DIGEST}))?$`);
 /** Longest repository name Docker accepts. */
 export const MAX_IMAGE_NAME_LENGTH = 255;
 
+/** Longest image reference looked at: a repository name, a tag and a digest. */
+export const MAX_IMAGE_REFERENCE_LENGTH = 1024;
+
 /**
  * Why `image` is not a valid image reference (e.g. `registry.example/app:1.2`,
  * `busybox@sha256:…`), or `undefined` if it is. Never throws.
  */
 export function imageReferenceProblem(image: string): string | undefined {
   if (image === '') return 'must not be empty';
+  // Name, tag and the longest digest (sha512) fit in far less; a longer string is not parsed at all.
+  if (image.length > MAX_IMAGE_REFERENCE_LENGTH) return `must be at most ${MAX_IMAGE_REFERENCE_LENGTH} characters, got ${image.length}: ${JSON.stringify(image.slice(0, 80))}…`;
   const m = REFERENCE.exec(image);
   if (m === null) {
     const repository = image.split('@')[0].replace(/:[\w][\w.-]*$/, '');

@@ -20,6 +20,7 @@ import type { HealthCheck__Output } from '../../generated/berth/v1/HealthCheck';
 import type { TaskInfo__Output } from '../../generated/berth/v1/TaskInfo';
 import { describeValue, Problems, type Problem } from './errors';
 import { imageReferenceProblem } from './image-reference';
+import { checkCount, checkLength, checkTotal, TASK_LIMITS as LIMIT } from './task-limits';
 
 /** Longest task id (TaskID: 1–255 characters). */
 export const MAX_TASK_ID_LENGTH = 255;
@@ -71,7 +72,8 @@ export function taskInfoProblems(task: TaskInfo__Output, path = 'task_info', opt
  * a command, or a DOCKER container with a sane image (a PROCESS container needs a command); valid
  * environment names and URIs; container volumes at absolute paths; a health check whose type matches
  * the member set, with non-negative timings and ports in 1–65535; a non-negative kill grace period;
- * a positive max_completion_time; valid labels and discovery ports. Never throws.
+ * a positive max_completion_time; valid labels and discovery ports; every free-text field and list
+ * within its limit (`task-limits.ts`). Never throws.
  */
 export function checkTaskInfo(task: TaskInfo__Output, path: string, opts: TaskCheckOptions = {}): CheckedTask {
   const problems = new Problems();
@@ -84,6 +86,7 @@ export function checkTaskInfo(task: TaskInfo__Output, path: string, opts: TaskCh
     else problems.add(`${path}.task_id.value`, p);
   }
   if (typeof task.name !== 'string' || task.name.trim() === '') problems.add(`${path}.name`, `must not be empty, got ${describeValue(task.name)}`);
+  else checkLength(problems, `${path}.name`, task.name, LIMIT.name);
   const agent = task.agent_id?.value;
   if (agent === undefined || agent === '') problems.add(`${path}.agent_id`, 'is required (the agent of the offers)');
   else if (opts.agentId !== undefined && agent !== opts.agentId) {
@@ -100,7 +103,7 @@ export function checkTaskInfo(task: TaskInfo__Output, path: string, opts: TaskCh
   if (task.health_check !== null && task.health_check !== undefined) readHealthCheck(task.health_check, `${path}.health_check`, docker, problems);
   if (task.kill_policy?.grace_period) readDuration(task.kill_policy.grace_period, `${path}.kill_policy.grace_period`, problems);
   readDuration(task.max_completion_time, `${path}.max_completion_time`, problems, { positive: true });
-  readLabels(task.labels, `${path}.labels`, problems);
+  readTaskLabels(task.labels, `${path}.labels`, problems);
   if (task.discovery !== null && task.discovery !== undefined) readDiscovery(task.discovery, `${path}.discovery`, problems);
   return { problems: problems.list, ...(taskId === undefined ? {} : { taskId }), ...(resources === undefined ? {} : { resources }) };
 }
@@ -133,8 +136,11 @@ function readContainer(c: ContainerInfo__Output | null | undefined, at: string, 
     else {
       const p = imageReferenceProblem(c.docker.image ?? '');
       if (p !== undefined) problems.add(`${at}.docker.image`, p === 'must not be empty' ? 'is required for a DOCKER container' : p);
+      checkCount(problems, `${at}.docker.parameters`, c.docker.parameters, LIMIT.dockerParameters);
       (c.docker.parameters ?? []).forEach((param, i) => {
         if (!param?.key) problems.add(`${at}.docker.parameters[${i}].key`, `must not be empty, got ${describeValue(param?.key)}`);
+        else checkLength(problems, `${at}.docker.parameters[${i}].key`, param.key, LIMIT.dockerParameterText);
+        checkLength(problems, `${at}.docker.parameters[${i}].value`, param?.value, LIMIT.dockerParameterText);
       });
     }
   } else if (type === 'PROCESS' && c.docker !== null && c.docker !== undefined) {
@@ -144,10 +150,12 @@ function readContainer(c: ContainerInfo__Output | null | undefined, at: string, 
   (c.volumes ?? []).forEach((v, i) => {
     const here = `${at}.volumes[${i}]`;
     if (!isAbsolutePath(v?.container_path)) problems.add(`${here}.container_path`, `must be an absolute path, got ${describeValue(v?.container_path)}`);
+    else checkLength(problems, `${here}.container_path`, v.container_path, LIMIT.path);
     const hostPath = v?.host_path;
     const persistenceId = v?.persistence_id;
     if (hostPath !== undefined && hostPath !== null) {
       if (!isAbsolutePath(hostPath)) problems.add(`${here}.host_path`, `must be an absolute path, got ${describeValue(hostPath)}`);
+      else checkLength(problems, `${here}.host_path`, hostPath, LIMIT.path);
     } else if (persistenceId !== undefined && persistenceId !== null) {
       if (resources !== undefined && !volumeIds.has(persistenceId)) {
         problems.add(`${here}.persistence_id`, `names no persistent volume in the task's resources, got ${describeValue(persistenceId)}`);
@@ -173,27 +181,50 @@ function readCommand(cmd: CommandInfo__Output, at: string, docker: boolean, prob
     problems.add(`${at}.value`, 'must name the program to run (only a DOCKER container may fall back to the image entrypoint)');
   }
   if (value.includes('\u0000')) problems.add(`${at}.value`, 'must not contain a NUL character');
+  let commandChars = checkLength(problems, `${at}.value`, cmd.value, LIMIT.commandText);
+  checkCount(problems, `${at}.arguments`, cmd.arguments, LIMIT.arguments);
   (cmd.arguments ?? []).forEach((arg, i) => {
     if (typeof arg === 'string' && arg.includes('\u0000')) problems.add(`${at}.arguments[${i}]`, 'must not contain a NUL character');
+    commandChars += checkLength(problems, `${at}.arguments[${i}]`, arg, LIMIT.commandText);
   });
-  (cmd.environment?.variables ?? []).forEach((v, i) => {
-    const name = v?.name;
-    if (typeof name !== 'string' || name === '' || ENV_NAME_FORBIDDEN.test(name)) {
-      problems.add(`${at}.environment.variables[${i}].name`, `must be non-empty without "=" or NUL, got ${describeValue(name)}`);
-    }
-    if (typeof v?.value === 'string' && v.value.includes('\u0000')) problems.add(`${at}.environment.variables[${i}].value`, 'must not contain a NUL character');
-  });
+  checkTotal(problems, at, 'value and arguments', commandChars, LIMIT.commandTotal);
+  readEnvironment(cmd, at, problems);
   if (cmd.user !== undefined && cmd.user !== null && (cmd.user === '' || /[\s\u0000-\u001f]/.test(cmd.user))) {
     problems.add(`${at}.user`, `must be a user name without whitespace, got ${describeValue(cmd.user)}`);
-  }
+  } else checkLength(problems, `${at}.user`, cmd.user, LIMIT.user);
+  checkCount(problems, `${at}.uris`, cmd.uris, LIMIT.uris);
   (cmd.uris ?? []).forEach((uri, i) => {
     const here = `${at}.uris[${i}]`;
+    if (checkLength(problems, `${here}.value`, uri?.value, LIMIT.uri) > LIMIT.uri) return;
     if (!/^(https?|file):\/\/\S+$/i.test(uri?.value ?? '')) problems.add(`${here}.value`, `must be an http, https or file URL, got ${describeValue(uri?.value)}`);
     const out = uri?.output_file ?? '';
     if (out !== '' && (/[/\\\u0000]/.test(out) || out === '.' || out === '..')) {
       problems.add(`${here}.output_file`, `must be a plain file name, got ${describeValue(out)}`);
-    }
+    } else checkLength(problems, `${here}.output_file`, out, LIMIT.outputFile);
   });
+}
+
+function readEnvironment(cmd: CommandInfo__Output, at: string, problems: Problems): void {
+  const variables = cmd.environment?.variables ?? [];
+  checkCount(problems, `${at}.environment.variables`, variables, LIMIT.environmentVariables);
+  let chars = 0;
+  variables.forEach((v, i) => {
+    const here = `${at}.environment.variables[${i}]`;
+    const name = v?.name;
+    if (typeof name !== 'string' || name === '' || ENV_NAME_FORBIDDEN.test(name)) {
+      problems.add(`${here}.name`, `must be non-empty without "=" or NUL, got ${describeValue(name)}`);
+    }
+    if (typeof v?.value === 'string' && v.value.includes('\u0000')) problems.add(`${here}.value`, 'must not contain a NUL character');
+    chars += checkLength(problems, `${here}.name`, name, LIMIT.environmentName) + checkLength(problems, `${here}.value`, v?.value, LIMIT.environmentValue);
+  });
+  checkTotal(problems, `${at}.environment`, 'the variables\' names and values', chars, LIMIT.environmentTotal);
+}
+
+/** Labels as `readLabels` checks them, with the task limits on their number and value sizes. */
+function readTaskLabels(labels: TaskInfo__Output['labels'], at: string, problems: Problems): void {
+  checkCount(problems, `${at}.labels`, labels?.labels, LIMIT.labels);
+  (labels?.labels ?? []).forEach((l, i) => checkLength(problems, `${at}.labels[${i}].value`, l?.value, LIMIT.labelValue));
+  readLabels(labels, at, problems);
 }
 
 const CHECK_MEMBER = { HTTP: 'http', TCP: 'tcp', COMMAND: 'command' } as const;
@@ -219,6 +250,7 @@ function readHealthCheck(hc: HealthCheck__Output, at: string, docker: boolean, p
     if (scheme !== '' && scheme !== 'http' && scheme !== 'https') problems.add(`${at}.http.scheme`, `must be "http" or "https", got ${describeValue(scheme)}`);
     const p = hc.http.path ?? '';
     if (p !== '' && (!p.startsWith('/') || /[\s\u0000-\u001f]/.test(p))) problems.add(`${at}.http.path`, `must start with "/" and hold no whitespace, got ${describeValue(p)}`);
+    else checkLength(problems, `${at}.http.path`, p, LIMIT.path);
     (hc.http.statuses ?? []).forEach((s, i) => {
       if (!Number.isInteger(s) || s < 100 || s > 599) problems.add(`${at}.http.statuses[${i}]`, `must be an HTTP status in 100-599, got ${describeValue(s)}`);
     });
@@ -240,6 +272,7 @@ function readHealthCheck(hc: HealthCheck__Output, at: string, docker: boolean, p
 
 function readDiscovery(d: DiscoveryInfo__Output, at: string, problems: Problems): void {
   const names = new Map<string, number>();
+  checkLength(problems, `${at}.name`, d.name, LIMIT.discoveryName);
   (d.ports ?? []).forEach((p, i) => {
     const here = `${at}.ports[${i}]`;
     if (!Number.isInteger(p?.number) || p.number < 1 || p.number > 65535) problems.add(`${here}.number`, `must be a port in 1-65535, got ${describeValue(p?.number)}`);
@@ -248,7 +281,8 @@ function readDiscovery(d: DiscoveryInfo__Output, at: string, problems: Problems)
     const name = p?.name ?? '';
     if (name !== '' && names.has(name)) problems.add(`${here}.name`, `${describeValue(name)} repeats ${at}.ports[${names.get(name)}].name`);
     else if (name !== '') names.set(name, i);
-    readLabels(p?.labels, `${here}.labels`, problems);
+    checkLength(problems, `${here}.name`, name, LIMIT.discoveryName);
+    readTaskLabels(p?.labels, `${here}.labels`, problems);
   });
-  readLabels(d.labels, `${at}.labels`, problems);
+  readTaskLabels(d.labels, `${at}.labels`, problems);
 }

@@ -145,7 +145,7 @@ describe('every problem is reported, with field, value and source', () => {
       `replicas: must be one of 1, 3, got 2 (from file ${f})`,
       `grpc.host: must be a non-empty string, got "" (from file ${f})`,
       'pingMs: must be a duration of at least 1ms such as 500ms, 15s or 10m (a bare number is milliseconds), got "15x" (from env BERTH_PING_MS)',
-      'debug: must be true or false, got "maybe" (from env BERTH_DEBUG)',
+      'debug: must be true or false (also accepted, in any case: 1/0, yes/no, on/off), got "maybe" (from env BERTH_DEBUG)',
       'grpc.port: must be an integer between 0 and 65535, got "70000" (from flag --grpc-port)',
       'servers[1]: must be a URL, got "not a url" (from flag --servers)',
     ]));

@@ -44,7 +44,7 @@ const askArb: fc.Arbitrary<Resources> = fc
 const NEGATIVE: Resource[] = [{ name: 'cpus', type: 'SCALAR', scalar: { value: -1 } }];
 
 const taskArb: fc.Arbitrary<TaskBuilder> = fc
-  .record({ id: fc.constantFrom('', ...Array.from({ length: 12 }, (_, i) => `t${i + 1}`)), ask: askArb, broken: fc.boolean(), malformed: fc.integer({ min: 0, max: 9 }) })
+  .record({ id: fc.constantFrom('', ...Array.from({ length: 40 }, (_, i) => `t${i + 1}`)), ask: askArb, broken: fc.boolean(), malformed: fc.integer({ min: 0, max: 9 }) })
   .map(({ id, ask, broken, malformed }) => {
     const t = new TaskBuilder(id || 'x').with({ resources: resourcesToWire(ask) });
     if (id === '') t.with({ task_id: null });
@@ -131,9 +131,14 @@ describe('planAccept conservation', () => {
           expect(plan.conversions).toEqual([]);
         }
 
-        // Every task with an id gets exactly one answer: a launch or a status update.
+        // Every task id but the running task's ("t5") gets exactly one answer: a launch or a status
+        // update; "t5" gets neither (an update with its id would speak of the running task).
         const named = decoded.flatMap((o) => [...(o.launch?.task_infos ?? []), ...(o.launch_group?.task_group?.tasks ?? [])]).filter((t) => t.task_id !== null);
-        expect(plan.launches.length + plan.taskOutcomes.length).toBe(named.length);
+        const answered = [...plan.launches.map((l) => l.task.task_id!.value), ...plan.taskOutcomes.map((o) => o.taskId)];
+        expect(answered.length).toBe(new Set(answered).size);
+        expect(new Set(answered)).toEqual(new Set(named.map((t) => t.task_id!.value).filter((id) => id !== 't5')));
+        // A repeated id refuses the whole ACCEPT.
+        if (named.length !== new Set(named.map((t) => t.task_id!.value)).size) expect([plan.refused !== undefined, plan.launches, plan.conversions]).toEqual([true, [], []]);
       }),
       { numRuns: 400 },
     );

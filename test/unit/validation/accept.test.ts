@@ -54,16 +54,33 @@ describe('planAccept: LAUNCH', () => {
     expect(plan.taskOutcomes[0].message).toContain('missing ports:[31006-31007]');
   });
 
-  it('rejects a duplicate id within the ACCEPT and an id the framework already has', () => {
+  it('refuses the whole ACCEPT when a task id repeats: nothing launches or converts, one TASK_ERROR per id', () => {
     const plan = accept(
       [offer('cpus:8;mem:1024')],
-      ops(op.launch(task('t1'), task('t1')), op.launch(task('old'))),
+      ops(op.reserve(reserved('cpus:1', 'eng', 'p')), op.launch(task('t1'), task('t2')), op.launchGroup(task('g'), task('t1')), op.launch(task('old'))),
       { isKnownTask: (id) => id === 'old' },
     );
-    expect(plan.launches.map((l) => l.task.task_id?.value)).toEqual(['t1']);
-    expect(plan.taskOutcomes).toEqual([
-      { taskId: 't1', state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: 'operations[0].launch.task_infos[1].task_id.value: duplicate task id "t1": used earlier in this ACCEPT' },
-      { taskId: 'old', state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: 'operations[1].launch.task_infos[0].task_id.value: duplicate task id "old": the framework already has a task with this id' },
+    const why =
+      'refused as a whole, nothing launched or converted: duplicate task id "t1" at operations[1].launch.task_infos[0].task_id.value and operations[2].launch_group.task_group.tasks[1].task_id.value (a task id may appear once in an ACCEPT)';
+    expect(plan.refused).toBe(why);
+    expect(plan.launches).toEqual([]);
+    expect(plan.conversions).toEqual([]);
+    // "old" is the framework's running task: an update with its id would speak of that task.
+    expect(plan.taskOutcomes).toEqual(['t1', 't2', 'g'].map((taskId) => ({ taskId, state: 'TASK_ERROR', reason: 'REASON_TASK_INVALID', message: `not launched: the ACCEPT was ${why}` })));
+    expect(plan.operationErrors).toEqual([]);
+    expect(unusedOf(plan)).toBe('cpus:8;mem:1024');
+  });
+
+  it('rejects a task with the id of an existing task by an operation error, never by a status update for that id', () => {
+    const plan = accept([offer('cpus:8;mem:1024')], ops(op.launch(task('old'), task('new'))), { isKnownTask: (id) => id === 'old' });
+    expect(plan.launches.map((l) => l.task.task_id?.value)).toEqual(['new']);
+    expect(plan.taskOutcomes).toEqual([]);
+    expect(plan.operationErrors).toEqual([
+      {
+        index: 0,
+        type: 'LAUNCH',
+        message: 'operations[0].launch.task_infos[0]: task not launched and not reportable: operations[0].launch.task_infos[0].task_id.value: duplicate task id "old": the framework already has a task with this id',
+      },
     ]);
   });
 
@@ -117,6 +134,12 @@ describe('planAccept: offers', () => {
     expect(plan.taskOutcomes[0].message).toBe('the offers span 2 agents ("a1", "a2"); one ACCEPT uses offers of one agent');
     expect(plan.operationErrors.map((e) => [e.index, e.type])).toEqual([[2, 'RESERVE']]);
     expect(unusedOf(plan)).toBe('cpus:8;mem:2048');
+  });
+
+  it('sends no TASK_DROPPED for the id of an existing task when the offers are invalid', () => {
+    const plan = accept([], ops(op.launch(task('old'), task('new'))), { isKnownTask: (id) => id === 'old' });
+    expect(plan.taskOutcomes.map((o) => o.taskId)).toEqual(['new']);
+    expect(plan.operationErrors[0].message).toContain('tasks 0 not launched and not reported by status update');
   });
 
   it('treats an ACCEPT without offers the same way', () => {
@@ -179,11 +202,19 @@ describe('planAccept: LAUNCH_GROUP', () => {
     );
   });
 
-  it('rejects a group with a repeated task id, and an unauthorized group', () => {
+  it('refuses a group with a repeated task id, and rejects an unauthorized group', () => {
     const dup = accept([offer('cpus:4;mem:1024')], ops(op.launchGroup(task('a'), task('a'))));
-    expect(dup.taskOutcomes[0].message).toContain('duplicate task id "a": used earlier in this ACCEPT');
+    expect(dup.refused).toContain('duplicate task id "a" at operations[0].launch_group.task_group.tasks[0].task_id.value and operations[0].launch_group.task_group.tasks[1].task_id.value');
+    expect(dup.taskOutcomes.map((o) => o.taskId)).toEqual(['a']);
     const denied = accept([offer('cpus:4;mem:1024')], ops(op.launchGroup(task('a'), task('b'))), { authorize: () => false });
     expect(denied.taskOutcomes.map((o) => o.reason)).toEqual(['REASON_TASK_GROUP_UNAUTHORIZED', 'REASON_TASK_GROUP_UNAUTHORIZED']);
+  });
+
+  it('rejects a group with the id of an existing task: the others get TASK_ERROR, that id an operation error', () => {
+    const plan = accept([offer('cpus:4;mem:1024')], ops(op.launchGroup(task('a'), task('old'))), { isKnownTask: (id) => id === 'old' });
+    expect(plan.taskOutcomes.map((o) => [o.taskId, o.reason])).toEqual([['a', 'REASON_TASK_GROUP_INVALID']]);
+    expect(plan.operationErrors).toHaveLength(1);
+    expect(plan.operationErrors[0].message).toContain('duplicate task id "old": the framework already has a task with this id');
   });
 });
 

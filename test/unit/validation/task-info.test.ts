@@ -64,6 +64,19 @@ describe('taskInfoProblems', () => {
     ['zero max completion time', { max_completion_time: { nanoseconds: 0 } }, 'task.max_completion_time.nanoseconds', 'must be positive, got 0'],
     ['repeated label', { labels: { labels: [{ key: 'k', value: 'v' }, { key: 'k', value: 'v' }] } }, 'task.labels.labels[1]', 'repeats the label "k"="v"'],
     ['discovery port 0', { discovery: { ports: [{ number: 0 }] } }, 'task.discovery.ports[0].number', 'must be a port in 1-65535, got 0'],
+    ['1 MiB name', { name: 'n'.repeat(1 << 20) }, 'task.name', `must be at most 255 characters, got 1048576: "${'n'.repeat(80)}…"`],
+    ['overlong command', { command: { value: 'x'.repeat(65537) } }, 'task.command.value', 'must be at most 65536 characters, got 65537'],
+    ['too many arguments', { command: { value: 'x', arguments: Array.from({ length: 1025 }, () => 'a') } }, 'task.command.arguments', 'must have at most 1024 entries, got 1025'],
+    ['command and arguments too long together', { command: { value: 'x', shell: false, arguments: Array.from({ length: 5 }, () => 'a'.repeat(60000)) } }, 'task.command', 'value and arguments must be at most 262144 characters together, got 300001'],
+    ['overlong env value', { command: { value: 'x', environment: { variables: [{ name: 'A', value: 'v'.repeat(65537) }] } } }, 'task.command.environment.variables[0].value', 'must be at most 65536 characters, got 65537'],
+    ['environment too large together', { command: { value: 'x', environment: { variables: Array.from({ length: 5 }, (_, i) => ({ name: `A${i}`, value: 'v'.repeat(60000) })) } } }, 'task.command.environment', "the variables' names and values must be at most 262144 characters together, got 300010"],
+    ['overlong user', { command: { value: 'x', user: 'u'.repeat(256) } }, 'task.command.user', 'must be at most 255 characters, got 256'],
+    ['overlong URI', { command: { value: 'x', uris: [{ value: 'https://x/' + 'y'.repeat(5000) }] } }, 'task.command.uris[0].value', 'must be at most 4096 characters, got 5010'],
+    ['overlong label value', { labels: { labels: [{ key: 'k', value: 'v'.repeat(4097) }] } }, 'task.labels.labels[0].value', 'must be at most 4096 characters, got 4097'],
+    ['too many labels', { labels: { labels: Array.from({ length: 257 }, (_, i) => ({ key: `k${i}`, value: '' })) } }, 'task.labels.labels', 'must have at most 256 entries, got 257'],
+    ['overlong image', docker('a'.repeat(2000)), 'task.container.docker.image', 'must be at most 1024 characters, got 2000'],
+    ['overlong docker parameter', { command: null, container: { type: 'DOCKER', docker: { image: 'busybox', parameters: [{ key: 'env', value: 'v'.repeat(4097) }] } } }, 'task.container.docker.parameters[0].value', 'must be at most 4096 characters, got 4097'],
+    ['overlong discovery name', { discovery: { name: 'd'.repeat(256) } }, 'task.discovery.name', 'must be at most 255 characters, got 256'],
   ])('rejects a %s naming the field and the value', (_kind, fields, field, message) => {
     const problems = taskInfoProblems(task('t1').with(fields).build(), 'task', { agentId: AGENT });
     expect(problems).toEqual([{ field, message: expect.stringContaining(message) }]);

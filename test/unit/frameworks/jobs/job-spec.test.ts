@@ -70,6 +70,28 @@ describe('job definitions', () => {
     );
   });
 
+  it('reports a bad cron together with an unknown time zone (the cron is checked whatever else is wrong)', () => {
+    expect(problems({ id: 'a', run: { cmd: 'x' }, schedules: [{ id: 's', cron: '61 * * * *', timezone: 'Mars/Olympus' }, { id: 's', cron: '0 0 31 2 *' }], dependencies: ['a'], color: 1 })).toEqual([
+      'schedules[0].timezone: unknown IANA time zone, got "Mars/Olympus"',
+      'color: unknown field',
+      'schedules[0].cron: invalid cron expression: Invalid value for minute: 61, got "61 * * * *"',
+      'schedules[1].id: duplicate schedule id, got "s"',
+      'schedules[1].cron: never fires, got "0 0 31 2 *"',
+      'dependencies[0]: a job cannot depend on itself, got "a"',
+    ]);
+  });
+
+  it('names the field of a document that is not an object, and of fields of the wrong kind', () => {
+    expect(problems('nightly')).toEqual(['definition: must be a job definition (an object with id and run), got "nightly"']);
+    expect(() => parseJobSpec('just text', NOW)).toThrow(/^text: must be a job definition \(an object with id and run\), got "just text"$/);
+    expect(problems({ id: 'a', labels: [], run: { cmd: 'x', env: 'A=1', args: 'y' }, schedules: {} })).toEqual([
+      'labels: must be an object, got an array',
+      'run.args: must be a list, got "y"',
+      'run.env: must be an object, got "A=1"',
+      'schedules: must be a list, got an object',
+    ]);
+  });
+
   it('needs something to run', () => {
     expect(problems({ id: 'a', run: {} })).toEqual(['run: needs cmd, args or docker.image']);
     expect(problems({ id: 'a' })).toEqual(['run: is required (an object with cmd, args or docker)']);
@@ -86,7 +108,7 @@ describe('job definitions', () => {
     const spec: JobSpec = parseJobSpec(yaml, NOW);
     expect(spec.run.restart).toEqual({ policy: 'ON_FAILURE', activeDeadlineSeconds: 600 });
     expect(parseJobSpec(JSON.stringify({ id: 'j', run: { cmd: 'x' } }), NOW).id).toBe('j');
-    expect(() => parseJobSpec('id: [unclosed', NOW)).toThrow(/^not valid JSON or YAML/);
+    expect(() => parseJobSpec('id: [unclosed', NOW)).toThrow(/^text: is not valid JSON or YAML/);
   });
 });
 

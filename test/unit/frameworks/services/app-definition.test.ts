@@ -41,6 +41,19 @@ describe('app definitions', () => {
     ]);
   });
 
+  it('checks fields against each other even when other fields are wrong, and never on a wrong field', () => {
+    expect(problems({ id: '/web', cmd: 'x', args: ['y'], instances: -1, healthChecks: [{ protocol: 'COMMAND' }], portDefinitions: 'p' })).toEqual([
+      'instances: must be an integer >= 0, got -1',
+      'portDefinitions: must be a list, got "p"',
+      'args: must not be given together with cmd',
+      'healthChecks[0].command: is required for a COMMAND health check',
+    ]);
+    // A wrong portDefinitions is not replaced by its default for the health check's portIndex.
+    expect(problems({ id: '/web', cmd: 'x', healthChecks: [{ protocol: 'HTTP', portIndex: 0 }], portDefinitions: [{ port: -1 }] })).toEqual([
+      'portDefinitions[0].port: must be an integer from 0 to 65535, got -1',
+    ]);
+  });
+
   it('checks fields against each other', () => {
     expect(problems({ id: 'a' })).toEqual(['cmd: an app needs cmd, args or container.docker.image, got none of them']);
     expect(problems({ id: 'a', cmd: 'x', args: ['y'] })).toEqual(['args: must not be given together with cmd']);
