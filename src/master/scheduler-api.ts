@@ -127,7 +127,7 @@ export class SchedulerApi {
       case 'KILL': {
         const taskId = call.kill?.task_id?.value ?? '';
         if (taskId === '') throw new MasterError(Status.INVALID_ARGUMENT, 'kill.task_id: must be set');
-        core.tasks.kill(fw, taskId, call.kill?.kill_policy);
+        core.tasks.kill(fw, taskId, call.kill?.kill_policy, call.kill?.agent_id?.value || undefined);
         return;
       }
       case 'ACKNOWLEDGE': {

@@ -228,11 +228,16 @@ export class TaskTracker {
     return false;
   }
 
-  /** KILL: forwarded to the agent; a task the master does not know is reported lost. */
-  kill(fw: FrameworkEntry, taskId: string, killPolicy: KillPolicy__Output | null | undefined): void {
+  /**
+   * KILL: forwarded to the agent. A task the master does not know is answered as reconciliation
+   * would answer it (nothing while its agent may still bring it back after a failover), with
+   * REASON_TASK_UNKNOWN.
+   */
+  kill(fw: FrameworkEntry, taskId: string, killPolicy: KillPolicy__Output | null | undefined, agentId?: string): void {
     const task = fw.tasks.get(taskId);
     if (task === undefined) {
-      this.forward(fw, this.status(taskId, undefined, 'TASK_UNKNOWN', 'REASON_TASK_UNKNOWN', 'task unknown to the master'));
+      const state = this.unknownTaskState(agentId, () => this.anyAgentExpectedBack());
+      if (state !== undefined) this.forward(fw, this.status(taskId, agentId, state, 'REASON_TASK_UNKNOWN', 'task unknown to the master'));
       return;
     }
     const agent = this.core.agents.get(task.agentId);
