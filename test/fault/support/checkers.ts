@@ -4,8 +4,8 @@
  * are pure, and unit-tested against histories that break each rule (test/unit/fault/checkers.test.ts).
  *
  * - noTaskLost: every task a framework launched either reached a state the framework saw as
- *   final, or is TASK_RUNNING in the framework's latest view, in the leader's view, in the last
- *   ground-truth sample, and was answered by the final reconciliation.
+ *   final, or is running (STARTING or RUNNING) in the framework's latest view, TASK_RUNNING in the
+ *   leader's view and in the last ground-truth sample, and was answered by the final reconciliation.
  * - noUnexpectedContainers: nothing runs at the end that its framework believes ended (orphans).
  * - atMostOneCopy: no ground-truth sample has two running containers of one task id, nor (with
  *   `runOf`) two running tasks of one job run.
@@ -84,7 +84,9 @@ export function noTaskLost(o: Observations): string[] {
       continue;
     }
     const problems: string[] = [];
-    if (latest.state !== 'TASK_RUNNING') problems.push(`framework's last word is ${latest.state}`);
+    // STARTING stays the framework's word while it has not acknowledged that update: the agent resends
+    // it before anything newer, and reconciliation answers with the update being delivered.
+    if (latest.state !== 'TASK_RUNNING' && latest.state !== 'TASK_STARTING') problems.push(`framework's last word is ${latest.state}`);
     if (o.leaderTasks.get(launch.taskId!) !== 'TASK_RUNNING') problems.push(`leader says ${o.leaderTasks.get(launch.taskId!) ?? 'nothing'}`);
     if ((last?.running.get(launch.taskId!) ?? 0) === 0) problems.push('no container runs it');
     if (!seen.some((e) => e.t >= o.finalReconcileAt && e.reason === 'REASON_RECONCILIATION')) problems.push('not answered by the final reconciliation');
