@@ -1,13 +1,14 @@
 /**
  * `berth app …` and `berth deployment …`: the services framework's API (berth.v1.Services) for
- * people — tables by default, `--json` for scripts; `deploy`, `scale` and `restart` wait for their
- * deployment and show its progress unless `--detach`, and exit 1 when it fails (it was rolled back).
+ * people — tables by default, `--json` for scripts (the API's answer); `deploy`, `scale` and
+ * `restart` wait for their deployment and show its progress unless `--detach`, and exit non-zero when
+ * it fails, is rolled back or does not finish within `--timeout` (deployment-follow.ts).
  */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { BerthError } from '../common/errors';
-import type { CliOutput } from './io';
-import { CliExit } from './io';
+import { jsonText, type CliOutput } from './io';
+import { DEPLOY_EXIT_HELP, followDeployment, parseTimeout, TIMEOUT_HELP, type Deployment, type ProgressStatus } from './deployment-follow';
 import { frameworksClient, frameworksTarget, type ApiClient } from './operator-client';
 import { table, timeText } from './table';
 
@@ -17,11 +18,9 @@ interface Common {
   json?: boolean;
 }
 
-interface Deployment { id: string; app_id: string; kind: string; state: string; message: string; started_at?: { nanoseconds: string } | null; rolled_back_by: string }
-interface AppStatus {
-  instances: number; staged: number; running: number; healthy: number; unhealthy: number; waiting_instances: number;
-  deployment?: Deployment | null; waiting: string; backoff_seconds: number;
-  last_failure?: { task_id: string; state: string; message: string } | null;
+interface AppStatus extends ProgressStatus {
+  staged: number; unhealthy: number;
+  deployment?: Deployment | null; last_deployment?: Deployment | null;
   rejected_offers?: { considered: number; reasons: { reason: string; count: number }[] } | null;
   tasks: { task_id: string; hostname: string; state: string; healthy?: boolean | null; version: string }[];
 }
@@ -61,48 +60,27 @@ function nonNegativeInt(what: string, value: string): number {
   return n;
 }
 
-/** Waits for a deployment to end, printing its progress; exit 1 when it did not succeed. */
-async function follow(c: ApiClient, out: CliOutput, appId: string, deploymentId: string, json: boolean): Promise<void> {
-  if (deploymentId === '') {
-    if (!json) out.stdout('nothing to change\n');
-    return;
-  }
-  let last = '';
-  for (;;) {
-    const deps = (await c.call<{ deployments: Deployment[] }>('ListDeployments', { app_id: appId, include_finished: true })).deployments;
-    const d = deps.find((x) => x.id === deploymentId);
-    if (d === undefined) throw new BerthError('NOT_FOUND', `deployment ${deploymentId} is gone`);
-    const status = (await c.call<{ app: AppInfo }>('GetApp', { app_id: appId }).catch(() => undefined))?.app.status;
-    const line = `${d.kind.toLowerCase()} ${d.state.toLowerCase()}${status ? `: ${status.running}/${status.instances} running, ${status.healthy} healthy${status.waiting ? ` — ${status.waiting}` : ''}` : ''}`;
-    if (line !== last && !json) out.stdout(`${line}\n`);
-    last = line;
-    if (d.state !== 'RUNNING') {
-      if (json) out.stdout(`${JSON.stringify(d, null, 2)}\n`);
-      if (d.state !== 'SUCCEEDED') {
-        if (!json) out.stderr(`deployment ${d.id} ${d.state.toLowerCase()}${d.message ? `: ${d.message}` : ''}${d.rolled_back_by ? ` (rolled back by ${d.rolled_back_by})` : ''}\n`);
-        throw new CliExit(1);
-      }
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 export function registerAppCommands(program: Command, out: CliOutput): void {
   const app = program.command('app').description('long-running apps (the services framework)');
-  const print = (json: boolean | undefined, value: unknown, text: () => string): void => out.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : text());
-
-  withFrameworkOptions(app.command('deploy').description('create or change an app from a JSON or YAML definition; waits for the deployment')
-    .argument('<file>', 'the app definition (- for stdin)')
+  const print = (json: boolean | undefined, value: unknown, text: () => string): void => out.stdout(json ? jsonText(value) : text());
+  /** The options of a command that waits for its deployment. */
+  const waiting = (cmd: Command): Command => cmd
     .option('--force', 'replace a deployment in progress')
-    .option('--detach', 'do not wait for the deployment'))
-    .addHelpText('after', '\nExamples:\n  berth app deploy web.json\n  berth app deploy web.yaml --detach --json')
-    .action(async (file: string, opts: Common & { force?: boolean; detach?: boolean }) => {
+    .option('--detach', 'do not wait for the deployment')
+    .option('--timeout <time>', TIMEOUT_HELP, '0');
+  const follow = (c: ApiClient, appId: string, deploymentId: string, opts: Common & { timeout: string }): Promise<void> =>
+    followDeployment(c, out, appId, deploymentId, { json: opts.json === true, timeoutMs: parseTimeout(opts.timeout) });
+
+  withFrameworkOptions(waiting(app.command('deploy').description(`create or change an app from a JSON or YAML definition; waits for the deployment and ${DEPLOY_EXIT_HELP}`)
+    .argument('<file>', 'the app definition (- for stdin)')))
+    .addHelpText('after', '\nExamples:\n  berth app deploy web.json\n  berth app deploy web.yaml --timeout 5m\n  berth app deploy web.yaml --detach --json')
+    .action(async (file: string, opts: Common & { force?: boolean; detach?: boolean; timeout: string }) => {
+      parseTimeout(opts.timeout);
       const text = readDefinition(file);
       await withClient('Services', opts, async (c) => {
         const res = await c.call<{ deployment_id: string; created: boolean; app_id: string }>('PutApp', { definition: text, force: opts.force === true });
         if (opts.detach === true || opts.json === true) print(opts.json, res, () => `${res.created ? 'created' : 'changed'} ${res.app_id}; deployment ${res.deployment_id || '(none: nothing changed)'}\n`);
-        if (opts.detach !== true) await follow(c, out, res.app_id, res.deployment_id, opts.json === true);
+        if (opts.detach !== true) await follow(c, res.app_id, res.deployment_id, opts);
       });
     });
 
@@ -121,6 +99,7 @@ export function registerAppCommands(program: Command, out: CliOutput): void {
           `${res.app.id}  version ${res.app.version}`,
           `instances ${s.instances}: ${s.running} running, ${s.healthy} healthy, ${s.staged} staged, ${s.waiting_instances} waiting`,
           ...(s.deployment ? [`deployment ${s.deployment.id}: ${s.deployment.kind.toLowerCase()} ${s.deployment.state.toLowerCase()}`] : []),
+          ...(!s.deployment && s.last_deployment ? [`last deployment ${s.last_deployment.id}: ${s.last_deployment.kind.toLowerCase()} ${s.last_deployment.state.toLowerCase()}${s.last_deployment.message ? ` — ${s.last_deployment.message}` : ''}`] : []),
           ...(s.waiting ? [`waiting: ${s.waiting}`] : []),
           ...(s.backoff_seconds > 0 ? [`launch backoff: ${s.backoff_seconds} s`] : []),
           ...(s.last_failure ? [`last failure: ${s.last_failure.task_id} ${s.last_failure.state} ${s.last_failure.message}`] : []),
@@ -132,24 +111,26 @@ export function registerAppCommands(program: Command, out: CliOutput): void {
       });
     }));
 
-  withFrameworkOptions(app.command('scale').description('change the number of instances; waits for the deployment').argument('<app-id>').argument('<instances>')
-    .option('--force', 'replace a deployment in progress').option('--detach', 'do not wait'))
-    .action(async (id: string, n: string, opts: Common & { force?: boolean; detach?: boolean }) => {
+  withFrameworkOptions(waiting(app.command('scale').description(`change the number of instances; waits for the deployment and ${DEPLOY_EXIT_HELP}`).argument('<app-id>').argument('<instances>')))
+    .action(async (id: string, n: string, opts: Common & { force?: boolean; detach?: boolean; timeout: string }) => {
       const instances = nonNegativeInt('instances', n);
+      parseTimeout(opts.timeout);
       await withClient('Services', opts, async (c) => {
         const res = await c.call<{ deployment_id: string }>('ScaleApp', { app_id: id, instances, force: opts.force === true });
         if (opts.detach === true) print(opts.json, res, () => `deployment ${res.deployment_id}\n`);
-        else await follow(c, out, id, res.deployment_id, opts.json === true);
+        else await follow(c, id, res.deployment_id, opts);
       });
     });
 
-  withFrameworkOptions(app.command('restart').description('replace every task of an app; waits for the deployment').argument('<app-id>')
-    .option('--force', 'replace a deployment in progress').option('--detach', 'do not wait'))
-    .action(async (id: string, opts: Common & { force?: boolean; detach?: boolean }) => withClient('Services', opts, async (c) => {
-      const res = await c.call<{ deployment_id: string }>('RestartApp', { app_id: id, force: opts.force === true });
-      if (opts.detach === true) print(opts.json, res, () => `deployment ${res.deployment_id}\n`);
-      else await follow(c, out, id, res.deployment_id, opts.json === true);
-    }));
+  withFrameworkOptions(waiting(app.command('restart').description(`replace every task of an app; waits for the deployment and ${DEPLOY_EXIT_HELP}`).argument('<app-id>')))
+    .action(async (id: string, opts: Common & { force?: boolean; detach?: boolean; timeout: string }) => {
+      parseTimeout(opts.timeout);
+      await withClient('Services', opts, async (c) => {
+        const res = await c.call<{ deployment_id: string }>('RestartApp', { app_id: id, force: opts.force === true });
+        if (opts.detach === true) print(opts.json, res, () => `deployment ${res.deployment_id}\n`);
+        else await follow(c, id, res.deployment_id, opts);
+      });
+    });
 
   withFrameworkOptions(app.command('rm').description('delete an app (its tasks are killed)').argument('<app-id>'))
     .action(async (id: string, opts: Common) => withClient('Services', opts, async (c) => {

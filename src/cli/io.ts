@@ -10,3 +10,18 @@ export class CliExit extends Error {
     super(`exit ${exitCode}`);
   }
 }
+
+/**
+ * The message as `--json` prints it: the documented fields only. The proto loader marks each set
+ * proto3 `optional` field with a synthetic oneof (`"_cmd": "cmd"`); those markers are not part of the
+ * message and are left out.
+ */
+export function jsonText(value: unknown): string {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== 'object' || Buffer.isBuffer(v)) return v;
+    const o = v as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(o).filter(([k, x]) => !(k.startsWith('_') && x === k.slice(1) && k.slice(1) in o)).map(([k, x]) => [k, strip(x)]));
+  };
+  return `${JSON.stringify(strip(value), null, 2)}\n`;
+}

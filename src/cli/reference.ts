@@ -21,8 +21,9 @@ export function cliReference(program: Command): string {
     '`BERTH_FRAMEWORKS`, default 127.0.0.1:5060); both take `--token` (or `BERTH_TOKEN`). The same three may come',
     'from a settings file, `BERTH_CLI_CONFIG` or `~/.config/berth/cli.yaml` (`master`, `frameworks`, `token` or',
     '`tokenFile`); flags win over the environment, which wins over the file. `--json` prints the',
-    'API\'s answer. Exit codes: 0 success, 1 failure (unreachable, refused, a deployment or run that',
-    'failed), 2 bad usage or input, 78 invalid daemon configuration.',
+    'API\'s answer. Exit codes: 0 success, 1 failure (unreachable, refused, a run that failed), 2 bad',
+    'usage or input, 78 invalid daemon configuration; `berth app deploy|scale|restart` waiting for their',
+    'deployment: 3 it failed (or was replaced), 4 it was rolled back, 5 it did not finish within `--timeout`.',
     '',
   ];
   const walk = (cmd: Command, path: string[]): void => {

@@ -1,7 +1,8 @@
 /**
  * A small cluster for framework tests: a real master (fake clock: the test runs the allocation
  * cycles), real agents with hostnames h1…hN and the fake containerizer (containers add nothing to
- * scheduling; see {@link crashOnDemand}), and a framework
+ * scheduling; see {@link crashOnDemand}) — or, with `containerizers`, the real ones (processes, Docker)
+ * for tests about what tasks really do — and a framework
  * host running the given plugins (fake clock for their timers) whose gRPC APIs the test calls as a
  * client would. `stop()` releases everything.
  */
@@ -11,7 +12,8 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Agent } from '../../src/agent/agent';
 import { FakeContainerizer, type FakeBehaviour } from '../../src/agent/containerizer/fake-containerizer';
-import type { LaunchSpec } from '../../src/agent/containerizer/containerizer';
+import type { Containerizer, LaunchSpec } from '../../src/agent/containerizer/containerizer';
+import { selectContainerizer } from '../../src/agent/containerizer/select';
 import { FakeClock, SystemClock } from '../../src/common/clock';
 import { memoryLogger } from '../../src/common/logging';
 import { Resources } from '../../src/common/resources';
@@ -43,15 +45,25 @@ export class FrameworkCluster {
     private readonly plugins: PluginSpec[],
   ) {}
 
-  static async start(opts: { agents: number; plugins: PluginSpec[]; behaviour?: (spec: LaunchSpec) => FakeBehaviour }): Promise<FrameworkCluster> {
+  static async start(opts: {
+    agents: number;
+    plugins: PluginSpec[];
+    behaviour?: (spec: LaunchSpec) => FakeBehaviour;
+    /** Real containerizers instead of the fake one. */
+    containerizers?: 'process' | 'docker,process';
+    /** The agents' resources. @default 'cpus:4;mem:4096;disk:1000;ports:[31000-31099]' */
+    resources?: string;
+  }): Promise<FrameworkCluster> {
     const master = await startTestMaster({ allocationIntervalMs: 1000 });
     const agents: Agent[] = [];
     const dirs: string[] = [];
     for (let i = 1; i <= opts.agents; i++) {
       const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-fw-h${i}-`));
       dirs.push(workDir);
-      const containerizer = new FakeContainerizer(new SystemClock(), opts.behaviour ?? crashOnDemand);
-      const agent = new Agent({ master: master.address, hostname: `h${i}`, resources: Resources.parse('cpus:4;mem:4096;disk:1000;ports:[31000-31099]'), workDir, clock: new SystemClock(), containerizer, reconnectMinMs: 50, logger: memoryLogger('error') });
+      const containerizer: Containerizer = opts.containerizers === undefined
+        ? new FakeContainerizer(new SystemClock(), opts.behaviour ?? crashOnDemand)
+        : await selectContainerizer({ setting: opts.containerizers, dockerSocket: '/var/run/docker.sock', workDir, clock: new SystemClock(), logger: memoryLogger('error') });
+      const agent = new Agent({ master: master.address, hostname: `h${i}`, resources: Resources.parse(opts.resources ?? 'cpus:4;mem:4096;disk:1000;ports:[31000-31099]'), workDir, clock: new SystemClock(), containerizer, reconnectMinMs: 50, logger: memoryLogger('error') });
       await agent.start();
       await agent.whenRegistered();
       agents.push(agent);

@@ -24,6 +24,16 @@ export const MAX_APP_ID_LENGTH = 200;
  */
 export const MAX_INSTANCES = 100_000;
 
+/** A deployment without progress for this long fails (`progressDeadlineSeconds` when absent). */
+export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
+/** `minReadySeconds` when absent: a task that dies within this of starting does not finish a deployment. */
+export const DEFAULT_MIN_READY_SECONDS = 3;
+
+/** How long a task must stay healthy before it counts towards finishing a deployment, in ms. */
+export function minReadyMs(def: Pick<AppDefinition, 'minReadySeconds'>): number {
+  return (def.minReadySeconds ?? DEFAULT_MIN_READY_SECONDS) * 1000;
+}
+
 const HEALTH_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'COMMAND', 'MESOS_HTTP', 'MESOS_HTTPS', 'MESOS_TCP'] as const;
 const KILL_SELECTIONS = ['YOUNGEST_FIRST', 'OLDEST_FIRST'] as const;
 
@@ -140,7 +150,13 @@ const schema = z.strictObject({
     minimumHealthCapacity: numberField(0, { max: 1 }).default(1),
     maximumOverCapacity: numberField(0, { max: 1 }).default(1),
   }).default({ minimumHealthCapacity: 1, maximumOverCapacity: 1 }),
-  progressDeadlineSeconds: numberField(0, { exclusiveMin: true }).default(600),
+  progressDeadlineSeconds: numberField(0, { exclusiveMin: true }).default(DEFAULT_PROGRESS_DEADLINE_SECONDS),
+  /**
+   * Berth's addition (Kubernetes' minReadySeconds): a task counts towards finishing a deployment only
+   * once it has been running — healthy and ready where checks are defined — this long in a row.
+   * Absent: {@link DEFAULT_MIN_READY_SECONDS} (kept absent, so definitions stored before it stay equal).
+   */
+  minReadySeconds: numberField(0, { max: 3600 }).optional(),
 });
 
 type Parsed = z.output<typeof schema>;

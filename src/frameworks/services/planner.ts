@@ -15,9 +15,11 @@
  *   (`minHealthy >= maxTotal`, e.g. 1 and 0), one extra task is allowed, as Marathon does.
  *
  * A task is healthy when RUNNING, with `healthy = true` if it has a health check, and ready if it
- * has a readiness check.
+ * has a readiness check. The target is reached only when each of its tasks has been healthy for the
+ * app's `minReadySeconds` in a row ("ready" below): a task that fails right after it started (its port
+ * was taken, its binary is missing) never completes a deployment.
  */
-import type { AppDefinition, KillSelection } from './app-definition';
+import { minReadyMs, type AppDefinition, type KillSelection } from './app-definition';
 import type { TaskRecord } from './model';
 
 /** What {@link planApp} needs to know about an app. */
@@ -50,6 +52,11 @@ export function isInactive(t: TaskRecord, def: AppDefinition, now: number): bool
 
 export function isHealthy(t: TaskRecord): boolean {
   return t.state === 'TASK_RUNNING' && (!t.hasHealthCheck || t.healthy === true) && (t.readiness === undefined || t.ready);
+}
+
+/** Healthy for the app's `minReadySeconds` in a row: the task counts towards finishing a deployment. */
+export function isReady(t: TaskRecord, def: AppDefinition, now: number): boolean {
+  return isHealthy(t) && t.healthySince !== undefined && now - t.healthySince >= minReadyMs(def);
 }
 
 /**
@@ -110,7 +117,8 @@ export function planApp(target: PlanTarget, tasks: readonly TaskRecord[], now: n
   }
 
   const currentLive = current.filter((t) => !isInactive(t, def, now));
-  const complete = old.length === 0 && alive === n && healthyCurrent === n && currentLive.length === n;
+  const readyCurrent = current.filter((t) => counted(t) && isReady(t, def, now)).length;
+  const complete = old.length === 0 && alive === n && readyCurrent === n && currentLive.length === n;
   const distance = old.length + (n - Math.min(n, healthyCurrent)) + Math.max(0, currentLive.length - n);
   return { kill: [...killed], launch, complete, distance };
 }

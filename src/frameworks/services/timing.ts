@@ -3,6 +3,7 @@
  * waiting to launch now — both read from the records alone (the coordinator owns the timer and the
  * revive/suppress calls).
  */
+import { minReadyMs } from './app-definition';
 import { deadlineOf, NEVER } from './deployments';
 import type { ServicesOptions } from './options';
 import { isKilling } from './planner';
@@ -20,8 +21,8 @@ export function launchNeed(records: Records, now: number): number {
 
 /**
  * The earliest instant after `now` at which something falls due: a launch backoff ending, a
- * backoff reset for a healthy task, a deployment deadline, an unreachable task becoming inactive or
- * expunged, a launch timing out, a kill to retry, a readiness probe. {@link NEVER} when nothing is.
+ * backoff reset for a healthy task, a healthy task becoming ready (`minReadySeconds`), a deployment
+ * deadline, an unreachable task becoming inactive or expunged, a launch timing out, a kill to retry, a readiness probe. {@link NEVER} when nothing is.
  */
 export function nextWakeAt(records: Records, o: ServicesOptions, loadedAt: number, now: number): number {
   let at = NEVER;
@@ -31,8 +32,12 @@ export function nextWakeAt(records: Records, o: ServicesOptions, loadedAt: numbe
   const { apps, tasks, need, probes } = records;
   for (const app of apps.values()) {
     if ((need.get(app.id) ?? 0) > 0) consider(app.backoff.nextLaunchAt);
-    if (app.backoff.delayMs > 0) {
-      for (const t of records.tasksOf(app.id)) if (t.healthySince !== undefined) consider(t.healthySince + o.backoffResetSeconds * 1000);
+    const readyMs = minReadyMs(app.current.def);
+    const resetMs = app.backoff.delayMs > 0 ? o.backoffResetSeconds * 1000 : undefined;
+    for (const t of records.tasksOf(app.id)) {
+      if (t.healthySince === undefined) continue;
+      consider(t.healthySince + readyMs);
+      if (resetMs !== undefined) consider(t.healthySince + resetMs);
     }
   }
   for (const d of records.deployments.values()) if (d.state === 'RUNNING' && d.kind !== 'DELETE') consider(deadlineOf(d, loadedAt));

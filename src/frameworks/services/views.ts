@@ -28,6 +28,8 @@ export interface AppView {
   /** Tasks still to launch (0 when the app has what it needs, or waits for old tasks to go). */
   readonly waitingInstances: number;
   readonly deployment?: DeploymentRecord;
+  /** The app's most recently finished deployment still kept (see `maxFinishedDeployments`). */
+  readonly lastDeployment?: DeploymentRecord;
   readonly lastFailure?: TaskFailure;
   /** The current launch backoff delay (0: none). */
   readonly backoffSeconds: number;
@@ -46,6 +48,7 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
   const need = records.need.get(app.id) ?? 0;
   const rejections = records.rejectionLog(app.id).summary();
   const remaining = Math.max(0, app.backoff.nextLaunchAt - now);
+  const last = lastFinished(records, app);
   let waiting = '';
   if (need > 0) {
     if (remaining > 0) waiting = `launch delayed ${(remaining / 1000).toFixed(1)} s after task failures (backoff ${(app.backoff.delayMs / 1000).toFixed(3)} s)`;
@@ -68,6 +71,7 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
     killing: count(isKilling),
     waitingInstances: need,
     ...(dep === undefined ? {} : { deployment: dep }),
+    ...(last === undefined ? {} : { lastDeployment: last }),
     ...(app.lastFailure === undefined ? {} : { lastFailure: app.lastFailure }),
     backoffSeconds: app.backoff.delayMs / 1000,
     launchDelayRemainingSeconds: remaining / 1000,
@@ -75,6 +79,15 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
     waiting,
     tasks,
   });
+}
+
+/** The app's deployment that finished last, if one is still kept (none of an earlier app of its id). */
+function lastFinished(records: Records, app: AppRecord): DeploymentRecord | undefined {
+  let last: DeploymentRecord | undefined;
+  for (const d of records.deployments.values()) {
+    if (d.appId === app.id && d.startedAt >= app.createdAt && d.finishedAt !== undefined && (last === undefined || d.finishedAt >= (last.finishedAt ?? 0))) last = d;
+  }
+  return last;
 }
 
 /** Apps whose id is `prefix` or under it (`/shop` lists `/shop/web` too), by id. */

@@ -118,6 +118,7 @@ export function appDefinitionFromWire(m: WireAppDefinition): Json {
     o.upgradeStrategy = q;
   }
   put(o, 'progressDeadlineSeconds', num(m.progress_deadline_seconds));
+  put(o, 'minReadySeconds', num(m.min_ready_seconds));
   return o;
 }
 
@@ -175,6 +176,7 @@ export function appDefinitionToWire(d: AppDefinition): WireAppDefinition {
       : { disabled: false, inactive_after_seconds: d.unreachableStrategy.inactiveAfterSeconds, expunge_after_seconds: d.unreachableStrategy.expungeAfterSeconds },
     upgrade_strategy: { minimum_health_capacity: d.upgradeStrategy.minimumHealthCapacity, maximum_over_capacity: d.upgradeStrategy.maximumOverCapacity },
     progress_deadline_seconds: d.progressDeadlineSeconds,
+    ...(d.minReadySeconds === undefined ? {} : { min_ready_seconds: d.minReadySeconds }),
   };
 }
 
@@ -222,6 +224,7 @@ export function appInfoToWire(v: AppView): AppInfo {
       killing: v.killing,
       waiting_instances: v.waitingInstances,
       ...(v.deployment === undefined ? {} : { deployment: deploymentToWire(v.deployment) }),
+      ...(v.lastDeployment === undefined ? {} : { last_deployment: deploymentToWire(v.lastDeployment) }),
       ...(v.lastFailure === undefined ? {} : {
         last_failure: { task_id: v.lastFailure.taskId, state: v.lastFailure.state, reason: v.lastFailure.reason, message: v.lastFailure.message, at: timeToWire(v.lastFailure.at), version: v.lastFailure.version },
       }),

@@ -28,13 +28,18 @@ describe('services API', () => {
     expect(put).toEqual({ deployment_id: expect.any(String), created: true, app_id: '/shop/web' });
     const launched = await h.offer({ agent: 'a1' });
     await h.running(launched.map((t) => t.taskId));
+    // Running is not yet done: the CREATE succeeds once the tasks stayed up minReadySeconds (default 3 s).
+    expect((await api.GetApp({ app_id: '/shop/web' })).app?.status?.deployment).toMatchObject({ kind: 'CREATE', state: 'RUNNING' });
+    await h.advance(2999);
+    expect((await api.GetApp({ app_id: '/shop/web' })).app?.status?.deployment).toMatchObject({ kind: 'CREATE', state: 'RUNNING' });
+    await h.advance(1);
 
     const got = await api.GetApp({ app_id: 'shop/web' });
     expect(roundTrip('GetApp', got)).toMatchObject({
       app: {
         id: '/shop/web',
         definition: { id: '/shop/web', cmd: 'serve', instances: 2, kill_selection: 'YOUNGEST_FIRST' },
-        status: { instances: 2, running: 2, healthy: 2, staged: 0, waiting: '', rejected_offers: { considered: 1, launched: 1 } },
+        status: { instances: 2, running: 2, healthy: 2, staged: 0, waiting: '', rejected_offers: { considered: 1, launched: 1 }, deployment: null, last_deployment: { kind: 'CREATE', state: 'SUCCEEDED' } },
       },
     });
     expect(JSON.parse(got.app!.definition_json!)).toMatchObject({ id: '/shop/web', portDefinitions: [{ name: 'http', port: 0, protocol: 'tcp' }] });

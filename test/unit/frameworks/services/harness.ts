@@ -212,9 +212,13 @@ export class Harness {
     return h;
   }
 
-  /** Puts an app from a plain definition; returns the deployment id. */
+  /**
+   * Puts an app from a plain definition; returns the deployment id. Without `minReadySeconds` in
+   * `def` it is 0 (a task counts as soon as it is healthy): these tests are about what comes before;
+   * the ready window has tests of its own.
+   */
   async put(def: Record<string, unknown>, force = false): Promise<string> {
-    return (await this.fw.putApp(parseAppDefinition(def), { force })).deploymentId;
+    return (await this.fw.putApp(parseAppDefinition({ minReadySeconds: 0, ...def }), { force })).deploymentId;
   }
 
   /** Offers and returns the tasks launched from these offers. */

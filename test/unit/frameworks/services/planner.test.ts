@@ -3,12 +3,12 @@ import type { TaskRecord } from '../../../../src/frameworks/services/model';
 import { capacityBounds, killOrder, nextBackoffMs, planApp } from '../../../../src/frameworks/services/planner';
 import { Harness } from './harness';
 
-const def = (extra: Record<string, unknown> = {}) => parseAppDefinition({ id: '/a', cmd: 'x', ...extra });
+const def = (extra: Record<string, unknown> = {}) => parseAppDefinition({ id: '/a', cmd: 'x', minReadySeconds: 0, ...extra });
 
 function task(id: string, configVersion: string, state = 'TASK_RUNNING', extra: Partial<TaskRecord> = {}): TaskRecord {
   return {
     taskId: id, appId: '/a', version: configVersion, configVersion, agentId: 'a1', hostname: 'h1', attributes: [], ports: [],
-    state, hasHealthCheck: false, ready: false, launchedAt: Number(id.replace(/\D/g, '')) || 0, lastStatusAt: 0, ...extra,
+    state, hasHealthCheck: false, ready: false, launchedAt: Number(id.replace(/\D/g, '')) || 0, lastStatusAt: 0, healthySince: 0, ...extra,
   };
 }
 
