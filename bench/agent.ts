@@ -77,7 +77,7 @@ const TASK_CPUS = 0.5;
 /** The stand-in master: one agent stream, RUN_TASK out, TASK_RUNNING back. */
 class StandInMaster {
   private stream: grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage> | undefined;
-  private readonly waiting = new Map<string, { state: string; resolve: (at: number) => void }>();
+  private readonly waiting = new Map<string, { state: string; resolve: (at: number) => void; reject: (err: Error) => void }>();
   private registered: (() => void) | undefined;
   readonly registration = new Promise<void>((resolve) => { this.registered = resolve; });
   readonly states = new Map<string, string>();
@@ -108,8 +108,16 @@ class StandInMaster {
     const taskId = status.task_id!.value;
     s.write({ type: 'STATUS_UPDATE_ACKNOWLEDGEMENT', status_update_acknowledgement: { agent_id: { value: 'bench-agent' }, framework_id: u.framework_id, task_id: status.task_id, uuid: status.uuid } });
     this.states.set(taskId, status.state);
-    if (status.state === 'TASK_FAILED' || status.state === 'TASK_ERROR' || status.state === 'TASK_LOST') this.failures.push(`${taskId}: ${status.state} ${status.message}`);
     const w = this.waiting.get(taskId);
+    if (status.state === 'TASK_FAILED' || status.state === 'TASK_ERROR' || status.state === 'TASK_LOST') {
+      this.failures.push(`${taskId}: ${status.state} ${status.message}`);
+      // A task waited for that fails will never get there: say why now, not at the bench's timeout.
+      if (w !== undefined) {
+        this.waiting.delete(taskId);
+        w.reject(new Error(`task failed: ${taskId}: ${status.state} ${status.message}`));
+      }
+      return;
+    }
     if (w !== undefined && w.state === status.state) {
       this.waiting.delete(taskId);
       w.resolve(performance.now());
@@ -118,7 +126,7 @@ class StandInMaster {
 
   /** Resolves with the time `state` arrives for the task. */
   when(taskId: string, state: string): Promise<number> {
-    return new Promise((resolve) => this.waiting.set(taskId, { state, resolve }));
+    return new Promise((resolve, reject) => this.waiting.set(taskId, { state, resolve, reject }));
   }
 
   run(taskId: string): void {
