@@ -22,7 +22,7 @@
  */
 import { channelCredentials, loadTls, PlaintextHint } from '../../common/tls';
 import * as grpc from '@grpc/grpc-js';
-import type { Clock, TimerHandle } from '../../common/clock';
+import type { TimerHandle } from '../../common/clock';
 import { leaderFromRefusal, masterAddress, MasterTargets, RedialDelays } from '../../common/leader';
 import { nullLogger, type Logger } from '../../common/logging';
 import { berthV1 } from '../../common/rpc/proto';
@@ -34,56 +34,17 @@ import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { Operation } from '../../generated/berth/v1/Operation';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
-import type { FiltersArg, Framework, SchedulerApi } from './framework';
-import type { KeyValueStore } from './store';
+import type { FiltersArg, SchedulerApi } from './framework';
+import { TaskReconciler } from './task-reconciler';
 import { endFlushed, wireFilters } from './stream-calls';
+import { FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from './driver-options';
 
-/** Store key of the framework id. */
-export const FRAMEWORK_ID_KEY = 'driver/framework-id';
+export { FRAMEWORK_ID_KEY, type SchedulerDriverOptions };
 
-const TERMINAL = new Set(['TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR', 'TASK_UNKNOWN']);
 /** Re-dials without delay (a leader's pointer) in a row before the backoff applies anyway. */
 const MAX_IMMEDIATE_REDIALS = 3;
 const NOT_FOUND = 5;
 const UNAVAILABLE = 14;
-
-export interface SchedulerDriverOptions {
-  /** Master gRPC addresses (`host:port`); any of them — standbys redirect to the leader. */
-  readonly masters: readonly string[];
-  readonly framework: Framework;
-  readonly clock: Clock;
-  /** Where the framework id is kept (key {@link FRAMEWORK_ID_KEY}); without it, only in memory. */
-  readonly store?: KeyValueStore;
-  /** Bearer token (`authorization: Bearer …`) for a master with authentication. */
-  readonly token?: string;
-  /**
-   * TLS to the masters: `caFile` (PEM) verifies them, `certFile`/`keyFile` are this framework's
-   * certificate for mutual TLS (its common name is then the framework's principal, no token needed).
-   * The files are read and checked when the driver is made. @default plaintext
-   */
-  readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
-  /** First re-dial delay. @default 500 */
-  readonly backoffMinMs?: number;
-  /** Cap of the re-dial delay. @default 30_000 */
-  readonly backoffMaxMs?: number;
-  /** Re-dial delay for 30 s after losing a subscribed stream (a new leader serves within its lease). @default 250 */
-  readonly failoverRedialMs?: number;
-  /** First repeat of an unanswered explicit reconciliation. @default 1_000 */
-  readonly reconcileMinMs?: number;
-  /** Cap of the reconciliation repeat. @default 60_000 */
-  readonly reconcileMaxMs?: number;
-  /** Heartbeat intervals without any event before the stream is dropped. @default 5 */
-  readonly missedHeartbeats?: number;
-  /** How long a new stream may wait for SUBSCRIBED before it is dropped and re-dialled. @default 30_000 */
-  readonly subscribeTimeoutMs?: number;
-  /**
-   * Keep the Node.js process alive from `start()` to `stop()`, also while no master answers (the
-   * driver's timers do not, so a standalone framework would otherwise exit when its master dies).
-   * @default true
-   */
-  readonly keepProcessAlive?: boolean;
-  readonly logger?: Logger;
-}
 
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
@@ -104,12 +65,8 @@ export class SchedulerDriver implements SchedulerApi {
   private id: string | undefined;
   private info: Partial<FrameworkInfo> & { name: string };
   private readonly suppressed = new Set<string>();
-  /** Non-terminal tasks the driver knows of, with their agent when known. */
-  private readonly tasks = new Map<string, string | undefined>();
-  /** Tasks whose explicit reconciliation has not been answered yet. */
-  private readonly unanswered = new Map<string, string | undefined>();
-  private reconcileTimer: TimerHandle | undefined;
-  private reconcileDelayMs: number;
+  /** The tasks the driver knows of, and their explicit reconciliation. */
+  private readonly reconciler: TaskReconciler;
   private watchdog: TimerHandle | undefined;
   private heartbeatMs = 0;
   private redial: TimerHandle | undefined;
@@ -128,7 +85,12 @@ export class SchedulerDriver implements SchedulerApi {
     if (options.masters.length === 0) throw new Error('SchedulerDriver: at least one master address is needed');
     this.logger = (options.logger ?? nullLogger).child({ component: 'scheduler-driver' });
     this.delays = new RedialDelays({ minMs: options.backoffMinMs, maxMs: options.backoffMaxMs, failoverMs: options.failoverRedialMs });
-    this.reconcileDelayMs = options.reconcileMinMs ?? 1_000;
+    this.reconciler = new TaskReconciler({
+      clock: options.clock,
+      minMs: options.reconcileMinMs ?? 1_000,
+      maxMs: options.reconcileMaxMs ?? 60_000,
+      send: (reconcile) => this.connected && (this.send({ type: 'RECONCILE', reconcile }), true),
+    });
     this.targets = new MasterTargets(options.masters);
     const tls = loadTls(options.tls, 'tls', 'client');
     this.credentials = channelCredentials(tls);
@@ -210,7 +172,7 @@ export class SchedulerDriver implements SchedulerApi {
   accept(offerIds: readonly string[], operations: readonly Operation[], filters?: FiltersArg): void {
     for (const op of operations) {
       const infos = op.launch?.task_infos ?? op.launch_group?.task_group?.tasks ?? [];
-      for (const t of infos) if (t.task_id?.value) this.tasks.set(t.task_id.value, t.agent_id?.value ?? undefined);
+      for (const t of infos) if (t.task_id?.value) this.reconciler.track(t.task_id.value, t.agent_id?.value ?? undefined);
     }
     this.send({
       type: 'ACCEPT',
@@ -229,7 +191,7 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   kill(taskId: string, agentId?: string, gracePeriodMs?: number): void {
-    const agent = agentId ?? this.tasks.get(taskId);
+    const agent = agentId ?? this.reconciler.agentOf(taskId);
     this.send({
       type: 'KILL',
       kill: {
@@ -256,11 +218,7 @@ export class SchedulerDriver implements SchedulerApi {
       this.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
       return;
     }
-    for (const t of tasks) {
-      this.tasks.set(t.taskId, t.agentId ?? this.tasks.get(t.taskId));
-      this.unanswered.set(t.taskId, t.agentId ?? this.tasks.get(t.taskId));
-    }
-    this.sendReconcile();
+    this.reconciler.reconcile(tasks);
   }
 
   updateFramework(info: Partial<FrameworkInfo>): void {
@@ -369,9 +327,7 @@ export class SchedulerDriver implements SchedulerApi {
     }
     this.logger.info(reregistered ? 'framework re-subscribed' : 'framework subscribed', { frameworkId: id, master: conn.address });
     // Everything the driver knows that is not over yet is asked for again, then everything else.
-    for (const [taskId, agentId] of this.tasks) this.unanswered.set(taskId, agentId);
-    this.reconcileDelayMs = this.options.reconcileMinMs ?? 1_000;
-    this.sendReconcile();
+    this.reconciler.subscribed();
     this.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
     this.dispatch(() => this.options.framework.registered?.({ frameworkId: id, reregistered, master: conn.address }));
     this.dispatch(() => {
@@ -398,10 +354,7 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   private onUpdate(status: TaskStatus__Output): void {
-    const taskId = status.task_id?.value ?? '';
-    this.unanswered.delete(taskId);
-    if (TERMINAL.has(status.state)) this.tasks.delete(taskId);
-    else this.tasks.set(taskId, status.agent_id?.value ?? this.tasks.get(taskId));
+    this.reconciler.updated(status);
     const uuid = status.uuid;
     this.dispatch(async () => {
       await this.options.framework.statusUpdate(status);
@@ -415,8 +368,7 @@ export class SchedulerDriver implements SchedulerApi {
     if (code === NOT_FOUND && this.id !== undefined) {
       this.logger.error('the master no longer knows this framework (removed or past its failover timeout): registering anew', { frameworkId: this.id, message });
       this.id = undefined;
-      this.tasks.clear();
-      this.unanswered.clear();
+      this.reconciler.clear();
       this.options.store?.delete(FRAMEWORK_ID_KEY).catch((err: unknown) => this.logger.warn('forgetting the framework id failed', { err }));
       this.onEnd(conn, undefined, true);
       return;
@@ -497,20 +449,10 @@ export class SchedulerDriver implements SchedulerApi {
     }, limit);
   }
 
-  private sendReconcile(): void {
-    this.options.clock.clearTimeout(this.reconcileTimer);
-    this.reconcileTimer = undefined;
-    if (this.unanswered.size === 0 || !this.connected) return;
-    const tasks = [...this.unanswered].map(([taskId, agentId]) => ({ task_id: { value: taskId }, ...(agentId !== undefined ? { agent_id: { value: agentId } } : {}) }));
-    this.send({ type: 'RECONCILE', reconcile: { tasks } });
-    const delay = this.reconcileDelayMs;
-    this.reconcileDelayMs = Math.min(delay * 2, this.options.reconcileMaxMs ?? 60_000);
-    this.reconcileTimer = this.options.clock.setTimeout(() => this.sendReconcile(), delay);
-  }
-
   private clearTimers(): void {
-    for (const t of [this.watchdog, this.redial, this.reconcileTimer]) this.options.clock.clearTimeout(t);
-    this.watchdog = this.redial = this.reconcileTimer = undefined;
+    for (const t of [this.watchdog, this.redial]) this.options.clock.clearTimeout(t);
+    this.watchdog = this.redial = undefined;
+    this.reconciler.pause();
   }
 
   /** Runs a framework handler after the previous one; a throw is logged (and, for updates, not acked). */
