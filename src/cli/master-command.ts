@@ -67,7 +67,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   if (config.registry.kind === 'nats') {
     const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1, ...natsAuth } as never);
     closers.push(async () => void (await nc.close()));
-    election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
+    election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, renewFrom: { worker: { servers: config.nats.servers, auth: config.nats } }, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
     openRegistry = (term) => JetStreamRegistry.open({ nc, bucket: config.nats.registryBucket, replicas: config.nats.replicas, term, leaderId: config.masterId });
     // Cluster events also go to NATS (berth.events.<kind> and the BERTH_EVENTS stream).
     // Best effort: a master does not fail to start because its stream cannot be set up yet (a NATS

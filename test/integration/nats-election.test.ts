@@ -78,7 +78,7 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-async function startCandidates(n: number, options: { viaProxy?: boolean } = {}): Promise<Candidate[]> {
+async function startCandidates(n: number, options: { viaProxy?: boolean; worker?: { stuckMs: number } } = {}): Promise<Candidate[]> {
   const bucket = `election-${++bucketNo}`;
   const started = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const name = `m${i + 1}`;
@@ -87,7 +87,8 @@ async function startCandidates(n: number, options: { viaProxy?: boolean } = {}):
     const nc = await connect({ servers: proxy?.url ?? url });
     const info = { id: name, grpcAddress: `127.0.0.1:${7000 + i}`, httpAddress: `127.0.0.1:${8000 + i}` };
     const clock = new PausableClock();
-    const election = new NatsLeaderElection({ nc, self: info, bucket, replicas: 3, leaseMs: LEASE, renewIntervalMs: RENEW, clock });
+    const renewFrom = options.worker === undefined ? 'loop' as const : { worker: { servers: [url], stuckMs: options.worker.stuckMs } };
+    const election = new NatsLeaderElection({ nc, self: info, bucket, replicas: 3, leaseMs: LEASE, renewIntervalMs: RENEW, clock, renewFrom });
     const changes: LeadershipChange[] = [];
     election.onChange((c) => changes.push(c));
     const candidate: Candidate = { name, info, election, nc, changes, clock, proxy };
@@ -247,5 +248,60 @@ describe('NatsLeaderElection on a 3-node cluster', () => {
     } finally {
       await nc.close();
     }
+  });
+});
+
+/** Blocks this thread's event loop, as a long garbage collection or a burst of work would. */
+function stall(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
+const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('NatsLeaderElection renewing from a worker thread', () => {
+  test('the leader keeps its lease through a stall of its event loop longer than the lease', async () => {
+    const all = await startCandidates(2, { worker: { stuckMs: 4 * LEASE } });
+    const first = await firstLeader(all);
+    const other = all.find((c) => c !== first.who)!;
+    await standbysSee([other], first.who);
+
+    stall(LEASE + 2 * RENEW); // renewing on this loop, the lease would be lost here
+    expect(first.who.election.isLeader).toBe(true); // the worker's renews are seen at once
+    await settle(2 * RENEW); // the standby's campaign and the queued renew messages run
+    expect(leaders(all)).toEqual([first.who]);
+    expect(first.who.changes.filter((c) => c.kind === 'deposed')).toEqual([]);
+    expect(other.changes.filter((c) => c.kind === 'elected')).toEqual([]);
+  });
+
+  test('a leader whose event loop is stuck loses the lease all the same (no zombie leader)', async () => {
+    const all = await startCandidates(2, { worker: { stuckMs: 2 * RENEW } });
+    const first = await firstLeader(all);
+    const other = all.find((c) => c !== first.who)!;
+    await standbysSee([other], first.who);
+
+    const deposed = nextChange([first.who], (c) => c.kind === 'deposed', LEASE + 2000);
+    const successor = elected([other], 2 * LEASE + 2000);
+    stall(2 * RENEW + LEASE + RENEW); // the worker stops renewing after 2 renew intervals of silence; the key then expires
+    expect(first.who.election.isLeader).toBe(false);
+    const { change } = await deposed;
+    expect(change).toMatchObject({ kind: 'deposed', reason: expect.stringMatching(/event loop has not run|lease expired/) });
+    await successor;
+    expect(leaders(all)).toEqual([other]);
+  });
+
+  test('a leader that stops gracefully hands over at once and its worker ends', async () => {
+    const all = await startCandidates(2, { worker: { stuckMs: LEASE } });
+    const first = await firstLeader(all);
+    const other = all.find((c) => c !== first.who)!;
+    await standbysSee([other], first.who);
+    const successor = elected([other], RENEW + 1000);
+    const stoppedAt = Date.now();
+    await first.who.election.stop();
+    const next = await successor;
+    expect(next.at - stoppedAt).toBeLessThan(RENEW + 1000);
+    expect(leaders(all)).toEqual([other]);
   });
 });

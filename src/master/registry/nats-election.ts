@@ -5,7 +5,10 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { SystemClock, type Clock, type TimerHandle } from '../../common/clock';
 import { BerthError } from '../../common/errors';
 import { nullLogger, type Logger } from '../../common/logging';
+import type { NatsAuthSettings } from '../../common/nats-auth';
+import { LoopLeaseHolder, type LeaseHolder } from './lease-holder';
 import type { LeaderElection, LeaderInfo, LeadershipChange } from './registry';
+import { WorkerLeaseHolder } from './worker-lease-holder';
 
 /** Options of {@link NatsLeaderElection}. Give `nc` or `servers`. */
 export interface NatsLeaderElectionOptions {
@@ -27,6 +30,12 @@ export interface NatsLeaderElectionOptions {
   readonly clock?: Clock;
   /** Told about transient trouble (failed campaigns, a broken watch) and leadership changes. @default nullLogger */
   readonly logger?: Logger;
+  /**
+   * Where the lease is renewed: on this event loop with `clock`'s timers, or from a worker thread
+   * with its own connection to `servers` (the master's choice: a long GC pause or a burst of work
+   * then does not cost it the lease; see WorkerLeaseHolder). @default 'loop'
+   */
+  readonly renewFrom?: 'loop' | { readonly worker: { readonly servers: readonly string[]; readonly auth?: NatsAuthSettings; readonly stuckMs?: number } };
 }
 
 const KEY = 'leader';
@@ -72,6 +81,7 @@ export class NatsLeaderElection implements LeaderElection {
   private readonly logger: Logger;
   private readonly listeners = new Set<(change: LeadershipChange) => void>();
   private readonly connectOptions: Pick<NatsLeaderElectionOptions, 'nc' | 'servers'>;
+  private readonly holder: LeaseHolder;
 
   private nc: NatsConnection | undefined;
   private ownsConnection = false;
@@ -80,12 +90,10 @@ export class NatsLeaderElection implements LeaderElection {
   /** Revision of our key while pending/leader; `term` is the revision of the winning create. */
   private revision = 0;
   private term = 0;
-  private renewedSentAt = 0;
   /** The last holder seen by a standby: its revision and when we saw it (local clock). */
   private observed: { revision: number; at: number } | undefined;
   private current: LeaderInfo | undefined;
   private campaignTimer: TimerHandle | undefined;
-  private renewTimer: TimerHandle | undefined;
   private disconnectTimer: TimerHandle | undefined;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private statusEvents: AsyncIterator<{ type: string }> | undefined;
@@ -110,10 +118,15 @@ export class NatsLeaderElection implements LeaderElection {
     }
     if (options.nc === undefined && options.servers === undefined) throw new RangeError('NatsLeaderElection needs nc or servers');
     this.connectOptions = { nc: options.nc, servers: options.servers };
+    const timing = { leaseMs: this.leaseMs, renewIntervalMs: this.renewIntervalMs };
+    const renewFrom = options.renewFrom ?? 'loop';
+    this.holder = renewFrom === 'loop'
+      ? new LoopLeaseHolder(() => this.kv!, KEY, this.encodedSelf, timing, this.clock)
+      : new WorkerLeaseHolder({ ...renewFrom.worker, name: `berth-master ${this.self.id} lease`, bucket: this.bucket, key: KEY, value: this.encodedSelf, timing });
   }
 
   get isLeader(): boolean {
-    return this.state === 'leader' && this.clock.now() < this.renewedSentAt + this.leaseMs;
+    return this.state === 'leader' && this.clock.now() < this.holder.sentAt + this.leaseMs;
   }
 
   leader(): LeaderInfo | undefined {
@@ -136,6 +149,7 @@ export class NatsLeaderElection implements LeaderElection {
       const create = (): Promise<KV> => kvm.create(this.bucket, { ttl: this.leaseMs, history: 1, replicas: this.replicas });
       this.kv = await create().catch(create); // two candidates creating the bucket at once: the loser's retry opens it
       ttl = (await this.kv.status()).ttl;
+      if (ttl === this.leaseMs) await this.holder.start();
     } catch (err) {
       if (this.ownsConnection) await this.nc?.close().catch(() => undefined);
       throw new BerthError('ELECTION_UNAVAILABLE', `cannot reach the election bucket ${this.bucket}: ${(err as Error).message}`, { cause: err });
@@ -162,10 +176,13 @@ export class NatsLeaderElection implements LeaderElection {
       this.clock.clearTimeout(this.watchRetry.timer);
       this.watchRetry.resume();
     }
-    await this.busy; // an in-flight create or renew settles first, so we delete the right revision
-    if (this.revision > 0 && this.kv !== undefined) {
+    await this.busy; // an in-flight create settles first, so we delete the right revision
+    const holding = was === 'pending' || was === 'leader';
+    const revision = holding ? await this.holder.release() : this.revision; // and so does an in-flight renew
+    await this.holder.close();
+    if (revision > 0 && this.kv !== undefined) {
       // Revision-checked: never deletes a successor's key. A successor can take over at once.
-      await this.kv.delete(KEY, { previousSeq: this.revision }).catch(() => undefined);
+      await this.kv.delete(KEY, { previousSeq: revision }).catch(() => undefined);
     }
     if (was === 'leader') this.emit({ kind: 'deposed', reason: 'stopped' });
     this.setCurrent(undefined);
@@ -175,9 +192,8 @@ export class NatsLeaderElection implements LeaderElection {
   async resign(reason: string, holdOffMs: number): Promise<void> {
     await this.serially(async () => {
       if (this.state !== 'pending' && this.state !== 'leader') return;
-      const revision = this.revision;
       this.holdOffUntil = this.clock.now() + holdOffMs;
-      this.depose(reason);
+      const revision = await this.depose(reason);
       // Revision-checked, as in stop(): another master can win at once.
       await this.kv!.delete(KEY, { previousSeq: revision }).catch(() => undefined);
     });
@@ -217,9 +233,11 @@ export class NatsLeaderElection implements LeaderElection {
     this.state = 'pending';
     this.clock.clearTimeout(this.campaignTimer);
     this.term = revision;
-    this.renewedSentAt = sentAt;
     this.setCurrent(this.self);
-    this.scheduleRenew();
+    this.holder.hold(revision, sentAt, {
+      renewed: (renewed) => this.renewed(renewed),
+      lost: (why) => void this.depose(why),
+    });
   }
 
   private scheduleCampaign(): void {
@@ -257,47 +275,30 @@ export class NatsLeaderElection implements LeaderElection {
   // -------------------------------------------------------------------------------------------
   // Leader: renewing
 
-  private scheduleRenew(): void {
-    this.clock.clearTimeout(this.renewTimer);
-    const delay = Math.max(0, this.renewedSentAt + this.renewIntervalMs - this.clock.now());
-    this.renewTimer = this.clock.setTimeout(() => void this.serially(() => this.renew()), delay);
-  }
-
-  private async renew(): Promise<void> {
+  private renewed(revision: number): void {
     if (this.state !== 'pending' && this.state !== 'leader') return;
-    const now = this.clock.now();
-    if (now >= this.renewedSentAt + this.leaseMs) {
-      this.depose(`lease expired ${now - this.renewedSentAt - this.leaseMs} ms before the renew could run (process paused?)`);
-      return;
-    }
-    try {
-      this.revision = await this.kv!.update(KEY, this.encodedSelf, this.revision, this.renewIntervalMs);
-    } catch (err) {
-      if (this.state === 'pending' || this.state === 'leader') this.depose(`renew failed: ${(err as Error).message}`);
-      return;
-    }
-    if (this.state !== 'pending' && this.state !== 'leader') return;
-    this.renewedSentAt = now;
+    this.revision = revision;
     if (this.state === 'pending') {
       this.state = 'leader';
       this.emit({ kind: 'elected', term: this.term });
     }
-    this.scheduleRenew();
   }
 
-  private depose(reason: string): void {
+  /** Stops leading now; resolves, once no renew is in flight, with our key's last revision. */
+  private depose(reason: string): Promise<number> {
     const was = this.state;
-    if (was !== 'pending' && was !== 'leader') return;
+    if (was !== 'pending' && was !== 'leader') return Promise.resolve(0);
     this.state = 'standby';
-    this.clock.clearTimeout(this.renewTimer);
+    const released = this.holder.release();
     this.clock.clearTimeout(this.disconnectTimer);
     this.disconnectTimer = undefined;
     // Our old value may linger until it expires; do not campaign before then.
-    this.observed = { revision: this.revision, at: this.renewedSentAt };
+    this.observed = { revision: this.revision, at: this.holder.sentAt };
     this.revision = 0;
     this.setCurrent(undefined);
     if (was === 'leader') this.emit({ kind: 'deposed', reason });
     this.scheduleCampaign();
+    return released;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -349,7 +350,6 @@ export class NatsLeaderElection implements LeaderElection {
 
   private clearTimers(): void {
     this.clock.clearTimeout(this.campaignTimer);
-    this.clock.clearTimeout(this.renewTimer);
     this.clock.clearTimeout(this.disconnectTimer);
   }
 
