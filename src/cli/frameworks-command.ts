@@ -43,7 +43,9 @@ export async function startFrameworks(config: FrameworksConfig, logger: Logger):
     store = nats;
     closeStore = () => nats.close();
   } else {
-    store = new FileKeyValueStore(path.resolve(config.workDir));
+    const files = new FileKeyValueStore(path.resolve(config.workDir));
+    store = files;
+    closeStore = () => files.close();
   }
   const options = JSON.parse(config.pluginOptions) as Record<string, Record<string, unknown>>;
   const host = new FrameworkHost({

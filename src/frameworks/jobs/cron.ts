@@ -21,6 +21,15 @@
  */
 import { Cron } from 'croner';
 
+/**
+ * `next` answers shared by every schedule of the same expression and time zone. An answer depends
+ * only on the whole minute before it is asked from (instants are whole minutes), so a thousand jobs
+ * on `0 * * * *` — all fired at once, each asking for the instants since it last fired and then for
+ * its next one — cost one calendar walk per minute asked about, not three thousand. Cleared when full.
+ */
+const nextCache = new Map<string, number | null>();
+const NEXT_CACHE_LIMIT = 10_000;
+
 export class CronSchedule {
   private constructor(
     private readonly cron: Cron,
@@ -49,8 +58,15 @@ export class CronSchedule {
 
   /** The first instant (epoch ms) strictly after `afterMs`, or undefined if there is none. */
   next(afterMs: number): number | undefined {
-    const d = this.cron.nextRun(new Date(afterMs));
-    return d === null ? undefined : d.getTime();
+    const minute = Math.floor(afterMs / 60_000) * 60_000; // the same answer for every ms of a minute
+    const key = `${this.timezone}\u0000${this.expression}\u0000${minute}`;
+    let next = nextCache.get(key);
+    if (next === undefined) {
+      next = this.cron.nextRun(new Date(minute))?.getTime() ?? null;
+      if (nextCache.size >= NEXT_CACHE_LIMIT) nextCache.clear();
+      nextCache.set(key, next);
+    }
+    return next ?? undefined;
   }
 
   /**

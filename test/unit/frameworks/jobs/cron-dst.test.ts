@@ -20,6 +20,20 @@ function instants(expr: string, tz: string, from: string, until: string): string
     .instants.map((t) => new Date(t).toISOString());
 }
 
+describe('cron answers shared between schedules', () => {
+  it('the same expression in two zones, asked at any millisecond of a minute, answers per zone', () => {
+    const berlin = CronSchedule.create('30 2 * * *', 'Europe/Berlin');
+    const utc = CronSchedule.create('30 2 * * *', 'UTC');
+    for (const from of ['2026-06-01T00:00:00.000Z', '2026-06-01T00:00:59.999Z', '2026-06-01T00:29:30.000Z']) {
+      expect(iso(berlin.next(Date.parse(from)))).toBe('2026-06-01T00:30:00.000Z'); // 02:30 CEST
+      expect(iso(utc.next(Date.parse(from)))).toBe('2026-06-01T02:30:00.000Z');
+    }
+    // Strictly after: asked from the instant itself, or from within its minute, the answer is the next day's.
+    expect(iso(utc.next(Date.parse('2026-06-01T02:30:00.000Z')))).toBe('2026-06-02T02:30:00.000Z');
+    expect(iso(utc.next(Date.parse('2026-06-01T02:30:20.000Z')))).toBe('2026-06-02T02:30:00.000Z');
+  });
+});
+
 describe('cron instants across DST (Europe/Berlin)', () => {
   it('spring forward: a fixed-time job in the gap runs once, right after the gap', () => {
     expect(instants('30 2 * * *', 'Europe/Berlin', '2026-03-27T12:00:00Z', '2026-03-31T12:00:00Z')).toEqual([
