@@ -5,15 +5,16 @@
  * would be 100 machines with 100 disks, which one process on this host cannot stand for), over real
  * gRPC, printed as one JSON object.
  *
- *   npm run bench:frameworks -- [--instances 1000] [--agents 100] [--jobs 1000] [--json]
+ *   npm run bench:frameworks -- [--instances 1000] [--agents 100] [--jobs 1000,10000] [--json]
  *
  * 1. `deploy_1000_instances_s`: PutApp of one app of `--instances` instances (cpus 0.1, mem 32)
  *    through the berth.v1.Services API → GetApp reports them all RUNNING (polled every 200 ms;
  *    BENCH_TRACE=1 prints the progress).
- * 2. `cron_fire_lag_ms_p99`: `--jobs` jobs, each scheduled `* * * * *` (UTC), are put; at the next
- *    minute boundary (waited for, up to 60 s) they are all due at once. Per run: its scheduled instant
- *    → the run created by the framework (fire lag), and → its task launched (launch lag, which also
- *    waits for offers). Read back through ListRuns.
+ * 2. `cron_<N>_fire_lag_ms_p99`, for each N of `--jobs` in turn: N jobs, each scheduled `* * * * *`
+ *    (UTC), are put; at the next minute boundary (waited for, up to 60 s) they are all due at once.
+ *    Per run: its scheduled instant → the run created by the framework (fire lag), and → its task
+ *    launched (launch lag, which also waits for offers). Read back through ListRuns; the point's jobs
+ *    have their schedules disabled (their tasks keep running: the simulated agents never end a task).
  *
  * Every child is stopped at the end (also on failure and on `--timeout-s`), and the temporary
  * directory removed.
@@ -35,13 +36,13 @@ import { percentile, round3, type AgentsConfig } from './sim-shared';
 interface Options {
   instances: number;
   agents: number;
-  jobs: number;
+  jobs: number[];
   json: boolean;
   timeoutS: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { instances: 1000, agents: 100, jobs: 1000, json: false, timeoutS: 600 };
+  const o: Options = { instances: 1000, agents: 100, jobs: [1000, 10_000], json: false, timeoutS: 900 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -51,7 +52,10 @@ function parseArgs(argv: string[]): Options {
     };
     if (a === '--instances') o.instances = num();
     else if (a === '--agents') o.agents = Math.max(1, num());
-    else if (a === '--jobs') o.jobs = num();
+    else if (a === '--jobs') {
+      o.jobs = String(argv[++i]).split(',').filter((x) => x !== '').map(Number);
+      if (!o.jobs.every((n) => Number.isInteger(n) && n >= 0)) throw new Error(`--jobs needs a comma-separated list of non-negative integers, got ${argv[i]}`);
+    }
     else if (a === '--timeout-s') o.timeoutS = Math.max(1, num());
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown argument ${a} (use --instances N --agents N --jobs N --timeout-s S --json)`);
@@ -115,10 +119,12 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
     log(`master ready at ${masterAddress}; starting ${o.agents} agents`);
-    const perAgent = Math.ceil((o.instances + o.jobs) / o.agents) + 2;
+    // Each point's jobs may fire twice (a minute boundary passed while they were being put).
+    const jobTasks = 2 * o.jobs.reduce((a, b) => a + b, 0);
+    const perAgent = Math.ceil((o.instances + jobTasks) / o.agents) + 2;
     const agentsConfig: AgentsConfig = {
       address: masterAddress, agents: o.agents, connections: o.agents, registerConcurrency: 50,
-      resources: `cpus:${perAgent * 0.1 + 1};mem:${perAgent * 32 + 1024};disk:1000;ports:[31000-32000]`, expectedAcks: o.instances + o.jobs,
+      resources: `cpus:${perAgent * 0.1 + 1};mem:${perAgent * 32 + 1024};disk:1000;ports:[31000-32000]`, expectedAcks: o.instances + jobTasks,
     };
     const agents = fork(path.join(__dirname, 'sim-agents.js'), [JSON.stringify(agentsConfig)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'advanced' });
     children.push(agents);
@@ -156,53 +162,67 @@ async function main(): Promise<void> {
     const deployS = (Date.now() - t0) / 1000;
     log(`deployed in ${deployS} s`);
 
-    // 2. N jobs due the same minute.
-    let fireLag = new Float64Array(0);
-    let launchLag = new Float64Array(0);
-    let missed = 0;
-    if (o.jobs > 0) {
-      log(`putting ${o.jobs} jobs scheduled every minute`);
-      const batch = 50;
-      for (let i = 0; i < o.jobs; i += batch) {
-        await Promise.all(Array.from({ length: Math.min(batch, o.jobs - i) }, (_, k) => call('Jobs', 'PutJob', { text: JSON.stringify({ id: `bench-${i + k}`, run: { cmd: 'quick job', cpus: 0.1, mem: 32 }, schedules: [{ id: 'm', cron: '* * * * *', timezone: 'UTC', concurrencyPolicy: 'ALLOW', startingDeadlineSeconds: 60 }] }) })));
-      }
-      const due = Math.ceil((Date.now() + 1) / 60_000) * 60_000;
-      log(`waiting for the minute boundary (${Math.round((due - Date.now()) / 1000)} s), then for every run to launch`);
-      await new Promise((r) => setTimeout(r, due - Date.now() + 100));
-      fireLag = new Float64Array(o.jobs);
-      launchLag = new Float64Array(o.jobs);
-      for (let i = 0; i < o.jobs; i++) {
-        for (let tries = 0; ; tries++) {
-          const res = await call<{ runs: { scheduled_at: { nanoseconds: string }; created_at: { nanoseconds: string }; status: string; attempts: { launched_at?: { nanoseconds: string } }[] }[] }>('Jobs', 'ListRuns', { job_id: `bench-${i}`, limit: 5 });
-          const run = res.runs.find((r) => Math.abs(ms(r.scheduled_at) - due) < 1);
-          const launched = run?.attempts[0]?.launched_at;
-          if (run !== undefined && (launched != null || run.status === 'MISSED')) {
-            fireLag[i] = ms(run.created_at) - due;
-            launchLag[i] = launched != null ? ms(launched) - due : NaN;
-            if (run.status === 'MISSED') missed++;
-            break;
-          }
-          if (tries > 600) throw new Error(`job bench-${i} did not fire`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+    // 2. N jobs due the same minute, for each N.
+    const cron: Record<string, number> = {};
+    for (const n of o.jobs) {
+      const lag = await cronPoint(n, call, log);
+      for (const [k, v] of Object.entries(lag)) cron[`cron_${n}_${k}`] = v;
     }
     const result = {
       instances: o.instances,
       agents: o.agents,
       deploy_1000_instances_s: round3(deployS),
-      jobs: o.jobs,
-      cron_fire_lag_ms_p50: round3(percentile(fireLag, 50)),
-      cron_fire_lag_ms_p99: round3(percentile(fireLag, 99)),
-      cron_launch_lag_ms_p50: round3(percentile(launchLag.filter((x) => !Number.isNaN(x)), 50)),
-      cron_launch_lag_ms_p99: round3(percentile(launchLag.filter((x) => !Number.isNaN(x)), 99)),
-      cron_missed: missed,
+      ...cron,
     };
     process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
   } finally {
     clearTimeout(timer);
     await cleanup();
   }
+}
+
+type Call = <T>(service: string, method: string, request: object) => Promise<T>;
+
+/** Puts `n` jobs due every minute, waits for the next boundary, reads every run's fire and launch lag, then disables the jobs' schedules. */
+async function cronPoint(n: number, call: Call, log: (m: string) => void): Promise<Record<string, number>> {
+  log(`putting ${n} jobs scheduled every minute`);
+  const id = (i: number): string => `bench-${n}-${i}`;
+  const inBatches = async (fn: (i: number) => Promise<unknown>): Promise<void> => {
+    const batch = 50;
+    for (let i = 0; i < n; i += batch) await Promise.all(Array.from({ length: Math.min(batch, n - i) }, (_, k) => fn(i + k)));
+  };
+  const put = (i: number, enabled: boolean): Promise<unknown> => call('Jobs', 'PutJob', { text: JSON.stringify({ id: id(i), run: { cmd: 'quick job', cpus: 0.1, mem: 32 }, schedules: [{ id: 'm', cron: '* * * * *', timezone: 'UTC', concurrencyPolicy: 'ALLOW', startingDeadlineSeconds: 60, enabled }] }) });
+  await inBatches((i) => put(i, true));
+  const due = Math.ceil((Date.now() + 1) / 60_000) * 60_000;
+  log(`waiting for the minute boundary (${Math.round((due - Date.now()) / 1000)} s), then for every run to launch`);
+  await new Promise((r) => setTimeout(r, due - Date.now() + 100));
+  const fireLag = new Float64Array(n);
+  const launchLag: number[] = [];
+  let missed = 0;
+  for (let i = 0; i < n; i++) {
+    for (let tries = 0; ; tries++) {
+      const res = await call<{ runs: { scheduled_at: { nanoseconds: string }; created_at: { nanoseconds: string }; status: string; attempts: { launched_at?: { nanoseconds: string } }[] }[] }>('Jobs', 'ListRuns', { job_id: id(i), limit: 5 });
+      const run = res.runs.find((r) => Math.abs(ms(r.scheduled_at) - due) < 1);
+      const launched = run?.attempts[0]?.launched_at;
+      if (run !== undefined && (launched != null || run.status === 'MISSED')) {
+        fireLag[i] = ms(run.created_at) - due;
+        if (launched != null) launchLag.push(ms(launched) - due);
+        if (run.status === 'MISSED') missed++;
+        break;
+      }
+      if (tries > 600) throw new Error(`job ${id(i)} did not fire`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  await inBatches((i) => put(i, false)); // the next point's minute is theirs alone
+  const lags = Float64Array.from(launchLag);
+  return {
+    fire_lag_ms_p50: round3(percentile(fireLag, 50)),
+    fire_lag_ms_p99: round3(percentile(fireLag, 99)),
+    launch_lag_ms_p50: round3(percentile(lags, 50)),
+    launch_lag_ms_p99: round3(percentile(lags, 99)),
+    missed,
+  };
 }
 
 main().then(() => process.exit(0), (e: unknown) => {
