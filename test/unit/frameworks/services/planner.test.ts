@@ -1,13 +1,13 @@
 import { parseAppDefinition } from '../../../../src/frameworks/services/app-definition';
 import type { TaskRecord } from '../../../../src/frameworks/services/model';
-import { capacityBounds, killOrder, nextBackoffMs, planApp } from '../../../../src/frameworks/services/planner';
+import { capacityBounds, killOrder, planApp } from '../../../../src/frameworks/services/planner';
 import { Harness } from './harness';
 
 const def = (extra: Record<string, unknown> = {}) => parseAppDefinition({ id: '/a', cmd: 'x', minReadySeconds: 0, ...extra });
 
 function task(id: string, configVersion: string, state = 'TASK_RUNNING', extra: Partial<TaskRecord> = {}): TaskRecord {
   return {
-    taskId: id, appId: '/a', version: configVersion, configVersion, agentId: 'a1', hostname: 'h1', attributes: [], ports: [],
+    taskId: id, appId: '/a', version: configVersion, configVersion, instance: Number(id.replace(/\D/g, '')) || 0, agentId: 'a1', hostname: 'h1', attributes: [], ports: [],
     state, hasHealthCheck: false, ready: false, launchedAt: Number(id.replace(/\D/g, '')) || 0, lastStatusAt: 0, healthySince: 0, ...extra,
   };
 }
@@ -43,13 +43,6 @@ describe('planner', () => {
     const tasks = [task('t1', 'v'), task('t2', 'v', 'TASK_STAGING'), task('t3', 'v', 'TASK_RUNNING', { hasHealthCheck: true, healthy: false }), task('t4', 'v')];
     expect(killOrder(tasks, 'YOUNGEST_FIRST').map((t) => t.taskId)).toEqual(['t2', 't3', 't4', 't1']);
     expect(killOrder(tasks, 'OLDEST_FIRST').map((t) => t.taskId)).toEqual(['t2', 't3', 't1', 't4']);
-  });
-
-  it('backoff: backoffSeconds, × backoffFactor, capped', () => {
-    const d = def({ backoffSeconds: 2, backoffFactor: 2, maxLaunchDelaySeconds: 5 });
-    expect(nextBackoffMs(0, d)).toBe(2000);
-    expect(nextBackoffMs(2000, d)).toBe(4000);
-    expect(nextBackoffMs(4000, d)).toBe(5000);
   });
 
   it('a version abandoned by a rollback is never reused, even within the same millisecond', async () => {
