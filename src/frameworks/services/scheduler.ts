@@ -36,7 +36,8 @@
  * convergence, offer interest, the wake-up timer and starting readiness probes. The parts live in:
  * records.ts (the in-memory records and marking them to be written), persistence.ts (pending
  * writes, flushing and store retries, undo snapshots, loading), placement.ts (placing instances on
- * offers, rejected-offer logs), deployments.ts (start/end/rollback, progress deadlines), tasks.ts
+ * offers, rejected-offer logs), slots.ts (instance slots and their launch backoff), deployments.ts
+ * (start/end/rollback, progress deadlines), tasks.ts
  * (status updates, launch timeouts, unreachable expunges, kill retries), readiness.ts (the probe,
  * which probes are due, applying their answers), timing.ts (what falls due next) and views.ts.
  */

@@ -36,7 +36,7 @@ export interface AppView {
   /** The app's most recently finished deployment still kept (see `maxFinishedDeployments`). */
   readonly lastDeployment?: DeploymentRecord;
   readonly lastFailure?: TaskFailure;
-  /** The longest launch backoff delay of a slot waiting for one (0: none waits). */
+  /** The longest current launch backoff delay of the app's slots (0: none; kept until a slot resets). */
   readonly backoffSeconds: number;
   /** Seconds until the next launch may start (0: now, or nothing waits for a backoff). */
   readonly launchDelayRemainingSeconds: number;
@@ -80,7 +80,7 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
     ...(dep === undefined ? {} : { deployment: dep }),
     ...(last === undefined ? {} : { lastDeployment: last }),
     ...(app.lastFailure === undefined ? {} : { lastFailure: app.lastFailure }),
-    backoffSeconds: Math.max(0, ...delayed.map((d) => d.delaySeconds)),
+    backoffSeconds: Math.max(0, ...Object.values(app.slots).map((e) => e.delayMs)) / 1000,
     launchDelayRemainingSeconds: remaining / 1000,
     delayedInstances: delayed,
     rejections,
