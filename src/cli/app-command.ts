@@ -22,7 +22,8 @@ interface AppStatus extends ProgressStatus {
   staged: number; unhealthy: number;
   deployment?: Deployment | null; last_deployment?: Deployment | null;
   rejected_offers?: { considered: number; reasons: { reason: string; count: number }[] } | null;
-  tasks: { task_id: string; hostname: string; state: string; healthy?: boolean | null; version: string }[];
+  tasks: { task_id: string; hostname: string; state: string; healthy?: boolean | null; version: string; instance: number }[];
+  delayed_instances?: { instance: number; failures: number; delay_seconds: number; launch_at?: { nanoseconds?: string } | null; reason: string }[];
 }
 interface AppInfo { id: string; version: string; definition_json: string; status: AppStatus }
 
@@ -102,10 +103,11 @@ export function registerAppCommands(program: Command, out: CliOutput): void {
           ...(!s.deployment && s.last_deployment ? [`last deployment ${s.last_deployment.id}: ${s.last_deployment.kind.toLowerCase()} ${s.last_deployment.state.toLowerCase()}${s.last_deployment.message ? ` — ${s.last_deployment.message}` : ''}`] : []),
           ...(s.waiting ? [`waiting: ${s.waiting}`] : []),
           ...(s.backoff_seconds > 0 ? [`launch backoff: ${s.backoff_seconds} s`] : []),
+          ...(s.delayed_instances ?? []).map((d) => `instance ${d.instance} relaunches at ${timeText(d.launch_at)} after failure ${d.failures} (backoff ${d.delay_seconds} s): ${d.reason || '-'}`),
           ...(s.last_failure ? [`last failure: ${s.last_failure.task_id} ${s.last_failure.state} ${s.last_failure.message}`] : []),
           ...((s.rejected_offers?.reasons.length ?? 0) > 0 ? [`offers declined (last ${s.rejected_offers!.considered}): ${s.rejected_offers!.reasons.map((r) => `${r.reason} ×${r.count}`).join(', ')}`] : []),
           '',
-          table(['TASK', 'HOST', 'STATE', 'HEALTHY', 'VERSION'], s.tasks.map((t) => [t.task_id, t.hostname || '-', t.state, t.healthy === undefined || t.healthy === null ? '-' : String(t.healthy), t.version])),
+          table(['TASK', 'INSTANCE', 'HOST', 'STATE', 'HEALTHY', 'VERSION'], s.tasks.map((t) => [t.task_id, t.instance, t.hostname || '-', t.state, t.healthy === undefined || t.healthy === null ? '-' : String(t.healthy), t.version])),
         ];
         return `${lines.join('\n')}`;
       });

@@ -104,6 +104,38 @@ const readinessCheck = z.strictObject({
   preserveLastResponse: z.boolean().default(false),
 });
 
+const COUNT_OR_PERCENT_MSG = 'must be a count (an integer >= 0) or a percentage from "0%" to "100%"';
+
+/** Whether `v` is a count (an integer >= 0) or a whole percentage "0%"…"100%" (Kubernetes' IntOrString). */
+function isCountOrPercent(v: unknown): v is number | string {
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0;
+  return typeof v === 'string' && /^\d{1,3}%$/.test(v) && Number(v.slice(0, -1)) <= 100;
+}
+
+const countOrPercent = () => z.custom<number | string>(isCountOrPercent, { error: COUNT_OR_PERCENT_MSG });
+
+/**
+ * Marathon's fractions, or Kubernetes' counts (validated together in {@link upgradeStrategyProblems},
+ * normalised to one of the two forms of {@link UpgradeStrategy}).
+ */
+const upgradeStrategy = z.strictObject({
+  minimumHealthCapacity: numberField(0, { max: 1 }).optional(),
+  maximumOverCapacity: numberField(0, { max: 1 }).optional(),
+  maxUnavailable: countOrPercent().optional(),
+  maxSurge: countOrPercent().optional(),
+});
+
+/**
+ * How a deployment replaces tasks: Marathon's fractions of `instances` (the minimum kept healthy,
+ * rounded up; the most on top, rounded down), or Kubernetes' `maxUnavailable` / `maxSurge` — a count,
+ * or a percentage of `instances` (maxUnavailable rounded down, maxSurge up). A definition gives one
+ * style or the other; the defaults of either are the same bounds: nothing unavailable, up to twice
+ * the instances (`minimumHealthCapacity: 1, maximumOverCapacity: 1` ≡ `maxUnavailable: 0, maxSurge: "100%"`).
+ */
+export type UpgradeStrategy =
+  | { readonly minimumHealthCapacity: number; readonly maximumOverCapacity: number }
+  | { readonly maxUnavailable: number | string; readonly maxSurge: number | string };
+
 const unreachableStrategy = z.preprocess(
   (v) => (v === 'disabled' ? { disabled: true } : v),
   z.strictObject({
@@ -146,10 +178,7 @@ const schema = z.strictObject({
   maxLaunchDelaySeconds: numberField(0).default(300),
   killSelection: z.enum(KILL_SELECTIONS, { error: `must be one of ${KILL_SELECTIONS.join(', ')}` }).default('YOUNGEST_FIRST'),
   unreachableStrategy: unreachableStrategy.default({ disabled: false, inactiveAfterSeconds: 300, expungeAfterSeconds: 600 }),
-  upgradeStrategy: z.strictObject({
-    minimumHealthCapacity: numberField(0, { max: 1 }).default(1),
-    maximumOverCapacity: numberField(0, { max: 1 }).default(1),
-  }).default({ minimumHealthCapacity: 1, maximumOverCapacity: 1 }),
+  upgradeStrategy: upgradeStrategy.default({}),
   progressDeadlineSeconds: numberField(0, { exclusiveMin: true }).default(DEFAULT_PROGRESS_DEADLINE_SECONDS),
   /**
    * Berth's addition (Kubernetes' minReadySeconds): a task counts towards finishing a deployment only
@@ -162,7 +191,10 @@ const schema = z.strictObject({
 type Parsed = z.output<typeof schema>;
 
 /** A validated app definition with every default filled in. Constraints in Marathon's array form. */
-export type AppDefinition = Omit<Parsed, 'constraints'> & { readonly constraints: readonly (readonly string[])[] };
+export type AppDefinition = Omit<Parsed, 'constraints' | 'upgradeStrategy'> & {
+  readonly constraints: readonly (readonly string[])[];
+  readonly upgradeStrategy: UpgradeStrategy;
+};
 export type HealthCheckDefinition = AppDefinition['healthChecks'][number];
 export type ReadinessCheckDefinition = AppDefinition['readinessChecks'][number];
 export type KillSelection = AppDefinition['killSelection'];
@@ -242,7 +274,30 @@ export function parseAppDefinition(input: unknown, opts: DefinitionOptions = {})
   else crossFieldProblemsOfTheValidFields(input as Record<string, unknown>, result.error.issues, opts, problems);
   problems.throwIfAny();
   const data = result.data!;
-  return { ...data, id: id!, constraints, env: sortedRecord(data.env), secrets: sortedRecord(data.secrets), labels: sortedRecord(data.labels) };
+  return {
+    ...data, id: id!, constraints, env: sortedRecord(data.env), secrets: sortedRecord(data.secrets), labels: sortedRecord(data.labels),
+    upgradeStrategy: normalUpgradeStrategy(data.upgradeStrategy),
+  };
+}
+
+/** The one style given, with the other field of that style defaulted (see {@link UpgradeStrategy}). */
+function normalUpgradeStrategy(s: Parsed['upgradeStrategy']): UpgradeStrategy {
+  if (s.maxUnavailable !== undefined || s.maxSurge !== undefined) return { maxUnavailable: s.maxUnavailable ?? 0, maxSurge: s.maxSurge ?? '100%' };
+  return { minimumHealthCapacity: s.minimumHealthCapacity ?? 1, maximumOverCapacity: s.maximumOverCapacity ?? 1 };
+}
+
+/** One style at a time; not both of Kubernetes' bounds zero (nothing could ever be replaced). */
+function upgradeStrategyProblems(s: Parsed['upgradeStrategy'], problems: Problems): void {
+  const fractions = (['minimumHealthCapacity', 'maximumOverCapacity'] as const).filter((f) => s[f] !== undefined);
+  const counts = (['maxUnavailable', 'maxSurge'] as const).filter((f) => s[f] !== undefined);
+  if (fractions.length > 0 && counts.length > 0) {
+    problems.add(`upgradeStrategy.${counts[0]}`, `must not be given together with upgradeStrategy.${fractions[0]}: use Marathon's fractions (minimumHealthCapacity, maximumOverCapacity) or Kubernetes' counts (maxUnavailable, maxSurge), not both`);
+    return;
+  }
+  const zero = (v: number | string | undefined): boolean => v === 0 || v === '0%';
+  if (counts.length > 0 && zero(s.maxUnavailable ?? 0) && zero(s.maxSurge ?? '100%')) {
+    problems.add('upgradeStrategy.maxUnavailable', `must not be 0 when maxSurge is 0 too (nothing could be replaced), got ${describeValue(s.maxUnavailable ?? 0)}${s.maxUnavailable === undefined ? ' (the default)' : ''}; allow one unavailable (maxUnavailable: 1) or one extra (maxSurge: 1)`);
+  }
 }
 
 function constraintArray(c: Constraint): string[] {
@@ -314,6 +369,7 @@ function crossFieldProblems(d: Parsed, opts: DefinitionOptions, problems: Proble
       if (r.timeoutSeconds > r.intervalSeconds) problems.add(`${at}.timeoutSeconds`, `must not exceed intervalSeconds (${r.intervalSeconds}), got ${r.timeoutSeconds}`);
     });
   }
+  if (valid('upgradeStrategy')) upgradeStrategyProblems(d.upgradeStrategy, problems);
   const u = d.unreachableStrategy;
   if (valid('unreachableStrategy') && !u.disabled && u.expungeAfterSeconds < u.inactiveAfterSeconds) {
     problems.add('unreachableStrategy.expungeAfterSeconds', `must be >= inactiveAfterSeconds (${u.inactiveAfterSeconds}), got ${u.expungeAfterSeconds}`);

@@ -65,7 +65,7 @@ export class Deployments {
     }
     const from = stableVersion(app, active);
     if (active !== undefined) this.end(active, 'SUPERSEDED', now, 'replaced by a forced change');
-    if (next.configVersion !== app.current.configVersion) app.backoff = { delayMs: 0, nextLaunchAt: 0 };
+    if (next.configVersion !== app.current.configVersion) app.slots = {};
     app.current = next;
     this.records.recordVersion(app);
     const dep = this.start(app, kind, from, now);
@@ -119,7 +119,7 @@ export class Deployments {
       rb = this.start(app, 'DELETE', app.current, now, dep.id);
     } else {
       const abandoned = app.current;
-      if (dep.from.configVersion !== app.current.configVersion) app.backoff = { delayMs: 0, nextLaunchAt: 0 };
+      if (dep.from.configVersion !== app.current.configVersion) app.slots = {};
       app.current = clone(dep.from);
       app.deleting = false;
       this.records.markApp(app);

@@ -34,12 +34,16 @@ export interface TaskFailure {
   readonly version: string;
 }
 
-/** Launch backoff of an app. */
-export interface Backoff {
-  /** The delay applied after the last failure; 0: none. */
+/** Launch backoff of one instance slot (an app's instance index; see slots.ts). */
+export interface SlotBackoff {
+  /** Failures of the slot since its last reset. */
+  failures: number;
+  /** The delay applied after the last failure; 0: none (a slot's first failure relaunches at once). */
   delayMs: number;
-  /** No launches before this epoch ms. */
+  /** No launch for this slot before this epoch ms. */
   nextLaunchAt: number;
+  /** The failure that started the delay: the task's final state and message. */
+  reason: string;
 }
 
 export interface AppRecord {
@@ -48,7 +52,12 @@ export interface AppRecord {
   readonly createdAt: number;
   /** A DELETE deployment runs: every task is being killed, then the app goes away. */
   deleting: boolean;
-  backoff: Backoff;
+  /**
+   * Launch backoff by instance slot (the index, as a JSON key), only for slots that failed since
+   * their last reset. Records written before slots existed have an app-wide `backoff` instead, which
+   * loading drops (see persistence.ts).
+   */
+  slots: Record<number, SlotBackoff>;
   lastFailure?: TaskFailure;
   /** The latest version id ever given to this app (a rollback may make `current` older). */
   lastVersion?: string;
@@ -97,6 +106,8 @@ export interface TaskRecord {
   readonly appId: string;
   readonly version: string;
   readonly configVersion: string;
+  /** The instance slot (index) the task fills; see slots.ts. */
+  readonly instance: number;
   readonly agentId: string;
   readonly hostname: string;
   readonly attributes: Attribute[];
@@ -136,7 +147,7 @@ export const TERMINAL_STATES: ReadonlySet<string> = new Set([
   'TASK_FINISHED', 'TASK_FAILED', 'TASK_KILLED', 'TASK_ERROR', 'TASK_LOST', 'TASK_DROPPED', 'TASK_GONE', 'TASK_GONE_BY_OPERATOR', 'TASK_UNKNOWN',
 ]);
 
-/** Terminal states that say something about the app (grow its launch backoff) rather than the cluster. */
+/** Terminal states that say something about the app (grow its slot's launch backoff) rather than the cluster. */
 export const FAILURE_STATES: ReadonlySet<string> = new Set(['TASK_FAILED', 'TASK_ERROR', 'TASK_FINISHED', 'TASK_KILLED']);
 
 export const storeKeys = {

@@ -26,7 +26,7 @@ const schema = z.strictObject({
   taskLaunchTimeoutSeconds: positive(300),
   /** A kill not confirmed this long after it was asked for is sent again. @default 30 */
   killRetrySeconds: positive(30),
-  /** An app's launch backoff resets once one of its tasks has been healthy this long. @default 60 */
+  /** An instance slot's launch backoff resets once its task has been healthy this long. @default 60 */
   backoffResetSeconds: positive(60),
   /** Definitions kept per app under `versions/`. @default 20 */
   maxVersions: z.number().int().min(1).default(20),

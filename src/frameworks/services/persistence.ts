@@ -18,6 +18,7 @@ import type { KeyValueStore } from '../sdk/store';
 import { appKey } from './app-definition';
 import { storeKeys, type AppRecord, type DeploymentRecord, type TaskRecord } from './model';
 import { clone, type Records } from './records';
+import { assignMissingSlots } from './slots';
 
 /** First and longest delay before failed store writes are retried. */
 const STORE_RETRY_MIN_MS = 1000;
@@ -167,6 +168,7 @@ export function restore(records: Records, writes: Map<string, unknown>, undo: Un
     if (present !== undefined) {
       records.apps.delete(present.id);
       records.need.delete(present.id);
+      records.slotPlans.delete(present.id);
       records.rejections.delete(present.id);
       writes.set(storeKeys.app(appKey(present.id)), undefined);
       for (let seq = 1; seq <= present.versionSeq; seq++) writes.set(storeKeys.version(appKey(present.id), seq), undefined);
@@ -193,9 +195,25 @@ export function restore(records: Records, writes: Map<string, unknown>, undo: Un
   }
 }
 
-/** Reads apps, tasks and deployments from the store into `records` (empty before). */
+/**
+ * Reads apps, tasks and deployments from the store into `records` (empty before). Records written
+ * before instance slots existed are brought forward (and marked to be written): an app's app-wide
+ * `backoff` is dropped — each slot starts again at its first failure, so at worst one relaunch comes
+ * sooner than the old delay said — and tasks without an instance index get the lowest free ones of
+ * their app and version, oldest first.
+ */
 export async function loadRecords(store: KeyValueStore, records: Records): Promise<void> {
-  for (const { value } of await store.list<AppRecord>(storeKeys.APPS)) records.apps.set(value.id, value);
+  for (const { value } of await store.list<AppRecord & { backoff?: unknown }>(storeKeys.APPS)) {
+    if (value.slots === undefined || value.backoff !== undefined) {
+      delete value.backoff;
+      value.slots ??= {};
+      records.apps.set(value.id, value);
+      records.markApp(value);
+    } else {
+      records.apps.set(value.id, value);
+    }
+  }
   for (const { value } of await store.list<TaskRecord>(storeKeys.TASKS)) records.addTask(value);
+  for (const t of assignMissingSlots([...records.tasks.values()])) records.markTask(t);
   for (const { value } of await store.list<DeploymentRecord>(storeKeys.DEPLOYMENTS)) records.deployments.set(value.id, value);
 }

@@ -54,7 +54,7 @@ export interface PlacementContext {
 export function placeOffers(ctx: PlacementContext, offers: readonly Offer__Output[], now: number): OfferRound {
   const { records } = ctx;
   const candidates = [...records.apps.values()]
-    .filter((a) => !a.deleting && (records.need.get(a.id) ?? 0) > 0 && a.backoff.nextLaunchAt <= now)
+    .filter((a) => !a.deleting && (records.need.get(a.id) ?? 0) > 0)
     .sort((a, b) => Number(ctx.hasActiveDeployment(b.id)) - Number(ctx.hasActiveDeployment(a.id)) || (a.id < b.id ? -1 : 1));
   const round: OfferRound = { launches: [], declines: [], deferred: [] };
   let budget = MAX_LAUNCHES_PER_ROUND;
@@ -148,6 +148,17 @@ function place(app: AppRecord, defaultRole: string, offer: Offer__Output, agent:
   return { ok: true, fit };
 }
 
+/** The instance slot the next task of `app` fills: the next due one of its slot plan (see slots.ts). */
+function nextSlot(records: Records, app: AppRecord): number {
+  const due = records.slotPlans.get(app.id)?.due.shift();
+  if (due !== undefined) return due;
+  // Not planned (cannot happen while `need` and the slot plan are set together): the lowest free one.
+  const held = new Set(records.tasksOf(app.id).filter((t) => t.configVersion === app.current.configVersion && !isKilling(t)).map((t) => t.instance));
+  let i = 0;
+  while (held.has(i)) i++;
+  return i;
+}
+
 /** Adds the record of a task placed on `offer` (marked to be written) and returns what to launch. */
 function newTask(ctx: PlacementContext, app: AppRecord, offer: Offer__Output, agent: PlacementCandidate, fit: Extract<Fit, { ok: true }>, now: number): TaskInfo {
   const { def, version, configVersion } = app.current;
@@ -163,7 +174,7 @@ function newTask(ctx: PlacementContext, app: AppRecord, offer: Offer__Output, ag
     statuses: [...check.httpStatusCodesForReady],
   };
   const record: TaskRecord = {
-    taskId, appId: app.id, version, configVersion,
+    taskId, appId: app.id, version, configVersion, instance: nextSlot(ctx.records, app),
     agentId: offer.agent_id?.value ?? '', hostname: offer.hostname, attributes: [...agent.attributes],
     ...(agent.domain === undefined ? {} : { domain: agent.domain }),
     ports, state: 'TASK_STAGING', hasHealthCheck: def.healthChecks.length > 0,

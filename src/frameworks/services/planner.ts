@@ -13,6 +13,9 @@
  * - never more than `maxTotal = floor(N × (1 + maximumOverCapacity))` tasks alive at once (tasks
  *   being killed still count: their resources are not free yet). When that leaves no room to move
  *   (`minHealthy >= maxTotal`, e.g. 1 and 0), one extra task is allowed, as Marathon does.
+ * - or, in Kubernetes' words, `minHealthy = N − maxUnavailable` and `maxTotal = N + maxSurge`, each a
+ *   count or a percentage of N (maxUnavailable rounded down, maxSurge up; when both come to 0, one
+ *   may be unavailable, as Kubernetes does). `maxUnavailable: 1, maxSurge: 0` replaces one at a time.
  *
  * A task is healthy when RUNNING, with `healthy = true` if it has a health check, and ready if it
  * has a readiness check. The target is reached only when each of its tasks has been healthy for the
@@ -32,8 +35,10 @@ export interface PlanTarget {
 export interface Plan {
   /** Tasks to kill now (not already being killed). */
   readonly kill: TaskRecord[];
-  /** How many tasks to launch when offers allow (ignoring launch backoff). */
+  /** How many tasks to launch when offers allow (ignoring the slots' launch backoff). */
   readonly launch: number;
+  /** How many current tasks the app lacks (`launch` of them may start now; the upgrade bounds hold back the rest). */
+  readonly missing: number;
   /** The target is reached: the deployment, if any, is done. */
   readonly complete: boolean;
   /** How far from the target: 0 when complete; a deployment progresses when this reaches a new low. */
@@ -73,10 +78,28 @@ export function killOrder(tasks: readonly TaskRecord[], selection: KillSelection
   });
 }
 
+/**
+ * A count, or a percentage of `instances` rounded down (`up`: rounded up) — Kubernetes' rounding
+ * for maxUnavailable (down) and maxSurge (up).
+ */
+export function resolveCount(v: number | string, instances: number, up: boolean): number {
+  if (typeof v === 'number') return v;
+  const exact = (instances * Number(v.slice(0, -1))) / 100;
+  return up ? Math.ceil(exact - 1e-9) : Math.floor(exact + 1e-9);
+}
+
 /** The upgrade bounds for `instances`. */
 export function capacityBounds(def: AppDefinition, instances: number): { minHealthy: number; maxTotal: number } {
-  const minHealthy = Math.max(0, Math.ceil(instances * def.upgradeStrategy.minimumHealthCapacity - 1e-9));
-  let maxTotal = Math.floor(instances * (1 + def.upgradeStrategy.maximumOverCapacity) + 1e-9);
+  const s = def.upgradeStrategy;
+  if ('maxUnavailable' in s) {
+    let unavailable = Math.min(instances, resolveCount(s.maxUnavailable, instances, false));
+    const surge = resolveCount(s.maxSurge, instances, true);
+    // Both may round to 0 for few instances (10% of 5): as Kubernetes, one may be unavailable then.
+    if (instances > 0 && unavailable === 0 && surge === 0) unavailable = 1;
+    return { minHealthy: instances - unavailable, maxTotal: instances + surge };
+  }
+  const minHealthy = Math.max(0, Math.ceil(instances * s.minimumHealthCapacity - 1e-9));
+  let maxTotal = Math.floor(instances * (1 + s.maximumOverCapacity) + 1e-9);
   if (instances > 0 && minHealthy >= maxTotal) maxTotal = minHealthy + 1;
   return { minHealthy, maxTotal };
 }
@@ -84,7 +107,7 @@ export function capacityBounds(def: AppDefinition, instances: number): { minHeal
 export function planApp(target: PlanTarget, tasks: readonly TaskRecord[], now: number): Plan {
   const { def } = target;
   if (target.deleting) {
-    return { kill: tasks.filter((t) => !isKilling(t)), launch: 0, complete: tasks.length === 0, distance: tasks.length };
+    return { kill: tasks.filter((t) => !isKilling(t)), launch: 0, missing: 0, complete: tasks.length === 0, distance: tasks.length };
   }
   const n = def.instances;
   const killed = new Set<TaskRecord>();
@@ -120,12 +143,5 @@ export function planApp(target: PlanTarget, tasks: readonly TaskRecord[], now: n
   const readyCurrent = current.filter((t) => counted(t) && isReady(t, def, now)).length;
   const complete = old.length === 0 && alive === n && readyCurrent === n && currentLive.length === n;
   const distance = old.length + (n - Math.min(n, healthyCurrent)) + Math.max(0, currentLive.length - n);
-  return { kill: [...killed], launch, complete, distance };
-}
-
-/** The launch delay after one more failure: `backoffSeconds`, then × `backoffFactor`, capped. */
-export function nextBackoffMs(previousMs: number, def: AppDefinition): number {
-  const cap = def.maxLaunchDelaySeconds * 1000;
-  const next = previousMs <= 0 ? def.backoffSeconds * 1000 : previousMs * def.backoffFactor;
-  return Math.min(cap, next);
+  return { kill: [...killed], launch, missing, complete, distance };
 }

@@ -1,7 +1,7 @@
 /**
  * The in-memory state of the services framework: apps, tasks (also by app), deployments, and what
- * is kept only in memory (the rejected-offer log and the launches each app wants, per app; the
- * readiness probes in flight, per task).
+ * is kept only in memory (the rejected-offer log, the launches each app wants and which instance slots
+ * they fill, per app; the readiness probes in flight, per task).
  *
  * Owns the bookkeeping that keeps these maps consistent with each other and with the store: every
  * change to a record is marked here, which queues its write (or delete) in the pending writes of
@@ -13,6 +13,7 @@ import { ServicesError } from './errors';
 import { storeKeys, type AppRecord, type DeploymentRecord, type TaskRecord } from './model';
 import type { ServicesOptions } from './options';
 import { RejectionLog } from './rejections';
+import type { SlotPlan } from './slots';
 
 export function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
@@ -39,8 +40,10 @@ export class Records {
   readonly tasksByApp = new Map<string, Set<TaskRecord>>();
   readonly deployments = new Map<string, DeploymentRecord>();
   readonly rejections = new Map<string, RejectionLog>();
-  /** Launches each app wants, from the last convergence. */
+  /** Launches each app wants now (past their slots' backoff), from the last convergence. */
   readonly need = new Map<string, number>();
+  /** Which slots those launches fill (`due`, taken as tasks are placed) and which wait for their backoff. */
+  readonly slotPlans = new Map<string, SlotPlan>();
   readonly probes = new Map<string, { nextAt: number; inFlight: boolean }>();
 
   /**
@@ -104,6 +107,7 @@ export class Records {
   removeApp(app: AppRecord): void {
     this.apps.delete(app.id);
     this.need.delete(app.id);
+    this.slotPlans.delete(app.id);
     this.rejections.delete(app.id);
     this.writes.set(storeKeys.app(appKey(app.id)), undefined);
     this.prefixDeletes.add(storeKeys.versions(appKey(app.id)));

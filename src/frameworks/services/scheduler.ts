@@ -36,7 +36,8 @@
  * convergence, offer interest, the wake-up timer and starting readiness probes. The parts live in:
  * records.ts (the in-memory records and marking them to be written), persistence.ts (pending
  * writes, flushing and store retries, undo snapshots, loading), placement.ts (placing instances on
- * offers, rejected-offer logs), deployments.ts (start/end/rollback, progress deadlines), tasks.ts
+ * offers, rejected-offer logs), slots.ts (instance slots and their launch backoff), deployments.ts
+ * (start/end/rollback, progress deadlines), tasks.ts
  * (status updates, launch timeouts, unreachable expunges, kill retries), readiness.ts (the probe,
  * which probes are due, applying their answers), timing.ts (what falls due next) and views.ts.
  */
@@ -61,6 +62,7 @@ import { planApp } from './planner';
 import { MAX_LAUNCHES_PER_ROUND, placeOffers, type PlacementContext } from './placement';
 import { applyReadinessResult, dueProbes, httpReadinessProbe, type ReadinessProbe, type ReadinessResult } from './readiness';
 import { nextVersion, Records } from './records';
+import { planSlots, settleSlots } from './slots';
 import { applyStatus, expireTasks, killTask, type TaskContext } from './tasks';
 import { launchNeed, nextWakeAt } from './timing';
 import { appsUnder, appView, deploymentsView, type AppView } from './views';
@@ -210,7 +212,7 @@ export class ServicesScheduler implements Framework {
       const existing = this.records.apps.get(def.id);
       if (existing === undefined) {
         const version = nextVersion(undefined, now);
-        const app: AppRecord = { id: def.id, current: { version, configVersion: version, def }, lastVersion: version, createdAt: now, deleting: false, backoff: { delayMs: 0, nextLaunchAt: 0 }, versionSeq: 0 };
+        const app: AppRecord = { id: def.id, current: { version, configVersion: version, def }, lastVersion: version, createdAt: now, deleting: false, slots: {}, versionSeq: 0 };
         this.records.apps.set(app.id, app);
         this.records.recordVersion(app);
         const dep = this.deployments.start(app, 'CREATE', undefined, now);
@@ -386,7 +388,7 @@ export class ServicesScheduler implements Framework {
     expireTasks(this.taskContext, this.options, this.loadedAt, now);
     for (const app of [...this.records.apps.values()]) this.convergeApp(app, now, true);
     this.startProbes(now);
-    this.updateOfferInterest(now);
+    this.updateOfferInterest();
     await this.writer.flush(durable).catch(() => undefined); // logged, and retried, by flush
     this.scheduleWake(now);
   }
@@ -394,16 +396,14 @@ export class ServicesScheduler implements Framework {
   private convergeApp(app: AppRecord, now: number, mayRollBack: boolean): void {
     const tasks = this.records.tasksOf(app.id);
     const current = app.current;
-    if (app.backoff.delayMs > 0) {
-      const stable = tasks.some((t) => t.configVersion === current.configVersion && t.healthySince !== undefined && now - t.healthySince >= this.options.backoffResetSeconds * 1000);
-      if (stable) {
-        app.backoff = { delayMs: 0, nextLaunchAt: 0 };
-        this.records.markApp(app);
-      }
-    }
     const plan = planApp({ def: current.def, configVersion: current.configVersion, deleting: app.deleting }, tasks, now);
     for (const t of plan.kill) killTask(this.taskContext, t, now);
-    this.records.need.set(app.id, plan.launch);
+    // Which instance slots the launches fill, and which of those wait for their own backoff (slots.ts).
+    const currentTasks = tasks.filter((t) => t.configVersion === current.configVersion);
+    const slots = planSlots(app, currentTasks, plan.missing, plan.launch, now);
+    if (settleSlots(app, currentTasks, slots.wanted, this.options.backoffResetSeconds * 1000, now)) this.records.markApp(app);
+    this.records.need.set(app.id, slots.due.length);
+    this.records.slotPlans.set(app.id, slots);
     if (this.deployments.advance(app, plan, now, this.loadedAt, mayRollBack)) {
       this.convergeApp(app, now, false);
       return;
@@ -411,8 +411,8 @@ export class ServicesScheduler implements Framework {
     if (app.deleting && plan.complete) this.records.removeApp(app);
   }
 
-  private updateOfferInterest(now: number): void {
-    const need = launchNeed(this.records, now);
+  private updateOfferInterest(): void {
+    const need = launchNeed(this.records);
     if (!this.scheduler.connected) {
       this.offerInterest = undefined;
       this.lastNeed = need;

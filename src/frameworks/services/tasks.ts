@@ -1,6 +1,6 @@
 /**
  * The life of the services framework's task records after launch: applying status updates (state,
- * health, unreachable time; a task ending records the app's last failure and launch backoff), and the
+ * health, unreachable time; a task ending records the app's last failure and its slot's launch backoff), and the
  * time-based expiries the scheduler runs as it converges — launch timeouts, expunging unreachable
  * tasks, kill retries — plus killing a task.
  *
@@ -13,8 +13,9 @@ import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { SchedulerApi } from '../sdk/framework';
 import { FAILURE_STATES, TERMINAL_STATES, type TaskRecord } from './model';
 import type { ServicesOptions } from './options';
-import { isHealthy, isKilling, nextBackoffMs } from './planner';
+import { isHealthy, isKilling } from './planner';
 import type { Records } from './records';
+import { failedSlot } from './slots';
 
 export interface TaskContext {
   readonly records: Records;
@@ -80,8 +81,7 @@ function taskEnded(ctx: TaskContext, t: TaskRecord, s: TaskStatus__Output, now: 
   ctx.logger.info('task ended', { taskId: t.taskId, appId: app.id, state, reason, message: s.message });
   const appFailure = FAILURE_STATES.has(state) && reason !== 'REASON_AGENT_DRAINING' && reason !== 'REASON_FRAMEWORK_REMOVED';
   if (appFailure && t.configVersion === app.current.configVersion) {
-    const delayMs = nextBackoffMs(app.backoff.delayMs, app.current.def);
-    app.backoff = { delayMs, nextLaunchAt: now + delayMs };
+    app.slots[t.instance] = failedSlot(app.slots[t.instance], app.current.def, now, `${state} ${s.message ?? ''}`.trim());
   }
   ctx.records.markApp(app);
 }

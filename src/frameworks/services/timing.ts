@@ -9,19 +9,19 @@ import type { ServicesOptions } from './options';
 import { isKilling } from './planner';
 import type { Records } from './records';
 
-/** Tasks the apps need launched now (apps not deleting, past their launch backoff). */
-export function launchNeed(records: Records, now: number): number {
+/** Tasks the apps need launched now (apps not deleting; slots past their launch backoff). */
+export function launchNeed(records: Records): number {
   let need = 0;
   for (const app of records.apps.values()) {
     const n = records.need.get(app.id) ?? 0;
-    if (n > 0 && !app.deleting && app.backoff.nextLaunchAt <= now) need += n;
+    if (n > 0 && !app.deleting) need += n;
   }
   return need;
 }
 
 /**
- * The earliest instant after `now` at which something falls due: a launch backoff ending, a
- * backoff reset for a healthy task, a healthy task becoming ready (`minReadySeconds`), a deployment
+ * The earliest instant after `now` at which something falls due: a slot's launch backoff ending, a
+ * slot's backoff reset for its healthy task, a healthy task becoming ready (`minReadySeconds`), a deployment
  * deadline, an unreachable task becoming inactive or expunged, a launch timing out, a kill to retry, a readiness probe. {@link NEVER} when nothing is.
  */
 export function nextWakeAt(records: Records, o: ServicesOptions, loadedAt: number, now: number): number {
@@ -29,15 +29,14 @@ export function nextWakeAt(records: Records, o: ServicesOptions, loadedAt: numbe
   const consider = (t: number | undefined): void => {
     if (t !== undefined && t > now && t < at) at = t;
   };
-  const { apps, tasks, need, probes } = records;
+  const { apps, tasks, probes } = records;
   for (const app of apps.values()) {
-    if ((need.get(app.id) ?? 0) > 0) consider(app.backoff.nextLaunchAt);
+    for (const i of records.slotPlans.get(app.id)?.delayed ?? []) consider(app.slots[i]?.nextLaunchAt);
     const readyMs = minReadyMs(app.current.def);
-    const resetMs = app.backoff.delayMs > 0 ? o.backoffResetSeconds * 1000 : undefined;
     for (const t of records.tasksOf(app.id)) {
       if (t.healthySince === undefined) continue;
       consider(t.healthySince + readyMs);
-      if (resetMs !== undefined) consider(t.healthySince + resetMs);
+      if (app.slots[t.instance] !== undefined && t.configVersion === app.current.configVersion) consider(t.healthySince + o.backoffResetSeconds * 1000);
     }
   }
   for (const d of records.deployments.values()) if (d.state === 'RUNNING' && d.kind !== 'DELETE') consider(deadlineOf(d, loadedAt));

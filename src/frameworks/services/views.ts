@@ -1,6 +1,7 @@
 /**
  * What the API shows of the services framework's state: {@link AppView} (an app with its task
- * counts, deployment, backoff, rejected offers and a "why is it waiting" line) and the listings of
+ * counts, deployment, the instance slots waiting for their backoff, rejected offers and a "why is it
+ * waiting" line) and the listings of
  * apps and deployments. Views are copies: nothing here changes the records.
  */
 import type { AppDefinition } from './app-definition';
@@ -8,6 +9,7 @@ import type { AppRecord, DeploymentRecord, TaskFailure, TaskRecord } from './mod
 import { isHealthy, isKilling } from './planner';
 import { clone, type Records } from './records';
 import { describeRejections, type RejectionSummary } from './rejections';
+import { delayedSlots, type DelayedSlot } from './slots';
 
 /** An app as the API shows it. */
 export interface AppView {
@@ -25,16 +27,21 @@ export interface AppView {
   readonly unhealthy: number;
   readonly unreachable: number;
   readonly killing: number;
-  /** Tasks still to launch (0 when the app has what it needs, or waits for old tasks to go). */
+  /**
+   * Tasks still to launch, now or after their slot's backoff (0 when the app has what it needs, or
+   * waits for old tasks to go).
+   */
   readonly waitingInstances: number;
   readonly deployment?: DeploymentRecord;
   /** The app's most recently finished deployment still kept (see `maxFinishedDeployments`). */
   readonly lastDeployment?: DeploymentRecord;
   readonly lastFailure?: TaskFailure;
-  /** The current launch backoff delay (0: none). */
+  /** The longest current launch backoff delay of the app's slots (0: none; kept until a slot resets). */
   readonly backoffSeconds: number;
-  /** Seconds until launches may resume (0: now). */
+  /** Seconds until the next launch may start (0: now, or nothing waits for a backoff). */
   readonly launchDelayRemainingSeconds: number;
+  /** The instance slots waiting for their launch backoff: until when, and why; soonest first. */
+  readonly delayedInstances: readonly DelayedSlot[];
   readonly rejections: RejectionSummary;
   /** One line answering "why is it not running (yet)?"; empty when nothing is missing. */
   readonly waiting: string;
@@ -46,15 +53,15 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
   const tasks = records.tasksOf(app.id).sort((a, b) => a.launchedAt - b.launchedAt || (a.taskId < b.taskId ? -1 : 1));
   const count = (p: (t: TaskRecord) => boolean): number => tasks.filter(p).length;
   const need = records.need.get(app.id) ?? 0;
+  const delayed = delayedSlots(app, records.slotPlans.get(app.id)?.delayed ?? []).filter((d) => d.launchAt > now);
   const rejections = records.rejectionLog(app.id).summary();
-  const remaining = Math.max(0, app.backoff.nextLaunchAt - now);
+  const remaining = need > 0 || delayed.length === 0 ? 0 : delayed[0].launchAt - now;
   const last = lastFinished(records, app);
-  let waiting = '';
-  if (need > 0) {
-    if (remaining > 0) waiting = `launch delayed ${(remaining / 1000).toFixed(1)} s after task failures (backoff ${(app.backoff.delayMs / 1000).toFixed(3)} s)`;
-    else waiting = `waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeRejections(rejections)}`;
-    if (app.lastFailure !== undefined) waiting += `; last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd();
-  }
+  const parts: string[] = [];
+  if (need > 0) parts.push(`waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeRejections(rejections)}`);
+  if (delayed.length > 0) parts.push(describeDelayed(delayed, now));
+  if (parts.length > 0 && app.lastFailure !== undefined) parts.push(`last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd());
+  const waiting = parts.join('; ');
   return clone({
     id: app.id,
     version: app.current.version,
@@ -69,16 +76,28 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
     unhealthy: count((t) => t.state === 'TASK_RUNNING' && !isHealthy(t)),
     unreachable: count((t) => t.state === 'TASK_UNREACHABLE'),
     killing: count(isKilling),
-    waitingInstances: need,
+    waitingInstances: need + delayed.length,
     ...(dep === undefined ? {} : { deployment: dep }),
     ...(last === undefined ? {} : { lastDeployment: last }),
     ...(app.lastFailure === undefined ? {} : { lastFailure: app.lastFailure }),
-    backoffSeconds: app.backoff.delayMs / 1000,
+    backoffSeconds: Math.max(0, ...Object.values(app.slots).map((e) => e.delayMs)) / 1000,
     launchDelayRemainingSeconds: remaining / 1000,
+    delayedInstances: delayed,
     rejections,
     waiting,
     tasks,
   });
+}
+
+/**
+ * "instance 3 relaunches in 1.2 s (failure 2, backoff 1.000 s: TASK_FAILED …)"; for several slots the
+ * soonest three, and how many more.
+ */
+function describeDelayed(delayed: readonly DelayedSlot[], now: number): string {
+  const one = (d: DelayedSlot): string => `instance ${d.instance} relaunches in ${((d.launchAt - now) / 1000).toFixed(1)} s (failure ${d.failures}, backoff ${d.delaySeconds.toFixed(3)} s${d.reason === '' ? '' : `: ${d.reason}`})`;
+  if (delayed.length === 1) return `launch delayed after task failures: ${one(delayed[0])}`;
+  const shown = delayed.slice(0, 3).map(one).join(', ');
+  return `launch of ${delayed.length} instances delayed after task failures: ${shown}${delayed.length > 3 ? `, and ${delayed.length - 3} more` : ''}`;
 }
 
 /** The app's deployment that finished last, if one is still kept (none of an earlier app of its id). */

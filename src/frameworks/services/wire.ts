@@ -6,7 +6,8 @@ import { timeToWire } from '../../common/wire/time';
 import type { AppDefinition as WireAppDefinition } from '../../generated/berth/v1/AppDefinition';
 import type { AppInfo } from '../../generated/berth/v1/AppInfo';
 import type { Deployment } from '../../generated/berth/v1/Deployment';
-import type { AppDefinition } from './app-definition';
+import type { AppUpgradeStrategy } from '../../generated/berth/v1/AppUpgradeStrategy';
+import type { AppDefinition, UpgradeStrategy } from './app-definition';
 import type { DeploymentRecord } from './model';
 import type { AppView } from './scheduler';
 
@@ -25,6 +26,12 @@ function put(o: Json, key: string, value: unknown): void {
 
 function hasEntries(m: Record<string, string> | null | undefined): m is Record<string, string> {
   return m !== undefined && m !== null && Object.keys(m).length > 0;
+}
+
+/** "3" → 3 (a count), anything else as given ("25%", or a mistake the validator names). */
+function countOrPercentFromWire(v: string | null | undefined): number | string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  return /^\d+$/.test(v) ? Number(v) : v;
 }
 
 /** The JSON form (Marathon's camelCase fields) of an AppDefinition message, for the validator. */
@@ -115,6 +122,8 @@ export function appDefinitionFromWire(m: WireAppDefinition): Json {
     const q: Json = {};
     put(q, 'minimumHealthCapacity', num(s.minimum_health_capacity));
     put(q, 'maximumOverCapacity', num(s.maximum_over_capacity));
+    put(q, 'maxUnavailable', countOrPercentFromWire(s.max_unavailable));
+    put(q, 'maxSurge', countOrPercentFromWire(s.max_surge));
     o.upgradeStrategy = q;
   }
   put(o, 'progressDeadlineSeconds', num(m.progress_deadline_seconds));
@@ -174,10 +183,15 @@ export function appDefinitionToWire(d: AppDefinition): WireAppDefinition {
     unreachable_strategy: d.unreachableStrategy.disabled
       ? { disabled: true }
       : { disabled: false, inactive_after_seconds: d.unreachableStrategy.inactiveAfterSeconds, expunge_after_seconds: d.unreachableStrategy.expungeAfterSeconds },
-    upgrade_strategy: { minimum_health_capacity: d.upgradeStrategy.minimumHealthCapacity, maximum_over_capacity: d.upgradeStrategy.maximumOverCapacity },
+    upgrade_strategy: upgradeStrategyToWire(d.upgradeStrategy),
     progress_deadline_seconds: d.progressDeadlineSeconds,
     ...(d.minReadySeconds === undefined ? {} : { min_ready_seconds: d.minReadySeconds }),
   };
+}
+
+function upgradeStrategyToWire(s: UpgradeStrategy): AppUpgradeStrategy {
+  if ('maxUnavailable' in s) return { max_unavailable: String(s.maxUnavailable), max_surge: String(s.maxSurge) };
+  return { minimum_health_capacity: s.minimumHealthCapacity, maximum_over_capacity: s.maximumOverCapacity };
 }
 
 /** The JSON text GetApp returns (and PutApp accepts): Marathon's field names, without derived fields. */
@@ -225,6 +239,7 @@ export function appInfoToWire(v: AppView): AppInfo {
       waiting_instances: v.waitingInstances,
       ...(v.deployment === undefined ? {} : { deployment: deploymentToWire(v.deployment) }),
       ...(v.lastDeployment === undefined ? {} : { last_deployment: deploymentToWire(v.lastDeployment) }),
+      delayed_instances: v.delayedInstances.map((d) => ({ instance: d.instance, failures: d.failures, delay_seconds: d.delaySeconds, launch_at: timeToWire(d.launchAt), reason: d.reason })),
       ...(v.lastFailure === undefined ? {} : {
         last_failure: { task_id: v.lastFailure.taskId, state: v.lastFailure.state, reason: v.lastFailure.reason, message: v.lastFailure.message, at: timeToWire(v.lastFailure.at), version: v.lastFailure.version },
       }),
@@ -251,6 +266,7 @@ export function appInfoToWire(v: AppView): AppInfo {
         launched_at: timeToWire(t.launchedAt),
         killing: t.killRequestedAt !== undefined || t.state === 'TASK_KILLING',
         message: t.message ?? '',
+        instance: t.instance,
       })),
       deleting: v.deleting,
     },

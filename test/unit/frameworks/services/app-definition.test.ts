@@ -77,6 +77,31 @@ describe('app definitions', () => {
     expect(problems({ id: 'a', cmd: 'x', env: { A: 1 } })).toEqual(['env["A"]: must be a string, got 1']);
   });
 
+  it('upgradeStrategy: Marathon\'s fractions or Kubernetes\' counts and percentages, not both, not both zero', () => {
+    expect(parseAppDefinition({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: 1, maxSurge: 0 } }).upgradeStrategy).toEqual({ maxUnavailable: 1, maxSurge: 0 });
+    expect(parseAppDefinition({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: '25%', maxSurge: '100%' } }).upgradeStrategy).toEqual({ maxUnavailable: '25%', maxSurge: '100%' });
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { minimumHealthCapacity: 0.95, maxUnavailable: 1 } })).toEqual([
+      'upgradeStrategy.maxUnavailable: must not be given together with upgradeStrategy.minimumHealthCapacity: use Marathon\'s fractions (minimumHealthCapacity, maximumOverCapacity) or Kubernetes\' counts (maxUnavailable, maxSurge), not both',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: 0, maxSurge: '0%' } })).toEqual([
+      'upgradeStrategy.maxUnavailable: must not be 0 when maxSurge is 0 too (nothing could be replaced), got 0; allow one unavailable (maxUnavailable: 1) or one extra (maxSurge: 1)',
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { maxSurge: 0 } })).toEqual([
+      'upgradeStrategy.maxUnavailable: must not be 0 when maxSurge is 0 too (nothing could be replaced), got 0 (the default); allow one unavailable (maxUnavailable: 1) or one extra (maxSurge: 1)',
+    ]);
+    const bad = 'must be a count (an integer >= 0) or a percentage from "0%" to "100%"';
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: -1, maxSurge: '150%' } })).toEqual([
+      `upgradeStrategy.maxUnavailable: ${bad}, got -1`,
+      `upgradeStrategy.maxSurge: ${bad}, got "150%"`,
+    ]);
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: 1.5 } })).toEqual([`upgradeStrategy.maxUnavailable: ${bad}, got 1.5`]);
+    expect(problems({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: '1' } })).toEqual([`upgradeStrategy.maxUnavailable: ${bad}, got "1"`]);
+    // Through the wire message: "3" is a count there (a string field), "25%" a percentage.
+    const wire = appDefinitionToWire(parseAppDefinition({ id: 'a', cmd: 'x', upgradeStrategy: { maxUnavailable: 3, maxSurge: '25%' } }));
+    expect(wire.upgrade_strategy).toEqual({ max_unavailable: '3', max_surge: '25%' });
+    expect(parseAppDefinition(appDefinitionFromWire(wire as never)).upgradeStrategy).toEqual({ maxUnavailable: 3, maxSurge: '25%' });
+  });
+
   it('caps instances at 100000 (counts are uint32 on the wire)', () => {
     expect(parseAppDefinition({ id: 'a', cmd: 'x', instances: 100000 }).instances).toBe(100000);
     expect(problems({ id: 'a', cmd: 'x', instances: 100001 })).toEqual(['instances: must be at most 100000, the most instances an app may have, got 100001']);

@@ -4,9 +4,15 @@ import { agents, Harness } from './harness';
 const small = { cmd: 'serve', cpus: 0.1, mem: 32 };
 
 describe('services: task life cycle', () => {
-  it('a crashing app backs off: 1 s, 1.15 s, … up to maxLaunchDelaySeconds', async () => {
+  it('a crashing app: relaunched at once after its first failure, then backs off 1 s, 1.15 s, … up to maxLaunchDelaySeconds', async () => {
     const h = await Harness.started();
     await h.put({ id: '/crash', ...small, maxLaunchDelaySeconds: 2 });
+    const [first] = await h.offer({ agent: 'a1' });
+    await h.update(first.taskId, 'TASK_RUNNING');
+    const before = h.api.revives;
+    await h.update(first.taskId, 'TASK_FAILED', { message: 'exit 1' });
+    expect(h.api.revives).toBe(before + 1); // the first failure of the slot: offers wanted again at once
+    expect(await h.fw.getApp('/crash')).toMatchObject({ backoffSeconds: 0, launchDelayRemainingSeconds: 0, delayedInstances: [], waitingInstances: 1 });
     const delays: number[] = [];
     for (let i = 0; i < 7; i++) {
       const [t] = await h.offer({ agent: 'a1' });
@@ -18,7 +24,8 @@ describe('services: task life cycle', () => {
       const app = await h.fw.getApp('/crash');
       delays.push(app.backoffSeconds);
       expect(app.launchDelayRemainingSeconds).toBeCloseTo(app.backoffSeconds, 6);
-      expect(app.waiting).toMatch(/^launch delayed [\d.]+ s after task failures/);
+      expect(app.delayedInstances).toEqual([{ instance: 0, failures: i + 2, delaySeconds: app.backoffSeconds, launchAt: h.clock.now() + app.backoffSeconds * 1000, reason: 'TASK_FAILED exit 1' }]);
+      expect(app.waiting).toMatch(/^launch delayed after task failures: instance 0 relaunches in [\d.]+ s \(failure \d+, backoff [\d.]+ s: TASK_FAILED exit 1\)/);
       // While delayed, offers are declined and not counted as rejections.
       expect(await h.offer({ agent: 'a2' })).toEqual([]);
       expect(app.rejections.considered - app.rejections.launched).toBe(0);
@@ -30,20 +37,40 @@ describe('services: task life cycle', () => {
     expect((await h.fw.getApp('/crash')).lastFailure).toMatchObject({ state: 'TASK_FAILED', message: 'exit 1' });
   });
 
-  it('the backoff resets once a task stays healthy; kills the framework asked for do not count', async () => {
+  it('a slot\'s backoff resets once its own task stays healthy; kills the framework asked for do not count', async () => {
     const h = await Harness.started({ options: { backoffResetSeconds: 30 } });
     await h.put({ id: '/flaky', ...small, instances: 2 });
     const [a, b] = await h.offer({ agent: 'a1' });
     await h.running([a.taskId, b.taskId]);
+    const slotOf = async (taskId: string): Promise<number> => (await h.fw.getApp('/flaky')).tasks.find((t) => t.taskId === taskId)!.instance;
+    const slot = await slotOf(a.taskId);
+    // Two failures of a's slot: the second waits 1 s.
     await h.update(a.taskId, 'TASK_FAILED');
-    expect((await h.fw.getApp('/flaky')).backoffSeconds).toBe(1);
+    const [a2] = await h.offer({ agent: 'a1' });
+    expect(await slotOf(a2.taskId)).toBe(slot);
+    await h.running([a2.taskId]);
+    await h.update(a2.taskId, 'TASK_FAILED');
+    expect((await h.fw.getApp('/flaky')).delayedInstances).toMatchObject([{ instance: slot, failures: 2, delaySeconds: 1 }]);
+    await h.advance(1_000);
+    const [a3] = await h.offer({ agent: 'a1' });
+    await h.running([a3.taskId]);
+    // b's 30 healthy seconds do not reset a's slot; a3's own do.
     await h.advance(29_000);
-    expect((await h.fw.getApp('/flaky')).backoffSeconds).toBe(1);
-    await h.advance(1_000); // b has now been healthy for 30 s
-    expect((await h.fw.getApp('/flaky')).backoffSeconds).toBe(0);
+    await h.update(a3.taskId, 'TASK_FAILED');
+    expect((await h.fw.getApp('/flaky')).delayedInstances).toMatchObject([{ instance: slot, failures: 3, delaySeconds: 1.15 }]);
+    await h.advance(1_150);
+    const [a4] = await h.offer({ agent: 'a1' });
+    await h.running([a4.taskId]);
+    await h.advance(30_000);
+    await h.update(a4.taskId, 'TASK_FAILED');
+    expect((await h.fw.getApp('/flaky'))).toMatchObject({ delayedInstances: [], waitingInstances: 1 }); // a first failure again
+    const [a5] = await h.offer({ agent: 'a1' });
+    await h.running([a5.taskId]);
     await h.fw.scaleApp('/flaky', 0);
     await h.update(b.taskId, 'TASK_KILLED');
-    expect((await h.fw.getApp('/flaky')).backoffSeconds).toBe(0);
+    await h.update(a5.taskId, 'TASK_KILLED');
+    await h.fw.scaleApp('/flaky', 2);
+    expect((await h.fw.getApp('/flaky'))).toMatchObject({ delayedInstances: [], waitingInstances: 2 });
   });
 
   it('a restarted framework reloads its state, reconciles, and launches no duplicates', async () => {

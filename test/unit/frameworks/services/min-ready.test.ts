@@ -5,6 +5,7 @@
  * shows.
  */
 import { DEFAULT_MIN_READY_SECONDS, DEFAULT_PROGRESS_DEADLINE_SECONDS, parseAppDefinition } from '../../../../src/frameworks/services/app-definition';
+import type { AppView } from '../../../../src/frameworks/services/views';
 import { agents, Harness } from './harness';
 
 const small = { cmd: 'serve', cpus: 0.1, mem: 32 };
@@ -63,12 +64,14 @@ describe('services: a deployment succeeds only when its instances run', () => {
     const dep = await h.put({ id: '/porty', ...small, progressDeadlineSeconds: 30, backoffSeconds: 1, backoffFactor: 2, maxLaunchDelaySeconds: 8, minReadySeconds: 3 });
     const delays: number[] = [];
     let launches = 0;
+    let afterFailure: AppView | undefined;
     for (let i = 0; i < 60; i++) {
       for (const id of await launchAll(h)) {
         launches++;
         await h.update(id, 'TASK_RUNNING');
         await h.update(id, 'TASK_FAILED', { message: 'Command exited with status 1' });
-        delays.push((await h.fw.getApp('/porty')).backoffSeconds);
+        afterFailure = await h.fw.getApp('/porty');
+        delays.push(afterFailure.backoffSeconds);
       }
       await h.advance(1000);
     }
@@ -77,12 +80,13 @@ describe('services: a deployment succeeds only when its instances run', () => {
     expect(app.lastDeployment).toMatchObject({ id: dep, kind: 'CREATE', state: 'FAILED' });
     expect(app.lastDeployment!.message).toBe('no progress for 30 s (progressDeadlineSeconds): last task failure: TASK_FAILED Command exited with status 1');
     expect(app.deleting).toBe(false); // a missed deadline never deletes an app
-    // The backoff grows 1, 2, 4, 8 and stays at the cap; the status says why nothing runs.
-    expect(delays.slice(0, 5)).toEqual([1, 2, 4, 8, 8]);
+    // Relaunched at once after the first failure, then the backoff grows 1, 2, 4, 8 and stays at the
+    // cap; the status says why nothing runs.
+    expect(delays.slice(0, 6)).toEqual([0, 1, 2, 4, 8, 8]);
     expect(Math.max(...delays)).toBe(8);
-    expect(launches).toBeLessThanOrEqual(1 + Math.ceil(60 / 8) + 3);
-    expect(app.backoffSeconds).toBe(8);
+    expect(launches).toBeLessThanOrEqual(2 + Math.ceil(60 / 8) + 3);
+    expect(afterFailure!.backoffSeconds).toBe(8);
     expect(app.lastFailure).toMatchObject({ state: 'TASK_FAILED', message: 'Command exited with status 1' });
-    expect(app.waiting).toMatch(/after task failures \(backoff 8\.000 s\); last failure: TASK_FAILED Command exited with status 1/);
+    expect(afterFailure!.waiting).toMatch(/^launch delayed after task failures: instance 0 relaunches in 8\.0 s \(failure \d+, backoff 8\.000 s: TASK_FAILED Command exited with status 1\); last failure: TASK_FAILED Command exited with status 1$/);
   });
 });
