@@ -7,7 +7,7 @@ import type { AppDefinition } from './app-definition';
 import type { AppRecord, DeploymentRecord, TaskFailure, TaskRecord } from './model';
 import { isHealthy, isKilling } from './planner';
 import { clone, type Records } from './records';
-import { describeRejections, type RejectionSummary } from './rejections';
+import { describeWaiting, type RejectionSummary } from './rejections';
 
 /** An app as the API shows it. */
 export interface AppView {
@@ -52,7 +52,7 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
   let waiting = '';
   if (need > 0) {
     if (remaining > 0) waiting = `launch delayed ${(remaining / 1000).toFixed(1)} s after task failures (backoff ${(app.backoff.delayMs / 1000).toFixed(3)} s)`;
-    else waiting = `waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeRejections(rejections)}`;
+    else waiting = `waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeWaiting(rejections, records.drainingAgents)}`;
     if (app.lastFailure !== undefined) waiting += `; last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd();
   }
   return clone({
