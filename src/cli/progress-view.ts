@@ -32,7 +32,7 @@ export type ProgressMode = 'tty' | 'lines' | 'json';
 /** Where the view writes, and (for a terminal) how wide it is. */
 export interface ProgressOutput {
   write(s: string): void;
-  /** Terminal columns; undefined: 80. */
+  /** Terminal columns; undefined or 0: 80. */
   columns?: () => number | undefined;
 }
 
@@ -138,7 +138,9 @@ export class ProgressView {
       this.last = line;
       return;
     }
-    const width = Math.max(20, (this.out.columns?.() ?? 80) - 1);
+    // A terminal that does not say its width (0: a pty without a size) is taken as 80 columns.
+    const columns = this.out.columns?.() || 80;
+    const width = Math.max(20, columns - 1);
     const line = fit(ttyLine(d, s), width);
     if (line === this.last && this.open) return;
     this.out.write(`\r\x1b[2K${line}`);

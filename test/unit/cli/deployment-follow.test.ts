@@ -96,6 +96,10 @@ describe('progress views', () => {
     small.update(dep(), status({ waiting: 'waiting for offers for 1 instance: agent a1 (h1) is draining' }));
     expect(narrow.screen()[0]).toBe('create running [....................] …');
     expect([...narrow.screen()[0]!].length).toBe(39); // never wraps: a wrapped line cannot be rewritten
+    // A pty that does not tell its size (columns 0) is taken as 80 wide, not cut to nothing.
+    const unsized = fakeTty(0);
+    new ProgressView('tty', { write: unsized.stdout, columns: unsized.columns }).update(dep(), status({ waiting: 'x'.repeat(200) }));
+    expect([...unsized.screen()[0]!].length).toBe(79);
     expect(fit('abcdef', 4)).toBe('abc…');
     expect(fit('abc', 4)).toBe('abc');
   });
