@@ -266,7 +266,9 @@ export class Agent {
         }
         case 'KILL_TASK': {
           const k = msg.kill_task!;
-          this.runner.killTask(k.framework_id?.value ?? '', k.task_id?.value ?? '', durationMs(k.kill_policy?.grace_period));
+          // A kill the master decided on (a drain) says so in the terminal update.
+          const cause = k.reason && k.reason !== 'REASON_UNSPECIFIED' ? { state: 'TASK_KILLED' as const, reason: k.reason, message: k.message || 'killed by the master', source: 'SOURCE_AGENT' as const } : undefined;
+          this.runner.killTask(k.framework_id?.value ?? '', k.task_id?.value ?? '', durationMs(k.kill_policy?.grace_period), true, cause);
           return;
         }
         case 'STATUS_UPDATE_ACKNOWLEDGEMENT': {

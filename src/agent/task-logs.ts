@@ -4,7 +4,7 @@ import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterMessage__Output } from '../generated/berth/v1/MasterMessage';
 import { escapeId } from './checkpoint';
 import type { Containerizer } from './containerizer/containerizer';
-import { readFileSlice } from './containerizer/log-file';
+import { lineStartFromEnd, readFileSlice } from './containerizer/log-file';
 
 type TaskLogReply = Omit<NonNullable<AgentMessage['task_log']>, 'request_id'>;
 
@@ -12,7 +12,7 @@ type TaskLogReply = Omit<NonNullable<AgentMessage['task_log']>, 'request_id'>;
  * Answers the master's READ_TASK_LOG: from the container while the agent tracks the task, else from
  * the newest sandbox on disk (a task whose terminal update was acknowledged is forgotten, its
  * sandbox stays until GC). Length 0 means 64 KiB, at most 1 MiB; a negative offset counts from the
- * end (operator.proto ReadTaskLogRequest). Never throws: problems become the reply's `error`.
+ * end; `tail_lines` starts at the last lines instead, counted backwards (operator.proto ReadTaskLogRequest). Never throws: problems become the reply's `error`.
  */
 export async function readTaskLog(
   req: NonNullable<MasterMessage__Output['read_task_log']>,
@@ -31,7 +31,11 @@ export async function readTaskLog(
   }
   try {
     let offset = Number(req.offset ?? 0);
-    if (offset < 0) {
+    const tailLines = req.tail_lines ?? 0;
+    if (tailLines > 0) {
+      const { size } = await read(0, 0);
+      offset = await lineStartFromEnd(read, size, tailLines);
+    } else if (offset < 0) {
       const { size } = await read(0, 0);
       offset = Math.max(0, size + offset);
     }

@@ -356,8 +356,11 @@ export class TaskRunner {
     ).catch((err: unknown) => this.logger.error('reporting the end of a task failed', { taskId: t.record.task.task_id?.value, err }));
   }
 
-  /** Kills a task; a task of a group takes the whole group with it (unless `withGroup` is false). */
-  killTask(frameworkId: string, taskId: string, graceMs: number | undefined, withGroup = true): void {
+  /**
+   * Kills a task; a task of a group takes the whole group with it (unless `withGroup` is false).
+   * `cause`: the terminal status when the kill ends it, if not the plain TASK_KILLED of a framework's kill.
+   */
+  killTask(frameworkId: string, taskId: string, graceMs: number | undefined, withGroup = true, cause?: IssuedStatus): void {
     const t = this.tasks.get(keyOf(frameworkId, taskId));
     if (t === undefined) {
       if (frameworkId !== '' && taskId !== '') {
@@ -372,6 +375,7 @@ export class TaskRunner {
       return;
     }
     t.killRequested = true;
+    if (cause !== undefined) t.killCause ??= cause;
     t.killGraceMs = graceMs ?? durationMs(t.record.task.kill_policy?.grace_period) ?? DEFAULT_KILL_GRACE_PERIOD_MS;
     t.health?.stop();
     this.logger.info('killing task', { frameworkId, taskId, graceMs: t.killGraceMs });

@@ -1,8 +1,8 @@
 /**
  * `berth app …` and `berth deployment …`: the services framework's API (berth.v1.Services) for
- * people — tables by default, `--json` for scripts (the API's answer); `deploy`, `scale` and
- * `restart` wait for their deployment and show its progress unless `--detach`, and exit non-zero when
- * it fails, is rolled back or does not finish within `--timeout` (deployment-follow.ts).
+ * people — tables by default, `--json` for scripts (the API's answer); `deploy`, `scale`, `restart`
+ * and `rm` wait for their deployment and show its progress unless `--detach`, and exit non-zero
+ * when it fails, is rolled back or does not finish within `--timeout` (deployment-follow.ts).
  */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
@@ -64,13 +64,13 @@ function nonNegativeInt(what: string, value: string): number {
 export function registerAppCommands(program: Command, out: CliOutput): void {
   const app = program.command('app').description('long-running apps (the services framework)');
   const print = (json: boolean | undefined, value: unknown, text: () => string): void => out.stdout(json ? jsonText(value) : text());
-  /** The options of a command that waits for its deployment. */
-  const waiting = (cmd: Command): Command => cmd
-    .option('--force', 'replace a deployment in progress')
-    .option('--detach', 'do not wait for the deployment')
+  /** The options of a command that waits for its deployment (`rm` has no deployment to replace). */
+  const waitOptions = (cmd: Command): Command => cmd
+    .option('--detach', 'do not wait for the deployment: print its id and return')
     .option('--timeout <time>', TIMEOUT_HELP, '0');
-  const follow = (c: ApiClient, appId: string, deploymentId: string, opts: Common & { timeout: string }): Promise<void> =>
-    followDeployment(c, out, appId, deploymentId, { json: opts.json === true, timeoutMs: parseTimeout(opts.timeout) });
+  const waiting = (cmd: Command): Command => waitOptions(cmd.option('--force', 'replace a deployment in progress'));
+  const follow = (c: ApiClient, appId: string, deploymentId: string, opts: Common & { timeout: string }, started?: Record<string, unknown>): Promise<void> =>
+    followDeployment(c, out, appId, deploymentId, { json: opts.json === true, timeoutMs: parseTimeout(opts.timeout), ...(started === undefined ? {} : { started }) });
 
   withFrameworkOptions(waiting(app.command('deploy').description(`create or change an app from a JSON or YAML definition; waits for the deployment and ${DEPLOY_EXIT_HELP}`)
     .argument('<file>', 'the app definition (- for stdin)')))
@@ -80,8 +80,8 @@ export function registerAppCommands(program: Command, out: CliOutput): void {
       const text = readDefinition(file);
       await withClient('Services', opts, async (c) => {
         const res = await c.call<{ deployment_id: string; created: boolean; app_id: string }>('PutApp', { definition: text, force: opts.force === true });
-        if (opts.detach === true || opts.json === true) print(opts.json, res, () => `${res.created ? 'created' : 'changed'} ${res.app_id}; deployment ${res.deployment_id || '(none: nothing changed)'}\n`);
-        if (opts.detach !== true) await follow(c, res.app_id, res.deployment_id, opts);
+        if (opts.detach === true) print(opts.json, res, () => `${res.created ? 'created' : 'changed'} ${res.app_id}; deployment ${res.deployment_id || '(none: nothing changed)'}\n`);
+        else await follow(c, res.app_id, res.deployment_id, opts, { created: res.created });
       });
     });
 
@@ -134,11 +134,16 @@ export function registerAppCommands(program: Command, out: CliOutput): void {
       });
     });
 
-  withFrameworkOptions(app.command('rm').description('delete an app (its tasks are killed)').argument('<app-id>'))
-    .action(async (id: string, opts: Common) => withClient('Services', opts, async (c) => {
-      const res = await c.call<{ deployment_id: string }>('DeleteApp', { app_id: id });
-      print(opts.json, res, () => `deleting ${id}; deployment ${res.deployment_id}\n`);
-    }));
+  withFrameworkOptions(waitOptions(app.command('rm').description(`delete an app: its tasks are killed; waits until the app and its tasks are gone and ${DEPLOY_EXIT_HELP}`).argument('<app-id>')))
+    .addHelpText('after', '\nExamples:\n  berth app rm /shop/web\n  berth app rm /shop/web --timeout 2m\n  berth app rm /shop/web --detach')
+    .action(async (id: string, opts: Common & { detach?: boolean; timeout: string }) => {
+      parseTimeout(opts.timeout);
+      await withClient('Services', opts, async (c) => {
+        const res = await c.call<{ deployment_id: string }>('DeleteApp', { app_id: id });
+        if (opts.detach === true) print(opts.json, res, () => `deleting ${id}; deployment ${res.deployment_id}\n`);
+        else await follow(c, id, res.deployment_id, opts);
+      });
+    });
 
   const deployment = program.command('deployment').description('deployments of the services framework');
   withFrameworkOptions(deployment.command('list').description('deployments in progress (with --all, finished ones too)').option('--app <app-id>', 'only this app\'s').option('--all', 'include finished deployments'))

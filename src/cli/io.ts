@@ -2,6 +2,10 @@
 export interface CliOutput {
   stdout(s: string): void;
   stderr(s: string): void;
+  /** Whether stdout is a terminal (progress is then rewritten in place). @default false */
+  isTTY?(): boolean;
+  /** The terminal's width in columns, when it is one. */
+  columns?(): number | undefined;
 }
 
 /** Ends the command with an exit code after it has already said why (e.g. 78 for bad config). */

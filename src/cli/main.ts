@@ -72,6 +72,9 @@ export function buildProgram(out: CliOutput): Command {
 const processOutput: CliOutput = {
   stdout: (s) => void process.stdout.write(s),
   stderr: (s) => void process.stderr.write(s),
+  // A dumb terminal cannot erase a line: it gets a line per change, as a pipe does.
+  isTTY: () => process.stdout.isTTY === true && process.env['TERM'] !== 'dumb',
+  columns: () => process.stdout.columns,
 };
 
 export async function main(argv: string[], io: CliOutput = processOutput): Promise<number> {

@@ -10,6 +10,28 @@ function usage(cmd: Command, path: string[]): string {
   return ['berth', ...path, cmd.commands.length > 0 ? '<command>' : '', cmd.options.length > 0 ? '[options]' : '', argText].filter((x) => x !== '').join(' ');
 }
 
+/** How the commands that wait for a deployment show it, and the shape of their `--json` events. */
+const FOLLOWING = [
+  '## Following a deployment',
+  '',
+  '`berth app deploy`, `scale`, `restart` and `rm` wait for their deployment unless `--detach`. On a',
+  'terminal they keep one line up to date in place (`create running [#####-----..........] 2/4 running,',
+  '1/4 healthy — last failure: TASK_FAILED …`: `#` healthy, `-` running, `.` missing; cut to the',
+  'terminal\'s width); in a pipe or a file they print that line each time it changes, never twice; a',
+  'delete shows the tasks left to stop. With `--json` they print JSON Lines, one event per line:',
+  '',
+  '| `event` | when | fields |',
+  '|---|---|---|',
+  '| `started` | the deployment began | `app_id`, `deployment_id`; `created` for deploy |',
+  '| `unchanged` | deploy changed nothing (no deployment; exit 0) | `app_id`, `created` |',
+  '| `progress` | something shown changed | `app_id`, `deployment_id`, `kind`, `state`, `instances`, `running`, `healthy`, `waiting_instances`, `tasks` (the app\'s tasks), `waiting` (why instances are missing), `last_failure` (`{task_id, state, message}` or null); `app_gone: true` instead of the counts once a deleted app is gone |',
+  '| `finished` | the deployment ended | `app_id`, `deployment_id`, `kind`, `state` (SUCCEEDED, FAILED, CANCELLED, SUPERSEDED), `message`, `rolled_back_by`, `exit_code` |',
+  '| `timed_out` | `--timeout` ran out (it goes on) | as `finished`, `state` RUNNING, `exit_code` 5 |',
+  '',
+  'With `--detach`, `--json` prints the API\'s answer instead (the deployment id).',
+  '',
+];
+
 /** The whole reference as Markdown. */
 export function cliReference(program: Command): string {
   const out: string[] = [
@@ -22,9 +44,10 @@ export function cliReference(program: Command): string {
     'from a settings file, `BERTH_CLI_CONFIG` or `~/.config/berth/cli.yaml` (`master`, `frameworks`, `token` or',
     '`tokenFile`); flags win over the environment, which wins over the file. `--json` prints the',
     'API\'s answer. Exit codes: 0 success, 1 failure (unreachable, refused, a run that failed), 2 bad',
-    'usage or input, 78 invalid daemon configuration; `berth app deploy|scale|restart` waiting for their',
+    'usage or input, 78 invalid daemon configuration; `berth app deploy|scale|restart|rm` waiting for their',
     'deployment: 3 it failed (or was replaced), 4 it was rolled back, 5 it did not finish within `--timeout`.',
     '',
+    ...FOLLOWING,
   ];
   const walk = (cmd: Command, path: string[]): void => {
     if (path.length > 0) {

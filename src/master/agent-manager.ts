@@ -283,7 +283,8 @@ export class AgentManager {
     this.core.offers.rescindForAgent(agent.id, 'agent_draining');
     agent.sink?.send({ type: 'DRAIN', drain: { config: { max_grace_period: maxGracePeriodMs === undefined ? undefined : { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) }, mark_gone: markGone } } });
     const policy = maxGracePeriodMs === undefined ? undefined : { grace_period: { nanoseconds: String(BigInt(maxGracePeriodMs) * 1_000_000n) } };
-    for (const task of agent.tasks.values()) if (!isTerminal(task.state)) this.core.tasks.sendKill(task, policy as never);
+    const why = { reason: 'REASON_AGENT_DRAINING' as const, message: `agent ${agent.id} (${agent.hostname}) is draining` };
+    for (const task of agent.tasks.values()) if (!isTerminal(task.state)) this.core.tasks.sendKill(task, policy as never, why);
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: agent.id, drain: 'DRAINING' });
     this.checkDrained(agent.id);

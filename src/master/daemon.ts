@@ -142,7 +142,7 @@ export class MasterDaemon {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.transition;
-    await this.standBy('master stopping');
+    await this.standBy('master stopping', true);
     await this.options.election.stop();
     await this.server?.shutdown(2000);
     this.server = undefined;
@@ -198,7 +198,11 @@ export class MasterDaemon {
     return core;
   }
 
-  private async standBy(reason: string): Promise<void> {
+  /**
+   * Stops serving as leader. Losing leadership (deposed, fenced) is worth a warning; giving it up
+   * because this master stops (`stopping`: SIGTERM, `stop()`) is the normal end and logs at info.
+   */
+  private async standBy(reason: string, stopping = false): Promise<void> {
     const core = this.current;
     if (core === undefined) return;
     this.current = undefined;
@@ -208,7 +212,8 @@ export class MasterDaemon {
     await core.flush();
     await this.registry?.close();
     this.registry = undefined;
-    this.options.logger.warn('stopped leading', { reason });
+    if (stopping) this.options.logger.info('stopped leading: the master is stopping', { reason });
+    else this.options.logger.warn('stopped leading', { reason });
   }
 
   private notLeader(): MasterError {

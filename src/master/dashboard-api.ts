@@ -183,7 +183,7 @@ async function taskLog(operator: OperatorHandlers, frameworkId: string, taskId: 
   if (stream !== 'STDOUT' && stream !== 'STDERR') throw new MasterError(Status.INVALID_ARGUMENT, `stream: must be stdout or stderr, got "${req.query.get('stream')}"`);
   const offset = integer(req.query.get('offset') ?? '-65536', 'offset', -(2 ** 52), 2 ** 52);
   const length = integer(req.query.get('length') ?? '65536', 'length', 0, 1024 * 1024);
-  const request: ReadTaskLogRequest__Output = { task_id: { value: taskId }, framework_id: { value: frameworkId }, stream, offset: String(offset), length };
+  const request: ReadTaskLogRequest__Output = { task_id: { value: taskId }, framework_id: { value: frameworkId }, stream, offset: String(offset), length, tail_lines: 0 };
   const res = await invoke<ReadTaskLogRequest__Output, ReadTaskLogResponse>(operator.ReadTaskLog, request, req.headers);
   const data = Buffer.isBuffer(res.data) ? res.data : Buffer.from((res.data as Uint8Array | string | undefined) ?? '');
   return { body: data, headers: { 'X-Log-Size': String(res.size ?? 0), 'X-Log-Offset': String(res.offset ?? 0) } };

@@ -272,6 +272,7 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const core = leading(p, 'view');
       const see = visibilityFor(core, p);
       const taskId = req.task_id?.value ?? '';
+      if ((req.tail_lines ?? 0) > MAX_TAIL_LINES) throw new MasterError(Status.INVALID_ARGUMENT, `tail_lines: at most ${MAX_TAIL_LINES}, got ${req.tail_lines}; read more of the log with offset instead`);
       // Tasks the caller may not see are unknown to it, as in GetTasks.
       const fwId = req.framework_id?.value || undefined;
       // Frameworks, then completed ones (a torn-down framework's task logs stay readable while the
@@ -295,7 +296,7 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
           if (reply.error !== '') reject(new MasterError(Status.FAILED_PRECONDITION, `reading the log of task "${taskId}": ${reply.error}`));
           else resolve({ data: reply.data, size: reply.size, offset: reply.offset });
         });
-        agent.sink!.send({ type: 'READ_TASK_LOG', read_task_log: { request_id: requestId, framework_id: { value: task.frameworkId }, task_id: { value: taskId }, stream: req.stream, offset: req.offset, length: req.length } });
+        agent.sink!.send({ type: 'READ_TASK_LOG', read_task_log: { request_id: requestId, framework_id: { value: task.frameworkId }, task_id: { value: taskId }, stream: req.stream, offset: req.offset, length: req.length, tail_lines: req.tail_lines } });
       });
     }),
     Watch: (stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>) => watch(deps, stream),
@@ -372,6 +373,8 @@ function quantities(list: readonly { name: string; value: number }[], field: str
 
 /** Machines one maintenance call may name. */
 const MAX_MACHINES = 10_000;
+/** The most lines ReadTaskLog counts back from the end of a log. */
+const MAX_TAIL_LINES = 100_000;
 
 /** The `maintenance` ACL's objects are machines' hostnames (lowercase, as they are matched). */
 function mayMaintain(core: MasterCore, principal: { name: string } | undefined, machines: readonly string[]): void {

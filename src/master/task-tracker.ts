@@ -248,9 +248,10 @@ export class TaskTracker {
     this.sendKill(task, killPolicy ?? undefined);
   }
 
-  sendKill(task: TaskEntry, killPolicy?: KillPolicy__Output): void {
+  /** `why`: the master's own reason (a drain), carried by the task's terminal TASK_KILLED. */
+  sendKill(task: TaskEntry, killPolicy?: KillPolicy__Output, why?: { reason: StatusReason; message: string }): void {
     const agent = this.core.agents.get(task.agentId);
-    agent?.sink?.send({ type: 'KILL_TASK', kill_task: { framework_id: { value: task.frameworkId }, task_id: { value: task.taskId }, kill_policy: killPolicy ?? task.info.kill_policy ?? undefined } });
+    agent?.sink?.send({ type: 'KILL_TASK', kill_task: { framework_id: { value: task.frameworkId }, task_id: { value: task.taskId }, kill_policy: killPolicy ?? task.info.kill_policy ?? undefined, ...why } });
   }
 
   /** Drops a task from the active set (terminal and acknowledged, or decided by the master). */

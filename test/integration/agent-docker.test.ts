@@ -57,7 +57,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
     const agent = await dockerAgent();
     const operator = new TestOperator(f.master.address);
     try {
-      await f.launch(dockerTask('hello', 'echo "hello from $BERTH_TASK_ID in $BERTH_SANDBOX"'));
+      await f.launch(dockerTask('hello', 'echo one; echo two; echo "hello from $BERTH_TASK_ID in $BERTH_SANDBOX"'));
       await f.expectStates('hello', ['TASK_STARTING', 'TASK_RUNNING']);
       const finished = await update('hello');
       expect([finished.state, finished.message, finished.source, finished.container_status?.exit_code]).toEqual(['TASK_FINISHED', 'Command exited with status 0', 'SOURCE_EXECUTOR', 0]);
@@ -68,10 +68,14 @@ describe('agent: Docker containerizer against a real master and the real engine'
       expect(c).toBeDefined();
       expect([c!.Image, c!.State, c!.Labels['io.berth.task-id']]).toEqual([DOCKER.docker.image, 'exited', 'hello']);
 
-      const expected = 'hello from hello in /mnt/berth/sandbox\n';
-      const readLog = () => operator.call<ReadTaskLogResponse__Output>('ReadTaskLog', { task_id: { value: 'hello' }, framework_id: { value: f.fw.frameworkId }, stream: 'STDOUT' });
+      const last = 'hello from hello in /mnt/berth/sandbox\n';
+      const expected = `one\ntwo\n${last}`;
+      const readLog = (extra: object = {}) => operator.call<ReadTaskLogResponse__Output>('ReadTaskLog', { task_id: { value: 'hello' }, framework_id: { value: f.fw.frameworkId }, stream: 'STDOUT', ...extra });
       const live = await readLog(); // from the engine's log: the container still exists
       expect([Buffer.from(live.data).toString(), Number(live.size)]).toEqual([expected, expected.length]);
+      // The last 2 lines, counted back from the end of the engine's log.
+      const tail = await readLog({ tail_lines: 2 });
+      expect([Buffer.from(tail.data).toString(), Number(tail.offset)]).toEqual([`two\n${last}`, 4]);
 
       // Acknowledged: the agent forgets the task and removes the container, keeping its log in the sandbox.
       f.fw.ack(finished);
@@ -79,6 +83,7 @@ describe('agent: Docker containerizer against a real master and the real engine'
       await until(async () => (await f.containers()).length === 0, 'the container to be removed');
       expect(fs.readFileSync(path.join(f.sandboxOf('hello'), 'stdout'), 'utf8')).toBe(expected);
       expect(Buffer.from((await readLog()).data).toString()).toBe(expected);
+      expect(Buffer.from((await readLog({ tail_lines: 1 })).data).toString()).toBe(last); // from the sandbox copy
     } finally {
       operator.close();
     }

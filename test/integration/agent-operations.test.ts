@@ -134,13 +134,16 @@ describe('agent: operations through the master', () => {
       return { code, stdout, stderr };
     }
 
-    it('prints the tail or the whole log, stderr on request, and follows a task until it ends', async () => {
+    it('prints the last lines (or bytes) or the whole log, stderr on request, and follows a task until it ends', async () => {
       const agent = await startAgent();
       await run('echo', 'for i in 1 2 3; do echo line $i; done; echo oops >&2');
       await expectStates('echo', ['TASK_STARTING', 'TASK_RUNNING']);
       await waitFor(() => agent.taskState(fw.frameworkId, 'echo') === 'TASK_FINISHED', 'the task to finish');
       expect(await berth('task', 'logs', 'echo', '--master', master.address)).toEqual({ code: 0, stdout: 'line 1\nline 2\nline 3\n', stderr: '' });
-      expect((await berth('task', 'logs', 'echo', '--tail', '7', '--master', master.address)).stdout).toBe('line 3\n');
+      expect((await berth('task', 'logs', 'echo', '--tail', '2', '--master', master.address)).stdout).toBe('line 2\nline 3\n');
+      expect((await berth('task', 'logs', 'echo', '--tail', '0', '--master', master.address)).stdout).toBe('');
+      // Bytes stay available; they may start mid-line.
+      expect((await berth('task', 'logs', 'echo', '--tail-bytes', '9', '--master', master.address)).stdout).toBe('2\nline 3\n');
       expect((await berth('task', 'logs', 'echo', '--stderr', '--all', '--framework', fw.frameworkId, '--master', master.address)).stdout).toBe('oops\n');
       await expectStates('echo', ['TASK_FINISHED']);
 
@@ -152,12 +155,31 @@ describe('agent: operations through the master', () => {
       expect(await followed).toEqual({ code: 0, stdout: 'tick 1\ntick 2\ntick 3\n', stderr: '' });
     });
 
+    it('--tail N of a log of 3 MB (beyond one 1 MiB read) starts at a line, whole lines only; the last line may lack its newline', async () => {
+      const agent = await startAgent();
+      // 30,000 lines of 100 bytes, then one without a newline.
+      await run('big', `${process.execPath} -e "for (let i = 0; i < 30000; i++) process.stdout.write(String(i).padStart(99, '.') + '\\n'); process.stdout.write('end')"`);
+      await expectStates('big', ['TASK_STARTING', 'TASK_RUNNING']);
+      await waitFor(() => agent.taskState(fw.frameworkId, 'big') === 'TASK_FINISHED', 'the task to finish', 30_000);
+      const three = await berth('task', 'logs', 'big', '--tail', '3', '--master', master.address);
+      expect(three).toEqual({ code: 0, stdout: `${'29998'.padStart(99, '.')}\n${'29999'.padStart(99, '.')}\nend`, stderr: '' });
+      // 25,001 lines (the 25,000 last full ones and "end") are 2.5 MB: printed in several reads, from line 5000 on.
+      const many = (await berth('task', 'logs', 'big', '--tail', '25001', '--master', master.address)).stdout;
+      expect(many.length).toBe(25_000 * 100 + 3);
+      expect(many.startsWith(`${'5000'.padStart(99, '.')}\n${'5001'.padStart(99, '.')}\n`)).toBe(true);
+      await expectStates('big', ['TASK_FINISHED']);
+    });
+
     it('says what to do when the master is unreachable (exit 1) or an argument is bad (exit 2)', async () => {
       const down = await berth('task', 'logs', 'x', '--master', '127.0.0.1:1');
       expect(down.code).toBe(1);
       expect(down.stderr).toMatch(/cannot reach a master at 127\.0\.0\.1:1.*--master HOST:PORT or BERTH_MASTER/);
       const bad = await berth('task', 'logs', 'x', '--tail', '-5', '--master', master.address);
       expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('--tail must be a non-negative integer, got "-5"') });
+      expect(await berth('task', 'logs', 'x', '--tail', '5', '--tail-bytes', '100', '--master', master.address)).toMatchObject({
+        code: 2, stderr: expect.stringContaining('--tail and --tail-bytes do not go together: use one of --tail <lines>, --tail-bytes <bytes>, --all'),
+      });
+      expect(await berth('task', 'logs', 'x', '--tail', '100001', '--master', master.address)).toMatchObject({ code: 2, stderr: expect.stringContaining('--tail must be at most 100000 lines, got "100001"') });
       const unknown = await berth('task', 'logs', 'nope', '--master', master.address);
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toMatch(/nope/);

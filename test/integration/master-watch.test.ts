@@ -151,6 +151,8 @@ describe('master: Watch and leadership', () => {
       expect(((await watch.whenEnded('the watch stream')) as grpc.ServiceError).code).toBe(grpc.status.UNAVAILABLE);
       expect((await operator.refusal('GetAgents')).code).toBe(grpc.status.UNAVAILABLE);
       expect(master.clock.pending).toBe(0);
+      // Losing leadership is worth a warning (a normal stop is not: master-sigterm.test.ts).
+      expect(master.logs.entries.filter((e) => e.message === 'stopped leading')).toMatchObject([{ level: 'warn', fields: { reason: 'lost the lease' } }]);
     });
 
     test('re-elected, the same master starts a new epoch: a watcher of the old term gets a snapshot, not the new term\'s numbers', async () => {

@@ -150,7 +150,12 @@ describe('services framework over gRPC', () => {
         await cycleUntil(async () => scaled !== undefined, 'berth app scale to return');
         await scaling;
         expect(scaled!.code).toBe(0);
-        expect((await berth('app', 'rm', '/cli/app')).code).toBe(0);
+        // rm waits for the app and its tasks to be gone.
+        let removed: { code: number; stdout: string } | undefined;
+        const removing = berth('app', 'rm', '/cli/app').then((r) => (removed = r));
+        await cycleUntil(async () => removed !== undefined, 'berth app rm to return');
+        await removing;
+        expect(removed).toMatchObject({ code: 0, stdout: expect.stringMatching(/delete succeeded: the app and its tasks are gone\n$/) });
         expect(JSON.parse((await berth('deployment', 'list', '--all', '--app', '/cli/app', '--json')).stdout).deployments.length).toBeGreaterThanOrEqual(3);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -33,6 +33,33 @@ export async function readFileSlice(file: string, offset: number, length: number
   }
 }
 
+/** Reads `length` bytes of a log from `offset` (any containerizer's readLog, or a file's slice). */
+export type LogReader = (offset: number, length: number) => Promise<{ data: Buffer }>;
+
+/**
+ * Where the last `lines` lines of a log of `size` bytes start: read backwards in chunks (64 KiB,
+ * doubling up to 1 MiB), never the whole log at once, stopping at the line wanted. A last line
+ * without a newline counts as a line; a log with fewer lines starts at 0.
+ */
+export async function lineStartFromEnd(read: LogReader, size: number, lines: number): Promise<number> {
+  if (lines <= 0) return size;
+  let end = size;
+  let chunk = 64 * 1024;
+  let seen = 0;
+  while (end > 0) {
+    const start = Math.max(0, end - chunk);
+    const { data } = await read(start, end - start);
+    for (let i = data.lastIndexOf(0x0a); i >= 0; i = i === 0 ? -1 : data.lastIndexOf(0x0a, i - 1)) {
+      const at = start + i;
+      if (at === size - 1) continue; // the newline that ends the last line
+      if (++seen === lines) return at + 1;
+    }
+    end = start;
+    chunk = Math.min(chunk * 2, 1024 * 1024);
+  }
+  return 0;
+}
+
 /** The same slice of an in-memory log (the Docker engine hands out whole logs). */
 export function sliceOf(all: Buffer, offset: number, length: number): { data: Buffer; size: number } {
   return { data: all.subarray(Math.min(offset, all.length), Math.min(all.length, offset + length)), size: all.length };

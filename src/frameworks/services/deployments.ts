@@ -12,7 +12,7 @@ import { ServicesError } from './errors';
 import type { AppRecord, AppVersion, DeploymentKind, DeploymentRecord, DeploymentStep } from './model';
 import type { ServicesOptions } from './options';
 import { clone, type Records } from './records';
-import { describeRejections } from './rejections';
+import { describeDraining, describeRejections } from './rejections';
 
 /** A time (or distance) that never comes. */
 export const NEVER = Number.MAX_SAFE_INTEGER;
@@ -166,6 +166,8 @@ export class Deployments {
     const need = this.records.need.get(app.id) ?? 0;
     if (need > 0) {
       const s = this.records.rejectionLog(app.id).summary();
+      const draining = describeDraining(this.records.drainingAgents);
+      if (draining !== '') parts.push(draining);
       if (s.considered > 0 && s.considered > s.launched) parts.push(describeRejections(s));
     }
     if (app.lastFailure !== undefined) parts.push(`last task failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trim());

@@ -60,6 +60,8 @@ export function placeOffers(ctx: PlacementContext, offers: readonly Offer__Outpu
   let budget = MAX_LAUNCHES_PER_ROUND;
   for (const offer of offers) {
     const offerId = offer.id?.value ?? '';
+    // An agent that offers again no longer drains (reactivated, or back from maintenance).
+    records.drainingAgents.delete(offer.agent_id?.value ?? '');
     const infos: TaskInfo[] = [];
     let cut = false;
     try {

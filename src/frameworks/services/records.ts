@@ -45,6 +45,11 @@ export class Records {
   /** Which slots those launches fill (`due`, taken as tasks are placed) and which wait for their backoff. */
   readonly slotPlans = new Map<string, SlotPlan>();
   readonly probes = new Map<string, { nextAt: number; inFlight: boolean }>();
+  /**
+   * Agents that killed tasks of ours because they drain (REASON_AGENT_DRAINING) and have sent no
+   * offer since: agent id → hostname. In memory only: it explains waiting, nothing depends on it.
+   */
+  readonly drainingAgents = new Map<string, string>();
 
   /**
    * @param writes the pending store writes (value) and deletes (undefined), by key

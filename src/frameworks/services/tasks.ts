@@ -74,6 +74,7 @@ function unreachableTime(s: TaskStatus__Output): number | undefined {
 function taskEnded(ctx: TaskContext, t: TaskRecord, s: TaskStatus__Output, now: number): void {
   const state = String(s.state);
   ctx.records.forgetTask(t);
+  if (s.reason === 'REASON_AGENT_DRAINING') ctx.records.drainingAgents.set(t.agentId, t.hostname);
   const app = ctx.records.apps.get(t.appId);
   if (app === undefined || t.killRequestedAt !== undefined) return;
   const reason = String(s.reason ?? 'REASON_UNSPECIFIED');

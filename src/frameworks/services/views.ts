@@ -8,7 +8,7 @@ import type { AppDefinition } from './app-definition';
 import type { AppRecord, DeploymentRecord, TaskFailure, TaskRecord } from './model';
 import { isHealthy, isKilling } from './planner';
 import { clone, type Records } from './records';
-import { describeRejections, type RejectionSummary } from './rejections';
+import { describeWaiting, type RejectionSummary } from './rejections';
 import { delayedSlots, type DelayedSlot } from './slots';
 
 /** An app as the API shows it. */
@@ -58,7 +58,7 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
   const remaining = need > 0 || delayed.length === 0 ? 0 : delayed[0].launchAt - now;
   const last = lastFinished(records, app);
   const parts: string[] = [];
-  if (need > 0) parts.push(`waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeRejections(rejections)}`);
+  if (need > 0) parts.push(`waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeWaiting(rejections, records.drainingAgents)}`);
   if (delayed.length > 0) parts.push(describeDelayed(delayed, now));
   if (parts.length > 0 && app.lastFailure !== undefined) parts.push(`last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd());
   const waiting = parts.join('; ');

@@ -50,6 +50,37 @@ describe('services: offers and placement', () => {
     expect(q.info.health_check).toBeUndefined();
   });
 
+  it('an agent that drained our task: the app waits naming it and how to end the drain, until it offers again', async () => {
+    const h = await Harness.started();
+    await h.put({ id: '/web', cmd: 'serve', cpus: 1, mem: 64 });
+    const [t] = await h.offer({ agent: 'a1', hostname: 'h1' });
+    await h.running([t.taskId]);
+    expect((await h.fw.getApp('/web')).waiting).toBe('');
+
+    await h.update(t.taskId, 'TASK_KILLED', { reason: 'REASON_AGENT_DRAINING', message: 'agent a1 (h1) is draining' });
+    const app = await h.fw.getApp('/web');
+    expect(app.waiting).toBe('waiting for offers for 1 instance: agent a1 (h1) is draining (or down for maintenance) and makes no offers; berth agent reactivate a1 ends the drain, berth maintenance stop h1 ends maintenance; last failure: TASK_KILLED agent a1 (h1) is draining');
+    expect(app.lastFailure).toMatchObject({ state: 'TASK_KILLED', reason: 'REASON_AGENT_DRAINING' });
+    expect(app.backoffSeconds).toBe(0); // a drain is not the app's failure
+
+    // Another agent's offer is rejected: both reasons show.
+    expect(await h.offer({ agent: 'a2', hostname: 'h2', resources: 'cpus:0.5;mem:4096' })).toEqual([]);
+    expect((await h.fw.getApp('/web')).waiting).toBe('waiting for offers for 1 instance: agent a1 (h1) is draining (or down for maintenance) and makes no offers; berth agent reactivate a1 ends the drain, berth maintenance stop h1 ends maintenance; 1 of the last 2 offers rejected: resources:cpus ×1; last failure: TASK_KILLED agent a1 (h1) is draining');
+
+    // Offering again, the agent no longer drains: the instance goes there.
+    const [again] = await h.offer({ agent: 'a1', hostname: 'h1' });
+    expect(again.agentId).toBe('a1');
+    await h.running([again.taskId]);
+    expect((await h.fw.getApp('/web')).waiting).toBe('');
+  });
+
+  it('every recent offer used and none since: the reason says so and where to look (not "all were used")', async () => {
+    const h = await Harness.started();
+    await h.put({ id: '/web', cmd: 'serve', instances: 2, cpus: 1, mem: 64 });
+    await h.offer({ agent: 'a1', resources: 'cpus:1;mem:4096' });
+    expect((await h.fw.getApp('/web')).waiting).toBe('waiting for offers for 1 instance: the last 1 offer was used and none has come since; if this lasts, see whether the agents are draining, deactivated or full (berth agent list)');
+  });
+
   it('UNIQUE hostname: 5 instances on 5 agents, a 6th waits with the constraint as the reason', async () => {
     const h = await Harness.started();
     await h.put({ id: '/db', cmd: 'db', instances: 5, cpus: 0.1, mem: 32, constraints: [['hostname', 'UNIQUE']] });
