@@ -47,6 +47,11 @@ async function runImport(file: string, opts: ImportOptions, out: CliOutput): Pro
   const format = opts.json === true ? 'json' : opts.output;
   if (format !== 'yaml' && format !== 'json') throw new BerthError('INVALID_ARGUMENT', `--output must be yaml or json, got "${opts.output}"`);
   if (opts.deploy === true && opts.outDir !== undefined) throw new BerthError('INVALID_ARGUMENT', '--out-dir and --deploy do not go together: write the files, or deploy');
+  if (opts.prefix !== undefined) {
+    const { normalizeAppId } = require('../frameworks/services/app-definition') as typeof import('../frameworks/services/app-definition');
+    const r = normalizeAppId(opts.prefix);
+    if (!r.ok) throw new BerthError('INVALID_ARGUMENT', `--prefix ${r.problem}`);
+  }
   const { parseTimeout } = require('./deployment-follow') as typeof import('./deployment-follow');
   const timeoutMs = parseTimeout(opts.timeout);
   const text = readDefinition(file);
@@ -82,13 +87,13 @@ async function runImport(file: string, opts: ImportOptions, out: CliOutput): Pro
     throw err;
   }
   const where = (at: Path): string => {
-    const line = at.length > 0 && at[0] !== '--prefix' ? source.lineOf(at) : undefined;
+    const line = at.length > 0 ? source.lineOf(at) : undefined;
     return `${name}${line === undefined ? '' : `:${line}`}: ${at.length === 0 ? '' : `${compose.pathText(at)}: `}`;
   };
   /** Unmapped keys and notes together, in the order of their lines in the file. */
   const list = (unmapped: readonly Note[], warnings: readonly Note[]): void => {
     const all = [...unmapped.map((n) => ({ n, kind: 'not imported' })), ...warnings.map((n) => ({ n, kind: 'note' }))]
-      .map((x) => ({ ...x, line: x.n.at[0] === '--prefix' ? 0 : source.lineOf(x.n.at) ?? 0 }))
+      .map((x) => ({ ...x, line: source.lineOf(x.n.at) ?? 0 }))
       .sort((a, b) => a.line - b.line);
     for (const { n, kind } of all) out.stderr(`${where(n.at)}${kind}: ${n.message}\n`);
   };

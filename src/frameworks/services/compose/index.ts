@@ -44,7 +44,7 @@ export interface ComposeImport {
 /** The file cannot be imported; `errors` names every bad key and value. */
 export class ComposeImportError extends BerthError {
   constructor(readonly errors: readonly Note[], readonly unmapped: readonly Note[], readonly warnings: readonly Note[]) {
-    super('INVALID_ARGUMENT', errors.map((e) => `${pathText(e.at)}: ${e.message}`).join('; '));
+    super('INVALID_ARGUMENT', errors.map((e) => (e.at.length === 0 ? e.message : `${pathText(e.at)}: ${e.message}`)).join('; '));
     this.name = 'ComposeImportError';
   }
 }
@@ -72,12 +72,10 @@ function appIdOf(service: string, prefix: string | undefined): { ok: true; id: s
  */
 export function importCompose(parsed: unknown, opts: ComposeImportOptions): ComposeImport {
   const notes = new Notes();
+  const prefix = opts.prefix === undefined ? undefined : normalizeAppId(opts.prefix);
+  if (prefix !== undefined && !prefix.ok) throw new ComposeImportError([{ at: [], message: `the prefix ${prefix.problem}` }], [], []);
   const { value: file, problems } = interpolateTree(parsed, opts.env);
   for (const p of problems) notes.error(p.at, p.message);
-  if (opts.prefix !== undefined) {
-    const r = normalizeAppId(opts.prefix);
-    if (!r.ok) notes.error(['--prefix'], r.problem);
-  }
   const drafts: { service: string; draft: AppDraft; at: Path }[] = [];
   if (!isMapping(file)) notes.error([], `must be a Compose file (a mapping with services), got ${Array.isArray(file) ? 'a list' : JSON.stringify(file)}`);
   else {
@@ -99,7 +97,7 @@ export function importCompose(parsed: unknown, opts: ComposeImportOptions): Comp
           notes.warn(at, 'extension field: not read');
           continue;
         }
-        const id = appIdOf(name, opts.prefix);
+        const id = appIdOf(name, prefix?.ok === true ? prefix.id : undefined);
         if (!id.ok) {
           notes.error(at, `the service name ${JSON.stringify(name)} ${id.problem}`);
           continue;
