@@ -79,6 +79,10 @@ function readCommand(svc: Record<string, unknown>, at: Path, draft: AppDraft, no
     else draft.args = command; // the image's entrypoint with these arguments, as Compose runs it
     return;
   }
+  if ((entrypoint[0] === '/bin/sh' || entrypoint[0] === 'sh') && entrypoint[1] === '-c' && entrypoint.length === 2 && command?.length === 1) {
+    draft.cmd = command[0]!; // a shell command already: Berth's cmd runs in /bin/sh -c too
+    return;
+  }
   // An entrypoint replaces the image's and clears its CMD (as in Compose); Berth sets one only as a shell command.
   const words = [...entrypoint, ...(command ?? [])];
   if (words.length === 0) {

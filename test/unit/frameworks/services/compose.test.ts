@@ -133,6 +133,7 @@ services:
     expect(def('    entrypoint: ["/app/run", "--flag"]\n    command: ["it\'s", "a b"]\n')).toEqual(expect.objectContaining({ cmd: `exec /app/run --flag 'it'\\''s' 'a b'` }));
     expect(def('    entrypoint: /docker-entrypoint.sh\n')).toMatchObject({ cmd: 'exec /docker-entrypoint.sh' });
     expect(def('    entrypoint: []\n    command: [nginx]\n')).toMatchObject({ cmd: 'exec nginx' });
+    expect(def('    entrypoint: ["sh", "-c"]\n    command: ["echo a && exec sleep 9"]\n')).toMatchObject({ cmd: 'echo a && exec sleep 9' });
     const empty = load('services:\n  w:\n    image: x\n    command: []\n');
     expect(empty.apps[0]!.definition.args).toBeUndefined();
     expect(paths(empty.unmapped)).toEqual(['services.w.command']);
