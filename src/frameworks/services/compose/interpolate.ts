@@ -2,7 +2,8 @@
  * `${VAR}` interpolation, as Docker Compose does it, over every string value of a parsed Compose
  * file: `$VAR`, `${VAR}`, `${VAR:-default}` (unset or empty), `${VAR-default}` (unset),
  * `${VAR:?message}` / `${VAR?message}` (required), `${VAR:+other}` / `${VAR+other}` (set), defaults
- * that hold more `${…}`, and `$$` for a literal `$`. Keys are not interpolated (as in Compose).
+ * that hold more `${…}`, and `$$` for a literal `$`. Keys are not interpolated (as in Compose), nor
+ * `x-` extension fields, which are not read (their values merged into services are interpolated there).
  *
  * One difference, on purpose: a variable that is not set and has no default is an error naming the
  * variable and where it is used. Docker Compose substitutes an empty string with a warning; an
@@ -32,7 +33,8 @@ export function interpolateTree(tree: unknown, env: (name: string) => string | u
       return r.value;
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...at, i]));
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...at, k])]));
+    // Extension fields are not read: what services take from them (by YAML merge) is interpolated there.
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k.startsWith('x-') ? x : walk(x, [...at, k])]));
     return v;
   };
   const value = walk(tree, []);

@@ -118,6 +118,9 @@ services:
       'services.w.environment[2]: FROM_SHELL has no value: the app gets the importing environment\'s value, written into its definition',
       'services.w.environment[3]: MISSING has no value and is not set in the importing environment: the app does not get it',
     ]);
+    // Extension fields are not read, so their variables need not be set; merged into a service, they are.
+    const merged = failure('x-base: &base\n  environment: { A: "${UNSET_A}" }\nx-other: "${UNSET_B}"\nservices:\n  w:\n    <<: *base\n    image: x\n');
+    expect(said(merged.errors)).toEqual([expect.stringMatching(/^services\.w\.environment\.A: variable UNSET_A is not set/)]);
     const map = load('services:\n  w:\n    image: x\n    environment:\n      PORT: 8080\n      ON: true\n      FROM_SHELL:\n', { env });
     expect(map.apps[0]!.definition.env).toEqual({ PORT: '8080', ON: 'true', FROM_SHELL: 'shell-value' });
     expect(failure('services:\n  w:\n    image: x\n    env_file: [gone.env]\n', { envFile: () => undefined }).message)
