@@ -15,35 +15,17 @@
  *   `preferences: spread` → GROUP_BY, `max_replicas_per_node` → hostname MAX_PER.
  */
 import { describeValue } from '../../../common/wire/problems';
-import { isMapping, type Notes, type Path } from './notes';
+import { eachKey, isMapping, readOr, type Notes, type Path } from './notes';
 import { readByteSize, readCpus, readInt, readSeconds } from './values';
 import type { AppDraft } from './draft';
 
 /** Fractions for the upgrade strategy are kept to this many decimals, rounded towards the given batch. */
 const FRACTION_DIGITS = 6;
 
-/** Handles each key of a mapping with `handlers`; a key without one is listed as not imported. */
-export function eachKey(value: Record<string, unknown>, at: Path, notes: Notes, handlers: Record<string, (v: unknown, at: Path) => void>, notMapped: Record<string, string> = {}): void {
-  for (const [k, v] of Object.entries(value)) {
-    const here = [...at, k];
-    if (k.startsWith('x-')) notes.warn(here, 'extension field: not read');
-    else if (Object.hasOwn(handlers, k)) handlers[k]!(v, here);
-    else notes.unmappedKey(here, notMapped[k] ?? 'not a Compose key Berth knows here (a typo?)');
-  }
-}
-
 /** A mapping, or an error saying so (and undefined). */
 function mapping(v: unknown, at: Path, notes: Notes, what: string): Record<string, unknown> | undefined {
   if (isMapping(v)) return v;
   if (v !== null && v !== undefined) notes.wrongShape(at, `a mapping of ${what}`, v);
-  return undefined;
-}
-
-/** `value` read with `read`, or an error at `at` (and undefined). */
-export function readOr<T>(read: (v: unknown) => { ok: true; value: T } | { ok: false; problem: string }, v: unknown, at: Path, notes: Notes): T | undefined {
-  const r = read(v);
-  if (r.ok) return r.value;
-  notes.error(at, r.problem);
   return undefined;
 }
 

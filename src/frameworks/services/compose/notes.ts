@@ -64,3 +64,21 @@ export function describeShape(v: unknown): string {
 export function isMapping(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
+
+/** Handles each key of a mapping with `handlers`; a key without one is listed as not imported. */
+export function eachKey(value: Record<string, unknown>, at: Path, notes: Notes, handlers: Record<string, (v: unknown, at: Path) => void>, notMapped: Record<string, string> = {}): void {
+  for (const [k, v] of Object.entries(value)) {
+    const here = [...at, k];
+    if (k.startsWith('x-')) notes.warn(here, 'extension field: not read');
+    else if (Object.hasOwn(handlers, k)) handlers[k]!(v, here);
+    else notes.unmappedKey(here, notMapped[k] ?? 'not a Compose key Berth knows here (a typo?)');
+  }
+}
+
+/** `value` read with `read`, or an error at `at` (and undefined). */
+export function readOr<T>(read: (v: unknown) => { ok: true; value: T } | { ok: false; problem: string }, v: unknown, at: Path, notes: Notes): T | undefined {
+  const r = read(v);
+  if (r.ok) return r.value;
+  notes.error(at, r.problem);
+  return undefined;
+}

@@ -4,9 +4,9 @@
  * as not imported with the reason (the table below), never dropped.
  */
 import { describeValue } from '../../../common/wire/problems';
-import { eachKey, memMib, readDeploy, readOr } from './deploy';
+import { memMib, readDeploy } from './deploy';
 import { AppDraft, readStringMap } from './draft';
-import { isMapping, type Notes, type Path } from './notes';
+import { eachKey, isMapping, readOr, type Notes, type Path } from './notes';
 import { readPorts } from './ports';
 import { parseEnvFile, readByteSize, readCpus, readInt, readSeconds, shellLine, splitShellWords } from './values';
 

@@ -109,6 +109,27 @@ services:
     expect(Math.floor(3 * (1 + 0.333334) + 1e-9)).toBe(4);
   });
 
+  it('ports: the short forms, ranges, protocols, IPv6 host addresses; each target port once', () => {
+    const r = load('services:\n  w:\n    image: x\n    ports:\n      - 3000\n      - "4000-4001"\n      - "127.0.0.1::5000"\n      - "[::1]:6001:6001"\n      - "53:53/udp"\n      - "53:53/tcp"\n      - "9090-9091:8080-8081"\n      - "7000:3000"\n');
+    expect(r.apps[0]!.definition.portDefinitions).toEqual([
+      { port: 3000 }, { port: 4000 }, { port: 4001 }, { port: 5000 }, { port: 6001 }, { port: 53, protocol: 'udp,tcp' }, { port: 8080 }, { port: 8081 },
+    ]);
+    expect(said(r.unmapped)).toEqual([
+      expect.stringMatching(/^services\.w\.ports\[2\]: host IP 127\.0\.0\.1: /),
+      expect.stringMatching(/^services\.w\.ports\[3\]: host IP ::1: /),
+    ]);
+    expect(said(r.warnings).filter((w) => w.includes('ports'))).toEqual([
+      expect.stringMatching(/^services\.w\.ports\[6\]: published 9090,9091 is not used: .*target port 8080,8081/),
+      expect.stringMatching(/^services\.w\.ports\[7\]: published 7000 is not used: /),
+      'services.w.ports[7]: port 3000 is already listed: one port definition for it',
+    ]);
+    expect(said(failure('services:\n  w:\n    image: x\n    ports: ["80-82:80-81", "1:2/sctp", {target: 80, published: "x"}]\n').errors)).toEqual([
+      'services.w.ports[0]: the published range has 3 ports and the target range 2: they must be as long',
+      'services.w.ports[1]: protocol must be tcp or udp (Berth has no sctp ports), got "sctp"',
+      'services.w.ports[2].published: must be a port 1-65535 or a range a-b, got "x"',
+    ]);
+  });
+
   it('environment as a list or a mapping, a name alone from the importing environment, env_file under it', () => {
     const env = (n: string) => ({ FROM_SHELL: 'shell-value', TAG: '7' } as Record<string, string | undefined>)[n];
     const files: Record<string, string> = { 'common.env': 'A=file\nB=file\n' };
