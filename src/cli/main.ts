@@ -10,6 +10,7 @@ import { registerTaskCommand } from './task-command';
 import { registerFrameworksCommand } from './frameworks-command';
 import { DevUsageError, registerDevCommand } from './dev-command';
 import { registerAppCommands } from './app-command';
+import { registerImportCommand } from './import-command';
 import { registerJobCommands } from './job-command';
 import { registerClusterCommands } from './cluster-command';
 import { registerExtraCommands } from './extras-command';
@@ -61,6 +62,7 @@ export function buildProgram(out: CliOutput): Command {
   registerFrameworksCommand(program, out);
   registerTaskCommand(program, out);
   registerAppCommands(program, out);
+  registerImportCommand(program, out);
   registerJobCommands(program, out);
   registerClusterCommands(program, out);
   registerExtraCommands(program, out);

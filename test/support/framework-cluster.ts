@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import Dockerode from 'dockerode';
 import { Agent } from '../../src/agent/agent';
 import { FakeContainerizer, type FakeBehaviour } from '../../src/agent/containerizer/fake-containerizer';
 import type { Containerizer, LaunchSpec } from '../../src/agent/containerizer/containerizer';
@@ -43,6 +44,7 @@ export class FrameworkCluster {
     readonly agents: Agent[],
     private readonly dirs: string[],
     private readonly plugins: PluginSpec[],
+    private readonly usesDocker: boolean,
   ) {}
 
   static async start(opts: {
@@ -68,7 +70,7 @@ export class FrameworkCluster {
       await agent.whenRegistered();
       agents.push(agent);
     }
-    const cluster = new FrameworkCluster(master, agents, dirs, opts.plugins);
+    const cluster = new FrameworkCluster(master, agents, dirs, opts.plugins, opts.containerizers?.includes('docker') === true);
     await cluster.startHost();
     return cluster;
   }
@@ -111,9 +113,20 @@ export class FrameworkCluster {
     }
   }
 
+  /** Removes the (killed) Docker containers the agents leave behind: each carries its agent's work dir as its scope. */
+  private async removeContainers(): Promise<void> {
+    if (!this.usesDocker) return;
+    const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
+    for (const dir of this.dirs) {
+      const left = await docker.listContainers({ all: true, filters: { label: [`io.berth.scope=${dir}`] } }).catch(() => []);
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    }
+  }
+
   async stop(): Promise<void> {
     await this.stopHost();
     for (const a of this.agents) await a.stop({ killTasks: true });
+    await this.removeContainers();
     await this.master.stop();
     for (const d of this.dirs) fs.rmSync(d, { recursive: true, force: true });
   }
