@@ -3,7 +3,8 @@
  * and every app and job definition of examples/apps and examples/jobs deployed through the CLI as
  * their README says. Each reaches its goal — the web server healthy, ready and answering on its
  * port; the worker healthy and working; the rolling update replacing one task at a time (followed
- * on the master's Watch stream: never fewer than N-1 running, never more than N alive); the cron job
+ * on the master's Watch stream: never fewer than N-1 running, never more than N alive); the worker
+ * stopping gracefully when removed; the cron job
  * scheduled in its time zone and, run now, succeeding on its retry; the batch job finished with its
  * output — and everything is removed again.
  */
@@ -31,6 +32,8 @@ describe('examples/ on berth dev', () => {
   let master = '';
   let frameworks = '';
   let operator: TestOperator;
+  /** The worker's task, for its last words when it is removed. */
+  let workerTask = '';
 
   beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-examples-'));
@@ -100,6 +103,7 @@ describe('examples/ on berth dev', () => {
     await deploy(path.join(EXAMPLES, 'apps/worker.yaml'));
     const [task] = appTasks(await show('/examples/worker'));
     expect(task).toMatchObject({ state: 'TASK_RUNNING', healthy: true });
+    workerTask = task!.task_id;
     const logs = await berth('task', 'logs', task!.task_id);
     expect(logs).toEqual({ code: 0, text: expect.stringMatching(/^worked on item 1 of queue thumbnails$/m) });
   });
@@ -169,6 +173,8 @@ describe('examples/ on berth dev', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     expect((await json<{ jobs: unknown[] }>('job', 'list')).jobs).toEqual([]);
+    // The worker stopped gracefully on SIGTERM: it finished its item and said so.
+    expect((await berth('task', 'logs', workerTask)).text).toMatch(/^stopping after item \d+$/m);
   });
 });
 
