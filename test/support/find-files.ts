@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Every file named `name` under `dir` (recursively); none when `dir` is gone. */
-export function findFiles(dir: string, name: string): string[] {
+/** Every file named `name` (or whose name passes `name`) under `dir`, recursively; none when `dir` is gone. */
+export function findFiles(dir: string, name: string | ((fileName: string) => boolean)): string[] {
   const out: string[] = [];
   let entries: fs.Dirent[];
   try {
@@ -13,7 +13,7 @@ export function findFiles(dir: string, name: string): string[] {
   for (const e of entries) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...findFiles(p, name));
-    else if (e.name === name) out.push(p);
+    else if (typeof name === 'string' ? e.name === name : name(e.name)) out.push(p);
   }
   return out;
 }

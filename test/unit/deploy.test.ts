@@ -128,6 +128,8 @@ describe('example configs (deploy/config) with the real schemas', () => {
   it('agent.yaml: keeps tasks on shutdown and recovers them, token from a file', () => {
     expect(agent).toMatchObject({ killTasksOnShutdown: false, recover: 'reconnect', workDir: '/var/lib/berth-agent', tokenFile: '/etc/berth/agent.token' });
     expect(agent.token).toBeUndefined();
+    // Every master of master.yaml's HA layout (5050, 5150, 5250 on one host, as the compose file).
+    expect(String(agent.master).split(',')).toHaveLength(3);
   });
 
   it('frameworks.yaml: state in NATS with 3 replicas, every master listed', () => {
