@@ -4,7 +4,7 @@
  * deployment succeeded, {@link DEPLOY_EXIT} otherwise (failed, rolled back, not finished in time).
  */
 import { BerthError } from '../common/errors';
-import { parseDuration } from '../common/config-schema';
+import { parseDuration } from '../common/duration';
 import { CliExit, jsonText, type CliOutput } from './io';
 import type { ApiClient } from './operator-client';
 

@@ -8,7 +8,7 @@ import { BerthError } from '../common/errors';
 import type { GetTasksResponse__Output } from '../generated/berth/v1/GetTasksResponse';
 import type { ReadTaskLogResponse__Output } from '../generated/berth/v1/ReadTaskLogResponse';
 import type { CliOutput } from './io';
-import { Operator, operatorTarget } from './operator-client';
+import type { Operator } from './operator-client';
 
 /** The most ReadTaskLog returns per call. */
 const CHUNK = 1024 * 1024;
@@ -50,6 +50,7 @@ export function registerTaskCommand(program: Command, out: CliOutput): void {
     .action(async (taskId: string, opts: LogsOptions) => {
       const tail = nonNegativeInt('--tail', opts.tail);
       const intervalMs = Math.max(50, nonNegativeInt('--interval-ms', opts.intervalMs));
+      const { Operator, operatorTarget } = require('./operator-client') as typeof import('./operator-client');
       const operator = new Operator(operatorTarget(opts));
       try {
         const base = {
