@@ -7,6 +7,7 @@ import { BerthError } from '../common/errors';
 import { parseDuration } from '../common/duration';
 import { CliExit, jsonText, type CliOutput } from './io';
 import type { ApiClient } from './operator-client';
+import { cliCommand } from './invocation';
 
 /** Exit codes of a deployment the CLI waited for and that did not succeed (0: it did). */
 export const DEPLOY_EXIT = {
@@ -101,7 +102,7 @@ export async function followDeployment(c: ApiClient, out: CliOutput, appId: stri
     const left = giveUpAt - Date.now();
     if (left <= 0) {
       if (opts.json) out.stdout(jsonText(d));
-      else out.stderr(`deployment ${d.id} did not finish within --timeout ${opts.timeoutMs / 1000} s; it goes on (berth deployment cancel ${d.id} rolls it back)\n`);
+      else out.stderr(`deployment ${d.id} did not finish within --timeout ${opts.timeoutMs / 1000} s; it goes on (${cliCommand()} deployment cancel ${d.id} rolls it back)\n`);
       throw new CliExit(DEPLOY_EXIT.timedOut);
     }
     await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 500, left)));
