@@ -1,34 +1,15 @@
 import * as path from 'node:path';
 import { unreachableAbove } from '../agent/task-user';
 import { loadTls } from '../common/tls';
-import type { Command } from 'commander';
 import { Agent } from '../agent/agent';
-import { agentConfigSchema, agentResources, describeAgentConfig, parseAttributes, splitList, type AgentConfig } from '../agent/config';
+import { agentResources, parseAttributes, splitList, type AgentConfig } from '../agent/config';
 import { selectContainerizer } from '../agent/containerizer/select';
 import { AgentMetrics, type AgentStatsSource } from '../agent/metrics';
 import { SystemClock } from '../common/clock';
 import { configToken } from '../common/config';
 import { startHttpServer, type HttpServerHandle } from '../common/http-server';
 import type { Logger } from '../common/logging';
-import { registerDaemonCommand } from './daemon-command';
-import type { CliOutput } from './io';
 import { packageVersion } from './version';
-
-export function registerAgentCommand(program: Command, out: CliOutput): void {
-  registerDaemonCommand(program, out, {
-    name: 'agent',
-    description: 'run an agent: registers with the master, runs the tasks it is sent, reports their states reliably; /metrics and health on its HTTP port',
-    examples: '  berth agent --master 127.0.0.1:5050 --work-dir /var/lib/berth-agent\n  berth agent --master 10.0.0.1:5050 --resources "cpus:8;mem:16384" --attributes "rack:r1" --http-host 0.0.0.0',
-    schema: agentConfigSchema,
-    describeConfig: describeAgentConfig,
-    logLevel: (config) => config.logLevel,
-    run: async (config, logger, stopped) => {
-      const running = await runAgent(config, logger, stopped);
-      // SIGTERM leaves tasks running (for upgrades, as Mesos) unless asked to kill them.
-      return () => running.stop({ killTasks: config.killTasksOnShutdown });
-    },
-  });
-}
 
 /** A started agent and its HTTP port, as {@link runAgent} returns it. */
 export interface RunningAgent {

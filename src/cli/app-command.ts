@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { BerthError } from '../common/errors';
 import { jsonText, type CliOutput } from './io';
 import { DEPLOY_EXIT_HELP, followDeployment, parseTimeout, TIMEOUT_HELP, type Deployment, type ProgressStatus } from './deployment-follow';
-import { frameworksClient, frameworksTarget, type ApiClient } from './operator-client';
+import type { ApiClient } from './operator-client';
 import { table, timeText } from './table';
 
 interface Common {
@@ -38,6 +38,7 @@ export function withFrameworkOptions(cmd: Command): Command {
 
 /** Runs `fn` with a client of `service`, closing it after. */
 export async function withClient<T>(service: 'Services' | 'Jobs', opts: Common, fn: (c: ApiClient) => Promise<T>): Promise<T> {
+  const { frameworksClient, frameworksTarget } = require('./operator-client') as typeof import('./operator-client');
   const client = frameworksClient(service, frameworksTarget(opts));
   try {
     return await fn(client);

@@ -6,10 +6,9 @@
  */
 import type { Command } from 'commander';
 import { BerthError } from '../common/errors';
-import { Resources } from '../common/resources';
-import { resourcesFromWire } from '../common/wire';
+import type { Resources } from '../common/resources';
 import type { CliOutput } from './io';
-import { Operator, operatorTarget } from './operator-client';
+import type { Operator } from './operator-client';
 import { table, timeText } from './table';
 
 interface Common {
@@ -32,6 +31,7 @@ interface RoleState { name: string; weight: number; dominant_share: number; allo
 const quantities = (q: readonly Quantity[] | undefined): string => (q ?? []).map((x) => `${x.name}:${Math.round(x.value * 1000) / 1000}`).join(';') || '-';
 const resources = (r: readonly Wire[] | undefined): string => {
   try {
+    const { resourcesFromWire } = require('../common/wire') as typeof import('../common/wire');
     const text = resourcesFromWire((r ?? []) as never).toString();
     return text === '' ? '-' : text;
   } catch {
@@ -48,6 +48,7 @@ function withMasterOptions(cmd: Command): Command {
 }
 
 async function withOperator<T>(opts: Common, fn: (o: Operator) => Promise<T>): Promise<T> {
+  const { Operator, operatorTarget } = require('./operator-client') as typeof import('./operator-client');
   const operator = new Operator(operatorTarget(opts));
   try {
     return await fn(operator);
@@ -62,7 +63,7 @@ function roleQuantities(arg: string, what: string): { role: string; quantities: 
   if (eq <= 0) throw new BerthError('INVALID_ARGUMENT', `${what} must be ROLE=QUANTITIES such as eng=cpus:4;mem:8192, got "${arg}"`);
   let parsed: Resources;
   try {
-    parsed = Resources.parse(arg.slice(eq + 1));
+    parsed = (require('../common/resources') as typeof import('../common/resources')).Resources.parse(arg.slice(eq + 1));
   } catch (err) {
     throw new BerthError('INVALID_ARGUMENT', `${what}: ${(err as Error).message}`);
   }

@@ -5,8 +5,9 @@
  * {@link DEPLOY_EXIT} otherwise (failed, rolled back, not finished in time).
  */
 import { BerthError } from '../common/errors';
-import { parseDuration } from '../common/config-schema';
+import { parseDuration } from '../common/duration';
 import { CliExit, type CliOutput } from './io';
+import { cliCommand } from './invocation';
 import type { ApiClient } from './operator-client';
 import { ProgressView, type Deployment, type ProgressMode, type ProgressStatus } from './progress-view';
 
@@ -91,7 +92,7 @@ export async function followDeployment(c: ApiClient, out: CliOutput, appId: stri
     const left = giveUpAt - Date.now();
     if (left <= 0) {
       view.end(d, { event: 'timed_out', exitCode: DEPLOY_EXIT.timedOut });
-      if (!opts.json) out.stderr(`deployment ${d.id} did not finish within --timeout ${opts.timeoutMs / 1000} s; it goes on (${d.kind === 'DELETE' ? `berth app show ${appId} shows the tasks still stopping` : `berth deployment cancel ${d.id} rolls it back`})\n`);
+      if (!opts.json) out.stderr(`deployment ${d.id} did not finish within --timeout ${opts.timeoutMs / 1000} s; it goes on (${d.kind === 'DELETE' ? `${cliCommand()} app show ${appId} shows the tasks still stopping` : `${cliCommand()} deployment cancel ${d.id} rolls it back`})\n`);
       throw new CliExit(DEPLOY_EXIT.timedOut);
     }
     await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 500, left)));

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { unreachableAbove } from '../agent/task-user';
 import * as path from 'node:path';
-import type { Command } from 'commander';
 import { agentConfigSchema } from '../agent/config';
 import { BerthError } from '../common/errors';
 import { createLogger } from '../common/logging';
@@ -17,10 +16,11 @@ import { frameworksConfigSchema } from '../frameworks/host/config';
 import { masterConfigSchema } from '../master/config';
 import { runAgent } from './agent-command';
 import { startFrameworks } from './frameworks-command';
-import type { CliOutput } from './io';
+import { addressInUse, UsageError } from './usage';
 import { startMaster } from './master-command';
 
-interface DevOptions {
+/** The options of `berth dev` (daemons.ts declares them). */
+export interface DevOptions {
   workDir: string;
   grpcPort: string;
   httpPort: string;
@@ -40,7 +40,11 @@ const port = (flag: string, value: string): number => {
 };
 
 /** A bad `berth dev` argument (exit 2). */
-export class DevUsageError extends Error {}
+export class DevUsageError extends UsageError {
+  constructor(message: string) {
+    super('dev', message);
+  }
+}
 
 /** The pieces of a running dev cluster, as {@link startDev} returns them. */
 export interface DevCluster {
@@ -125,52 +129,10 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     };
   } catch (err) {
     await stopAll();
-    const taken = /address already in use ([^\s\]]+)/.exec(String((err as Error).message));
-    if (taken !== null) {
-      throw new BerthError('ADDRESS_IN_USE', `${taken[1]} is taken: another berth dev or Berth daemon runs here? Stop it, or choose other ports (--grpc-port, --http-port, --agent-http-port, --frameworks-port; 0 picks free ones)`);
+    const taken = addressInUse(err);
+    if (taken !== undefined) {
+      throw new BerthError('ADDRESS_IN_USE', `${taken} is taken: another berth dev or Berth daemon runs here? Stop it, or choose other ports (--grpc-port, --http-port, --agent-http-port, --frameworks-port; 0 picks free ones)`);
     }
     throw err;
   }
-}
-
-export function registerDevCommand(program: Command, out: CliOutput): void {
-  program
-    .command('dev')
-    .description('run a whole single-node cluster in one process: master, one agent, the services and jobs frameworks (127.0.0.1 only, no authentication)')
-    .option('--work-dir <dir>', 'where the cluster keeps its state', './berth-dev')
-    .option('--grpc-port <port>', 'the master\'s gRPC port (frameworks, agents, operators, the CLI)', '5050')
-    .option('--http-port <port>', 'the master\'s HTTP port (dashboard, metrics, health)', '5051')
-    .option('--agent-http-port <port>', 'the agent\'s HTTP port (metrics, health)', '5052')
-    .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs)', '5060')
-    .option('--plugins <list>', 'more framework plugins to run, comma-separated paths or packages')
-    .option('--plugin-options <json>', 'options per plugin name, JSON', '{}')
-    .option('--containerizers <kind>', 'auto (Docker when an engine answers), docker,process, docker or process', 'auto')
-    .option('--resources <text>', 'the agent\'s resources (default: detected)')
-    .option('--log-level <level>', 'error, warn, info or debug', 'warn')
-    .addHelpText('after', '\nExamples:\n  berth dev\n  berth dev --plugins ./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 3}}\'\n  berth dev --containerizers process --work-dir /tmp/berth-dev')
-    .action(async (opts: DevOptions) => {
-      const level = opts.logLevel as 'error' | 'warn' | 'info' | 'debug';
-      if (!['error', 'warn', 'info', 'debug'].includes(level)) throw new DevUsageError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
-      const cluster = await startDev(opts, level);
-      const docker = cluster.containerizers.includes('DOCKER');
-      out.stdout([
-        'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
-        `  master       ${cluster.masterGrpc} (gRPC)   dashboard: http://${cluster.masterHttp}/`,
-        `  agent        localhost, ${docker ? 'Docker containers and processes' : 'plain processes (no Docker engine answered: DOCKER tasks are refused)'}`,
-        `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
-        '',
-        'Next: run the example plugin against it, or look at what runs:',
-        `  berth frameworks --masters ${cluster.masterGrpc} --plugins ./examples/hello-framework --grpc-port 0 --auth-enabled false`,
-        `  berth task logs hello-0 --master ${cluster.masterGrpc}`,
-        '',
-      ].join('\n'));
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          out.stdout('stopping the dev cluster…\n');
-          void cluster.stop().then(resolve, resolve);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-    });
 }

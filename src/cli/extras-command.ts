@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { BerthError } from '../common/errors';
 import { readDefinition } from './app-command';
 import { CliExit, type CliOutput } from './io';
-import { Operator, operatorTarget } from './operator-client';
+import type { Operator } from './operator-client';
 import { table } from './table';
 
 interface Common {
@@ -21,6 +21,7 @@ function withMaster(cmd: Command, json = true): Command {
 }
 
 async function withOperator<T>(opts: Common, fn: (o: Operator) => Promise<T>): Promise<T> {
+  const { Operator, operatorTarget } = require('./operator-client') as typeof import('./operator-client');
   const o = new Operator(operatorTarget(opts));
   try {
     return await fn(o);
@@ -92,7 +93,7 @@ export function registerExtraCommands(program: Command, out: CliOutput): void {
             const byState = new Map<string, number>();
             for (const t of tasks.tasks) byState.set(t.state, (byState.get(t.state) ?? 0) + 1);
             const frame = [
-              `berth top — ${operatorTarget(opts).address} — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
+              `berth top — ${(require('./operator-client') as typeof import('./operator-client')).operatorTarget(opts).address} — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`,
               `agents ${agents.agents.length} (${agents.agents.filter((a) => a.lifecycle === 'REGISTERED' && !a.deactivated && !a.drain_info).length} active)   tasks ${tasks.tasks.length} (${[...byState].map(([s, n]) => `${s.replace('TASK_', '').toLowerCase()} ${n}`).join(', ') || 'none'})`,
               '',
               table(['ROLE', 'WEIGHT', 'SHARE', '', 'FRAMEWORKS'], roles.roles.map((r) => [r.name, r.weight, `${(r.dominant_share * 100).toFixed(1)}%`, '#'.repeat(Math.round(r.dominant_share * 40)) || '.', r.frameworks.length])),

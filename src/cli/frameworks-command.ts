@@ -2,27 +2,12 @@ import * as path from 'node:path';
 import { loadAuth } from '../common/auth';
 import { natsAuthOptions } from '../common/nats-auth';
 import { loadTls } from '../common/tls';
-import type { Command } from 'commander';
 import { configToken } from '../common/config';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
-import { describeFrameworksConfig, frameworksConfigSchema, pluginName, type FrameworksConfig } from '../frameworks/host/config';
+import { pluginName, type FrameworksConfig } from '../frameworks/host/config';
 import { FrameworkHost } from '../frameworks/host/host';
 import { FileKeyValueStore, NatsKeyValueStore, type KeyValueStore } from '../frameworks/sdk/store';
-import { registerDaemonCommand } from './daemon-command';
-import type { CliOutput } from './io';
-
-export function registerFrameworksCommand(program: Command, out: CliOutput): void {
-  registerDaemonCommand(program, out, {
-    name: 'frameworks',
-    description: 'run framework plugins (the built-in services and jobs, and your own) against the master, serving their APIs',
-    examples: '  berth frameworks --masters 127.0.0.1:5050 --auth-enabled false     # services and jobs, state in ./berth-frameworks, API open on 127.0.0.1\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\' --auth-enabled false\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050 --auth-tokens-file /etc/berth/tokens.yaml --auth-acls-file /etc/berth/acls.yaml',
-    schema: frameworksConfigSchema,
-    describeConfig: describeFrameworksConfig,
-    logLevel: (config) => config.logLevel,
-    run: (config, logger) => runFrameworks(config, logger),
-  });
-}
 
 /** The framework host's composition root for `berth frameworks`: starts it and returns its stopper. */
 export async function runFrameworks(config: FrameworksConfig, logger: Logger): Promise<() => Promise<void>> {

@@ -1,13 +1,12 @@
 import * as path from 'node:path';
 import { natsAuthOptions } from '../common/nats-auth';
 import { channelCredentials, loadTls, serverCredentials } from '../common/tls';
-import type { Command } from 'commander';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
 import { loadAuth } from '../common/auth';
 import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
 import { dashboardAssets } from '../master/dashboard-assets';
-import { describeConfig, masterConfigSchema, parseMinAllocatable, type MasterConfig } from '../master/config';
+import { parseMinAllocatable, type MasterConfig } from '../master/config';
 import { MasterDaemon } from '../master/daemon';
 import { startHttpServer } from '../common/http-server';
 import { MasterMetrics, metricKey } from '../master/metrics';
@@ -21,21 +20,7 @@ import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
 import type { SorterFactory } from '../allocator/sorter';
 import { connect } from '@nats-io/transport-node';
-import { registerDaemonCommand } from './daemon-command';
-import type { CliOutput } from './io';
 import { packageVersion } from './version';
-
-export function registerMasterCommand(program: Command, out: CliOutput): void {
-  registerDaemonCommand(program, out, {
-    name: 'master',
-    description: 'run a master: the gRPC APIs for frameworks, agents and operators, the allocator, /metrics and health',
-    examples: '  berth master --auth-enabled false                       # one master, file registry in ./berth-master\n  berth master --registry-kind nats --nats-servers nats://127.0.0.1:4222 --auth-tokens-file tokens.yaml',
-    schema: masterConfigSchema,
-    describeConfig,
-    logLevel: (config) => config.logLevel,
-    run: (config, logger) => runMaster(config, logger),
-  });
-}
 
 /** A started master, as {@link startMaster} returns it. */
 export interface RunningMaster {
@@ -147,6 +132,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     ...(tls !== undefined ? { frameworksCredentials: channelCredentials(tls) } : {}),
   });
   closers.unshift(async () => dashboard.close());
+  // A taken HTTP port must not leave the started gRPC side running (the process would hang on).
   const http = await startHttpServer({
     ...(tls !== undefined ? { tls } : {}),
     host: config.http.host,
@@ -160,6 +146,10 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     // With authentication on, /metrics and /api/* need a token whose principal may view the cluster.
     authorizeMetrics: authenticator === undefined ? undefined : authorizeView(authenticator, authorizer),
     logger,
+  }).catch(async (err: unknown) => {
+    for (const close of closers) await close().catch(() => undefined);
+    await daemon.stop();
+    throw err;
   });
   logger.info('master serving', { grpc: daemon.grpcAddress, http: http.address });
   return {

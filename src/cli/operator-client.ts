@@ -3,15 +3,12 @@
  * and Jobs APIs: unary calls with a deadline and the bearer token, and gRPC errors turned into
  * messages that say what to do next (the CLI prints them and exits 1).
  */
-import { ConfigError } from '../common/config';
-import { channelCredentials, explainPlaintextFailure, loadTls } from '../common/tls';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { parse as parseYaml } from 'yaml';
-import { configToken } from '../common/config';
 import { BerthError } from '../common/errors';
+import { lacksService, notGrpc, portFor, whichDaemon } from './wrong-port';
 import { UnaryCallError, UnaryClient } from '../common/rpc/client';
 import type { OperatorClient } from '../generated/berth/v1/Operator';
 
@@ -59,7 +56,8 @@ export function cliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
   }
   let value: unknown;
   try {
-    value = parseYaml(text);
+    // YAML is loaded only for a settings file that is not JSON.
+    value = /^\s*\{/.test(text) ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
     throw new BerthError('INVALID_ARGUMENT', `${file}: not YAML or JSON: ${(err as Error).message}`);
   }
@@ -77,7 +75,8 @@ export function cliSettings(env: NodeJS.ProcessEnv = process.env): CliSettings {
 function tokenOf(opts: { token?: string }, env: NodeJS.ProcessEnv, file: CliSettings): string | undefined {
   if (opts.token !== undefined) return opts.token;
   if (env['BERTH_TOKEN'] !== undefined && env['BERTH_TOKEN'] !== '') return env['BERTH_TOKEN'];
-  return configToken({ token: file.token, tokenFile: file.tokenFile });
+  if (file.token !== undefined || file.tokenFile === undefined) return file.token;
+  return (require('../common/config') as typeof import('../common/config')).configToken({ tokenFile: file.tokenFile });
 }
 
 /** TLS files: `--tls-ca-file`, else BERTH_TLS_CA_FILE / _CERT_FILE / _KEY_FILE, else the settings file. */
@@ -110,6 +109,7 @@ function target(address: string, token: string | undefined, tls: ApiTarget['tls'
 export class ApiClient<M extends string = string> {
   private readonly client: UnaryClient;
   private readonly tlsConfigured: boolean;
+  private readonly credentials: grpc.ChannelCredentials;
 
   /**
    * @param service the service's name in `berth.v1` (`Operator`, `Services`, `Jobs`)
@@ -117,20 +117,26 @@ export class ApiClient<M extends string = string> {
    * @param flag where to point it ("--master HOST:PORT or BERTH_MASTER")
    */
   constructor(
-    service: string,
+    private readonly service: string,
     private readonly target: ApiTarget,
     private readonly what: string,
     private readonly flag: string,
   ) {
-    let tls;
-    try {
-      tls = loadTls(target.tls, 'TLS settings', 'client');
-    } catch (err) {
-      if (err instanceof ConfigError) throw new BerthError('INVALID_ARGUMENT', err.problems.map((p) => p.message).join('; '));
-      throw err;
+    // Plaintext needs nothing more; TLS material is loaded (and checked) only when configured.
+    let credentials = grpc.credentials.createInsecure();
+    if (target.tls !== undefined) {
+      const { ConfigError } = require('../common/config') as typeof import('../common/config');
+      const { channelCredentials, loadTls } = require('../common/tls') as typeof import('../common/tls');
+      try {
+        credentials = channelCredentials(loadTls(target.tls, 'TLS settings', 'client'));
+      } catch (err) {
+        if (err instanceof ConfigError) throw new BerthError('INVALID_ARGUMENT', err.problems.map((p) => p.message).join('; '));
+        throw err;
+      }
     }
-    this.tlsConfigured = tls !== undefined;
-    this.client = new UnaryClient(service, { address: target.address, timeoutMs: target.timeoutMs ?? 10_000, credentials: channelCredentials(tls) });
+    this.tlsConfigured = target.tls !== undefined;
+    this.credentials = credentials;
+    this.client = new UnaryClient(service, { address: target.address, timeoutMs: target.timeoutMs ?? 10_000, credentials });
   }
 
   /**
@@ -158,8 +164,11 @@ export class ApiClient<M extends string = string> {
     switch (err.status) {
       case grpc.status.UNAVAILABLE:
       case grpc.status.DEADLINE_EXCEEDED: {
-        const tls = err.status === grpc.status.UNAVAILABLE ? await explainPlaintextFailure(where, this.tlsConfigured) : undefined;
+        const tls = err.status === grpc.status.UNAVAILABLE ? await (require('../common/tls') as typeof import('../common/tls')).explainPlaintextFailure(where, this.tlsConfigured) : undefined;
         if (tls !== undefined) return new BerthError('UNREACHABLE', `cannot talk to ${this.what}: ${tls}`);
+        if (notGrpc(details)) {
+          return new BerthError('UNREACHABLE', `${where} does not speak gRPC: it looks like an HTTP port (a master's dashboard and /metrics port?). Point ${this.flag} at ${portFor(this.service)}`);
+        }
         return new BerthError('UNREACHABLE', `cannot reach ${this.what} at ${where} (${details}); is it running? Point to it with ${this.flag}`);
       }
       case grpc.status.UNAUTHENTICATED:
@@ -168,6 +177,11 @@ export class ApiClient<M extends string = string> {
         return new BerthError('PERMISSION_DENIED', `${this.what} at ${where} refused: ${details}`);
       case grpc.status.INVALID_ARGUMENT:
         return new BerthError('INVALID_ARGUMENT', details);
+      case grpc.status.UNIMPLEMENTED: {
+        if (!lacksService(details, this.service)) return new BerthError(err.code, details);
+        const reached = await whichDaemon(where, this.credentials);
+        return new BerthError('WRONG_SERVER', `${where} is ${reached ?? 'a gRPC server'} and does not serve berth.v1.${this.service}. Point ${this.flag} at ${portFor(this.service)}`);
+      }
       default:
         return new BerthError(err.code, details);
     }

@@ -47,6 +47,10 @@ export function cliReference(program: Command): string {
     'usage or input, 78 invalid daemon configuration; `berth app deploy|scale|restart|rm` waiting for their',
     'deployment: 3 it failed (or was replaced), 4 it was rolled back, 5 it did not finish within `--timeout`.',
     '',
+    'In a checkout, run it as `npx berth …`, or `npm link` once for a `berth` on your PATH (see the README).',
+    'Each command loads only what it needs: `berth --version` and `--help` take ~0.05 s more than `node -e 0`,',
+    '`berth agent list` ~0.2–0.3 s end to end on a loaded 2-core machine (`npm run bench:cli`).',
+    '',
     ...FOLLOWING,
   ];
   const walk = (cmd: Command, path: string[]): void => {

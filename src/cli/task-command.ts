@@ -8,7 +8,7 @@ import { BerthError } from '../common/errors';
 import type { GetTasksResponse__Output } from '../generated/berth/v1/GetTasksResponse';
 import type { ReadTaskLogResponse__Output } from '../generated/berth/v1/ReadTaskLogResponse';
 import type { CliOutput } from './io';
-import { Operator, operatorTarget } from './operator-client';
+import type { Operator } from './operator-client';
 
 /** The most ReadTaskLog returns per call. */
 const CHUNK = 1024 * 1024;
@@ -60,6 +60,7 @@ export function registerTaskCommand(program: Command, out: CliOutput): void {
       const tailLines = opts.tail === undefined ? DEFAULT_TAIL_LINES : nonNegativeInt('--tail', opts.tail);
       if (tailLines > 100_000) throw new BerthError('INVALID_ARGUMENT', `--tail must be at most 100000 lines, got "${opts.tail}"; use --all or --tail-bytes for more`);
       const intervalMs = Math.max(50, nonNegativeInt('--interval-ms', opts.intervalMs));
+      const { Operator, operatorTarget } = require('./operator-client') as typeof import('./operator-client');
       const operator = new Operator(operatorTarget(opts));
       try {
         const base = {

@@ -4,6 +4,7 @@
  * the help tables and for the loader in config.ts.
  */
 import { z } from 'zod';
+import { formatDuration, parseDuration } from './duration';
 
 /** Extra facts about a config field that zod types cannot carry; attach with `schema.register(configMeta, …)`. */
 export interface ConfigFieldMeta {
@@ -32,30 +33,7 @@ export function port(): z.ZodNumber {
   return z.number().int().min(0).max(65535);
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses `500ms`, `15s`, `1.5s`, `10m`, `1h30m`, `2d` or bare milliseconds; `undefined` if malformed. */
-export function parseDuration(text: string): number | undefined {
-  const s = text.trim();
-  if (/^\d+$/.test(s)) return Number(s);
-  if (s === '') return undefined;
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
-  let total = 0;
-  while (part.lastIndex < s.length) {
-    const m = part.exec(s);
-    if (m === null) return undefined;
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-  }
-  return Math.round(total);
-}
-
-/** Formats milliseconds in the largest unit that divides them: 600000 → `10m`, 1500 → `1500ms`. */
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) {
-    if (ms !== 0 && ms % UNIT_MS[unit]! === 0) return `${ms / UNIT_MS[unit]!}${unit}`;
-  }
-  return `${ms}ms`;
-}
+export { formatDuration, parseDuration } from './duration';
 
 // ---------------------------------------------------------------------------------------------
 // Schema introspection: the loader walks the zod schema to know each field's type, default, doc.

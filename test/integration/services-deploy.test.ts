@@ -134,7 +134,7 @@ describe('berth app deploy|scale|restart: exit codes that say what the deploymen
     const r = await berth('app', 'deploy', file('huge', { id: '/huge', cmd: 'sleep 600', cpus: 100, mem: 32 }), '--timeout', '1s');
     expect(r.code).toBe(5);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(r.stderr).toMatch(/^deployment (\S+) did not finish within --timeout 1 s; it goes on \(berth deployment cancel \1 rolls it back\)$/m);
+    expect(r.stderr).toMatch(/^deployment (\S+) did not finish within --timeout 1 s; it goes on \(.*?berth(?:\.js)? deployment cancel \1 rolls it back\)$/m);
     expect((await berth('app', 'restart', '/porty', '--timeout', '1')).code).toBe(5);
     expect(await berth('app', 'scale', '/huge', '0', '--timeout', 'soon')).toMatchObject({ code: 2, stderr: expect.stringContaining('--timeout must be seconds (90) or a duration (90s, 5m, 1h30m), got "soon"') });
     expect((await berth('app', 'rm', '/huge')).code).toBe(0);

@@ -5,7 +5,7 @@
  * jobs through it.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadBerthProto } from './proto';
+import { contractMethods, contractType, decodeOptions, type ContractMethod } from './proto-root';
 
 /** Options of {@link UnaryClient}. */
 export interface UnaryClientOptions {
@@ -35,6 +35,7 @@ export class UnaryCallError extends Error {
 /** Unary calls to one `berth.v1` service at one address. The channel connects lazily. */
 export class UnaryClient {
   private readonly client: grpc.Client;
+  private readonly methods: Map<string, ContractMethod>;
 
   /**
    * @param service the service's name in `berth.v1`, e.g. `Services`
@@ -44,9 +45,17 @@ export class UnaryClient {
     readonly service: string,
     private readonly options: UnaryClientOptions,
   ) {
-    const Ctor = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor | undefined> } }).berth.v1[service];
-    if (Ctor === undefined || typeof Ctor !== 'function' || Ctor.service === undefined) throw new Error(`unknown service berth.v1.${service}`);
-    this.client = new Ctor(options.address, options.credentials ?? grpc.credentials.createInsecure());
+    // The protobufjs types only (not proto-loader's definitions of the whole package): a client
+    // process such as the CLI starts in a fraction of the time.
+    const methods = contractMethods(service);
+    if (methods === undefined) throw new Error(`unknown service berth.v1.${service}`);
+    this.methods = new Map();
+    for (const m of methods) {
+      if (m.streaming) continue;
+      this.methods.set(m.name, m);
+      this.methods.set(m.name.charAt(0).toLowerCase() + m.name.slice(1), m);
+    }
+    this.client = new grpc.Client(options.address, options.credentials ?? grpc.credentials.createInsecure());
   }
 
   /**
@@ -54,17 +63,29 @@ export class UnaryClient {
    * @throws UnaryCallError with the status when the call fails (an unknown method is UNIMPLEMENTED)
    */
   call<Res>(method: string, request: object = {}, metadata: grpc.Metadata = new grpc.Metadata()): Promise<Res> {
-    const fn = (this.client as unknown as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') {
+    const m = this.methods.get(method);
+    if (m === undefined) {
       return Promise.reject(new UnaryCallError('UNIMPLEMENTED', grpc.status.UNIMPLEMENTED, `berth.v1.${this.service} has no method ${method}`));
     }
+    const req = contractType(m.requestType);
+    const res = contractType(m.responseType);
+    const conversion = decodeOptions();
     const deadline = Date.now() + (this.options.timeoutMs ?? 5000);
     return new Promise<Res>((resolve, reject) => {
-      (fn as (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Res) => void) => void).call(
-        this.client, request, metadata, { deadline }, (err, res) => {
-          if (err === null) return resolve(res);
+      this.client.makeUnaryRequest<object, Res>(
+        `/berth.v1.${this.service}/${m.name}`,
+        (arg) => {
+          if (Array.isArray(arg)) throw new Error(`Failed to serialize message: expected object with ${req.name} structure, got array instead`);
+          return Buffer.from(req.encode(req.fromObject(arg as Record<string, unknown>)).finish());
+        },
+        (buf) => res.toObject(res.decode(buf), conversion) as Res,
+        request,
+        metadata,
+        { deadline },
+        (err, value) => {
+          if (err === null) return resolve(value as Res);
           const code = grpc.status[err.code] ?? 'UNKNOWN';
-          reject(new UnaryCallError(code, err.code, `berth.v1.${this.service}/${method} at ${this.options.address}: ${err.details || code}`, { cause: err }));
+          reject(new UnaryCallError(code, err.code, `berth.v1.${this.service}/${m.name} at ${this.options.address}: ${err.details || code}`, { cause: err }));
         },
       );
     });

@@ -10,16 +10,17 @@
  * Everything here is loaded once per process and cached; the returned objects are shared and must
  * not be mutated.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { berthProtoFiles, protoLoaderOptions, protoRoot } from './proto-files';
 import type { ProtoGrpcType as SchedulerProtoGrpcType } from '../../generated/scheduler';
 import type { ProtoGrpcType as AgentProtoGrpcType } from '../../generated/agent';
 import type { ProtoGrpcType as OperatorProtoGrpcType } from '../../generated/operator';
 import type { SchedulerDefinition, SchedulerHandlers } from '../../generated/berth/v1/Scheduler';
 import type { AgentLinkDefinition, AgentLinkHandlers } from '../../generated/berth/v1/AgentLink';
 import type { OperatorDefinition, OperatorHandlers } from '../../generated/berth/v1/Operator';
+
+export { berthProtoFiles, protoLoaderOptions, protoRoot } from './proto-files';
 
 /** The protobuf package every Berth service and message lives in. */
 export const BERTH_PROTO_PACKAGE = 'berth.v1';
@@ -48,114 +49,8 @@ export interface GrpcServiceBinding {
   readonly implementation: grpc.UntypedServiceImplementation;
 }
 
-/** The loader options as stored in `proto/loader-options.json` (generator flag spelling). */
-interface LoaderOptionsFile {
-  keepCase?: boolean;
-  longs?: 'String' | 'Number';
-  enums?: 'String';
-  bytes?: 'String' | 'Array';
-  defaults?: boolean;
-  arrays?: boolean;
-  objects?: boolean;
-  oneofs?: boolean;
-  json?: boolean;
-}
-
-type BooleanLoaderOption = 'keepCase' | 'defaults' | 'arrays' | 'objects' | 'oneofs' | 'json';
-
-const LOADER_OPTIONS_FILE = 'loader-options.json';
-const PACKAGE_SUBDIR = path.join('berth', 'v1');
-
-let cachedProtoRoot: string | undefined;
-let cachedOptions: protoLoader.Options | undefined;
 let cachedPackageDefinition: protoLoader.PackageDefinition | undefined;
 let cachedGrpcObject: BerthProtoGrpcType | undefined;
-
-/**
- * The directory that holds `berth/v1/*.proto` and `loader-options.json`.
- *
- * `BERTH_PROTO_DIR` overrides it; otherwise the first `proto/` found walking up from this module,
- * which works from `src/common/rpc` (jest, ts sources) and from `dist/src/common/rpc` (compiled),
- * since `dist/` holds no .proto files and the walk continues to the package root.
- */
-export function protoRoot(): string {
-  if (cachedProtoRoot !== undefined) return cachedProtoRoot;
-  const override = process.env.BERTH_PROTO_DIR;
-  if (override) {
-    if (!isProtoRoot(override)) {
-      throw new Error(`BERTH_PROTO_DIR=${override} does not contain ${PACKAGE_SUBDIR}/ and ${LOADER_OPTIONS_FILE}`);
-    }
-    cachedProtoRoot = path.resolve(override);
-    return cachedProtoRoot;
-  }
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, 'proto');
-    if (isProtoRoot(candidate)) {
-      cachedProtoRoot = candidate;
-      return candidate;
-    }
-    if (path.dirname(dir) === dir) break;
-  }
-  throw new Error(`cannot find the proto/ directory (with ${PACKAGE_SUBDIR}/) above ${__dirname}; set BERTH_PROTO_DIR`);
-}
-
-function isProtoRoot(dir: string): boolean {
-  return fs.existsSync(path.join(dir, LOADER_OPTIONS_FILE)) && fs.existsSync(path.join(dir, PACKAGE_SUBDIR));
-}
-
-/** Relative paths (from {@link protoRoot}) of every .proto file of the package, sorted. */
-export function berthProtoFiles(): string[] {
-  return fs
-    .readdirSync(path.join(protoRoot(), PACKAGE_SUBDIR))
-    .filter((f) => f.endsWith('.proto'))
-    .sort()
-    .map((f) => path.posix.join('berth', 'v1', f));
-}
-
-/**
- * The proto-loader options every Berth process must use to load the contract (without
- * `includeDirs`). They equal the generator flags by construction: both come from
- * `proto/loader-options.json`.
- */
-export function protoLoaderOptions(): protoLoader.Options {
-  if (cachedOptions !== undefined) return { ...cachedOptions };
-  const file = path.join(protoRoot(), LOADER_OPTIONS_FILE);
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const options: protoLoader.Options = {};
-  for (const [key, value] of Object.entries(raw)) {
-    switch (key as keyof LoaderOptionsFile) {
-      case 'keepCase':
-      case 'defaults':
-      case 'arrays':
-      case 'objects':
-      case 'oneofs':
-      case 'json':
-        if (typeof value !== 'boolean') throw new Error(`${file}: "${key}" must be a boolean`);
-        options[key as BooleanLoaderOption] = value;
-        break;
-      case 'longs':
-        options.longs = constructorFor(file, key, value, { String, Number });
-        break;
-      case 'enums':
-        options.enums = constructorFor(file, key, value, { String });
-        break;
-      case 'bytes':
-        options.bytes = constructorFor(file, key, value, { String, Array });
-        break;
-      default:
-        throw new Error(`${file}: unknown loader option "${key}"`);
-    }
-  }
-  cachedOptions = options;
-  return { ...options };
-}
-
-function constructorFor<T extends Record<string, Function>>(file: string, key: string, value: unknown, allowed: T): T[keyof T] {
-  if (typeof value !== 'string' || !Object.prototype.hasOwnProperty.call(allowed, value)) {
-    throw new Error(`${file}: "${key}" must be one of ${Object.keys(allowed).join(', ')}`);
-  }
-  return allowed[value as keyof T];
-}
 
 /** The proto-loader package definition of `berth.v1` (also what server reflection serves). */
 export function loadBerthPackageDefinition(): protoLoader.PackageDefinition {
