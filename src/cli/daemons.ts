@@ -67,14 +67,18 @@ export function registerFrameworksCommand(program: Command, out: CliOutput): voi
 /** What `berth dev` prints once the cluster runs: where everything is, and commands to paste next. */
 export function devBanner(cluster: { masterGrpc: string; masterHttp: string; frameworksGrpc: string | undefined; containerizers: readonly string[] }): string {
   const docker = cluster.containerizers.includes('DOCKER');
+  const processes = cluster.containerizers.includes('PROCESS');
+  const runs = docker && processes ? 'Docker containers and processes' : docker ? 'Docker containers only (process tasks are refused)' : 'plain processes only (DOCKER tasks are refused)';
   const cli = cliCommand();
   return [
     'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
     `  master       ${cluster.masterGrpc} (gRPC)   dashboard: http://${cluster.masterHttp}/`,
-    `  agent        localhost, ${docker ? 'Docker containers and processes' : 'plain processes (no Docker engine answered: DOCKER tasks are refused)'}`,
+    `  agent        localhost, ${runs}`,
     `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
     '',
-    'Next: run the example plugin against it, or look at what runs (in another terminal):',
+    'Next: deploy an example app, run the example plugin, or look at what runs (in another terminal):',
+    // The examples run on the local Docker image (examples/README.md).
+    ...(docker ? [`  ${cli} app deploy ${packagePath('examples/apps/web.yaml')} --frameworks ${cluster.frameworksGrpc}`] : []),
     `  ${cli} frameworks --masters ${cluster.masterGrpc} --plugins ${packagePath('examples/hello-framework')} --grpc-port 0 --auth-enabled false`,
     `  ${cli} task logs hello-0 --master ${cluster.masterGrpc}`,
     `  ${cli} agent list --master ${cluster.masterGrpc}`,

@@ -87,8 +87,12 @@ describe('examples/ on berth dev', () => {
     expect(exampleFiles()).toEqual(['apps/rolling.yaml', 'apps/web.yaml', 'apps/worker.yaml', 'jobs/batch.yaml', 'jobs/nightly-report.yaml']);
   });
 
-  it('apps/web.yaml: two web servers, healthy and ready, each answering on its own port', async () => {
-    await deploy(path.join(EXAMPLES, 'apps/web.yaml'));
+  it('apps/web.yaml, deployed with the command berth dev prints: two web servers, healthy and ready, each answering on its own port', async () => {
+    const hint = / (app deploy \S+ --frameworks \S+)$/m.exec(out); // after the printed command prefix (npx berth, …)
+    expect(hint).not.toBeNull();
+    let text = '';
+    const code = await main(['node', 'berth', ...hint![1]!.split(' '), '--timeout', '30s'], { stdout: (x) => void (text += x), stderr: (x) => void (text += x) });
+    expect({ code, text }).toEqual({ code: 0, text: expect.any(String) });
     const app = await show('/examples/web');
     expect(app.status).toMatchObject({ instances: 2, running: 2, healthy: 2 });
     const tasks = appTasks(app);
