@@ -178,7 +178,9 @@ export class Runs {
       return;
     }
     if (state === 'TASK_FINISHED') {
-      await this.finishRun(job, run, 'SUCCESS', undefined, now);
+      // After retries the message tells of the last failure; say how it ended instead.
+      const retried = a.attempt > 1 ? `succeeded on attempt ${a.attempt} after ${a.attempt - 1} failed` : undefined;
+      await this.finishRun(job, run, 'SUCCESS', retried, now);
       return;
     }
     const decision = retryDecision(run, state, now);

@@ -145,6 +145,19 @@ describe('restart policy', () => {
     expect((await h.framework.listRuns('flaky')).stats).toMatchObject({ failureCount: 1, lastFailureAt: T0 + 700_000 });
   });
 
+  it('a run that succeeds after a retry says so, not what failed before', async () => {
+    await put(jobDef('flaky', {}, { restart: { policy: 'ON_FAILURE', activeDeadlineSeconds: 600 } }));
+    const run = await h.framework.startRun('flaky');
+    await h.framework.offers([offer()]);
+    await h.framework.statusUpdate(status(`flaky.${run.runId}.1`, 'TASK_FAILED', { message: 'exited with status 3' }));
+    expect((await runOf('flaky', run.runId)).message).toBe('attempt 1 failed: TASK_FAILED: exited with status 3; retrying as attempt 2');
+    await h.framework.offers([offer()]);
+    await h.framework.statusUpdate(status(`flaky.${run.runId}.2`, 'TASK_FINISHED'));
+    const r = await runOf('flaky', run.runId);
+    expect(r.status).toBe('SUCCESS');
+    expect(r.message).toBe('succeeded on attempt 2 after 1 failed');
+  });
+
   it('NEVER does not retry', async () => {
     await put(jobDef('once'));
     const run = await h.framework.startRun('once');
