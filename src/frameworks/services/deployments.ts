@@ -12,6 +12,7 @@ import { ServicesError } from './errors';
 import type { AppRecord, AppVersion, DeploymentKind, DeploymentRecord, DeploymentStep } from './model';
 import type { ServicesOptions } from './options';
 import { clone, type Records } from './records';
+import { describeNotReady } from './readiness';
 import { describeDraining, describeRejections } from './rejections';
 
 /** A time (or distance) that never comes. */
@@ -170,6 +171,8 @@ export class Deployments {
       if (draining !== '') parts.push(draining);
       if (s.considered > 0 && s.considered > s.launched) parts.push(describeRejections(s));
     }
+    const notReady = describeNotReady(this.records, app.id);
+    if (notReady !== '') parts.push(notReady);
     if (app.lastFailure !== undefined) parts.push(`last task failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trim());
     return parts.join('; ');
   }

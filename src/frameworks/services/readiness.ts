@@ -96,5 +96,21 @@ export function applyReadinessResult(records: Records, taskId: string, result: R
     records.probes.delete(taskId);
     updateHealthySince(t, now);
     records.markTask(t);
+    return;
   }
+  const { protocol, port, path } = t.readiness;
+  const url = `${protocol.toLowerCase()}://${t.hostname}:${port}${path}`;
+  if (p !== undefined) p.lastFailure = 'status' in result ? `GET ${url} answered ${result.status}` : `GET ${url} failed: ${result.error}`;
+}
+
+/**
+ * Why an app's running tasks are not ready yet, from their last readiness probes; '' when none failed.
+ * The probes go from the framework host to the agent's hostname, which therefore must resolve and be
+ * reachable from there — the usual cause when the task itself is fine.
+ */
+export function describeNotReady(records: Records, appId: string): string {
+  const failures = records.tasksOf(appId).filter((t) => !t.ready).map((t) => records.probes.get(t.taskId)?.lastFailure).filter((f) => f !== undefined);
+  if (failures.length === 0) return '';
+  const dns = failures.some((f) => /ENOTFOUND|EAI_AGAIN/.test(f)) ? ' (readiness checks are made from the framework host to the agent\'s hostname: it must resolve there)' : '';
+  return `${failures.length} task${failures.length === 1 ? '' : 's'} not ready: ${failures[0]}${dns}`;
 }

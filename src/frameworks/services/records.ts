@@ -44,7 +44,7 @@ export class Records {
   readonly need = new Map<string, number>();
   /** Which slots those launches fill (`due`, taken as tasks are placed) and which wait for their backoff. */
   readonly slotPlans = new Map<string, SlotPlan>();
-  readonly probes = new Map<string, { nextAt: number; inFlight: boolean }>();
+  readonly probes = new Map<string, { nextAt: number; inFlight: boolean; lastFailure?: string }>();
   /**
    * Agents that killed tasks of ours because they drain (REASON_AGENT_DRAINING) and have sent no
    * offer since: agent id → hostname. In memory only: it explains waiting, nothing depends on it.

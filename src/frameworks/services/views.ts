@@ -8,6 +8,7 @@ import type { AppDefinition } from './app-definition';
 import type { AppRecord, DeploymentRecord, TaskFailure, TaskRecord } from './model';
 import { isHealthy, isKilling } from './planner';
 import { clone, type Records } from './records';
+import { describeNotReady } from './readiness';
 import { describeWaiting, type RejectionSummary } from './rejections';
 import { delayedSlots, type DelayedSlot } from './slots';
 
@@ -60,6 +61,8 @@ export function appView(records: Records, app: AppRecord, dep: DeploymentRecord 
   const parts: string[] = [];
   if (need > 0) parts.push(`waiting for offers for ${need} instance${need === 1 ? '' : 's'}: ${describeWaiting(rejections, records.drainingAgents)}`);
   if (delayed.length > 0) parts.push(describeDelayed(delayed, now));
+  const notReady = describeNotReady(records, app.id);
+  if (notReady !== '') parts.push(notReady);
   if (parts.length > 0 && app.lastFailure !== undefined) parts.push(`last failure: ${app.lastFailure.state} ${app.lastFailure.message}`.trimEnd());
   const waiting = parts.join('; ');
   return clone({

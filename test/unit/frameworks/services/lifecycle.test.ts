@@ -190,4 +190,14 @@ describe('services: task life cycle', () => {
     await h.advance(60_000);
     expect(probes).toHaveLength(2); // ready tasks are not probed again
   });
+
+  it('an app whose readiness probes fail says why, naming the URL and, for a hostname that does not resolve, where probes come from', async () => {
+    const h = await Harness.started({ readinessProbe: async (target) => ({ error: `getaddrinfo ENOTFOUND ${target.host}` }) });
+    await h.put({ id: '/web', ...small, instances: 1, portDefinitions: [{ name: 'http' }], readinessChecks: [{ portName: 'http', path: '/ready', intervalSeconds: 5, timeoutSeconds: 1 }] });
+    const [t] = await h.offer({ agent: 'a1', hostname: 'agent-1' });
+    await h.running([t.taskId]);
+    await h.fw.idle();
+    const app = await h.fw.getApp('/web');
+    expect(app.waiting).toBe('1 task not ready: GET http://agent-1:31000/ready failed: getaddrinfo ENOTFOUND agent-1 (readiness checks are made from the framework host to the agent\'s hostname: it must resolve there)');
+  });
 });
