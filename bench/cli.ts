@@ -13,25 +13,14 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { freePorts } from './scale-cluster';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'berth.js');
 
 interface Figures { min_s: number; median_s: number; max_s: number }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs `args` with node once; wall seconds from spawn to exit (throws when it fails). */
 function timed(args: readonly string[]): number {
@@ -51,8 +40,7 @@ function figures(samples: readonly number[]): Figures {
 
 /** Starts `berth master` on free loopback ports and waits (at most 30 s) until `agent list` answers. */
 async function startMaster(workDir: string): Promise<{ child: ChildProcess; address: string }> {
-  const grpcPort = await freePort();
-  const httpPort = await freePort();
+  const [grpcPort, httpPort] = await freePorts(2);
   const child = spawn(process.execPath, [BIN, 'master', '--auth-enabled', 'false', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--work-dir', workDir, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));

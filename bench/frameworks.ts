@@ -22,7 +22,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -32,6 +31,7 @@ import { loadBerthProto } from '../src/common/rpc/proto';
 import { FrameworkHost } from '../src/frameworks/host/host';
 import { FileKeyValueStore } from '../src/frameworks/sdk/store';
 import { percentile, round3, type AgentsConfig } from './sim-shared';
+import { freePorts } from './scale-cluster';
 
 interface Options {
   instances: number;
@@ -61,17 +61,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown argument ${a} (use --instances N --agents N --jobs N --timeout-s S --json)`);
   }
   return o;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function ready(port: number): Promise<boolean> {
@@ -109,8 +98,7 @@ async function main(): Promise<void> {
   }, o.timeoutS * 1000);
 
   try {
-    const grpcPort = await freePort();
-    const httpPort = await freePort();
+    const [grpcPort, httpPort] = await freePorts(2);
     const master = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'berth.js'), 'master', '--auth-enabled', 'false', '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--work-dir', path.join(dir, 'master'), '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(master);
     const masterAddress = `127.0.0.1:${grpcPort}`;
