@@ -110,6 +110,9 @@ export class MasterDaemon {
       else if (change.kind === 'deposed') this.queue(() => this.standBy(change.reason));
     });
     await this.options.election.start();
+    // A master that won at once (a single master) serves as leader when start() resolves, so a
+    // client that connects right after it is answered, not told that no leader is known yet.
+    await this.transition;
     this.options.logger.info('master started', { grpc: this.server.address, masterId: this.options.core.masterId });
   }
 

@@ -124,8 +124,8 @@ export class FileKeyValueStore implements KeyValueStore {
     this.closed = true;
     await this.committing;
     await this.writing;
-    await closeFd(this.segment.fd).catch(() => undefined);
-    if (this.segment.unwritten === 0) await fsp.rm(this.segment.file, { force: true });
+    if (this.segment.unwritten === 0) await retire(this.segment);
+    else await closeFd(this.segment.fd).catch(() => undefined); // kept: replayed when the directory is opened again
   }
 
   // -------------------------------------------------------------------------------------------
@@ -193,18 +193,15 @@ export class FileKeyValueStore implements KeyValueStore {
     for (const key of entries.keys()) if (this.overlay.get(key)?.group === no) this.overlay.delete(key);
     segment.unwritten--;
     if (segment.unwritten > 0) return;
-    if (segment === this.segment) {
-      if (this.closed || this.committing !== undefined) return;
-      this.rotate(); // idle: start a fresh segment so this one can go
-    }
-    await closeFd(segment.fd).catch(() => undefined);
-    await fsp.rm(segment.file, { force: true });
+    if (segment !== this.segment) await retire(segment);
+    else if (!this.closed && this.committing === undefined) this.rotate(); // idle: a fresh segment, so this one goes
   }
 
+  /** Appends go to a new segment from now on; the old one goes at once when all its key files are written. */
   private rotate(): void {
     const old = this.segment;
     this.segment = this.openSegment();
-    if (old.unwritten === 0) void closeFd(old.fd).then(() => fsp.rm(old.file, { force: true })).catch(() => undefined);
+    if (old.unwritten === 0) void retire(old);
   }
 
   private openSegment(): Segment {
@@ -240,6 +237,12 @@ export class FileKeyValueStore implements KeyValueStore {
     checkKey(key);
     return path.join(this.dir, `${key}.json`);
   }
+}
+
+/** Closes a segment whose entries are all in their key files and removes it — once: its fd number may be reused right after. */
+async function retire(segment: Segment): Promise<void> {
+  await closeFd(segment.fd).catch(() => undefined);
+  await fsp.rm(segment.file, { force: true });
 }
 
 function newGroup(): Group {

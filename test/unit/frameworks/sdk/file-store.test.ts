@@ -87,6 +87,24 @@ describe('FileKeyValueStore journal', () => {
     expect(await open().get('runs/a')).toEqual({ phase: 'LAUNCHED' });
   });
 
+  test('groups committed while key files are being written and segments retired lose nothing (reopened)', async () => {
+    const s = open();
+    const expected = new Map<string, number>();
+    for (let round = 0; round < 60; round++) {
+      const writes = Array.from({ length: 1 + (round % 7) * 5 }, (_, i) => {
+        const key = `k/${(round * 7 + i) % 40}`;
+        expected.set(key, round * 1000 + i);
+        return s.put(key, round * 1000 + i);
+      });
+      await Promise.all(writes);
+      if (round % 3 === 0) await new Promise((r) => setTimeout(r, 5)); // let key files land and segments retire
+    }
+    await s.close();
+    const again = open();
+    for (const [key, value] of expected) expect(await again.get(key)).toBe(value);
+    expect((await again.list('k/')).length).toBe(expected.size);
+  });
+
   test('after close, writes are refused', async () => {
     const s = open();
     await s.close();
