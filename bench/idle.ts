@@ -16,6 +16,7 @@
  * app is deleted first (its containers stopped by the agent), then the processes are stopped (SIGTERM,
  * SIGKILL after 15 s), then any container still labelled with the phase's agent work directory is
  * removed, and the temporary directory too — also on failure and on `--timeout-s`.
+ * `--node-flags "--max-semi-space-size=2"` starts every Berth process with those flags (to measure one).
  * BERTH_IDLE_HEAP_SNAPSHOT=<dir> also writes each process's heap snapshot there at the end of its window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,6 +37,8 @@ interface Options {
   only: 'dev' | 'daemons' | undefined;
   json: boolean;
   timeoutS: number;
+  /** Node/V8 flags given to every Berth process (to measure one, e.g. --max-semi-space-size=2). */
+  nodeFlags: string[];
 }
 
 const IMAGE = 'berth-test/busybox:latest';
@@ -44,7 +47,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const MIB = 2 ** 20;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { instances: 60, settleS: 15, windowS: 30, only: undefined, json: false, timeoutS: 900 };
+  const o: Options = { instances: 60, settleS: 15, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min: number): number => {
@@ -60,8 +63,9 @@ function parseArgs(argv: string[]): Options {
       const v = argv[++i];
       if (v !== 'dev' && v !== 'daemons') throw new Error(`--only needs dev or daemons, got ${v}`);
       o.only = v;
-    } else if (a === '--json') o.json = true;
-    else throw new Error(`unknown argument ${a} (use --instances N --settle-s S --window-s S --only dev|daemons --timeout-s S --json)`);
+    } else if (a === '--node-flags') o.nodeFlags = (argv[++i] ?? '').split(' ').filter((f) => f !== '');
+    else if (a === '--json') o.json = true;
+    else throw new Error(`unknown argument ${a} (use --instances N --settle-s S --window-s S --only dev|daemons --node-flags "F…" --timeout-s S --json)`);
   }
   return o;
 }
@@ -117,9 +121,9 @@ class Daemon {
   private stderrTail = '';
   exited: Promise<number | null>;
 
-  constructor(readonly name: string, args: string[], dir: string) {
+  constructor(readonly name: string, args: string[], dir: string, nodeFlags: readonly string[]) {
     this.probeFile = path.join(dir, `${name}.probe.json`);
-    this.proc = spawn(process.execPath, ['--require', path.join(__dirname, 'idle-probe.js'), path.join(ROOT, 'bin', 'berth.js'), ...args], {
+    this.proc = spawn(process.execPath, [...nodeFlags, '--require', path.join(__dirname, 'idle-probe.js'), path.join(ROOT, 'bin', 'berth.js'), ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, BERTH_IDLE_PROBE_FILE: this.probeFile },
     });
@@ -221,13 +225,14 @@ async function removeApp(call: Call): Promise<void> {
 interface Figures { rss_mib: number; rss_max_mib: number; heap_used_mib: number; heap_total_mib: number; external_mib: number; cpu_pct: number }
 
 /** Watches every daemon for `windowS` seconds: RSS each second, CPU over the window, heap at the end. */
-async function watch(daemons: Daemon[], windowS: number): Promise<Map<string, Figures>> {
+async function watch(daemons: Daemon[], windowS: number, log: (m: string) => void): Promise<Map<string, Figures>> {
   const rss = new Map<string, number[]>(daemons.map((d) => [d.name, []]));
   const cpu0 = daemons.map((d) => cpuSeconds(d.pid));
   const t0 = process.hrtime.bigint();
-  for (let s = 0; s < windowS; s++) {
+  for (let s = 1; s <= windowS; s++) {
     await sleep(1000);
     for (const d of daemons) rss.get(d.name)!.push(rssMib(d.pid));
+    if (s % 10 === 0) log(`  ${s} s: ${daemons.map((d) => `${d.name} ${rss.get(d.name)!.at(-1)!.toFixed(1)} MiB`).join(', ')}`);
   }
   const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu1 = daemons.map((d) => cpuSeconds(d.pid));
@@ -254,26 +259,26 @@ async function removeContainers(scope: string): Promise<number> {
 
 interface Phase { daemons: Daemon[]; frameworksAddress: string; agentWorkDir: string }
 
-async function startDevPhase(dir: string): Promise<Phase> {
+async function startDevPhase(dir: string, flags: readonly string[]): Promise<Phase> {
   const [grpcPort, httpPort, agentPort, fwPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const workDir = path.join(dir, 'dev');
   const dev = new Daemon('dev', ['dev', '--work-dir', workDir, '--grpc-port', String(grpcPort), '--http-port', String(httpPort), '--agent-http-port', String(agentPort),
-    '--frameworks-port', String(fwPort), '--containerizers', 'docker', '--log-level', 'error'], dir);
+    '--frameworks-port', String(fwPort), '--containerizers', 'docker', '--log-level', 'error'], dir, flags);
   await until(() => httpOk(httpPort, '/health/ready'), [dev], 'berth dev did not become ready within 60 s');
   return { daemons: [dev], frameworksAddress: `127.0.0.1:${fwPort}`, agentWorkDir: path.join(workDir, 'agent') };
 }
 
-async function startDaemonsPhase(dir: string): Promise<Phase> {
+async function startDaemonsPhase(dir: string, flags: readonly string[]): Promise<Phase> {
   const [grpcPort, httpPort, agentPort, fwPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const master = new Daemon('master', ['master', '--auth-enabled', 'false', '--grpc-port', String(grpcPort), '--http-port', String(httpPort),
-    '--work-dir', path.join(dir, 'master'), '--master-id', 'idle', '--log-level', 'error'], dir);
+    '--work-dir', path.join(dir, 'master'), '--master-id', 'idle', '--log-level', 'error'], dir, flags);
   await until(() => httpOk(httpPort, '/health/ready'), [master], 'berth master did not become ready within 60 s');
   const agentWorkDir = path.join(dir, 'agent');
   const agent = new Daemon('agent', ['agent', '--master', `127.0.0.1:${grpcPort}`, '--hostname', 'localhost', '--http-port', String(agentPort),
-    '--work-dir', agentWorkDir, '--containerizers', 'docker', '--log-level', 'error'], dir);
+    '--work-dir', agentWorkDir, '--containerizers', 'docker', '--log-level', 'error'], dir, flags);
   await until(() => httpOk(agentPort, '/health/ready'), [master, agent], 'berth agent did not become ready within 60 s');
   const frameworks = new Daemon('frameworks', ['frameworks', '--masters', `127.0.0.1:${grpcPort}`, '--plugins', 'services,jobs', '--grpc-port', String(fwPort),
-    '--work-dir', path.join(dir, 'frameworks'), '--auth-enabled', 'false', '--log-level', 'error'], dir);
+    '--work-dir', path.join(dir, 'frameworks'), '--auth-enabled', 'false', '--log-level', 'error'], dir, flags);
   return { daemons: [master, agent, frameworks], frameworksAddress: `127.0.0.1:${fwPort}`, agentWorkDir };
 }
 
@@ -285,7 +290,7 @@ async function until(ok: () => Promise<boolean>, daemons: Daemon[], message: str
   }
 }
 
-async function runPhase(name: string, start: (dir: string) => Promise<Phase>, o: Options, log: (m: string) => void, onCleanup: (f: () => Promise<void>) => void): Promise<{ figures: Map<string, Figures>; deployS: number }> {
+async function runPhase(name: string, start: (dir: string, flags: readonly string[]) => Promise<Phase>, o: Options, log: (m: string) => void, onCleanup: (f: () => Promise<void>) => void): Promise<{ figures: Map<string, Figures>; deployS: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-bench-idle-${name}-`));
   fs.chmodSync(dir, 0o755); // tasks run as nobody, who must be able to enter their sandboxes
   let phase: Phase | undefined;
@@ -305,13 +310,13 @@ async function runPhase(name: string, start: (dir: string) => Promise<Phase>, o:
   onCleanup(cleanup);
   try {
     log(`${name}: starting`);
-    phase = await start(dir);
+    phase = await start(dir, o.nodeFlags);
     client = servicesClient(phase.frameworksAddress);
     log(`${name}: deploying ${o.instances} instances of ${IMAGE}`);
     const deployS = await deploy(client.call, o.instances, phase.daemons, log);
     log(`${name}: all running after ${deployS.toFixed(1)} s; settling ${o.settleS} s, then watching ${o.windowS} s`);
     await sleep(o.settleS * 1000);
-    const figures = await watch(phase.daemons, o.windowS);
+    const figures = await watch(phase.daemons, o.windowS, log);
     const status = await appStatus(client.call);
     if (status?.running !== o.instances) throw new Error(`${status?.running ?? 0} of ${o.instances} instances running at the end of the window`);
     return { figures, deployS: round1(deployS) };
@@ -350,6 +355,7 @@ async function main(): Promise<void> {
       result['daemons_cpu_pct'] = round2(['master', 'agent', 'frameworks'].reduce((s, n) => s + daemons.get(n)!.cpu_pct, 0));
     }
     result['node'] = process.version;
+    if (o.nodeFlags.length > 0) result['node_flags'] = o.nodeFlags.join(' ');
     process.stdout.write(`${JSON.stringify(result, null, o.json ? undefined : 2)}\n`);
   } finally {
     clearTimeout(timer);
