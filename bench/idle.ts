@@ -6,7 +6,7 @@
  * CPU (utime + stime of /proc/<pid>/stat over the window, in % of one core) and, at the end, its own
  * `process.memoryUsage()` (heap used, external) read through bench/idle-probe.
  *
- *   npm run bench:idle -- [--instances 60] [--settle-s 15] [--window-s 30] [--only dev|daemons] [--json]
+ *   npm run bench:idle -- [--instances 60] [--settle-s 30] [--window-s 30] [--only dev|daemons] [--json]
  *
  * 1. `dev_*`: `berth dev` (one process: master, agent, services and jobs) as a child process.
  * 2. `master_*`, `agent_*`, `frameworks_*`: `berth master`, `berth agent` and `berth frameworks`
@@ -47,7 +47,7 @@ const ROOT = path.join(__dirname, '..', '..');
 const MIB = 2 ** 20;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { instances: 60, settleS: 15, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: [] };
+  const o: Options = { instances: 60, settleS: 30, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min: number): number => {
