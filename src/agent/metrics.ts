@@ -20,7 +20,8 @@
  * `berth_agent_process_resident_memory_bytes`); counters end in `_total`, durations are `_seconds`
  * (Prometheus conventions, as the master's `src/master/metrics.ts`).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics';
 import type { MetricsExposition } from '../common/http-server';
 import { TaskState } from '../generated/berth/v1/TaskState';
 
@@ -126,7 +127,7 @@ export class AgentMetrics implements MetricsExposition {
     this.pendingStatusUpdates.set(0);
     this.registered.set(0);
     this.containers.set(0);
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: AGENT_METRIC_PREFIX });
+    if (options.processMetrics ?? true) collectProcessMetrics(this.registry, AGENT_METRIC_PREFIX);
   }
 
   /** Gives (or replaces) the source of the scrape-time gauges; e.g. the Agent, once built. */

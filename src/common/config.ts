@@ -22,7 +22,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as YAML from 'yaml';
+import { yaml } from './yaml';
 import { z } from 'zod';
 import { BerthError } from './errors';
 import {
@@ -234,7 +234,7 @@ function readConfigFile(absolute: string, name: string, namedBy: string, problem
       return fail(`is not valid JSON: ${(err as Error).message}`);
     }
   } else {
-    const parsed = YAML.parseDocument(text, { prettyErrors: true });
+    const parsed = yaml().parseDocument(text, { prettyErrors: true });
     if (parsed.errors.length > 0) return fail(`is not valid YAML: ${parsed.errors.map((e) => e.message.split('\n')[0]).join('; ')}`);
     doc = parsed.toJS();
   }

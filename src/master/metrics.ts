@@ -11,7 +11,8 @@
  * All names start with `berth_`; counters end in `_total`, durations are `_seconds` (Prometheus
  * conventions).
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../common/process-metrics';
 import type { MetricsExposition } from '../common/http-server';
 import { TaskState } from '../generated/berth/v1/TaskState';
 
@@ -146,7 +147,7 @@ export class MasterMetrics implements MetricsExposition {
     this.registryUp.set(0);
     this.outstandingOffers.set(0);
     if (options.processMetrics ?? true) {
-      collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
+      collectProcessMetrics(this.registry, 'berth_');
       // These walk every socket and timer (or /proc/self/fd) on each scrape: with 10,000 agents
       // connected a scrape took ~0.2 s of the event loop (bench:scale). berth_agents and
       // berth_frameworks count the connections that matter.

@@ -43,21 +43,40 @@ function reflectionListing(services: readonly string[]): ReflectionService {
 
 type ReflectionHandler = (stream: grpc.ServerDuplexStream<unknown, unknown>) => void;
 
+let cachedDefinitions: Map<string, grpc.ServiceDefinition> | undefined;
+
 /**
- * The reflection services of one server. The list can grow after the server started (the
- * framework host adds a plugin's API when the plugin first comes up): the server's handlers
- * delegate to the listing of the moment.
+ * The definitions of the reflection services (v1, v1alpha) by name — the same for every server, and
+ * cheap: taken from a reflection service over no files, so nothing of the contract is indexed.
+ */
+function reflectionDefinitions(): Map<string, grpc.ServiceDefinition> {
+  if (cachedDefinitions === undefined) {
+    const definitions = new Map<string, grpc.ServiceDefinition>();
+    new ReflectionService({} as never, { services: [] }).addToServer({
+      addService: (definition: grpc.ServiceDefinition) => void definitions.set(serviceName(definition), definition),
+    });
+    cachedDefinitions = definitions;
+  }
+  return cachedDefinitions;
+}
+
+/**
+ * The reflection services of one server. The index of the contract behind them is built on the
+ * first reflection call, not when the server starts: it costs ~0.4 s and a few MiB of heap per
+ * listing (each @grpc/reflection version decodes every file), which a daemon nobody runs grpcurl
+ * against would carry for nothing. The list can grow after the server started (the framework host
+ * adds a plugin's API when the plugin first comes up): the next call uses the listing of the moment.
  */
 export class ServerReflection {
   private services: string[];
+  /** Handlers of the current listing by service name; empty until a reflection call needs them. */
   private readonly handlers = new Map<string, ReflectionHandler>();
 
   /** Adds the v1 and v1alpha reflection services to `server`, listing `services`. */
   constructor(server: Pick<grpc.Server, 'addService'>, services: readonly string[]) {
     this.services = [...services];
-    const definitions = this.build();
-    for (const [name, definition] of definitions) {
-      server.addService(definition, { ServerReflectionInfo: (stream: grpc.ServerDuplexStream<unknown, unknown>) => this.handlers.get(name)!(stream) });
+    for (const [name, definition] of reflectionDefinitions()) {
+      server.addService(definition, { ServerReflectionInfo: (stream: grpc.ServerDuplexStream<unknown, unknown>) => this.handler(name)(stream) });
     }
   }
 
@@ -70,19 +89,18 @@ export class ServerReflection {
   add(name: string): void {
     if (this.services.includes(name)) return;
     this.services = [...this.services, name];
-    this.build();
+    this.handlers.clear();
   }
 
-  /** Points the handlers at a listing of the current services; returns the reflection services' definitions by name. */
-  private build(): Map<string, grpc.ServiceDefinition> {
-    const definitions = new Map<string, grpc.ServiceDefinition>();
-    reflectionListing(this.services).addToServer({
-      addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => {
-        const name = serviceName(definition);
-        definitions.set(name, definition);
-        this.handlers.set(name, implementation.ServerReflectionInfo as ReflectionHandler);
-      },
-    });
-    return definitions;
+  /** The handler of reflection service `name` over a listing of the current services. */
+  private handler(name: string): ReflectionHandler {
+    if (this.handlers.size === 0) {
+      reflectionListing(this.services).addToServer({
+        addService: (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => {
+          this.handlers.set(serviceName(definition), implementation.ServerReflectionInfo as ReflectionHandler);
+        },
+      });
+    }
+    return this.handlers.get(name)!;
   }
 }

@@ -12,7 +12,7 @@
  * never hides another.
  */
 import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
+import { yaml } from '../../common/yaml';
 import { describeValue, Problems, ValidationError, type Problem } from '../../common/wire/problems';
 import { valueAt, zodIssueProblems, zodMessage } from '../../common/wire/zod-problems';
 import { readConstraint, type Constraint } from '../sdk/constraints';
@@ -215,7 +215,7 @@ function dependencyProblems(input: Record<string, unknown>): Problem[] {
 export function parseJobSpec(text: string, now: number, root = 'text'): JobSpec {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    doc = yaml().parse(text, { prettyErrors: true, uniqueKeys: true });
   } catch (e) {
     throw ValidationError.of(root, `is not valid JSON or YAML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -8,7 +8,7 @@
  * (cmd or args or an image, ports named by health and readiness checks, …) run even when other
  * fields are wrong, on the fields that are right, so one wrong field never hides another problem.
  */
-import { parse as parseYaml } from 'yaml';
+import { yaml } from '../../common/yaml';
 import { z } from 'zod';
 import { describeValue, Problems, ValidationError } from '../../common/wire/problems';
 import { zodIssueProblems, zodMessage } from '../../common/wire/zod-problems';
@@ -236,7 +236,7 @@ export function parseAppDefinitionText(text: string, opts: DefinitionOptions = {
   const trimmed = text.trim();
   if (trimmed === '') throw ValidationError.of('definition', 'must be a JSON or YAML app definition, got an empty text');
   try {
-    raw = trimmed.startsWith('{') ? JSON.parse(trimmed) : parseYaml(trimmed, { uniqueKeys: true });
+    raw = trimmed.startsWith('{') ? JSON.parse(trimmed) : yaml().parse(trimmed, { uniqueKeys: true });
   } catch (e) {
     throw ValidationError.of('definition', `is not valid ${trimmed.startsWith('{') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`);
   }
