@@ -1,5 +1,4 @@
 import * as path from 'node:path';
-import { natsAuthOptions } from '../common/nats-auth';
 import { channelCredentials, loadTls, serverCredentials } from '../common/tls';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
@@ -11,15 +10,11 @@ import { MasterDaemon } from '../master/daemon';
 import { startHttpServer } from '../common/http-server';
 import { MasterMetrics, metricKey } from '../master/metrics';
 import { FileRegistry } from '../master/registry/file-registry';
-import { JetStreamRegistry } from '../master/registry/jetstream-registry';
-import { NatsLeaderElection } from '../master/registry/nats-election';
 import { SoloLeadership } from '../master/registry/solo-election';
-import { mirroredEvent, NatsEventMirror } from '../master/registry/nats-mirror';
 import type { BusEvent } from '../master/event-bus';
 import type { LeaderElection, Registry } from '../master/registry/registry';
 import { RandomSorter } from '../allocator/random-sorter';
 import type { SorterFactory } from '../allocator/sorter';
-import { connect } from '@nats-io/transport-node';
 import { packageVersion } from './version';
 
 /** A started master, as {@link startMaster} returns it. */
@@ -43,41 +38,16 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   const metrics = new MasterMetrics();
   const { authenticator, authorizer } = loadAuth(config.auth, logger);
   const tls = loadTls(config.tls, 'tls', 'server');
-  const natsAuth = config.registry.kind === 'nats' ? natsAuthOptions(config.nats, 'nats') : {};
   const closers: (() => Promise<void>)[] = [];
   let election: LeaderElection;
   let openRegistry: (term: number) => Promise<Registry>;
   let publishEvent: ((event: BusEvent) => void) | undefined;
   const httpAddress = `${config.http.host}:${config.http.port}`;
   if (config.registry.kind === 'nats') {
-    const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1, ...natsAuth } as never);
-    closers.push(async () => void (await nc.close()));
-    election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, renewFrom: { worker: { servers: config.nats.servers, auth: config.nats } }, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
-    openRegistry = (term) => JetStreamRegistry.open({ nc, bucket: config.nats.registryBucket, replicas: config.nats.replicas, term, leaderId: config.masterId });
-    // Cluster events also go to NATS (berth.events.<kind> and the BERTH_EVENTS stream).
-    // Best effort: a master does not fail to start because its stream cannot be set up yet (a NATS
-    // cluster still electing its leaders times the request out); it keeps trying in the background.
-    const mirrorLogger = logger.child({ component: 'event-mirror' });
-    let mirror: NatsEventMirror | undefined;
-    let retry: NodeJS.Timeout | undefined;
-    let closing = false;
-    const setUpMirror = async (): Promise<void> => {
-      try {
-        mirror = await NatsEventMirror.create({ nc, replicas: config.nats.replicas, logger: mirrorLogger });
-        if (closing) await mirror.close();
-      } catch (err) {
-        if (closing) return;
-        mirrorLogger.warn('event mirror unavailable; events are not published to NATS until it is set up (retrying in 5 s)', { err });
-        retry = setTimeout(() => void setUpMirror(), 5000);
-      }
-    };
-    await setUpMirror();
-    closers.unshift(async () => {
-      closing = true;
-      clearTimeout(retry);
-      await mirror?.close();
-    });
-    publishEvent = (event) => mirror?.publish(mirroredEvent(event));
+    // NATS's client and the JetStream parts load only for a master that uses them.
+    const nats = await (require('./master-nats') as typeof import('./master-nats')).natsParts(config, logger, clock, httpAddress);
+    closers.push(...nats.closers);
+    ({ election, openRegistry, publishEvent } = nats);
   } else {
     election = new SoloLeadership();
     openRegistry = async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') });
