@@ -16,7 +16,8 @@
  * app is deleted first (its containers stopped by the agent), then the processes are stopped (SIGTERM,
  * SIGKILL after 15 s), then any container still labelled with the phase's agent work directory is
  * removed, and the temporary directory too — also on failure and on `--timeout-s`.
- * `--node-flags "--max-semi-space-size=2"` starts every Berth process with those flags (to measure one).
+ * Every Berth process runs with the node flags of bin/berth.js's #! line, as `berth` runs them;
+ * `--node-flags "…"` gives others instead (`--node-flags ""`: none).
  * BERTH_IDLE_HEAP_SNAPSHOT=<dir> also writes each process's heap snapshot there at the end of its window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -46,8 +47,15 @@ const APP_ID = '/bench/idle';
 const ROOT = path.join(__dirname, '..', '..');
 const MIB = 2 ** 20;
 
+/** The node flags of bin/berth.js's `#!/usr/bin/env -S node …` line. */
+function shebangFlags(): string[] {
+  const first = fs.readFileSync(path.join(ROOT, 'bin', 'berth.js'), 'utf8').split('\n', 1)[0] ?? '';
+  return first.replace(/^#!.*?\bnode\b/, '').split(' ').filter((f) => f !== '');
+}
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { instances: 60, settleS: 30, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: [] };
+  // By default the processes run as the `berth` command runs them (the flags of its #! line).
+  const o: Options = { instances: 60, settleS: 30, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: shebangFlags() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min: number): number => {
