@@ -282,9 +282,10 @@ describe('NatsLeaderElection renewing from a worker thread', () => {
     const other = all.find((c) => c !== first.who)!;
     await standbysSee([other], first.who);
 
-    const deposed = nextChange([first.who], (c) => c.kind === 'deposed', LEASE + 2000);
-    const successor = elected([other], 2 * LEASE + 2000);
     stall(2 * RENEW + LEASE + RENEW); // the worker stops renewing after 2 renew intervals of silence; the key then expires
+    // Listening from here on misses nothing: no event can run before the next await.
+    const deposed = nextChange([first.who], (c) => c.kind === 'deposed', LEASE + 2000);
+    const successor = elected([other], 3 * LEASE + 2000); // the key's expiry, then the standby's next campaign
     expect(first.who.election.isLeader).toBe(false);
     const { change } = await deposed;
     expect(change).toMatchObject({ kind: 'deposed', reason: expect.stringMatching(/event loop has not run|lease expired/) });
