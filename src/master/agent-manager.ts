@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { UsedResources } from '../allocator/types';
 import { Resources } from '../common/resources';
@@ -36,6 +36,9 @@ type Reregister = NonNullable<AgentMessage__Output['reregister']>;
  * agents to expect back and which to refuse.
  */
 export class AgentManager {
+  /** What the registry holds of each agent's record, as far as this master wrote or loaded it. */
+  private readonly durable = new WeakMap<AgentEntry, DurableRecord>();
+
   constructor(private readonly core: MasterCore) {}
 
   /** REGISTER: a new agent gets an id, bound to the principal that registered it (`undefined` with auth off). */
@@ -353,6 +356,8 @@ export class AgentManager {
       agent.lifecycle = r.lifecycle === 'REGISTERED' ? 'RECOVERED' : r.lifecycle;
       agent.unreachableAt = r.unreachableAt;
       agent.principal = r.principal;
+      // Compared (not digested: that would cost every agent at takeover) at its first write.
+      this.durable.set(agent, { writes: 0, loaded: r });
       this.core.agents.set(id, agent);
       if (agent.lifecycle === 'RECOVERED') {
         // Expected back; declared unreachable if it does not re-register in time.
@@ -426,9 +431,36 @@ export class AgentManager {
     return agent.lifecycle !== 'GONE' && this.core.agents.get(agent.id) === agent;
   }
 
-  /** Writes the agent's record; a failure is logged (by `MasterCore.persist`) and otherwise ignored. */
+  /**
+   * Writes the agent's record; a failure is logged (by `MasterCore.persist`) and otherwise ignored.
+   * A record equal to the one the registry already holds is not written again: after a failover
+   * every agent re-registers as it was, and a registry write per agent (a JetStream publish and its
+   * acknowledgement) was a good part of the new leader's work per agent.
+   */
   persist(agent: AgentEntry): void {
-    void this.core.persist([{ key: KEY(agent.id), value: this.record(agent) }]).catch(() => undefined);
+    const record = this.record(agent);
+    const digest = recordDigest(record);
+    const known = this.durable.get(agent);
+    const held = known === undefined || known.writes > 0 ? undefined : known.digest ?? (known.loaded === undefined ? undefined : recordDigest(known.loaded));
+    if (known !== undefined && held === digest) {
+      known.digest = digest;
+      known.loaded = undefined;
+      return;
+    }
+    const state: DurableRecord = known ?? { writes: 0 };
+    this.durable.set(agent, state);
+    state.digest = undefined;
+    state.loaded = undefined;
+    state.writes++;
+    void this.core.persist([{ key: KEY(agent.id), value: record }]).then(
+      () => {
+        // Only the last of the writes in flight says what the registry holds.
+        if (--state.writes === 0) state.digest = digest;
+      },
+      () => {
+        state.writes--;
+      },
+    );
   }
 
   /**
@@ -436,6 +468,8 @@ export class AgentManager {
    * with UNAVAILABLE naming `what` when the write fails (see `MasterCore.persistFirst`).
    */
   persistFirst(agent: AgentEntry, change: Partial<AgentRecord>, what: string): Promise<void> {
+    // Written outside `persist`: what the registry holds is no longer known here.
+    this.durable.delete(agent);
     return this.core.persistFirst([{ key: KEY(agent.id), value: { ...this.record(agent), ...change } }], what);
   }
 
@@ -451,6 +485,20 @@ export class AgentManager {
       ...(agent.principal === undefined ? {} : { principal: agent.principal }),
     };
   }
+}
+
+/**
+ * The registry's copy of an agent's record as this master knows it: a digest once written (or
+ * compared), the record as loaded until then; unknown while `writes` are in flight.
+ */
+interface DurableRecord {
+  digest?: string | undefined;
+  loaded?: unknown;
+  writes: number;
+}
+
+function recordDigest(record: unknown): string {
+  return createHash('sha1').update(JSON.stringify(record)).digest('base64');
 }
 
 /** The TaskInfo of a task an agent reports in REREGISTER. */
