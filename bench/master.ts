@@ -30,7 +30,7 @@
  * (after `--hold-s` seconds with every task still RUNNING in `--hold` mode), the RSS high-water
  * mark, and both again after a full GC. `--profile` records a CPU profile of the master during
  * step 3 and prints its hottest functions (TypeScript file:line) and the time per area;
- * `--heap-profile` samples the master's allocations from step 3 on and prints where the memory
+ * `--heap-profile` samples the master's allocations from step 1 on and prints where the memory
  * still live at the end (after the hold, after a full GC) was allocated.
  *
  * Every child is stopped at the end, killed if it does not stop, also on error and timeout
@@ -191,6 +191,12 @@ class Run extends BenchRun {
     const { address } = await this.wait(this.master.next<{ address: string }>('ready'));
     this.log(`master ${address} (pid ${this.master.proc.pid})`);
 
+    // Started before the agents register, the heap profile attributes everything the run leaves
+    // live: per agent (registration, connections) as well as per task.
+    const profileFile = path.join(os.tmpdir(), `berth-bench-master-${process.pid}-${Date.now()}.cpuprofile`);
+    const heapProfileFile = profileFile.replace(/\.cpuprofile$/, '.heapprofile');
+    if (o.heapProfile) await this.wait(this.master.request({ type: 'heap-profile-start' }, 'heap-profile-started'));
+
     this.phase = 'registering agents';
     const agentsConfig: AgentsConfig = { address, agents: o.agents, connections, resources, registerConcurrency: o.registerConcurrency, expectedAcks: o.tasks, ...(tls !== undefined ? { tlsCaFile: tls.caFile } : {}) };
     const simArgv = (name: string) => ['--max-old-space-size=4096', ...(o.profileSims === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.profileSims}`, `--cpu-prof-name=${name}-${process.pid}.cpuprofile`])];
@@ -209,10 +215,7 @@ class Run extends BenchRun {
       this.agents.request<AgentsProgress>({ type: 'progress' }, 'progress'),
       this.frameworks.request<FrameworksProgress>({ type: 'progress' }, 'progress'),
     ]));
-    const profileFile = path.join(os.tmpdir(), `berth-bench-master-${process.pid}-${Date.now()}.cpuprofile`);
     if (o.profile) await this.wait(this.master.request({ type: 'profile-start' }, 'profile-started'));
-    const heapProfileFile = profileFile.replace(/\.cpuprofile$/, '.heapprofile');
-    if (o.heapProfile) await this.wait(this.master.request({ type: 'heap-profile-start' }, 'heap-profile-started'));
 
     this.phase = 'launching tasks';
     this.log(`launching ${o.tasks} tasks`);

@@ -4,10 +4,10 @@ import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { Event } from '../generated/berth/v1/Event';
 import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
 import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
-import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import type { ValidFramework } from './validation/framework-info';
 import type { TaskState } from './task-states';
+import type { TaskRecordInfo } from './task-record';
 
 /**
  * The master's in-memory model. Frameworks and agents are also in the registry; tasks are not
@@ -94,8 +94,10 @@ export interface TaskEntry {
   readonly frameworkId: string;
   readonly agentId: string;
   readonly role: string;
+  /** Shared with the other tasks of the same shape (immutable). */
   readonly resources: Resources;
-  readonly info: TaskInfo__Output;
+  /** What the master reads back of the TaskInfo (see task-record.ts), not the wire message. */
+  readonly info: TaskRecordInfo;
   /** The latest state the agent (or master) reported. */
   state: TaskState;
   /**

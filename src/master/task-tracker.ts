@@ -8,6 +8,7 @@ import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
 import type { MasterCore } from './master-core';
 import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
+import { recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { forFramework, isTaskState, isTerminal, type TaskState } from './task-states';
 
 export type StatusReason = NonNullable<TaskStatus['reason']>;
@@ -19,6 +20,8 @@ export type StatusReason = NonNullable<TaskStatus['reason']>;
  * carry none and are not acknowledged, as in Mesos.
  */
 export class TaskTracker {
+  private readonly shapes = new ResourceShapes();
+
   constructor(private readonly core: MasterCore) {}
 
   get(frameworkId: string, taskId: string): TaskEntry | undefined {
@@ -62,12 +65,12 @@ export class TaskTracker {
       frameworkId: fw.id,
       agentId: agent.id,
       role,
-      resources,
-      // Resources live in `resources` (exact); the wire copy would double the memory of every task.
-      info: { ...task, resources: [] },
+      resources: this.shapes.intern(resources),
+      // Resources live in `resources` (exact); id and agent in their fields; `data` is the agent's.
+      info: recordInfo(task),
       state,
       streamState: undefined,
-      status,
+      status: status === undefined ? undefined : recordStatus(status),
       recovered: false,
       launchedAt: this.core.clock.now(),
     };
@@ -111,7 +114,7 @@ export class TaskTracker {
       task.state = latest;
       // The REREGISTER's queue sets the head itself (AgentManager.reregister); a live update is the head.
       if (forward) task.streamState = status.state === latest ? undefined : status.state;
-      task.status = { ...status, agent_id: { value: agent.id } };
+      task.status = recordStatus(status, agent.id);
       if (isTerminal(latest)) this.release(task);
       this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
     }

@@ -69,7 +69,27 @@ test('with NATS down, publishing never throws and buffers nothing: events are dr
   circular.self = circular;
   expect(() => mirror.publish(circular)).not.toThrow();
   mirror.publish({ kind: 'TASK_UPDATED', i: 10 });
+  expect(mirror.stats()).toEqual({ published: 0, failed: 1, dropped: 10 }); // handed to NATS on the next turn
+  await new Promise((r) => setImmediate(r));
   expect(mirror.stats()).toEqual({ published: 1, failed: 1, dropped: 10 });
+  await mirror.close();
+});
+
+test('the events of one turn go to NATS together after it, in order; events of the next turn follow', async () => {
+  const mirror = await NatsEventMirror.create({ nc, stream: 'BERTH_EVENTS_BATCH', subjectPrefix: 'batch.events' });
+  const received: number[] = [];
+  const sub = nc.subscribe('batch.events.>', { callback: (_, m) => void received.push((m.json() as { i: number }).i) });
+  await nc.flush();
+  for (let i = 0; i < 500; i++) mirror.publish({ kind: i % 2 === 0 ? 'TASK_ADDED' : 'TASK_UPDATED', i });
+  expect(mirror.stats().published).toBe(0);
+  await new Promise((r) => setImmediate(r));
+  expect(mirror.stats().published).toBe(500);
+  mirror.publish({ kind: 'AGENT_ADDED', i: 500 });
+  await mirror.flush(); // hands over what is queued, then a round trip
+  await nc.flush();
+  sub.unsubscribe();
+  expect(received).toEqual(Array.from({ length: 501 }, (_, i) => i));
+  expect(mirror.stats()).toEqual({ published: 501, failed: 0, dropped: 0 });
   await mirror.close();
 });
 

@@ -50,6 +50,10 @@ export class NatsEventMirror {
   private closed = false;
   private readonly watching: Promise<void>;
   private statusIterator: { stop?: () => void } | undefined;
+  /** Events of this turn not yet handed to NATS: subject, payload, subject, payload, … */
+  private queue: string[] = [];
+  private sending: NodeJS.Immediate | undefined;
+  private readonly subjects = new Map<string, string>();
 
   private constructor(private readonly nc: NatsConnection, options: NatsEventMirrorOptions) {
     this.prefix = options.subjectPrefix ?? 'berth.events';
@@ -90,18 +94,57 @@ export class NatsEventMirror {
     return this.connectedNow && !this.closed;
   }
 
-  /** Publishes `event` (fire and forget). Never throws. */
+  /**
+   * Publishes `event` (fire and forget). Never throws. The event is encoded now and handed to NATS
+   * with the others of this turn of the event loop, in order: the client writes to its socket once
+   * per batch instead of once per message handler (10,000 re-registering agents, each a handler
+   * publishing its tasks, were 10,000 socket writes).
+   */
   publish<E extends MirroredEvent>(event: E): void {
     if (!this.connected) {
       this.counters.dropped++;
       return;
     }
+    let json: string;
     try {
-      this.nc.publish(`${this.prefix}.${subjectToken(String(event.kind))}`, JSON.stringify(event));
-      this.counters.published++;
+      json = JSON.stringify(event);
     } catch (err) {
       this.counters.failed++;
-      this.logger.warn('event mirror: event not sent', { kind: String(event?.kind), err });
+      this.logger.warn('event mirror: event not encoded', { kind: String(event?.kind), err });
+      return;
+    }
+    this.queue.push(this.subjectOf(String(event.kind)), json);
+    if (this.queue.length === 2) this.sending = setImmediate(() => this.send());
+  }
+
+  private subjectOf(kind: string): string {
+    let subject = this.subjects.get(kind);
+    if (subject === undefined) {
+      subject = `${this.prefix}.${subjectToken(kind)}`;
+      // Kinds are a small fixed set; anything beyond that is not worth remembering.
+      if (this.subjects.size < 256) this.subjects.set(kind, subject);
+    }
+    return subject;
+  }
+
+  /** Hands the queued events to NATS (subject and payload alternate in the queue). */
+  private send(): void {
+    clearImmediate(this.sending);
+    this.sending = undefined;
+    const queue = this.queue;
+    this.queue = [];
+    for (let i = 0; i < queue.length; i += 2) {
+      if (!this.connected) {
+        this.counters.dropped += (queue.length - i) / 2;
+        return;
+      }
+      try {
+        this.nc.publish(queue[i]!, queue[i + 1]!);
+        this.counters.published++;
+      } catch (err) {
+        this.counters.failed++;
+        this.logger.warn('event mirror: event not sent', { subject: queue[i], err });
+      }
     }
   }
 
@@ -109,8 +152,9 @@ export class NatsEventMirror {
     return { ...this.counters };
   }
 
-  /** Resolves once NATS has seen every event sent so far (a round trip); at once when disconnected. */
+  /** Resolves once NATS has seen every event published so far (a round trip); at once when disconnected. */
   async flush(): Promise<void> {
+    this.send();
     if (this.connected) await this.nc.flush().catch(() => undefined);
   }
 

@@ -1,0 +1,75 @@
+import type { Resources } from '../common/resources';
+import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
+import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
+
+/**
+ * What a task record keeps of its TaskInfo, and how its statuses are kept: the master holds one
+ * record per task (100,000 of them on a large cluster), so a record holds only what the master
+ * reads back (the Task view, kills, the event mirror), never the decoded wire message whole.
+ *
+ * A decoded message (`defaults: true`) carries every field: a fresh Buffer for each empty `bytes`
+ * field, an object for each id, and the non-empty `bytes` fields are views into the gRPC frame they
+ * arrived in, which a kept view keeps alive whole.
+ */
+
+/** The TaskInfo fields the master reads back; the rest (id, agent, resources, data) lives elsewhere or is the agent's. */
+export type TaskRecordInfo = Pick<TaskInfo__Output, 'name' | 'command' | 'container' | 'health_check' | 'kill_policy' | 'max_completion_time' | 'labels' | 'discovery'>;
+
+/** The record's copy of a TaskInfo: one object of a fixed shape, sharing the nested messages. */
+export function recordInfo(task: Partial<TaskRecordInfo>): TaskRecordInfo {
+  return {
+    name: task.name ?? '',
+    command: task.command ?? null,
+    container: task.container ?? null,
+    health_check: task.health_check ?? null,
+    kill_policy: task.kill_policy ?? null,
+    max_completion_time: task.max_completion_time ?? null,
+    labels: task.labels ?? null,
+    discovery: task.discovery ?? null,
+  };
+}
+
+/** One empty buffer for every status whose `data` or `uuid` is empty (nothing writes into a buffer of length 0). */
+const NO_BYTES = Buffer.alloc(0);
+
+/** A buffer the record owns: empty ones shared, others copied out of the frame they were decoded from. */
+function ownBytes(bytes: Uint8Array | string | null | undefined): Buffer {
+  if (bytes === null || bytes === undefined || bytes.length === 0) return NO_BYTES;
+  return typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : Buffer.from(bytes);
+}
+
+/**
+ * The status a record keeps (and answers reconciliation and GetTasks with): the status as reported,
+ * with `agentId` filled in when given. Same fields and values, so it encodes to the same bytes.
+ */
+export function recordStatus(status: TaskStatus, agentId?: string): TaskStatus {
+  const kept: TaskStatus = { ...status, data: ownBytes(status.data), uuid: ownBytes(status.uuid) };
+  if (agentId !== undefined) kept.agent_id = { value: agentId };
+  return kept;
+}
+
+/**
+ * Shares one Resources instance among tasks of the same shape (a framework launches many tasks
+ * alike; each used to hold its own copy). Resources are immutable, so sharing is safe; a shape is
+ * shared only when `equals` says so. Bounded: the cache keeps the most recent shapes, so tasks with
+ * unique resources (their own ports) cost a lookup and nothing more.
+ */
+export class ResourceShapes {
+  private readonly shapes = new Map<string, Resources>();
+
+  constructor(private readonly capacity = 1024) {}
+
+  intern(resources: Resources): Resources {
+    if (resources.isEmpty()) return resources;
+    const key = resources.toString();
+    const known = this.shapes.get(key);
+    if (known !== undefined && known.equals(resources)) return known;
+    if (known === undefined && this.shapes.size >= this.capacity) this.shapes.delete(this.shapes.keys().next().value as string);
+    this.shapes.set(key, resources);
+    return resources;
+  }
+
+  get size(): number {
+    return this.shapes.size;
+  }
+}

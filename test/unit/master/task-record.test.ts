@@ -1,0 +1,72 @@
+import { Resources } from '../../../src/common/resources';
+import { berthV1 } from '../../../src/common/rpc/proto';
+import { protoLoaderOptions } from '../../../src/common/rpc/proto-files';
+import type { TaskStatus, TaskStatus__Output } from '../../../src/generated/berth/v1/TaskStatus';
+import { recordInfo, recordStatus, ResourceShapes } from '../../../src/master/task-record';
+
+/** A TaskStatus as the master's gRPC server hands it over: decoded with the loader's options, defaults and all. */
+function decodeStatus(status: TaskStatus): { decoded: TaskStatus__Output; frame: Buffer } {
+  const type = berthV1().TaskStatus as unknown as { serialize(v: unknown): Buffer; deserialize(b: Buffer): TaskStatus__Output };
+  const frame = type.serialize(status);
+  return { decoded: type.deserialize(frame), frame };
+}
+
+describe('task records', () => {
+  test('a kept status owns its uuid and data (not views into the frame) and encodes to the same bytes', () => {
+    const uuid = Buffer.from('0123456789abcdef');
+    const { decoded, frame } = decodeStatus({ task_id: { value: 't1' }, state: 'TASK_RUNNING', message: 'up', uuid, data: Buffer.from('payload'), timestamp: 12.5 });
+    expect(protoLoaderOptions().defaults).toBe(true);
+    const kept = recordStatus(decoded, 'agent-7');
+    expect(Buffer.compare(kept.uuid as Buffer, uuid)).toBe(0);
+    frame.fill(0); // the frame's memory reused: the decoded views change, the record does not
+    expect((decoded.uuid as Buffer).toString()).not.toBe('0123456789abcdef');
+    expect((kept.uuid as Buffer).toString()).toBe('0123456789abcdef');
+    expect((kept.data as Buffer).toString()).toBe('payload');
+    expect(kept.agent_id).toEqual({ value: 'agent-7' });
+
+    const type = berthV1().TaskStatus as unknown as { serialize(v: unknown): Buffer };
+    const again = decodeStatus({ task_id: { value: 't1' }, state: 'TASK_RUNNING', message: 'up', uuid, data: Buffer.from('payload'), timestamp: 12.5, agent_id: { value: 'agent-7' } });
+    expect(type.serialize(kept).equals(type.serialize(again.decoded))).toBe(true);
+  });
+
+  test('empty bytes fields share one empty buffer; without an agent id the reported one stays', () => {
+    const a = recordStatus(decodeStatus({ task_id: { value: 'a' }, state: 'TASK_STAGING', agent_id: { value: 'x' } }).decoded);
+    const b = recordStatus(decodeStatus({ task_id: { value: 'b' }, state: 'TASK_STAGING' }).decoded);
+    expect(a.uuid).toBe(b.uuid);
+    expect(a.data).toBe(b.uuid);
+    expect((a.uuid as Buffer).length).toBe(0);
+    expect(a.agent_id).toEqual({ value: 'x' });
+  });
+
+  test('the kept TaskInfo has the fields the master reads back, one shape whatever was given', () => {
+    const command = { value: 'sleep 1', shell: true, arguments: [], environment: null, uris: [] };
+    const info = recordInfo({ name: 'web', command, labels: null });
+    expect(info).toEqual({ name: 'web', command, container: null, health_check: null, kill_policy: null, max_completion_time: null, labels: null, discovery: null });
+    expect(info.command).toBe(command);
+    expect(Object.keys(recordInfo({}))).toEqual(Object.keys(info));
+  });
+
+  test('tasks of one shape share one Resources; other shapes do not', () => {
+    const shapes = new ResourceShapes(4);
+    const first = shapes.intern(Resources.parse('cpus:0.1;mem:32'));
+    expect(shapes.intern(Resources.parse('cpus:0.1;mem:32'))).toBe(first);
+    const other = Resources.parse('cpus:0.2;mem:32');
+    expect(shapes.intern(other)).toBe(other);
+    // A reservation's labels are part of the shape.
+    const reserved = shapes.intern(Resources.parse('cpus(eng):1'));
+    const labelled = Resources.of([...reserved.entries].map((e) => ({ ...e, reservations: e.reservations.map((r) => ({ ...r, labels: { k: 'v' } })) })));
+    expect(shapes.intern(labelled)).toBe(labelled);
+    expect(shapes.intern(Resources.parse('cpus(eng):1'))).toBe(reserved);
+  });
+
+  test('the cache is bounded: the oldest shape goes first', () => {
+    const shapes = new ResourceShapes(2);
+    const a = shapes.intern(Resources.parse('cpus:1'));
+    shapes.intern(Resources.parse('cpus:2'));
+    shapes.intern(Resources.parse('cpus:3'));
+    expect(shapes.size).toBe(2);
+    expect(shapes.intern(Resources.parse('cpus:1'))).not.toBe(a);
+    expect(shapes.intern(Resources.parse('cpus:3'))).toBe(shapes.intern(Resources.parse('cpus:3')));
+    expect(shapes.intern(Resources.empty())).toBe(Resources.empty());
+  });
+});
