@@ -215,7 +215,8 @@ export class TaskTracker {
       const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
       const waitsFor = agent?.lifecycle === 'RECOVERED' ? agent.id : undefined;
       if (waitsFor === undefined) this.expectedBack ??= new Set([...this.core.agents.values()].filter((a) => a.lifecycle === 'RECOVERED').map((a) => a.id));
-      if (!this.pending.remember(fw.id, taskId, agentId, waitsFor)) refused++;
+      // The agent's own id string, not the call's copy of it: ~90 bytes less per remembered ask.
+      if (!this.pending.remember(fw.id, taskId, agent?.id ?? agentId, waitsFor)) refused++;
     }
     return refused;
   }
