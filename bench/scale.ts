@@ -30,8 +30,8 @@
  *      pointer to the leader, and REREGISTER with every task they run; frameworks re-subscribe
  *      with their ids and reconcile explicitly, once, the tasks the master has not confirmed yet;
  *      the master answers each as its agent re-registers (it remembers asks it cannot answer yet),
- *      and only what is still unconfirmed after `--reconcile-interval-ms` (a safety interval, as
- *      the SDK driver's) is asked again. `reconcile_calls` and `reconcile_task_ids` count them. `reregistered_s` = kill → all three of: every agent got
+ *      and only what is still unconfirmed after `--reconcile-interval-ms` (a safety interval,
+ *      doubling, as the SDK driver's) is asked again. `reconcile_calls` and `reconcile_task_ids` count them. `reregistered_s` = kill → all three of: every agent got
  *      REREGISTERED, every framework re-subscribed with every task confirmed TASK_RUNNING by
  *      reconciliation, and the new leader's /metrics shows `berth_tasks{state="TASK_RUNNING"}` =
  *      tasks (polled every 250 ms; the times of the three are printed too);

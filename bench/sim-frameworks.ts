@@ -21,8 +21,8 @@
  * suppressed. After each re-subscription it reconciles explicitly, once, every task the master has
  * not yet confirmed: the master answers a task on an agent that has not re-registered yet when that
  * agent does (it remembers the ask; docs/master.md "Reconciliation"), as the SDK driver relies on.
- * Only the tasks still unconfirmed after `reconcileIntervalMs` (a long safety interval) are asked
- * again. Every answer must be TASK_RUNNING. After `arm` it reports `reconciled` once every
+ * Only the tasks still unconfirmed after `reconcileIntervalMs` (a long safety interval, doubling
+ * as the driver's) are asked again. Every answer must be TASK_RUNNING. After `arm` it reports `reconciled` once every
  * framework re-subscribed and the master confirmed every task RUNNING.
  *
  * Started by bench/master.js (or bench/scale.js) with its config as JSON in argv[2].
@@ -42,6 +42,8 @@ import { childIpc, processUsage, simCredentials, SIM_CHANNEL_OPTIONS, TASK_CPUS_
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ScaleFrameworksConfig;
+/** Cap of the doubling safety delay between explicit reconciliations (the SDK driver's default). */
+const RECONCILE_MAX_MS = 600_000;
 /** HA mode: several masters, streams that end are re-established (see the header). */
 const ha = config.masters !== undefined && config.masters.length > 0;
 
@@ -407,10 +409,12 @@ function dialHa(fw: SimFramework): void {
             if (h.confirmedCount < fw.quota) {
               // As the SDK driver does: ask once and wait for the master to answer as agents
               // return; only a safety re-ask of what is still unconfirmed after a long interval.
+              let delay = config.reconcileIntervalMs ?? 60_000;
               const again = (): void => {
                 reconcile(fw);
                 if (h.confirmedCount >= fw.quota) return;
-                h.reconcileTimer = setTimeout(again, config.reconcileIntervalMs ?? 60_000);
+                h.reconcileTimer = setTimeout(again, delay);
+                delay = Math.min(delay * 2, RECONCILE_MAX_MS);
               };
               again();
             }
