@@ -18,6 +18,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { FrameworkInfo } from '../../src/generated/berth/v1/FrameworkInfo';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import { MasterMetrics } from '../../src/master/metrics';
 import { MemoryStore } from '../support/memory-registry';
 import { closeAfterEach, FakeAgent, launch, reportedTask, startTestMaster, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
 
@@ -146,11 +147,14 @@ describe('reconciliation across a master failover', () => {
   test('an agent that never returns: the remembered asks get the partition-aware answer when it is declared unreachable', async () => {
     const store = new MemoryStore();
     const { agentId, frameworkId } = await beforeTheKill(store, ['t'], { capabilities: [{ type: 'PARTITION_AWARE' }] });
-    const next = await leader(store, { agentReregisterTimeoutMs: 30_000 });
+    const metrics = new MasterMetrics({ processMetrics: false });
+    const next = await leader(store, { agentReregisterTimeoutMs: 30_000, metrics });
+    const pendingGauge = async () => (await metrics.snapshot('berth_reconciliations_pending'))[0]!.value;
     const fw = track(await TestScheduler.subscribe(next.address, { id: { value: frameworkId }, failover_timeout: 600, capabilities: [{ type: 'PARTITION_AWARE' }] }));
     fw.send({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: 't' }, agent_id: { value: agentId } }, { task_id: { value: 'nowhere' } }] } });
     await waitFor(() => next.daemon.core!.tasks.pending.sizeOf(frameworkId) === 2, 'both asks to be remembered');
     expect(fw.events.log.filter((e) => e.type === 'UPDATE')).toEqual([]);
+    expect(await pendingGauge()).toBe(2);
 
     next.clock.advance(30_000); // the re-register timeout: the agent is unreachable, and no agent is expected back
     const t = await fw.nextUpdate('t');
@@ -158,6 +162,7 @@ describe('reconciliation across a master failover', () => {
     const nowhere = await fw.nextUpdate('nowhere');
     expect([nowhere.state, nowhere.reason]).toEqual(['TASK_UNKNOWN', 'REASON_RECONCILIATION']);
     expect(next.daemon.core!.tasks.pending.size).toBe(0);
+    expect(await pendingGauge()).toBe(0);
   });
 
   test('a framework asking about 200,000 unknown ids cannot grow the master past its limit: the rest are refused, named in an ERROR', async () => {
