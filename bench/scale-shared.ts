@@ -17,7 +17,7 @@ export interface HaOptions {
 export interface ScaleAgentsConfig extends AgentsConfig, Partial<HaOptions> {}
 
 export interface ScaleFrameworksConfig extends FrameworksConfig, Partial<HaOptions> {
-  /** After a re-subscription: explicit RECONCILE of the tasks not yet confirmed, every this often. */
+  /** After a re-subscription: one explicit RECONCILE of the tasks not yet confirmed, then again (the unconfirmed ones) every this often. */
   readonly reconcileIntervalMs?: number;
   /** FrameworkInfo.failover_timeout (s): how long the master keeps a disconnected framework's tasks. */
   readonly failoverTimeoutS?: number;

@@ -28,9 +28,10 @@
  *   5. agents whose stream ended retry with jittered, capped exponential backoff (full jitter in
  *      [0, backoff], `--reconnect-min-ms` doubling to `--reconnect-max-ms`), follow a standby's
  *      pointer to the leader, and REREGISTER with every task they run; frameworks re-subscribe
- *      with their ids and reconcile explicitly (at once, then after `--reconcile-interval-ms`,
- *      doubling up to 16 s, as the SDK driver backs off) the tasks the
- *      master has not confirmed yet. `reregistered_s` = kill → all three of: every agent got
+ *      with their ids and reconcile explicitly, once, the tasks the master has not confirmed yet;
+ *      the master answers each as its agent re-registers (it remembers asks it cannot answer yet),
+ *      and only what is still unconfirmed after `--reconcile-interval-ms` (a safety interval,
+ *      doubling, as the SDK driver's) is asked again. `reconcile_calls` and `reconcile_task_ids` count them. `reregistered_s` = kill → all three of: every agent got
  *      REREGISTERED, every framework re-subscribed with every task confirmed TASK_RUNNING by
  *      reconciliation, and the new leader's /metrics shows `berth_tasks{state="TASK_RUNNING"}` =
  *      tasks (polled every 250 ms; the times of the three are printed too);
@@ -93,7 +94,7 @@ const USAGE = `usage: bench:scale [--json] [--agents N] [--frameworks M] [--task
          [--reconnect-min-ms MS] [--reconnect-max-ms MS] [--reconcile-interval-ms MS] [--launch-wave N]
          [--log-level error|warn|info|debug] [--echo-logs] [--master-node-option OPT]… [--profile-dir DIR]
 defaults: --agents 10000 --frameworks 10 --tasks 100000 --masters 2 --nats-nodes 3 --lease-ms 3000
-          --timeout-s 900 --settle-s 2 --reconnect-min-ms 500 --reconnect-max-ms 4000 --reconcile-interval-ms 2000
+          --timeout-s 900 --settle-s 2 --reconnect-min-ms 500 --reconnect-max-ms 4000 --reconcile-interval-ms 60000
           --launch-wave 500 (tasks per framework per offer cycle)
 `;
 
@@ -101,7 +102,7 @@ function parseArgs(argv: string[]): Options {
   const o: Options = {
     agents: 10_000, frameworks: 10, tasks: 100_000, json: false, masters: 2, natsNodes: 3, leaseMs: 3000, timeoutS: 900, settleS: 2,
     allocationIntervalMs: 1000, agentPingTimeoutMs: 15_000, agentConnections: undefined, agentSlack: 2, refuseS: 300, registerConcurrency: 256,
-    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 2000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: [], profileDir: undefined,
+    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 60_000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: [], profileDir: undefined,
   };
   const num = (flag: string, v: string | undefined, min: number, integer = true): number => {
     const n = Number(v);

@@ -18,11 +18,12 @@
  * timeout, follows a standby's pointer to the leader (the ERROR event's `leader`), and when its
  * stream ends (the leader died) it subscribes again with its framework id — at once when pointed to
  * another master, otherwise after a random wait in [0, backoff] (doubling, capped) — still
- * suppressed. After each re-subscription it reconciles explicitly — at once, then again after
- * `reconcileIntervalMs`, doubling (capped at 16 s) — the
- * tasks the master has not yet confirmed (a task on an agent that has not re-registered yet gets
- * no answer, as in Mesos); every answer must be TASK_RUNNING. After `arm` it reports `reconciled`
- * once every framework re-subscribed and the master confirmed every task RUNNING.
+ * suppressed. After each re-subscription it reconciles explicitly, once, every task the master has
+ * not yet confirmed: the master answers a task on an agent that has not re-registered yet when that
+ * agent does (it remembers the ask; docs/master.md "Reconciliation"), as the SDK driver relies on.
+ * Only the tasks still unconfirmed after `reconcileIntervalMs` (a long safety interval, doubling
+ * as the driver's) are asked again. Every answer must be TASK_RUNNING. After `arm` it reports `reconciled` once every
+ * framework re-subscribed and the master confirmed every task RUNNING.
  *
  * Started by bench/master.js (or bench/scale.js) with its config as JSON in argv[2].
  */
@@ -41,8 +42,8 @@ import { childIpc, processUsage, simCredentials, SIM_CHANNEL_OPTIONS, TASK_CPUS_
 type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ScaleFrameworksConfig;
-/** Cap of the doubling delay between explicit reconciliations after a re-subscription. */
-const RECONCILE_MAX_MS = 16_000;
+/** Cap of the doubling safety delay between explicit reconciliations (the SDK driver's default). */
+const RECONCILE_MAX_MS = 600_000;
 /** HA mode: several masters, streams that end are re-established (see the header). */
 const ha = config.masters !== undefined && config.masters.length > 0;
 
@@ -406,9 +407,9 @@ function dialHa(fw: SimFramework): void {
             clearInterval(h.reconcileTimer);
             h.reconcileTimer = undefined;
             if (h.confirmedCount < fw.quota) {
-              // As the SDK driver does: again until answered, the delay doubling (capped), so
-              // that 10 frameworks × 10,000 tasks do not flood a leader still being re-registered.
-              let delay = config.reconcileIntervalMs ?? 1000;
+              // As the SDK driver does: ask once and wait for the master to answer as agents
+              // return; only a safety re-ask of what is still unconfirmed after a long interval.
+              let delay = config.reconcileIntervalMs ?? 60_000;
               const again = (): void => {
                 reconcile(fw);
                 if (h.confirmedCount >= fw.quota) return;

@@ -65,6 +65,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
       agentReregisterTimeoutMs: config.agentReregisterTimeoutMs,
       maxCompletedTasksPerFramework: config.maxCompletedTasksPerFramework,
       maxCompletedFrameworks: config.maxCompletedFrameworks,
+      maxPendingReconciliationsPerFramework: config.maxPendingReconciliationsPerFramework,
       defaultFailoverTimeoutMs: config.frameworkFailoverTimeoutDefaultMs,
       maxFrameworkBufferBytes: config.maxFrameworkBufferBytes,
       region: config.region,

@@ -184,6 +184,8 @@ export class AgentManager {
       if (task !== undefined && task.agentId === id && !heads.has(task) && isTaskState(u.status?.state)) heads.set(task, u.status.state);
     }
     for (const [task, head] of heads) task.streamState = head === task.state ? undefined : head;
+    // Its report is in: the reconciliations that waited for it are answered now, heads first.
+    this.core.tasks.agentSettled(agent);
     this.startPings(agent);
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });
@@ -241,6 +243,7 @@ export class AgentManager {
       task.recovered = true; // the allocator no longer tracks this agent
       this.core.tasks.masterUpdate(task, aware ? 'TASK_UNREACHABLE' : 'TASK_LOST', 'REASON_AGENT_UNREACHABLE', `agent ${agent.id} is unreachable: ${why}`);
     }
+    this.core.tasks.agentSettled(agent); // the reconciliations that waited for it get the partition-aware answer
     this.persist(agent);
     this.core.publish('AGENT_UPDATED', { agentId: agent.id, lifecycle: 'UNREACHABLE' });
     this.core.logger.warn('agent unreachable', { agentId: agent.id, why });
@@ -268,6 +271,7 @@ export class AgentManager {
       task.recovered = true;
       this.core.tasks.masterUpdate(task, 'TASK_GONE_BY_OPERATOR', 'REASON_AGENT_REMOVED_BY_OPERATOR', `agent ${agent.id} was marked gone`);
     }
+    this.core.tasks.agentSettled(agent);
     this.persist(agent);
     this.core.publish('AGENT_REMOVED', { agentId: agent.id, reason: 'marked gone' });
   }

@@ -108,6 +108,11 @@ export const masterConfigSchema = z
     maxFrameworkBufferBytes: z.number().int().min(64 * 1024).max(2 ** 31 - 1).default(64 * MIB).describe('event bytes queued for a framework that is not reading before its stream is cut'),
     /** Completed tasks remembered per framework (for state queries). @default 1000 */
     maxCompletedTasksPerFramework: z.number().int().min(0).default(1000).describe('completed tasks kept per framework'),
+    /**
+     * Explicit reconciliations remembered per framework while their agents are still expected back
+     * (answered when they return or are given up on); asks past it get RESOURCE_EXHAUSTED. @default 100000
+     */
+    maxPendingReconciliationsPerFramework: z.number().int().min(1).default(100_000).describe('reconciliations remembered per framework until their agents return'),
     /** Completed (torn down) frameworks remembered. @default 50 */
     maxCompletedFrameworks: z.number().int().min(0).default(50).describe('completed frameworks kept'),
     /** Failover timeout for frameworks that do not set one; 0: tasks die as soon as the framework disconnects. @default 0 */

@@ -253,6 +253,7 @@ function countPopulation(core: MasterCore | undefined, metrics: MasterMetrics): 
   metrics.setAgentCounts(agents);
   metrics.setFrameworkCounts(frameworks);
   metrics.setTaskCounts(tasks as never);
+  metrics.reconciliationsPending.set(core?.tasks.pending.size ?? 0);
 }
 
 const hostOf = (a: string) => a.slice(0, a.lastIndexOf(':'));

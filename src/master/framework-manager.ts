@@ -88,6 +88,7 @@ export class FrameworkManager {
     fw.sink = undefined;
     fw.connected = false;
     fw.disconnectedAt = this.core.clock.now();
+    this.core.tasks.pending.dropFramework(fw.id); // it reconciles again when it re-subscribes
     this.core.clock.clearInterval(fw.heartbeatTimer);
     fw.heartbeatTimer = undefined;
     this.core.allocator.deactivateFramework(fw.id);
@@ -231,6 +232,7 @@ export class FrameworkManager {
     const old = fw.sink;
     fw.sink = sink;
     if (old !== undefined && old !== sink) old.close({ code: Status.ABORTED, message: 'framework failed over: a newer SUBSCRIBE with the same id took over' });
+    this.core.tasks.pending.dropFramework(fw.id); // asks of an older stream: it reconciles after SUBSCRIBED
     this.core.clock.clearTimeout(fw.failoverTimer);
     fw.failoverTimer = undefined;
     fw.info = info;
@@ -290,6 +292,7 @@ export class FrameworkManager {
     sink?.close({ code: Status.CANCELLED, message: `framework removed: ${reason}` });
     this.core.allocator.removeFramework(fw.id);
     this.core.frameworks.delete(fw.id);
+    this.core.tasks.pending.dropFramework(fw.id);
     this.completed.add(fw);
     this.removedIds.add(fw.id);
     this.core.maintenance.forgetFramework(fw.id);

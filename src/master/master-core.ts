@@ -43,6 +43,11 @@ export interface MasterCoreOptions {
   readonly maxCompletedFrameworks?: number;
   /** After a master failover, how long agents have to re-register before they are unreachable. @default 600000 */
   readonly agentReregisterTimeoutMs?: number;
+  /**
+   * Explicit reconciliations the master remembers per framework while it cannot answer them yet
+   * (their agents are still expected back); asks past it get a RESOURCE_EXHAUSTED error. @default 100000
+   */
+  readonly maxPendingReconciliationsPerFramework?: number;
   /** Failover timeout of frameworks that set none (0). @default 0 */
   readonly defaultFailoverTimeoutMs?: number;
   /** Events buffered for a framework stream before it is cut off as too slow (bytes). @default 64 MiB */

@@ -77,6 +77,8 @@ export class MasterMetrics implements MetricsExposition {
   readonly tasks: Gauge<'state'>;
   /** `berth_outstanding_offers`: offers sent and not yet accepted, declined or rescinded. */
   readonly outstandingOffers: Gauge;
+  /** `berth_reconciliations_pending`: explicit reconciliations remembered until their agents return (set at scrape). */
+  readonly reconciliationsPending: Gauge;
   /** `berth_elected`: 1 while this master leads, else 0. */
   readonly elected: Gauge;
   /** `berth_registry_up`: 1 while the registry is reachable and writable, else 0. */
@@ -125,6 +127,7 @@ export class MasterMetrics implements MetricsExposition {
     this.frameworks = gauge('frameworks', 'Frameworks by state.', ['state']);
     this.tasks = gauge('tasks', 'Tasks known to the master, by state.', ['state']);
     this.outstandingOffers = gauge('outstanding_offers', 'Offers sent and not yet answered or rescinded.');
+    this.reconciliationsPending = gauge('reconciliations_pending', 'Explicit reconciliations remembered until the agents of their tasks return.');
     this.elected = gauge('elected', '1 while this master is the leader.');
     this.registryUp = gauge('registry_up', '1 while the registry is reachable and writable.');
     this.offersSent = counter('offers_sent', 'Offers sent to frameworks.');
@@ -146,6 +149,7 @@ export class MasterMetrics implements MetricsExposition {
     this.elected.set(0);
     this.registryUp.set(0);
     this.outstandingOffers.set(0);
+    this.reconciliationsPending.set(0);
     if (options.processMetrics ?? true) {
       collectProcessMetrics(this.registry, 'berth_');
       // These walk every socket and timer (or /proc/self/fd) on each scrape: with 10,000 agents

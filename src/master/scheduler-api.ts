@@ -8,6 +8,7 @@ import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import type { FrameworkEntry, OfferEntry } from './model';
 import { forFramework } from './task-states';
+import { DEFAULT_MAX_PENDING_RECONCILIATIONS } from './task-tracker';
 import { planAccept } from './validation/accept';
 import { reportableTaskIds, taskSites } from './validation/accept-task-ids';
 import { ValidationError } from '../common/wire';
@@ -141,13 +142,20 @@ export class SchedulerApi {
         core.tasks.acknowledge(fw, agentId, taskId, uuid);
         return;
       }
-      case 'RECONCILE':
-        core.tasks.reconcile(fw, (call.reconcile?.tasks ?? []).map((t, i) => {
+      case 'RECONCILE': {
+        const asked = (call.reconcile?.tasks ?? []).map((t, i) => {
           const taskId = t.task_id?.value ?? '';
           if (taskId === '') throw new MasterError(Status.INVALID_ARGUMENT, `reconcile.tasks[${i}].task_id: must be set`);
           return { taskId, agentId: t.agent_id?.value || undefined };
-        }));
+        });
+        const refused = core.tasks.reconcile(fw, asked);
+        if (refused > 0) {
+          const limit = core.options.maxPendingReconciliationsPerFramework ?? DEFAULT_MAX_PENDING_RECONCILIATIONS;
+          throw new MasterError(Status.RESOURCE_EXHAUSTED, `reconcile.tasks: ${refused} of ${asked.length} task ids were not remembered: framework ${fw.id} already waits for `
+            + `${limit} answers (maxPendingReconciliationsPerFramework); the others are answered as their agents return — ask about these again after answers arrive`);
+        }
         return;
+      }
       case 'MESSAGE': {
         const agentId = call.message?.agent_id?.value ?? '';
         const agent = core.agents.get(agentId);

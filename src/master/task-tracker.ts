@@ -9,7 +9,17 @@ import { resourcesToWire } from '../common/wire';
 import type { MasterCore } from './master-core';
 import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { recordInfo, recordStatus, ResourceShapes } from './task-record';
+import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
 import { forFramework, isTaskState, isTerminal, type TaskState } from './task-states';
+
+/** Remembered explicit reconciliations per framework, by default (MasterCoreOptions). */
+export const DEFAULT_MAX_PENDING_RECONCILIATIONS = 100_000;
+
+/** What answering a list of asks computes once (see `answerOf`). */
+interface AnswerMemo {
+  completed?: Map<string, TaskEntry>;
+  recovering?: boolean;
+}
 
 export type StatusReason = NonNullable<TaskStatus['reason']>;
 
@@ -21,8 +31,17 @@ export type StatusReason = NonNullable<TaskStatus['reason']>;
  */
 export class TaskTracker {
   private readonly shapes = new ResourceShapes();
+  /** Explicit reconciliations waiting for an agent to come back (or to be given up on). */
+  readonly pending: PendingReconciliations;
+  /**
+   * The agents still expected back (RECOVERED), taken when an ask first waits for any of them and
+   * kept as they settle, so that "none is left" costs no scan of every agent per re-registration.
+   */
+  private expectedBack: Set<string> | undefined;
 
-  constructor(private readonly core: MasterCore) {}
+  constructor(private readonly core: MasterCore) {
+    this.pending = new PendingReconciliations(core.options.maxPendingReconciliationsPerFramework ?? DEFAULT_MAX_PENDING_RECONCILIATIONS);
+  }
 
   get(frameworkId: string, taskId: string): TaskEntry | undefined {
     return this.core.frameworks.get(frameworkId)?.tasks.get(taskId);
@@ -174,31 +193,75 @@ export class TaskTracker {
     if (fw.sink !== undefined) this.forward(fw, this.status(taskId, agentId, state, reason, message));
   }
 
-  /** Explicit (task list) or implicit (empty list) reconciliation; answers are REASON_RECONCILIATION updates. */
-  reconcile(fw: FrameworkEntry, requested: readonly { taskId: string; agentId?: string }[]): void {
+  /**
+   * Explicit (task list) or implicit (empty list) reconciliation; answers are REASON_RECONCILIATION
+   * updates. An explicit ask the master cannot answer yet (its agent is still expected back) is
+   * remembered and answered when it can be (see PendingReconciliations, `agentSettled`). Returns how
+   * many asks were neither answered nor remembered (the framework is at its limit of remembered asks).
+   */
+  reconcile(fw: FrameworkEntry, requested: readonly { taskId: string; agentId?: string }[]): number {
     if (requested.length === 0) {
       for (const task of fw.tasks.values()) this.forward(fw, this.reconciled(task));
-      return;
+      return 0;
     }
+    const memo: AnswerMemo = {};
+    const remembered = this.pending.sizeOf(fw.id) > 0;
+    let refused = 0;
+    for (const { taskId, agentId } of requested) {
+      const answer = this.answerOf(fw, taskId, agentId, memo);
+      if (answer !== undefined) {
+        if (remembered) this.pending.take(fw.id, taskId); // answered now: the older ask is void
+        this.forward(fw, answer);
+        continue;
+      }
+      const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
+      const waitsFor = agent?.lifecycle === 'RECOVERED' ? agent.id : undefined;
+      if (waitsFor === undefined) this.expectedBack ??= new Set([...this.core.agents.values()].filter((a) => a.lifecycle === 'RECOVERED').map((a) => a.id));
+      // The agent's own id string, not the call's copy of it: ~90 bytes less per remembered ask.
+      if (!this.pending.remember(fw.id, taskId, agent?.id ?? agentId, waitsFor)) refused++;
+    }
+    return refused;
+  }
+
+  /**
+   * An agent left the RECOVERED state (re-registered, unreachable or gone): the remembered asks it
+   * settles are answered — about the tasks it brought, about tasks on it, and, once no agent is
+   * expected back, the asks that named none. Called after its tasks and pending updates are in
+   * (the answers are the heads of its queue, never ahead of it).
+   */
+  agentSettled(agent: AgentEntry): void {
+    this.expectedBack?.delete(agent.id);
+    if (this.pending.size === 0) return;
+    const memos = new Map<string, AnswerMemo>();
+    const settle = (ask: PendingAsk | undefined): void => {
+      if (ask === undefined) return;
+      const fw = this.core.frameworks.get(ask.frameworkId);
+      if (fw === undefined) return;
+      let memo = memos.get(fw.id);
+      if (memo === undefined) memos.set(fw.id, (memo = {}));
+      const answer = this.answerOf(fw, ask.taskId, ask.agentId, memo);
+      if (answer !== undefined) this.forward(fw, answer);
+      else this.pending.remember(fw.id, ask.taskId, ask.agentId, undefined); // cannot happen: kept, not lost
+    };
+    for (const task of agent.tasks.values()) if (this.pending.sizeOf(task.frameworkId) > 0) settle(this.pending.take(task.frameworkId, task.taskId));
+    for (const ask of this.pending.takeWaitingFor(agent.id)) settle(ask);
+    if (this.expectedBack?.size === 0) {
+      this.expectedBack = undefined;
+      for (const ask of this.pending.takeWaitingFor(undefined)) settle(ask);
+    }
+  }
+
+  /** What a RECONCILE of `taskId` gets now; undefined: no answer yet (its agent may still bring it). */
+  private answerOf(fw: FrameworkEntry, taskId: string, agentId: string | undefined, memo: AnswerMemo): TaskStatus | undefined {
+    const task = fw.tasks.get(taskId);
+    if (task !== undefined) return this.reconciled(task);
     // Completed tasks are a bounded list (up to maxCompletedTasksPerFramework): index it once per
     // call, not once per requested task (100,000 ids × 1,000 entries stalled a new leader).
-    let completed: Map<string, (typeof fw.completed)[number]> | undefined;
-    let recovering: boolean | undefined;
-    for (const { taskId, agentId } of requested) {
-      const task = fw.tasks.get(taskId);
-      if (task !== undefined) {
-        this.forward(fw, this.reconciled(task));
-        continue;
-      }
-      completed ??= new Map(fw.completed.map((t) => [t.taskId, t]));
-      const done = completed.get(taskId);
-      if (done !== undefined) {
-        this.forward(fw, this.reconciled(done));
-        continue;
-      }
-      const state = this.unknownTaskState(agentId, () => (recovering ??= this.anyAgentExpectedBack()));
-      if (state !== undefined) this.forward(fw, this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master'));
-    }
+    memo.completed ??= new Map(fw.completed.map((t) => [t.taskId, t]));
+    const done = memo.completed.get(taskId);
+    if (done !== undefined) return this.reconciled(done);
+    const state = this.unknownTaskState(agentId, () => (memo.recovering ??= this.anyAgentExpectedBack()));
+    return state === undefined ? undefined : this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master');
   }
 
   /**

@@ -14,7 +14,7 @@ import { fitTask } from '../../src/frameworks/sdk/offer-match';
 import { MemoryKeyValueStore } from '../../src/frameworks/sdk/store';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
-import { FakeAgent, Inbox, startTestMaster, TestOperator, waitFor, type TestMaster } from '../support/master-harness';
+import { FakeAgent, Inbox, reportedTask, startTestMaster, TestOperator, waitFor, type TestMaster } from '../support/master-harness';
 
 /** A framework that records what it is told; `failUpdates` makes statusUpdate throw. */
 class Recorder implements Framework {
@@ -145,6 +145,40 @@ describe('SchedulerDriver', () => {
     expect(running.state).toBe('TASK_RUNNING');
     const unknown = await second.updates.next((u) => u.task_id?.value === 'never-launched', 'the reconciled state of an unknown task');
     expect(['TASK_UNKNOWN', 'TASK_LOST', 'TASK_GONE', 'TASK_DROPPED']).toContain(unknown.state);
+  });
+
+  it('across a master failover it asks about its tasks once and learns their states as their agent returns', async () => {
+    const m1 = await master();
+    const m2 = await master({ store: m1.store, autoElect: false });
+    const agent = await FakeAgent.register(m1.address);
+    const fw = new Recorder();
+    const d = await driver(fw, [m1.address, m2.address]);
+    await d.whenSubscribed();
+    m1.clock.advance(1000);
+    const [offer] = await fw.offerBatches.next(() => true, 'offers');
+    const fit = fitTask(offer!, { cpus: 0.5, mem: 64 });
+    if (!fit.ok) throw new Error(fit.message);
+    d.launch(offer!, [{ name: 'keep', task_id: { value: 'keep' }, resources: fit.resources, command: { value: 'sleep 100' } }]);
+    const run = await agent.nextRun();
+    agent.status(d.frameworkId!, 'keep', 'TASK_RUNNING');
+    await fw.updates.next((u) => u.state === 'TASK_RUNNING', 'TASK_RUNNING');
+    await agent.messages.next((x) => x.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT', 'the acknowledgement');
+    agent.close();
+    await m1.stop();
+
+    m2.election.elect(); // the new leader expects the agent back; it knows no task yet
+    await drive(() => d.connected && d.master === m2.address, 'the re-subscription at the new leader');
+    const subscribedAt = clock.now();
+    const core = () => m2.daemon.core!;
+    await drive(() => core().tasks.pending.sizeOf(d.frameworkId!) === 1, 'the ask about keep to be remembered');
+    expect(fw.updates.log.filter((u) => u.task_id?.value === 'keep')).toHaveLength(1); // the RUNNING before the failover only
+
+    const back = await FakeAgent.register(m2.address, { id: agent.agentId, frameworks: [run.run_task!.framework_info as never], tasks: [reportedTask(d.frameworkId!, 'keep', 'cpus:0.5;mem:64')] });
+    agents.push(back);
+    const answer = await fw.updates.next((u) => u.task_id?.value === 'keep', 'the answer when the agent returns');
+    expect([answer.state, answer.reason]).toEqual(['TASK_RUNNING', 'REASON_RECONCILIATION']);
+    expect(clock.now() - subscribedAt).toBeLessThan(60_000); // before the driver's safety re-ask: answered from the one ask
+    expect(core().tasks.pending.size).toBe(0);
   });
 
   it('follows a standby\'s pointer to the leader', async () => {

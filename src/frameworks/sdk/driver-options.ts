@@ -29,9 +29,14 @@ export interface SchedulerDriverOptions {
   readonly backoffMaxMs?: number;
   /** Re-dial delay for 30 s after losing a subscribed stream (a new leader serves within its lease). @default 250 */
   readonly failoverRedialMs?: number;
-  /** First repeat of an unanswered explicit reconciliation. @default 1_000 */
+  /**
+   * First repeat of an unanswered explicit reconciliation. A safety net only: the master remembers
+   * an ask it cannot answer yet and answers it as the task's agent returns (or is given up on), so
+   * each task is asked about once per subscription and again only if still unanswered this long
+   * after (e.g. the master could not keep the ask: past its per-framework limit). @default 60_000
+   */
   readonly reconcileMinMs?: number;
-  /** Cap of the reconciliation repeat. @default 60_000 */
+  /** Cap of the reconciliation repeat (the delay doubles from `reconcileMinMs`). @default 600_000 */
   readonly reconcileMaxMs?: number;
   /** Heartbeat intervals without any event before the stream is dropped. @default 5 */
   readonly missedHeartbeats?: number;

@@ -15,8 +15,10 @@
  * - **Acknowledgements**: an UPDATE with a uuid is acknowledged once the framework's `statusUpdate`
  *   has returned; if it throws, it is not (the master resends it later).
  * - **Reconciliation**: after every subscription, explicit reconciliation of every non-terminal task
- *   the driver knows (launched through it, seen in updates, or passed to `reconcile`) is sent and
- *   repeated with backoff for the tasks not answered yet; then one implicit reconciliation.
+ *   the driver knows (launched through it, seen in updates, or passed to `reconcile`) is sent once —
+ *   the master answers each task at once or, while its agent is still expected back after a master
+ *   failover, when that agent re-registers or is given up on — then one implicit reconciliation.
+ *   Tasks still unanswered after `reconcileMinMs` (a safety net) are asked again, with backoff.
  * - Events reach the framework one at a time, in order; calls made while not subscribed are dropped
  *   (logged) — the framework re-decides after `registered`.
  */
@@ -87,8 +89,8 @@ export class SchedulerDriver implements SchedulerApi {
     this.delays = new RedialDelays({ minMs: options.backoffMinMs, maxMs: options.backoffMaxMs, failoverMs: options.failoverRedialMs });
     this.reconciler = new TaskReconciler({
       clock: options.clock,
-      minMs: options.reconcileMinMs ?? 1_000,
-      maxMs: options.reconcileMaxMs ?? 60_000,
+      minMs: options.reconcileMinMs ?? 60_000,
+      maxMs: options.reconcileMaxMs ?? 600_000,
       send: (reconcile) => this.connected && (this.send({ type: 'RECONCILE', reconcile }), true),
     });
     this.targets = new MasterTargets(options.masters);

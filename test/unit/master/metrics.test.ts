@@ -6,7 +6,7 @@ describe('MasterMetrics', () => {
     const m = new MasterMetrics();
     const text = await m.exposition();
     for (const name of [
-      'berth_agents', 'berth_frameworks', 'berth_tasks', 'berth_outstanding_offers', 'berth_elected', 'berth_registry_up',
+      'berth_agents', 'berth_frameworks', 'berth_tasks', 'berth_outstanding_offers', 'berth_reconciliations_pending', 'berth_elected', 'berth_registry_up',
       'berth_offers_sent_total', 'berth_offers_declined_total', 'berth_offers_rescinded_total', 'berth_tasks_launched_total',
       'berth_status_updates_total', 'berth_invalid_calls_total', 'berth_rejected_operations_total', 'berth_registry_writes_total',
       'berth_allocation_cycle_seconds', 'berth_registry_write_seconds', 'berth_offer_to_launch_seconds',
