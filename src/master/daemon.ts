@@ -159,6 +159,7 @@ export class MasterDaemon {
 
   private async lead(term: number): Promise<void> {
     if (this.current !== undefined) return;
+    const began = this.options.clock.now();
     let registry: Registry | undefined;
     let core: MasterCore | undefined;
     try {
@@ -180,7 +181,7 @@ export class MasterDaemon {
     this.current = core;
     this.options.metrics?.elected.set(1);
     for (const service of ['', 'berth.v1.Scheduler', 'berth.v1.AgentLink', 'berth.v1.Operator']) this.server!.health.setStatus(service, 'SERVING');
-    this.options.logger.info('elected leader', { term });
+    this.options.logger.info('elected leader', { term, takeoverMs: Math.round(this.options.clock.now() - began) });
   }
 
   private newCore(term: number, registry: Registry): MasterCore {
