@@ -30,6 +30,7 @@ import * as grpc from '@grpc/grpc-js';
 import Dockerode from 'dockerode';
 import { loadBerthProto } from '../src/common/rpc/proto';
 import type { ProbeReport } from './idle-probe';
+import { berthNodeFlags } from './sim-child';
 
 interface Options {
   instances: number;
@@ -47,15 +48,9 @@ const APP_ID = '/bench/idle';
 const ROOT = path.join(__dirname, '..', '..');
 const MIB = 2 ** 20;
 
-/** The node flags of bin/berth.js's `#!/usr/bin/env -S node …` line. */
-function shebangFlags(): string[] {
-  const first = fs.readFileSync(path.join(ROOT, 'bin', 'berth.js'), 'utf8').split('\n', 1)[0] ?? '';
-  return first.replace(/^#!.*?\bnode\b/, '').split(' ').filter((f) => f !== '');
-}
-
 function parseArgs(argv: string[]): Options {
   // By default the processes run as the `berth` command runs them (the flags of its #! line).
-  const o: Options = { instances: 60, settleS: 30, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: shebangFlags() };
+  const o: Options = { instances: 60, settleS: 30, windowS: 30, only: undefined, json: false, timeoutS: 900, nodeFlags: berthNodeFlags() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min: number): number => {

@@ -8,8 +8,9 @@
  *
  * Processes, all on 127.0.0.1 and all tied to this one (they exit when it dies, even by SIGKILL:
  * scale-lifeline.js): `--nats-nodes` nats-servers (a 3-node JetStream cluster, buckets with as
- * many replicas, or one server), `--masters` masters (`node bin/berth.js master --registry-kind nats
- * --nats-lease-ms …`, exactly the command an operator runs), all agents (`sim-agents.js`) and all
+ * many replicas, or one server), `--masters` masters (`node <the flags of bin/berth.js's #! line>
+ * bin/berth.js master --registry-kind nats --nats-lease-ms …`, as `berth master` runs; more flags
+ * with `--master-node-option`), all agents (`sim-agents.js`) and all
  * frameworks (`sim-frameworks.js`) in one process each, given every master's address. The run:
  *
  *   1. NATS, then the masters start; one wins the election (polled with Operator.GetHealth);
@@ -50,7 +51,7 @@
  * dirs) is removed. Exit status 1 with a message when the run does not complete. With --json
  * nothing but the JSON object goes to stdout (progress goes to stderr without --json).
  */
-import { agentRoom, BenchRun, procMemory, type Child } from './sim-child';
+import { agentRoom, BenchRun, berthNodeFlags, procMemory, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -102,7 +103,7 @@ function parseArgs(argv: string[]): Options {
   const o: Options = {
     agents: 10_000, frameworks: 10, tasks: 100_000, json: false, masters: 2, natsNodes: 3, leaseMs: 3000, timeoutS: 900, settleS: 2,
     allocationIntervalMs: 1000, agentPingTimeoutMs: 15_000, agentConnections: undefined, agentSlack: 2, refuseS: 300, registerConcurrency: 256,
-    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 60_000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: [], profileDir: undefined,
+    reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 60_000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: berthNodeFlags(), profileDir: undefined,
   };
   const num = (flag: string, v: string | undefined, min: number, integer = true): number => {
     const n = Number(v);
@@ -406,6 +407,7 @@ class Run extends BenchRun {
       task_resources: TASK_RESOURCES_TEXT,
       cpus: os.cpus().length,
       loadavg_1m_at_start: round3(load),
+      master_node_flags: o.masterNodeOptions.join(' '),
       node: process.version,
     };
   }

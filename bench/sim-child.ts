@@ -6,6 +6,12 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** The node flags of bin/berth.js's `#!/usr/bin/env -S node …` line: how `berth` runs a daemon. */
+export function berthNodeFlags(): string[] {
+  const first = fs.readFileSync(path.join(__dirname, '..', '..', 'bin', 'berth.js'), 'utf8').split('\n', 1)[0] ?? '';
+  return first.replace(/^#!.*?\bnode\b/, '').split(' ').filter((f) => f !== '');
+}
+
 /** Each agent's resources: room for ceil(slack × tasks / agents) tasks of cpus:0.01;mem:1. */
 export function agentRoom(slack: number, tasks: number, agents: number): string {
   const room = Math.ceil((slack * tasks) / agents);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=8
 'use strict';
 // The `berth` command. Run as `berth` or `npx berth`, node starts with V8's young generation capped at
 // 2 MiB per semi-space (docs/operations.md, Sizing): an idle daemon then stays near 75 MiB instead of

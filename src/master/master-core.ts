@@ -132,8 +132,9 @@ export class MasterCore {
   }
 
   /** Rebuilds state from the registry, then starts the allocation timer. */
-  async start(): Promise<void> {
-    const records = await this.registry.load();
+  /** Recovers from the registry (`records` when the caller read it ahead) and starts allocating. */
+  async start(records?: ReadonlyMap<string, unknown>): Promise<void> {
+    records ??= await this.registry.load();
     this.recoverPolicy(records);
     this.agentManager.recover(records);
     this.frameworkManager.recover(records);

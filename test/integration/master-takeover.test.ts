@@ -19,6 +19,22 @@ class FlakyStore extends MemoryStore {
   }
 }
 
+/** Counts what each master does with the registry: opens, loads and closes. */
+class CountingStore extends MemoryStore {
+  opens: number[] = [];
+  loads = 0;
+  closes = 0;
+  override open(term: number): Registry {
+    this.opens.push(term);
+    const registry = super.open(term);
+    return {
+      load: () => (this.loads++, registry.load()),
+      write: (ops) => registry.write(ops),
+      close: () => (this.closes++, registry.close()),
+    };
+  }
+}
+
 describe('master: taking over leadership', () => {
   let master: TestMaster | undefined;
   afterEach(async () => {
@@ -35,5 +51,37 @@ describe('master: taking over leadership', () => {
     master.clock.advance(5000); // campaigns again
     await waitFor(() => master!.daemon.core !== undefined, 'the master to lead after campaigning again');
     expect(master.election.isLeader).toBe(true);
+  });
+
+  test('a term won is read ahead while the election waits: elected, the master leads without reading the registry again', async () => {
+    const store = new CountingStore();
+    store.records.set('weights/web', 3);
+    master = await startTestMaster({ store, autoElect: false });
+    const term = master.election.win();
+    await waitFor(() => store.loads === 1, 'the registry read ahead');
+    expect(master.daemon.core).toBeUndefined(); // won, not yet acting
+    master.election.elect(term);
+    await master.daemon.settled();
+    expect(master.daemon.core).toBeDefined();
+    expect(store.opens).toEqual([term]);
+    expect(store.loads).toBe(1);
+    expect(master.daemon.core!.allocator.roles().find((r) => r.role === 'web')?.weight).toBe(3); // recovered from what was read ahead
+  });
+
+  test('a term won and lost before it is acted on: what was read ahead is closed, and the next term reads afresh', async () => {
+    const store = new CountingStore();
+    master = await startTestMaster({ store, autoElect: false });
+    master.election.win();
+    await waitFor(() => store.loads === 1, 'the registry read ahead');
+    master.election.depose('lost the lease before acting');
+    await waitFor(() => store.closes === 1, 'the registry read ahead to be closed');
+    await master.daemon.settled();
+    expect(master.daemon.core).toBeUndefined();
+
+    master.election.elect(); // a later term, never "won" ahead: opened and read when it is led
+    await master.daemon.settled();
+    expect(master.daemon.core).toBeDefined();
+    expect(store.opens).toHaveLength(2);
+    expect(store.loads).toBe(2);
   });
 });

@@ -150,8 +150,11 @@ describe('NatsLeaderElection on a 3-node cluster', () => {
     await standbysSee(standbys, first.who);
     expect(leaders(all)).toEqual([first.who]);
     expect(first.who.election.leader()).toEqual(first.who.info);
-    for (const s of standbys) expect(s.changes.some((c) => c.kind === 'elected')).toBe(false);
+    for (const s of standbys) expect(s.changes.some((c) => c.kind === 'elected' || c.kind === 'won')).toBe(false);
     expect(termOf(first.change)).toBeGreaterThan(0);
+    // The term is announced as won first (the winner may read its state meanwhile), then elected.
+    const terms = first.who.changes.filter((c) => c.kind === 'won' || c.kind === 'elected');
+    expect(terms).toEqual([{ kind: 'won', term: termOf(first.change) }, first.change]);
   });
 
   test('a leader that dies without a word is replaced within lease + one renew interval + 1 s', async () => {

