@@ -38,7 +38,7 @@
  * message when the run does not complete.
  */
 import { execFileSync } from 'node:child_process';
-import { agentRoom, BenchRun, procMemory, type Child } from './sim-child';
+import { agentRoom, BenchRun, berthNodeFlags, procMemory, type Child } from './sim-child';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -79,13 +79,15 @@ interface Options {
   metrics: boolean;
   tls: boolean;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** Node flags of the master process: bin/berth.js's #! flags (as `berth master` runs), then `--master-node-option`s. */
+  masterNodeOptions: string[];
 }
 
 const USAGE = `usage: bench:master [--agents N] [--frameworks M] [--tasks T] [--json]
          [--hold] [--hold-s S] [--timeout-s S] [--allocation-interval-ms MS]
          [--agent-connections C] [--agent-slack X] [--agent-resources TEXT] [--refuse-s S]
          [--register-concurrency K] [--profile] [--heap-profile] [--profile-sims DIR] [--no-metrics] [--log-level error|warn|info|debug]
-         [--tls]
+         [--tls] [--master-node-option OPT]…
 defaults: --agents 1000 --frameworks 10 --tasks 10000 (with --hold: --agents 10000 --tasks 100000)
 `;
 
@@ -94,6 +96,7 @@ function parseArgs(argv: string[]): Options {
     agents: 0, frameworks: 10, tasks: 0, json: false, hold: false, holdS: 10, timeoutS: 300, allocationIntervalMs: 1000,
     agentConnections: undefined, agentSlack: 2, agentResources: undefined, refuseS: 300, registerConcurrency: 256,
     profile: false, profileSims: undefined, heapProfile: false, metrics: true, tls: false, logLevel: 'warn',
+    masterNodeOptions: berthNodeFlags(),
   };
   const num = (flag: string, v: string | undefined, min: number, integer = true): number => {
     const n = Number(v);
@@ -122,6 +125,9 @@ function parseArgs(argv: string[]): Options {
       case '--profile': o.profile = true; break;
       case '--profile-sims': o.profileSims = value; i++; break;
       case '--heap-profile': o.heapProfile = true; break;
+      case '--master-node-option':
+        if (value === undefined) throw new Error('--master-node-option needs a value, e.g. --max-semi-space-size=16');
+        o.masterNodeOptions.push(value); i++; break;
       case '--no-metrics': o.metrics = false; break;
       case '--tls': o.tls = true; break;
       case '--log-level':
@@ -187,7 +193,7 @@ class Run extends BenchRun {
       tls = { certFile: path.join(certs, 'master.pem'), keyFile: path.join(certs, 'master.key'), caFile: path.join(certs, 'ca.pem') };
     }
     const masterConfig: MasterChildConfig = { registryDir: path.join(this.tmp, 'registry'), allocationIntervalMs: o.allocationIntervalMs, metrics: o.metrics, logLevel: o.logLevel, ...(tls !== undefined ? { tls } : {}) };
-    this.master = this.spawn('master', 'master-child.js', masterConfig, ['--expose-gc']);
+    this.master = this.spawn('master', 'master-child.js', masterConfig, ['--expose-gc', ...o.masterNodeOptions]);
     const { address } = await this.wait(this.master.next<{ address: string }>('ready'));
     this.log(`master ${address} (pid ${this.master.proc.pid})`);
 

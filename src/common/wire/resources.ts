@@ -63,14 +63,20 @@ export function readResources(list: readonly WireResource[] | null | undefined, 
   return problems.capture(path, () => Resources.of(entries));
 }
 
+const VALID_NAMES = new Set<string>();
+
 /**
  * Why `name` is not a valid resource name (the library's rule), or `undefined`. Also used for
  * resource quantities, which share the names.
  */
 export function resourceNameProblem(name: unknown): string | undefined {
   if (typeof name !== 'string' || name === '') return `must be a non-empty string, got ${describeValue(name)}`;
+  // A cluster uses a handful of names (cpus, mem, disk, ports, gpus…), each checked ~3 times per
+  // task report: remember the valid ones (bounded, so odd names cannot grow it).
+  if (VALID_NAMES.has(name)) return undefined;
   try {
     validateResource({ name, kind: 'scalar', scalar: 0, reservations: [] });
+    if (VALID_NAMES.size < 1024) VALID_NAMES.add(name);
     return undefined;
   } catch (err) {
     const message = (err as Error).message;

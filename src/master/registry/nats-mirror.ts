@@ -127,19 +127,29 @@ export class NatsEventMirror {
     return subject;
   }
 
-  /** Hands the queued events to NATS (subject and payload alternate in the queue). */
+  /**
+   * Hands the queued events to NATS (subject and payload alternate in the queue). The payloads are
+   * written as UTF-8 into one buffer and published as views of it: one allocation per batch instead
+   * of one encoded copy per event (a new leader publishes ~10 events per re-registering agent).
+   */
   private send(): void {
     clearImmediate(this.sending);
     this.sending = undefined;
     const queue = this.queue;
     this.queue = [];
+    let chars = 0;
+    for (let i = 1; i < queue.length; i += 2) chars += queue[i]!.length;
+    const bytes = Buffer.allocUnsafe(chars * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
+    let at = 0;
     for (let i = 0; i < queue.length; i += 2) {
       if (!this.connected) {
         this.counters.dropped += (queue.length - i) / 2;
         return;
       }
       try {
-        this.nc.publish(queue[i]!, queue[i + 1]!);
+        const end = at + bytes.write(queue[i + 1]!, at);
+        this.nc.publish(queue[i]!, bytes.subarray(at, end));
+        at = end;
         this.counters.published++;
       } catch (err) {
         this.counters.failed++;
