@@ -11,6 +11,7 @@
 import { ResourceError } from './errors';
 import { reservationProblem, resourceProblem } from './resource-validation';
 import { formatMilli, type Milli } from './scalar';
+import type { DiskInfo, Reservation, ReservationType, Resource, ResourceKind } from './resource-model';
 import {
   formatRanges,
   formatSet,
@@ -29,52 +30,7 @@ import {
 export type { Range };
 export { itemProblem, nameProblem, reservationProblem, resourceProblem } from './resource-validation';
 
-/** STATIC: declared by the agent operator (`cpus(eng):4`). DYNAMIC: made at runtime by RESERVE. */
-export type ReservationType = 'STATIC' | 'DYNAMIC';
-
-/** One level of a reservation stack. */
-export interface Reservation {
-  readonly type: ReservationType;
-  /** The role reserved for; never `*`. Each level refines the one below (a non-strict subrole). */
-  readonly role: string;
-  /** Who made a DYNAMIC reservation; informational, but part of the identity. */
-  readonly principal?: string;
-  /** Free-form labels; part of the identity (two reservations differing in labels never combine). */
-  readonly labels?: Readonly<Record<string, string>>;
-}
-
-/** Disk-specific information; only valid on a scalar resource named `disk`. */
-export interface DiskInfo {
-  /** Present on persistent volumes, which are never split nor merged. */
-  readonly persistence?: { readonly id: string; readonly principal?: string };
-  /** Where a task mounts the volume. */
-  readonly volume?: { readonly containerPath: string; readonly mode: 'RW' | 'RO' };
-}
-
-/** The value kind of a resource. */
-export type ResourceKind = 'scalar' | 'ranges' | 'set';
-
-/**
- * One resource entry, e.g. "4 cpus reserved to eng". Only the field matching `kind` is set.
- * Entries inside a `Resources` are normalised: ranges sorted and coalesced, sets sorted and unique,
- * absent optional data is `undefined` (never `false`, `{}` or `''`), and values are non-empty.
- */
-export interface Resource {
-  readonly name: string;
-  readonly kind: ResourceKind;
-  /** kind === 'scalar': thousandths (milli), a non-negative integer. */
-  readonly scalar?: Milli;
-  /** kind === 'ranges': sorted, coalesced (no overlap, no adjacency), inclusive integers. */
-  readonly ranges?: readonly Range[];
-  /** kind === 'set': sorted, unique. */
-  readonly set?: readonly string[];
-  /** The reservation stack; `[]` = unreserved; the last element is the current owner. */
-  readonly reservations: readonly Reservation[];
-  readonly disk?: DiskInfo;
-  readonly revocable?: boolean;
-  /** Only persistent volumes may be shared; identical shared volumes are kept as separate copies. */
-  readonly shared?: boolean;
-}
+export type { DiskInfo, Reservation, ReservationType, Resource, ResourceKind } from './resource-model';
 
 // Separators of the identity key. Names, roles and set items can never contain control characters
 // (validation forbids them) and free-form strings (principal, labels, disk) are JSON-encoded, so the

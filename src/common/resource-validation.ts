@@ -4,7 +4,7 @@
  */
 import { DEFAULT_ROLE, isSubroleOf, roleProblem } from './roles';
 import { findOverlap, formatRange, type Range } from './resource-values';
-import type { DiskInfo, Reservation, Resource } from './resource-entry';
+import type { DiskInfo, Reservation, Resource } from './resource-model';
 
 // Characters that would make a resource name or set item ambiguous in the text form
 // (`name(role):value;…`, `{a,b}`), plus whitespace and control characters.

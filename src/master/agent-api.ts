@@ -7,7 +7,7 @@ import { authenticateStream, onStreamEnd, StreamSink } from './client-stream';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import type { AgentEntry } from './model';
-import type { Authenticate } from './scheduler-api';
+import type { Authenticate } from './client-stream';
 import { ValidationError } from '../common/wire';
 
 type Stream = grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>;

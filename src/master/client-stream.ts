@@ -2,7 +2,6 @@ import type * as grpc from '@grpc/grpc-js';
 import { callCertificatePrincipal } from '../common/tls';
 import { status as Status } from '@grpc/grpc-js';
 import { abortStream, endStreamWithStatus } from '../common/rpc/server';
-import type { Authenticate } from './scheduler-api';
 
 /**
  * The plumbing both long-lived client streams share (frameworks' Scheduler.Connect and agents'
@@ -11,6 +10,9 @@ import type { Authenticate } from './scheduler-api';
  */
 
 type ServerStream<Out> = grpc.ServerDuplexStream<unknown, Out>;
+
+/** Who a call's bearer token (or client certificate) names; undefined: refused. */
+export type Authenticate = (metadata: grpc.Metadata, certificatePrincipal?: string) => { name: string } | undefined;
 
 /**
  * Authenticates the stream's caller. Returns the principal (undefined when authentication is

@@ -15,7 +15,8 @@ import { describeMaster, MasterCore, type MasterCoreOptions } from './master-cor
 import type { MasterMetrics } from './metrics';
 import { operatorHandlers, type MasterStatus } from './operator-api';
 import type { LeaderElection, LeaderInfo, Registry } from './registry/registry';
-import { SchedulerApi, type Authenticate } from './scheduler-api';
+import type { Authenticate } from './client-stream';
+import { SchedulerApi } from './scheduler-api';
 
 /** How long a master that could not take over waits before campaigning again. */
 const TAKEOVER_RETRY_MS = 5000;

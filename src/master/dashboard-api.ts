@@ -34,7 +34,7 @@ import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import { operatorHandlers, type MasterStatus } from './operator-api';
 import type { LeaderInfo } from './registry/registry';
-import type { Authenticate } from './scheduler-api';
+import type { Authenticate } from './client-stream';
 import { agentView, roleViews } from './views';
 
 /** What the dashboard API reads from. */

@@ -18,7 +18,7 @@ import type { MasterCore } from './master-core';
 import type { AgentEntry, FrameworkEntry } from './model';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { RegistryFencedError, RegistryUnavailableError } from './registry/registry';
-import type { Authenticate } from './scheduler-api';
+import type { Authenticate } from './client-stream';
 import { ValidationError } from '../common/wire';
 import { agentView, clusterState, frameworkView, roleViews } from './views';
 import { watch } from './watch-api';

@@ -3,7 +3,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { Call__Output } from '../generated/berth/v1/Call';
 import type { Event } from '../generated/berth/v1/Event';
 import { filtersFromWire } from '../common/wire';
-import { authenticateStream, onStreamEnd, StreamSink } from './client-stream';
+import { authenticateStream, onStreamEnd, StreamSink, type Authenticate } from './client-stream';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import type { FrameworkEntry, OfferEntry } from './model';
@@ -20,7 +20,6 @@ type Stream = grpc.ServerDuplexStream<Call__Output, Event>;
  * The caller's principal from its bearer token, or else from its verified client certificate's
  * name (mutual TLS); undefined: not authenticated.
  */
-export type Authenticate = (metadata: grpc.Metadata, certificatePrincipal?: string) => { name: string } | undefined;
 
 /**
  * `Scheduler.Connect`: one bidirectional stream per framework. The first call must be SUBSCRIBE;

@@ -11,12 +11,22 @@ import type { ClusterEvent } from '../generated/berth/v1/ClusterEvent';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
-import type { OperatorApiDeps } from './operator-api';
+import type { Authenticate } from './client-stream';
+import type { MasterError } from './errors';
 import { agentView, clusterState, frameworkView, roleViews } from './views';
 import { frameworkPrincipal, SEE_ALL, visibilityFor, type Visibility } from './visibility';
 
+/** What Watch needs: the leading core, authentication, the standby's refusal, the heartbeat period. */
+export interface WatchDeps {
+  readonly core: () => MasterCore | undefined;
+  readonly authenticate: Authenticate | undefined;
+  readonly notLeader: () => MasterError;
+  /** @default 30000 */
+  readonly watchHeartbeatMs?: number;
+}
+
 /** Snapshot first (or a replay from `from_sequence` when still buffered), then deltas and heartbeats. */
-export function watch(deps: OperatorApiDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
+export function watch(deps: WatchDeps, stream: grpc.ServerWritableStream<WatchRequest__Output, ClusterEvent>): void {
   const core = deps.core();
   const principal = deps.authenticate?.(stream.metadata, callCertificatePrincipal(stream as never));
   if (deps.authenticate !== undefined && principal === undefined) {

@@ -24,19 +24,32 @@ import type { JobStatus } from '../../generated/berth/v1/JobStatus';
 import type { ProtoGrpcType as JobsProtoGrpcType } from '../../generated/jobs';
 import { JobsError } from './errors';
 import type { JobSpec, ScheduleSpec } from './job-spec';
-import type { JobsFramework, JobView } from './jobs-framework';
-import type { JobStats, RunRecord } from './model';
+import type { JobInput, JobRecord, JobStats, RunRecord } from './model';
+import type { JobView } from './views';
+
+/** What the Jobs API asks of the jobs framework (JobsFramework implements it). */
+export interface JobsBackend {
+  putJob(input: JobInput, authorize: (id: string) => void): Promise<{ job: JobView; created: boolean }>;
+  getJob(id: string): Promise<JobView>;
+  listJobs(prefix: string): Promise<JobView[]>;
+  deleteJob(id: string, stopCurrentRuns: boolean): Promise<{ stoppedRunIds: string[] }>;
+  startRun(jobId: string): Promise<RunRecord>;
+  stopRun(jobId: string, runId: string): Promise<RunRecord>;
+  listRuns(jobId: string, limit: number): Promise<{ runs: RunRecord[]; stats: JobRecord['stats'] }>;
+  /** An unexpected error answered as INTERNAL: the framework logs it. */
+  reportApiError(err: unknown): void;
+}
 
 const Status = grpc.status;
 
 /** The service binding to return from `Framework.grpcServices()`. */
-export function jobsService(framework: JobsFramework): GrpcServiceBinding {
+export function jobsService(framework: JobsBackend): GrpcServiceBinding {
   const v1 = (loadBerthProto() as unknown as JobsProtoGrpcType).berth.v1;
   return { definition: v1.Jobs.service, implementation: jobsHandlers(framework) as unknown as grpc.UntypedServiceImplementation };
 }
 
 /** The handlers of `berth.v1.Jobs` (tests call them directly). */
-export function jobsHandlers(framework: JobsFramework): JobsHandlers {
+export function jobsHandlers(framework: JobsBackend): JobsHandlers {
   function unary<Req, Res>(fn: (req: Req, access: CallAccess) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
@@ -79,7 +92,7 @@ function allowed(access: CallAccess, action: ApiAction, id: string): string {
   return id;
 }
 
-function toStatus(err: unknown, framework: JobsFramework): Partial<grpc.StatusObject> {
+function toStatus(err: unknown, framework: JobsBackend): Partial<grpc.StatusObject> {
   if (isValidationError(err)) return { code: Status.INVALID_ARGUMENT, details: err.message };
   if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
   if (err instanceof JobsError) return { code: err.code === 'NOT_FOUND' ? Status.NOT_FOUND : Status.FAILED_PRECONDITION, details: err.message };

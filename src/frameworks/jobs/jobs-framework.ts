@@ -47,11 +47,11 @@ import type { FrameworkInfo } from '../../generated/berth/v1/FrameworkInfo';
 import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { Framework, FrameworkContext, Registration } from '../sdk/framework';
-import { jobsService } from './api';
+import { jobsService, type JobsBackend } from './api';
 import { CronSchedule } from './cron';
 import { JobsError } from './errors';
 import { checkDependencies, parseJobSpec, validateJobSpec } from './job-spec';
-import { countFinishedRuns, current, emptyStats, isFinished, JOB_KEY_PREFIX, jobKey, RUN_KEY_PREFIX, runKey, type JobRecord, type RunRecord } from './model';
+import { countFinishedRuns, current, emptyStats, isFinished, JOB_KEY_PREFIX, jobKey, RUN_KEY_PREFIX, runKey, type JobInput, type JobRecord, type RunRecord } from './model';
 import { OfferPlacement } from './offers';
 import { parseJobsOptions, type JobsOptions } from './options';
 import { Runs } from './runs';
@@ -62,9 +62,9 @@ import { jobView, type JobView } from './views';
 export type { JobView } from './views';
 
 /** What PutJob takes: a JSON/YAML document, or an already parsed object. */
-export type JobInput = { readonly text: string } | { readonly definition: unknown };
+export type { JobInput } from './model';
 
-export class JobsFramework implements Framework {
+export class JobsFramework implements Framework, JobsBackend {
   readonly options: JobsOptions;
   private readonly st: JobsState;
   private readonly runs: Runs;

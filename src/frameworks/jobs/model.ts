@@ -225,3 +225,6 @@ export function countFinishedRuns(stats: JobStats, history: readonly RunRecord[]
   }
   return changed;
 }
+
+/** A job definition as PutJob takes it: JSON or YAML text, or an already parsed definition. */
+export type JobInput = { readonly text: string } | { readonly definition: unknown };

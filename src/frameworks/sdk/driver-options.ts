@@ -1,7 +1,6 @@
-/** How a {@link SchedulerDriver} is configured (its options are part of the SDK's API). */
+/** How a SchedulerDriver (driver.ts) is configured (its options are part of the SDK's API). */
 import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/logging';
-import type { SchedulerDriver } from './driver';
 import type { Framework } from './framework';
 import type { KeyValueStore } from './store';
 

@@ -29,8 +29,24 @@ import type { ScaleAppResponse } from '../../generated/berth/v1/ScaleAppResponse
 import type { ServicesDefinition } from '../../generated/berth/v1/Services';
 import { instancesProblem, normalizeAppId, parseAppDefinition, parseAppDefinitionText } from './app-definition';
 import { ServicesError } from './errors';
-import type { ServicesScheduler } from './scheduler';
+import type { AppDefinition } from './app-definition';
+import type { DeploymentRecord } from './model';
+import type { ServicesOptions } from './options';
+import type { AppView } from './views';
 import { appDefinitionFromWire, appInfoToWire, deploymentToWire } from './wire';
+
+/** What the Services API asks of the services framework (ServicesScheduler implements it). */
+export interface ServicesBackend {
+  readonly options: Pick<ServicesOptions, 'roles'>;
+  putApp(def: AppDefinition, opts: { force?: boolean }): Promise<{ deploymentId: string; created: boolean }>;
+  scaleApp(appId: string, instances: number, opts: { force?: boolean }): Promise<{ deploymentId: string }>;
+  restartApp(appId: string, opts: { force?: boolean }): Promise<{ deploymentId: string }>;
+  deleteApp(appId: string): Promise<{ deploymentId: string }>;
+  cancelDeployment(deploymentId: string): Promise<{ rollbackDeploymentId: string }>;
+  getApp(appId: string): Promise<AppView>;
+  listApps(prefix: string): Promise<AppView[]>;
+  listDeployments(opts: { appId?: string; includeFinished?: boolean }): Promise<DeploymentRecord[]>;
+}
 
 /** The Services calls, as functions. */
 export interface ServicesApi {
@@ -51,7 +67,7 @@ function appId(raw: string | undefined, field = 'app_id'): string {
   return n.id;
 }
 
-export function createServicesApi(fw: ServicesScheduler): ServicesApi {
+export function createServicesApi(fw: ServicesBackend): ServicesApi {
   const roles = fw.options.roles;
   return {
     async PutApp(req, access = ANY_CALLER) {

@@ -51,7 +51,7 @@ import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { Framework, FrameworkContext, Registration, SchedulerApi } from '../sdk/framework';
 import type { KeyValueStore } from '../sdk/store';
-import { createServicesApi, servicesServiceBinding } from './api';
+import { createServicesApi, servicesServiceBinding, type ServicesBackend } from './api';
 import { canonicalJson, instancesProblem, needsRestart, type AppDefinition } from './app-definition';
 import { Deployments, NEVER, stableVersion } from './deployments';
 import { ServicesError } from './errors';
@@ -78,7 +78,7 @@ export interface ServicesDeps {
   readonly newId?: () => string;
 }
 
-export class ServicesScheduler implements Framework {
+export class ServicesScheduler implements Framework, ServicesBackend {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly store: KeyValueStore;

@@ -9,7 +9,7 @@ import type { Deployment } from '../../generated/berth/v1/Deployment';
 import type { AppUpgradeStrategy } from '../../generated/berth/v1/AppUpgradeStrategy';
 import type { AppDefinition, UpgradeStrategy } from './app-definition';
 import type { DeploymentRecord } from './model';
-import type { AppView } from './scheduler';
+import type { AppView } from './views';
 
 type Json = Record<string, unknown>;
 
