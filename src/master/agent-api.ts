@@ -24,7 +24,8 @@ const BACKLOG_SLICE_MS = 20;
  * messages that are invalid are logged and counted, and never crash the master.
  */
 export class AgentApi {
-  readonly logWaiters = new Map<string, TaskLogWaiter>();
+  /** Log reads sent to agents, by request id, until the agent's TASK_LOG answers (or the caller gives up). */
+  private readonly logWaiters = new Map<string, TaskLogWaiter>();
   /**
    * Registrations, and everything arriving behind one, handled in arrival order in slices of
    * {@link BACKLOG_SLICE_MS}. After a failover thousands of agents re-register at once, each with
@@ -117,6 +118,21 @@ export class AgentApi {
     }
   }
 
+  /** Calls `answered` with the agent's TASK_LOG reply to the READ_TASK_LOG sent with `requestId`. */
+  awaitTaskLog(requestId: string, answered: TaskLogWaiter): void {
+    this.logWaiters.set(requestId, answered);
+  }
+
+  /** Log reads still waiting for their agent's answer. */
+  get pendingTaskLogs(): number {
+    return this.logWaiters.size;
+  }
+
+  /** The reader gave up (timed out): a late reply is dropped. */
+  forgetTaskLog(requestId: string): void {
+    this.logWaiters.delete(requestId);
+  }
+
   private dispatch(core: MasterCore, agent: AgentEntry, msg: AgentMessage__Output): void {
     switch (msg.type) {
       case 'STATUS_UPDATE':
@@ -127,11 +143,7 @@ export class AgentApi {
         core.agentManager.pong(agent);
         return;
       case 'UPDATE_RESOURCES': {
-        const total = resourcesFromWire(msg.update_resources?.resources ?? [], 'update_resources.resources');
-        core.allocator.updateAgent(agent.id, { total });
-        agent.total = total;
-        core.agentManager.persist(agent);
-        core.allocateSoon(agent.id);
+        core.agentManager.updateResources(agent, resourcesFromWire(msg.update_resources?.resources ?? [], 'update_resources.resources'));
         return;
       }
       case 'FRAMEWORK_MESSAGE': {

@@ -7,7 +7,8 @@ import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
-import { agentDescription, type MasterCore } from './master-core';
+import { agentDescription } from './agent-description';
+import type { AgentsPort, CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
 import type { AgentEntry, AgentLifecycle, AgentSink, TaskEntry } from './model';
 import { isTaskState, isTerminal, type TaskState } from './task-states';
 
@@ -35,11 +36,19 @@ type Reregister = NonNullable<AgentMessage__Output['reregister']>;
  * draining and deactivation. Agents are persisted with their state so a new leader knows which
  * agents to expect back and which to refuse.
  */
-export class AgentManager {
+/** What the agent manager needs of the core. */
+export type AgentManagerCore = CoreServices & {
+  readonly offers: Pick<OffersPort, 'rescindForAgent'>;
+  readonly tasks: Pick<TasksPort, 'get' | 'track' | 'statusUpdate' | 'masterUpdate' | 'agentSettled' | 'sendKill'>;
+  readonly maintenance: Pick<MaintenancePort, 'unavailabilityOf'>;
+  readonly frameworkManager: Pick<FrameworksPort, 'isRemoved' | 'adopt'>;
+};
+
+export class AgentManager implements AgentsPort {
   /** What the registry holds of each agent's record, as far as this master wrote or loaded it. */
   private readonly durable = new WeakMap<AgentEntry, DurableRecord>();
 
-  constructor(private readonly core: MasterCore) {}
+  constructor(private readonly core: AgentManagerCore) {}
 
   /** REGISTER: a new agent gets an id, bound to the principal that registered it (`undefined` with auth off). */
   register(sink: AgentSink, info: AgentInfo__Output, version: string, principal: string | undefined): AgentEntry {
@@ -440,6 +449,22 @@ export class AgentManager {
    * every agent re-registers as it was, and a registry write per agent (a JetStream publish and its
    * acknowledgement) was a good part of the new leader's work per agent.
    */
+  /** UPDATE_RESOURCES: the agent's new total, in the allocator's books and the registry, offered soon. */
+  updateResources(agent: AgentEntry, total: Resources): void {
+    this.core.allocator.updateAgent(agent.id, { total });
+    agent.total = total;
+    this.persist(agent);
+    this.core.allocateSoon(agent.id);
+  }
+
+  /**
+   * A reservation change (RESERVE/UNRESERVE, volumes): the agent's total now `total`. The caller
+   * changed the allocator's books and persisted the record (or persists it next).
+   */
+  setTotal(agent: AgentEntry, total: Resources): void {
+    agent.total = total;
+  }
+
   persist(agent: AgentEntry): void {
     const record = this.record(agent);
     const known = this.durable.get(agent);

@@ -3,7 +3,7 @@ import { status as Status } from '@grpc/grpc-js';
 import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
 import { CompletedFrameworks } from './completed-frameworks';
 import { MasterError } from './errors';
-import type { MasterCore } from './master-core';
+import type { CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
 import type { FrameworkEntry, FrameworkSink } from './model';
 import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
 import { isTerminal } from './task-states';
@@ -28,13 +28,20 @@ const TOMBSTONE = (id: string) => `removed-frameworks/${id}`;
  * with their failover timeout and disconnection time, so a master failover does not forget a
  * pending timeout (Mesos did: MESOS-4659) nor kill a framework that is merely reconnecting.
  */
-export class FrameworkManager {
+/** What the framework manager needs of the core. */
+export type FrameworkManagerCore = CoreServices & {
+  readonly offers: Pick<OffersPort, 'offers' | 'rescind' | 'rescindForFramework'>;
+  readonly tasks: Pick<TasksPort, 'pending' | 'sendKill' | 'masterUpdate'>;
+  readonly maintenance: Pick<MaintenancePort, 'resend' | 'forgetFramework'>;
+};
+
+export class FrameworkManager implements FrameworksPort {
   /** Removed frameworks (teardown or failover timeout) with their completed tasks, bounded. */
   readonly completed: CompletedFrameworks;
   /** Ids of every removed framework (tombstones in the registry), so agents cannot bring one back. */
   private readonly removedIds = new Set<string>();
 
-  constructor(private readonly core: MasterCore) {
+  constructor(private readonly core: FrameworkManagerCore) {
     this.completed = new CompletedFrameworks(() => core.options.maxCompletedFrameworks ?? DEFAULT_MAX_COMPLETED_FRAMEWORKS);
   }
 

@@ -5,7 +5,8 @@ import type { InverseOffer } from '../generated/berth/v1/InverseOffer';
 import type { MaintenanceSchedule__Output } from '../generated/berth/v1/MaintenanceSchedule';
 import type { GetMaintenanceStatusResponse } from '../generated/berth/v1/GetMaintenanceStatusResponse';
 import { MasterError } from './errors';
-import { agentDescription, type MasterCore } from './master-core';
+import { agentDescription } from './agent-description';
+import type { AgentsPort, CoreServices, MaintenancePort, OffersPort } from './core-ports';
 import type { FrameworkEntry } from './model';
 
 type Window = NonNullable<MaintenanceSchedule__Output['windows']>[number];
@@ -26,12 +27,18 @@ interface InverseOfferEntry {
  * ACCEPT/DECLINE_INVERSE_OFFERS and reported in GetMaintenanceStatus. StartMaintenance takes machines
  * down (their agents are drained), StopMaintenance brings them back.
  */
-export class MaintenanceManager {
+/** What maintenance needs of the core. */
+export type MaintenanceCore = Pick<CoreServices, 'clock' | 'agents' | 'frameworks' | 'allocator' | 'persistFirst'> & {
+  readonly agentManager: Pick<AgentsPort, 'drain' | 'setDeactivated'>;
+  readonly offers: Pick<OffersPort, 'rescindAll'>;
+};
+
+export class MaintenanceManager implements MaintenancePort {
   schedule: { windows: Window[] } = { windows: [] };
   down = new Set<string>();
   private readonly inverse = new Map<string, InverseOfferEntry>();
 
-  constructor(private readonly core: MasterCore) {}
+  constructor(private readonly core: MaintenanceCore) {}
 
   recover(records: ReadonlyMap<string, unknown>): void {
     const schedule = records.get('maintenance/schedule') as { windows?: Window[] } | undefined;

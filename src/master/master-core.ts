@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '../allocator/allocator';
 import type { AgentDescription } from '../allocator/types';
-import { attributesFromWire, domainFromWire } from '../common/wire';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { Logger } from '../common/logging';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
@@ -20,45 +19,12 @@ import { RegistryFencedError } from './registry/registry';
 import { status as Status } from '@grpc/grpc-js';
 import { MasterError } from './errors';
 import { TaskTracker } from './task-tracker';
+import type { MasterCoreOptions } from './core-ports';
+import { agentDescription } from './agent-description';
 
-/** Master settings the core needs (a subset of the daemon's config, in milliseconds). */
-export interface MasterCoreOptions {
-  readonly masterId: string;
-  readonly version: string;
-  readonly grpcAddress: string;
-  readonly httpAddress?: string;
-  /** @default 1000 */
-  readonly allocationIntervalMs: number;
-  /** Offers are rescinded after this long; undefined = never (as Mesos). */
-  readonly offerTimeoutMs?: number;
-  /** @default 15000 */
-  readonly heartbeatIntervalMs: number;
-  /** @default 15000 */
-  readonly agentPingTimeoutMs: number;
-  /** @default 5 */
-  readonly maxAgentPingTimeouts: number;
-  /** @default 1000 */
-  readonly maxCompletedTasksPerFramework: number;
-  /** Removed frameworks kept (with their completed tasks) for GetFrameworks, GetTasks and ReadTaskLog. @default 50 */
-  readonly maxCompletedFrameworks?: number;
-  /** After a master failover, how long agents have to re-register before they are unreachable. @default 600000 */
-  readonly agentReregisterTimeoutMs?: number;
-  /**
-   * Explicit reconciliations the master remembers per framework while it cannot answer them yet
-   * (their agents are still expected back); asks past it get a RESOURCE_EXHAUSTED error. @default 100000
-   */
-  readonly maxPendingReconciliationsPerFramework?: number;
-  /** Failover timeout of frameworks that set none (0). @default 0 */
-  readonly defaultFailoverTimeoutMs?: number;
-  /** Events buffered for a framework stream before it is cut off as too slow (bytes). @default 64 MiB */
-  readonly maxFrameworkBufferBytes: number;
-  /** Cluster events kept for Watch streams to resume from; older ones need a fresh snapshot. @default 10000 */
-  readonly maxBufferedEvents?: number;
-  readonly region?: string;
-  readonly zone?: string;
-  /** When the master process started (MasterInfo.start_time). @default when this core started */
-  readonly processStartedAt?: number;
-}
+export type { MasterCoreOptions } from './core-ports';
+export { agentDescription } from './agent-description';
+
 
 export interface MasterCoreDeps {
   readonly clock: Clock;
@@ -292,9 +258,6 @@ export function describeMaster(options: Pick<MasterCoreOptions, 'masterId' | 've
 }
 
 /** What the allocator knows of an agent besides its resources. */
-export function agentDescription(agent: AgentEntry): AgentDescription {
-  return { hostname: agent.hostname, attributes: attributesFromWire(agent.info.attributes ?? []), domain: domainFromWire(agent.info.domain) };
-}
 
 function splitAddress(address: string): [string, number] {
   const i = address.lastIndexOf(':');

@@ -2,23 +2,26 @@ import { randomUUID } from 'node:crypto';
 import type { Allocation } from '../allocator/types';
 import type { Offer } from '../generated/berth/v1/Offer';
 import { resourcesToWire } from '../common/wire';
-import type { MasterCore } from './master-core';
 import type { OfferEntry } from './model';
+import type { CoreServices, OffersPort, RescindReason } from './core-ports';
 
 /** Why an offer went away without being used. */
-export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation';
+export type { RescindReason } from './core-ports';
 
 /**
  * Outstanding offers: made from the allocator's decisions, sent batched per framework, used at
  * most once, expired after `offerTimeoutMs` (when set), rescinded when their agent goes away.
  * Every offer's resources stay allocated to its framework until used, declined or rescinded.
  */
-export class OfferManager {
+/** What the offer book needs of the core. */
+export type OfferManagerCore = Pick<CoreServices, 'clock' | 'metrics' | 'allocator' | 'frameworks' | 'agents' | 'options'>;
+
+export class OfferManager implements OffersPort {
   readonly offers = new Map<string, OfferEntry>();
   /** Outstanding offer ids by agent: agent loss and views must not scan every offer. */
   private readonly byAgent = new Map<string, Set<string>>();
 
-  constructor(private readonly core: MasterCore) {}
+  constructor(private readonly core: OfferManagerCore) {}
 
   /** Turns allocations into offers and sends one OFFERS event per framework. */
   makeOffers(allocations: readonly Allocation[]): void {

@@ -288,10 +288,10 @@ export function operatorHandlers(deps: OperatorApiDeps): OperatorHandlers {
       const requestId = randomUUID();
       return new Promise((resolve, reject) => {
         const timer = core.clock.setTimeout(() => {
-          deps.agentApi.logWaiters.delete(requestId);
+          deps.agentApi.forgetTaskLog(requestId);
           reject(new MasterError(Status.DEADLINE_EXCEEDED, `agent ${task.agentId} did not answer the log read in time`));
         }, deps.taskLogTimeoutMs ?? 10_000);
-        deps.agentApi.logWaiters.set(requestId, (reply) => {
+        deps.agentApi.awaitTaskLog(requestId, (reply) => {
           core.clock.clearTimeout(timer);
           if (reply.error !== '') reject(new MasterError(Status.FAILED_PRECONDITION, `reading the log of task "${taskId}": ${reply.error}`));
           else resolve({ data: reply.data, size: reply.size, offset: reply.offset });
@@ -331,7 +331,7 @@ async function convertAvailable(core: MasterCore, agent: AgentEntry, consumed: R
     throw new MasterError(Status.ABORTED, `resources: agent ${agent.id} no longer has ${consumed} unallocated (taken while the change was written); nothing was changed, try again`);
   }
   core.allocator.updateAvailable(agent.id, [{ consumed, converted }]);
-  agent.total = total;
+  core.agentManager.setTotal(agent, total);
   core.publish('AGENT_UPDATED', { agentId: agent.id });
   core.allocateSoon(agent.id);
 }

@@ -226,7 +226,7 @@ export class SchedulerApi {
     }
     for (const c of plan.conversions) {
       core.allocator.updateAllocation(fw.id, agentId, c.role, [{ consumed: c.consumed, converted: c.converted }]);
-      agent.total = agent.total.minus(c.consumed).plus(c.converted);
+      core.agentManager.setTotal(agent, agent.total.minus(c.consumed).plus(c.converted));
     }
     if (plan.conversions.length > 0) core.agentManager.persist(agent);
     // Plain launches go one by one; each LAUNCH_GROUP operation goes to the agent as one message.

@@ -6,7 +6,7 @@ import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskStatus';
 import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
-import type { MasterCore } from './master-core';
+import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TasksPort } from './core-ports';
 import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
@@ -21,7 +21,13 @@ interface AnswerMemo {
   recovering?: boolean;
 }
 
-export type StatusReason = NonNullable<TaskStatus['reason']>;
+export type { StatusReason } from './core-ports';
+
+/** What the task tracker needs of the core. */
+export type TaskTrackerCore = CoreServices & {
+  readonly frameworkManager: Pick<FrameworksPort, 'isRemoved' | 'completed'>;
+  readonly agentManager: Pick<AgentsPort, 'checkDrained'>;
+};
 
 /**
  * The task state machine and the status-update path: agent → master → framework, and the
@@ -29,7 +35,7 @@ export type StatusReason = NonNullable<TaskStatus['reason']>;
  * agent resends until acknowledged); updates the master makes up (errors, loss, reconciliation)
  * carry none and are not acknowledged, as in Mesos.
  */
-export class TaskTracker {
+export class TaskTracker implements TasksPort {
   private readonly shapes = new ResourceShapes();
   /** Explicit reconciliations waiting for an agent to come back (or to be given up on). */
   readonly pending: PendingReconciliations;
@@ -39,7 +45,7 @@ export class TaskTracker {
    */
   private expectedBack: Set<string> | undefined;
 
-  constructor(private readonly core: MasterCore) {
+  constructor(private readonly core: TaskTrackerCore) {
     this.pending = new PendingReconciliations(core.options.maxPendingReconciliationsPerFramework ?? DEFAULT_MAX_PENDING_RECONCILIATIONS);
   }
 

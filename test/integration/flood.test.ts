@@ -148,7 +148,7 @@ describe('master under a flood of malformed and oversized input', () => {
     m.clock.advance(1000);
     await waitFor(() => [...core.frameworks.keys()].every((id) => id === fw.frameworkId), 'nemesis frameworks to be removed');
     expect([...core.agents.values()].filter((a) => a.lifecycle !== 'GONE' && a.sink !== undefined).map((a) => a.id)).toEqual([agent.agentId]);
-    expect(m.daemon.agentApi.logWaiters.size).toBe(0);
+    expect(m.daemon.agentApi.pendingTaskLogs).toBe(0);
     expect([...core.frameworks.get(fw.frameworkId)!.tasks.keys()].sort()).toEqual(['after-flood', 'before-flood', 'during-flood']);
 
     // Memory: what the master retains after the flood is bounded (the flood sent hundreds of MiB).
