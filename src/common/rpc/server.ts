@@ -140,10 +140,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     'grpc.max_send_message_length': maxSend,
     'grpc.keepalive_time_ms': keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': keepaliveTimeoutMs,
-    // Nothing reads channelz; enabled (grpc-js's default) it records every connection — its
-    // addresses asked of the socket, a trace and call counters — which a master holding 10,000
-    // agents pays for in memory and on each re-registration.
-    'grpc.enable_channelz': 0,
+    // channelz stays on (grpc-js's default) although nothing reads it: grpc-js 1.x's forceShutdown
+    // destroys only the sessions channelz tracks, so with it off a shutdown past its grace period
+    // would leave every open stream running (found by grpc-contract and agent-master-link tests).
     ...options.channelOptions,
   });
 
