@@ -21,10 +21,12 @@ export const DEPLOY_EXIT = {
   rolledBack: 4,
   /** It had not finished when `--timeout` ran out; it goes on. */
   timedOut: 5,
+  /** Ctrl-C (SIGINT) stopped the wait; the deployment goes on. 128 + SIGINT, as a shell reports it. */
+  interrupted: 130,
 } as const;
 
 /** What --help says of the exit codes (the generated docs/cli.md shows it too). */
-export const DEPLOY_EXIT_HELP = `exits 0 once it succeeded, ${DEPLOY_EXIT.failed} when it failed, ${DEPLOY_EXIT.rolledBack} when it was rolled back, ${DEPLOY_EXIT.timedOut} when --timeout ran out`;
+export const DEPLOY_EXIT_HELP = `exits 0 once it succeeded, ${DEPLOY_EXIT.failed} when it failed, ${DEPLOY_EXIT.rolledBack} when it was rolled back, ${DEPLOY_EXIT.timedOut} when --timeout ran out, ${DEPLOY_EXIT.interrupted} on Ctrl-C (the deployment goes on)`;
 
 /** What --help says of --timeout. */
 export const TIMEOUT_HELP = 'give up waiting after this long: seconds (90) or a duration (90s, 5m, 1h30m); 0: no limit — a deployment without progress fails by itself after its progressDeadlineSeconds (600 s unless set)';
@@ -51,6 +53,16 @@ export interface FollowOptions {
   readonly pollMs?: number;
   /** What the call that started the deployment answered (`created` of PutApp…): the `started` event carries it. */
   readonly started?: Readonly<Record<string, unknown>>;
+  /** Stops the wait (the deployment goes on). @default this process's SIGINT (Ctrl-C) */
+  readonly interrupt?: AbortSignal;
+}
+
+/** An AbortSignal aborted by the next SIGINT, and the way to stop listening for it. */
+function sigint(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  return { signal: controller.signal, release: () => process.removeListener('SIGINT', onSigint) };
 }
 
 /** How progress is shown on `out`: events with --json, a line rewritten in place on a terminal, else a line per change. */
@@ -72,6 +84,15 @@ export async function followDeployment(c: ApiClient, out: CliOutput, appId: stri
   }
   if (opts.json) json({ event: 'started', app_id: appId, deployment_id: deploymentId, ...opts.started });
   const view = new ProgressView(progressMode(out, opts.json), { write: (s) => out.stdout(s), columns: out.columns });
+  const own = opts.interrupt === undefined ? sigint() : undefined;
+  try {
+    await follow(c, out, appId, deploymentId, opts, view, opts.interrupt ?? own!.signal);
+  } finally {
+    own?.release();
+  }
+}
+
+async function follow(c: ApiClient, out: CliOutput, appId: string, deploymentId: string, opts: FollowOptions, view: ProgressView, interrupt: AbortSignal): Promise<void> {
   const giveUpAt = opts.timeoutMs > 0 ? Date.now() + opts.timeoutMs : Number.POSITIVE_INFINITY;
   for (;;) {
     const deps = (await c.call<{ deployments: Deployment[] }>('ListDeployments', { app_id: appId, include_finished: true })).deployments;
@@ -95,6 +116,26 @@ export async function followDeployment(c: ApiClient, out: CliOutput, appId: stri
       if (!opts.json) out.stderr(`deployment ${d.id} did not finish within --timeout ${opts.timeoutMs / 1000} s; it goes on (${d.kind === 'DELETE' ? `${cliCommand()} app show ${appId} shows the tasks still stopping` : `${cliCommand()} deployment cancel ${d.id} rolls it back`})\n`);
       throw new CliExit(DEPLOY_EXIT.timedOut);
     }
-    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 500, left)));
+    await pause(Math.min(opts.pollMs ?? 500, left), interrupt);
+    if (interrupt.aborted) {
+      // The line on screen is ended (the shell's prompt must not land on it) and the user told what goes on.
+      view.end(d, { event: 'interrupted', exitCode: DEPLOY_EXIT.interrupted });
+      if (!opts.json) out.stderr(`stopped following deployment ${d.id}; it goes on (${d.kind === 'DELETE' ? `${cliCommand()} app show ${appId} shows the tasks still stopping` : `${cliCommand()} deployment cancel ${d.id} rolls it back`})\n`);
+      throw new CliExit(DEPLOY_EXIT.interrupted);
+    }
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }

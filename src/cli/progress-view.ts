@@ -7,7 +7,7 @@
  *   cannot be rewritten). The final state stays on screen, ended by a newline.
  * - **lines** (a pipe, a file, CI logs): the progress line printed only when it changed.
  * - **json** (`--json`): one JSON event per line (JSON Lines) — `progress` on each change, then one
- *   `finished` or `timed_out`; the shape is documented in docs/cli.md ("Following a deployment").
+ *   `finished`, `timed_out` or `interrupted`; the shape is documented in docs/cli.md ("Following a deployment").
  *
  * Pure rendering: the caller polls and feeds it; it writes through a function.
  */
@@ -36,9 +36,9 @@ export interface ProgressOutput {
   columns?: () => number | undefined;
 }
 
-/** The end of a wait, as the `finished`/`timed_out` event tells it. */
+/** The end of a wait, as the `finished`/`timed_out`/`interrupted` event tells it. */
 export interface ProgressEnd {
-  readonly event: 'finished' | 'timed_out';
+  readonly event: 'finished' | 'timed_out' | 'interrupted';
   readonly exitCode: number;
 }
 

@@ -27,7 +27,7 @@ describe('berth app deploy: following a deployment', () => {
     expect(outcomeCode(dep({ state: 'SUPERSEDED' }))).toBe(3);
     expect(outcomeCode(dep({ state: 'FAILED', rolled_back_by: 'd2' }))).toBe(4);
     expect(outcomeCode(dep({ state: 'CANCELLED', rolled_back_by: 'd2' }))).toBe(4);
-    expect(DEPLOY_EXIT).toEqual({ failed: 3, rolledBack: 4, timedOut: 5 });
+    expect(DEPLOY_EXIT).toEqual({ failed: 3, rolledBack: 4, timedOut: 5, interrupted: 130 });
   });
 
   it('--timeout takes seconds or a duration; 0 is no limit; anything else names the flag and the value', () => {
@@ -186,5 +186,34 @@ describe('followDeployment', () => {
     const api = scripted([[{ kind: 'DELETE' }, { tasks: [{}, {}] }], [{ kind: 'DELETE' }, { tasks: [{}] }], [{ kind: 'DELETE', state: 'SUCCEEDED' }, undefined]]);
     await followDeployment(api, { stdout: (x) => void out.push(x), stderr: () => undefined }, '/a', 'd1', { json: false, timeoutMs: 0, pollMs: 1 });
     expect(out).toEqual(['delete running: 2 tasks left to stop\n', 'delete running: 1 task left to stop\n', 'delete succeeded: the app and its tasks are gone\n']);
+  });
+
+  it('Ctrl-C on a terminal: the line is ended, stderr says the deployment goes on and how to roll it back, exit 130', async () => {
+    const tty = fakeTty();
+    const interrupt = new AbortController();
+    const api = scripted([[{}, {}], [{}, { running: 1 }]]);
+    const following = followDeployment(api, tty, '/a', 'd1', { json: false, timeoutMs: 0, pollMs: 60_000, interrupt: interrupt.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r));
+    interrupt.abort();
+    const err = await following;
+    expect((err as CliExit).exitCode).toBe(130);
+    expect(tty.written.at(-1)).toBe('\n');
+    expect(tty.screen()).toEqual(['create running [....................] 0/1 running, 0/1 healthy', '']);
+    expect(tty.err).toMatch(/^stopped following deployment d1; it goes on \(.*deployment cancel d1 rolls it back\)\n$/);
+  });
+
+  it('Ctrl-C with --json: an interrupted event with exit_code 130', async () => {
+    const out: string[] = [];
+    const interrupt = new AbortController();
+    interrupt.abort();
+    const err = await followDeployment(scripted([[{}, {}]]), { stdout: (x) => void out.push(x), stderr: () => undefined }, '/a', 'd1', { json: true, timeoutMs: 0, pollMs: 1, interrupt: interrupt.signal }).catch((e: unknown) => e);
+    expect((err as CliExit).exitCode).toBe(130);
+    expect(out.map((l) => (JSON.parse(l) as { event: string; exit_code?: number })).at(-1)).toMatchObject({ event: 'interrupted', exit_code: 130 });
+  });
+
+  it('listens for SIGINT only while it waits', async () => {
+    const before = process.listenerCount('SIGINT');
+    await followDeployment(scripted([[{ state: 'SUCCEEDED' }, { running: 1, healthy: 1, waiting_instances: 0 }]]), { stdout: () => undefined, stderr: () => undefined }, '/a', 'd1', { json: false, timeoutMs: 0, pollMs: 1 });
+    expect(process.listenerCount('SIGINT')).toBe(before);
   });
 });
