@@ -4,6 +4,7 @@ import { loadTls } from '../common/tls';
 import type { Agent } from '../agent/agent';
 import { agentResources, parseAttributes, splitList, type AgentConfig } from '../agent/config';
 import { agentContainer, AgentDaemon } from './composition/agent';
+import { ModulesStop } from './composition/extensions';
 import { AgentMetrics, type AgentStatsSource } from '../agent/metrics';
 import { SystemClock } from '../common/clock';
 import { configToken } from '../common/config';
@@ -75,7 +76,11 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     },
     logger,
   });
-  const agent = await container.getAsync(AgentDaemon);
+  const modulesStop = container.get(ModulesStop);
+  const agent = await container.getAsync(AgentDaemon).catch((err: unknown) => {
+    modulesStop.abort();
+    throw err;
+  });
   const containerizer = agent.containerizer;
   metrics.setStatsSource(agentStatsSource(agent));
   // Bind before starting the agent: a taken port fails the start before any master or task is touched.
@@ -95,6 +100,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     await agent.start();
   } catch (err) {
     await closeHttp();
+    modulesStop.abort();
     throw err;
   }
   const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(workDir) : undefined;
@@ -107,7 +113,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     http: server,
     stop: (opts = {}) => {
       shuttingDown = true;
-      stopped ??= closeHttp().then(() => agent.stop(opts));
+      stopped ??= closeHttp().then(() => agent.stop(opts)).finally(() => modulesStop.abort());
       return stopped;
     },
   };

@@ -4,7 +4,10 @@ import type { Logger } from '../common/logging';
 import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
 import { dashboardAssets } from '../master/dashboard-assets';
 import type { MasterConfig } from '../master/config';
+import type { MasterDaemon } from '../master/daemon';
+import type { AuthSetup } from '../common/auth';
 import { startHttpServer } from '../common/http-server';
+import { ModulesStop } from './composition/extensions';
 import { masterContainer, MasterAuth, MasterDaemonId, MasterMetricsId, MasterRegistryParts } from './composition/master';
 import { packageVersion } from './version';
 
@@ -31,13 +34,19 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   // The composition (./composition/master.ts): loading it checks the modules file; resolving reads
   // the auth files, opens the registry side (NATS when configured) and builds the daemon.
   const container = masterContainer(config, { clock, logger, tls, httpAddress });
-  // Auth first: a bad tokens or ACLs file, or a module's, stops the master before NATS is dialled.
-  const { authenticator, authorizer } = await container.getAsync(MasterAuth);
-  const closers: (() => Promise<void>)[] = [...(await container.getAsync(MasterRegistryParts)).closers];
-  const daemon = await container.getAsync(MasterDaemonId).catch(async (err: unknown) => {
+  const modulesStop = container.get(ModulesStop);
+  const closers: (() => Promise<void>)[] = [async () => modulesStop.abort()];
+  let built: { auth: AuthSetup; daemon: MasterDaemon };
+  try {
+    // Auth first: a bad tokens or ACLs file, or a module's, stops the master before NATS is dialled.
+    const auth = await container.getAsync(MasterAuth);
+    closers.unshift(...(await container.getAsync(MasterRegistryParts)).closers);
+    built = { auth, daemon: await container.getAsync(MasterDaemonId) };
+  } catch (err) {
     for (const close of closers) await close().catch(() => undefined);
     throw err;
-  });
+  }
+  const { daemon, auth: { authenticator, authorizer } } = built;
   const metrics = container.get(MasterMetricsId);
   const assets = dashboardAssets(); // before starting anything: a broken install fails here
   await daemon.start();

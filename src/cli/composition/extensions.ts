@@ -15,6 +15,9 @@ export const Extensions: ServiceIdentifier<ExtensionRegistry> = Symbol.for('bert
 /** What the process's modules are created with. */
 export const ModuleContextId: ServiceIdentifier<Omit<ModuleContext, 'logger'> & { readonly logger: Logger }> = Symbol.for('berth.ModuleContext');
 
+/** Aborted by the composition root when the process stops (the modules' `context.signal`). */
+export const ModulesStop: ServiceIdentifier<AbortController> = Symbol.for('berth.ModulesStop');
+
 /** Binds the registry: `builtIns` first, then the modules of `modulesFile` (when given). */
 export function extensionsModule(opts: { process: BerthProcess; builtIns: readonly BerthModule[]; modulesFile: string | undefined; clock: Clock; logger: Logger; workDir: string }): ContainerModule {
   return new ContainerModule(({ bind }) => {
@@ -25,7 +28,9 @@ export function extensionsModule(opts: { process: BerthProcess; builtIns: readon
       opts.logger.info('modules loaded', { file: opts.modulesFile, modules: here.map((m) => `${m.module.name} (${m.module.extends})`).join(', ') || 'none for this process' });
     }
     bind(Extensions).toConstantValue(registry);
-    bind(ModuleContextId).toConstantValue({ process: opts.process, clock: opts.clock, logger: opts.logger, workDir: opts.workDir });
+    const stop = new AbortController();
+    bind(ModulesStop).toConstantValue(stop);
+    bind(ModuleContextId).toConstantValue({ process: opts.process, clock: opts.clock, logger: opts.logger, workDir: opts.workDir, signal: stop.signal });
   });
 }
 

@@ -19,6 +19,8 @@ export interface ModuleContext {
   readonly clock: Clock;
   /** The daemon's work directory (absolute), where a module may keep files of its own. */
   readonly workDir: string;
+  /** Aborted when the daemon stops: clear timers, close watchers and files then. */
+  readonly signal: AbortSignal;
 }
 
 /** An option a module refuses: `field` is a path inside its options (`maxBytes`, `rules[2].action`). */
