@@ -12,6 +12,9 @@ module.exports = {
       module: { type: 'commonjs' },
     }],
   },
+  // inversify 8 is ESM-only; jest's CommonJS runtime cannot require(esm) on Node 20, so swc turns
+  // inversify's files (and only those of node_modules) into CommonJS too.
+  transformIgnorePatterns: ['/node_modules/(?!(inversify|@inversifyjs)/)'],
   testTimeout: 20000,
   // Plugins (examples/) import the SDK by the package's name, as third-party plugins do.
   moduleNameMapper: { '^berth$': '<rootDir>/src/frameworks/sdk/index.ts' },

@@ -229,6 +229,12 @@ export const agentConfigSchema = z.strictObject({
    * principal) and served on the HTTP port, which then speaks HTTPS only.
    */
   tls: tlsSettingsSchema.omit({ clientCertificates: true }).prefault({}),
+  /**
+   * Modules file (YAML or JSON): third-party modules for the agent's extension points, each a package
+   * name or path with its options (docs/modules.md). A module that cannot be loaded, or refuses its
+   * options, stops the agent with exit 78. @default none
+   */
+  modules: z.string().min(1).optional().describe('modules file (YAML or JSON) to load at start'),
   /** Log level. @default 'info' */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
 }).superRefine((c, ctx) => {

@@ -1,9 +1,10 @@
 import * as path from 'node:path';
 import { unreachableAbove } from '../agent/task-user';
 import { loadTls } from '../common/tls';
-import { Agent } from '../agent/agent';
+import type { Agent } from '../agent/agent';
 import { agentResources, parseAttributes, splitList, type AgentConfig } from '../agent/config';
-import { selectContainerizer } from '../agent/containerizer/select';
+import { agentContainer, AgentDaemon } from './composition/agent';
+import { ModulesStop } from './composition/extensions';
 import { AgentMetrics, type AgentStatsSource } from '../agent/metrics';
 import { SystemClock } from '../common/clock';
 import { configToken } from '../common/config';
@@ -47,17 +48,16 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
   // Checked before anything starts: a bad certificate stops the agent with exit 78.
   const tlsClient = loadTls(config.tls, 'tls', 'client');
   const tlsServer = config.tls.certFile === undefined ? undefined : loadTls(config.tls, 'tls', 'server');
-  const dockerHardening = { noNewPrivileges: config.dockerNoNewPrivileges, dropCapabilities: splitList(config.dockerDropCapabilities), pidsLimit: config.dockerPidsLimit };
-  const containerizer = await selectContainerizer({ setting: config.containerizers, dockerSocket: config.dockerSocket, cpuQuota: config.dockerCpuQuota, dockerHardening, processCgroups: config.processCgroups, workDir, clock, logger });
   const [region, zone] = config.domain?.split('/') ?? [];
-  const agent = new Agent({
+  // The composition (./composition/agent.ts): loading it checks the modules file; resolving builds
+  // the containerizer (with the loaded modules around it) and the agent.
+  const container = agentContainer(config, {
     master: config.master,
     hostname: config.hostname,
     resources: agentResources(config.resources),
     attributes: parseAttributes(config.attributes),
     workDir,
     clock,
-    containerizer,
     recover: config.recover,
     allowedHostPaths: splitList(config.allowedHostPaths),
     taskUser: config.taskUser,
@@ -76,6 +76,12 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     },
     logger,
   });
+  const modulesStop = container.get(ModulesStop);
+  const agent = await container.getAsync(AgentDaemon).catch((err: unknown) => {
+    modulesStop.abort();
+    throw err;
+  });
+  const containerizer = agent.containerizer;
   metrics.setStatsSource(agentStatsSource(agent));
   // Bind before starting the agent: a taken port fails the start before any master or task is touched.
   const server = await startHttpServer({
@@ -94,6 +100,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     await agent.start();
   } catch (err) {
     await closeHttp();
+    modulesStop.abort();
     throw err;
   }
   const blocked = (process.getuid?.() ?? 0) === 0 ? unreachableAbove(workDir) : undefined;
@@ -106,7 +113,7 @@ export async function runAgent(config: AgentConfig, logger: Logger, onShutdown: 
     http: server,
     stop: (opts = {}) => {
       shuttingDown = true;
-      stopped ??= closeHttp().then(() => agent.stop(opts));
+      stopped ??= closeHttp().then(() => agent.stop(opts)).finally(() => modulesStop.abort());
       return stopped;
     },
   };

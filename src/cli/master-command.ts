@@ -1,20 +1,14 @@
-import * as path from 'node:path';
-import { channelCredentials, loadTls, serverCredentials } from '../common/tls';
+import { channelCredentials, loadTls } from '../common/tls';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
-import { loadAuth } from '../common/auth';
 import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
 import { dashboardAssets } from '../master/dashboard-assets';
-import { parseMinAllocatable, type MasterConfig } from '../master/config';
-import { MasterDaemon } from '../master/daemon';
+import type { MasterConfig } from '../master/config';
+import type { MasterDaemon } from '../master/daemon';
+import type { AuthSetup } from '../common/auth';
 import { startHttpServer } from '../common/http-server';
-import { MasterMetrics, metricKey } from '../master/metrics';
-import { FileRegistry } from '../master/registry/file-registry';
-import { SoloLeadership } from '../master/registry/solo-election';
-import type { BusEvent } from '../master/event-bus';
-import type { LeaderElection, Registry } from '../master/registry/registry';
-import { RandomSorter } from '../allocator/random-sorter';
-import type { SorterFactory } from '../allocator/sorter';
+import { ModulesStop } from './composition/extensions';
+import { masterContainer, MasterAuth, MasterDaemonId, MasterMetricsId, MasterRegistryParts } from './composition/master';
 import { packageVersion } from './version';
 
 /** A started master, as {@link startMaster} returns it. */
@@ -35,63 +29,25 @@ export async function runMaster(config: MasterConfig, logger: Logger): Promise<(
 /** Builds every part of a master from the config and starts them (also used by `berth dev`). */
 export async function startMaster(config: MasterConfig, logger: Logger): Promise<RunningMaster> {
   const clock = new SystemClock();
-  const metrics = new MasterMetrics();
-  const { authenticator, authorizer } = loadAuth(config.auth, logger);
   const tls = loadTls(config.tls, 'tls', 'server');
-  const closers: (() => Promise<void>)[] = [];
-  let election: LeaderElection;
-  let openRegistry: (term: number) => Promise<Registry>;
-  let publishEvent: ((event: BusEvent) => void) | undefined;
   const httpAddress = `${config.http.host}:${config.http.port}`;
-  if (config.registry.kind === 'nats') {
-    // NATS's client and the JetStream parts load only for a master that uses them.
-    const nats = await (require('./master-nats') as typeof import('./master-nats')).natsParts(config, logger, clock, httpAddress);
-    closers.push(...nats.closers);
-    ({ election, openRegistry, publishEvent } = nats);
-  } else {
-    election = new SoloLeadership();
-    openRegistry = async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') });
+  // The composition (./composition/master.ts): loading it checks the modules file; resolving reads
+  // the auth files, opens the registry side (NATS when configured) and builds the daemon.
+  const container = masterContainer(config, { clock, logger, tls, httpAddress });
+  const modulesStop = container.get(ModulesStop);
+  const closers: (() => Promise<void>)[] = [async () => modulesStop.abort()];
+  let built: { auth: AuthSetup; daemon: MasterDaemon };
+  try {
+    // Auth first: a bad tokens or ACLs file, or a module's, stops the master before NATS is dialled.
+    const auth = await container.getAsync(MasterAuth);
+    closers.unshift(...(await container.getAsync(MasterRegistryParts)).closers);
+    built = { auth, daemon: await container.getAsync(MasterDaemonId) };
+  } catch (err) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw err;
   }
-  const sorter = (kind: 'drf' | 'random'): SorterFactory | undefined => (kind === 'random' ? (pool, random) => new RandomSorter(pool, random) : undefined);
-  const daemon = new MasterDaemon({
-    core: {
-      masterId: config.masterId,
-      version: packageVersion(),
-      allocationIntervalMs: config.allocationIntervalMs,
-      offerTimeoutMs: config.offerTimeoutMs,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      agentPingTimeoutMs: config.agentPingTimeoutMs,
-      maxAgentPingTimeouts: config.maxAgentPingTimeouts,
-      agentReregisterTimeoutMs: config.agentReregisterTimeoutMs,
-      maxCompletedTasksPerFramework: config.maxCompletedTasksPerFramework,
-      maxCompletedFrameworks: config.maxCompletedFrameworks,
-      maxPendingReconciliationsPerFramework: config.maxPendingReconciliationsPerFramework,
-      defaultFailoverTimeoutMs: config.frameworkFailoverTimeoutDefaultMs,
-      maxFrameworkBufferBytes: config.maxFrameworkBufferBytes,
-      region: config.region,
-      zone: config.zone,
-      httpAddress,
-    },
-    grpcHost: config.grpc.host,
-    grpcPort: config.grpc.port,
-    grpcCredentials: serverCredentials(tls),
-    maxMessageBytes: config.maxMessageBytes,
-    allocator: {
-      minAllocatableResources: parseMinAllocatable(config.minAllocatableResources),
-      fairnessExcludedResourceNames: config.fairnessExcludedResourceNames,
-      roleSorter: sorter(config.roleSorter),
-      frameworkSorter: sorter(config.frameworkSorter),
-    },
-    clock,
-    logger,
-    metrics,
-    election,
-    openRegistry,
-    publishEvent,
-    authenticate: authenticator === undefined ? undefined : (md, certificate) => authenticator.authenticate(md, certificate),
-    authorizer,
-    metricsSnapshot: async () => (await metrics.snapshot()).map((s) => ({ name: metricKey(s), value: s.value })),
-  });
+  const { daemon, auth: { authenticator, authorizer } } = built;
+  const metrics = container.get(MasterMetricsId);
   const assets = dashboardAssets(); // before starting anything: a broken install fails here
   await daemon.start();
   // The dashboard: static files, vendored libraries, and /api/* read in-process from the daemon.

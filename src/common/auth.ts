@@ -177,8 +177,19 @@ export interface AclRule {
   readonly users?: readonly string[];
 }
 
-/** Decides whether a principal may perform an action on an object; see the file comment for the rules. */
-export class Authorizer {
+/**
+ * What decides whether a principal may do an action on an object: the contract of the `authorizer`
+ * extension point (docs/modules.md). Called synchronously on the request path of every authorized
+ * call (subscribe, launch, operator calls, reads): it must answer from memory, never block, and give
+ * the same answer for the same question until its policy changes.
+ */
+export interface AccessPolicy {
+  /** Whether `principal` may do `action` on `object` (for run_task: in role `object` as Unix user `user`). */
+  allowed(principal: Principal | undefined, action: AuthAction, object?: string, user?: string): boolean;
+}
+
+/** The built-in authorizer: the ACLs file's rules; see the file comment for how they decide. */
+export class Authorizer implements AccessPolicy {
   constructor(private readonly rules: readonly AclRule[]) {}
 
   /**
@@ -302,7 +313,7 @@ export function loadAclsFile(file: string): Authorizer {
 /** Authentication and authorization as configured; both undefined when `auth.enabled` is false. */
 export interface AuthSetup {
   readonly authenticator?: Authenticator;
-  readonly authorizer?: Authorizer;
+  readonly authorizer?: AccessPolicy;
 }
 
 /**

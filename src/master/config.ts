@@ -147,6 +147,12 @@ export const masterConfigSchema = z
      * is the caller's principal (mutual TLS). See `src/common/tls.ts`.
      */
     tls: tlsSettingsSchema.prefault({}),
+    /**
+     * Modules file (YAML or JSON): third-party modules for the master's extension points, each a package
+     * name or path with its options (docs/modules.md). A module that cannot be loaded, or refuses its
+     * options, stops the master with exit 78. @default none
+     */
+    modules: z.string().min(1).optional().describe('modules file (YAML or JSON) to load at start'),
     /** Log level. @default 'info' */
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
   })

@@ -7,11 +7,12 @@ import type { Logger } from '../common/logging';
 import { agentLinkService, operatorService, schedulerService } from '../common/rpc/proto';
 import { startGrpcServer, type GrpcServerHandle } from '../common/rpc/server';
 import { AgentApi } from './agent-api';
-import type { Authorizer } from '../common/auth';
+import type { AccessPolicy } from '../common/auth';
 import { MasterError } from './errors';
 import type { BusEvent } from './event-bus';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
-import { describeMaster, MasterCore, type MasterCoreOptions } from './master-core';
+import { describeMaster, MasterCore, type MasterCoreDeps, type MasterCoreOptions } from './master-core';
+import type { AllocatorFactory } from './extensions';
 import type { MasterMetrics } from './metrics';
 import { operatorHandlers, type MasterStatus } from './operator-api';
 import type { LeaderElection, LeaderInfo, Registry } from './registry/registry';
@@ -33,6 +34,10 @@ export interface MasterDaemonOptions {
   /** Transport security of the gRPC server. @default plaintext */
   readonly grpcCredentials?: grpc.ServerCredentials;
   readonly allocator?: Omit<HierarchicalAllocatorOptions, 'region'>;
+  /** Builds each term's allocator from `allocator` (the `allocator` extension point). @default the hierarchical allocator */
+  readonly createAllocator?: AllocatorFactory;
+  /** The `taskLabelDecorator` hooks, run on every task launched. @default none */
+  readonly taskLabelDecorators?: MasterCoreDeps['taskLabelDecorators'];
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics?: MasterMetrics;
@@ -41,7 +46,7 @@ export interface MasterDaemonOptions {
   readonly openRegistry: (term: number) => Promise<Registry>;
   /** Undefined: authentication disabled (explicitly configured so). */
   readonly authenticate?: Authenticate;
-  readonly authorizer?: Authorizer;
+  readonly authorizer?: AccessPolicy;
   /** Receives every cluster event while this master leads (the NATS mirror). @default none */
   readonly publishEvent?: (event: BusEvent) => void;
   /** Metrics as name/value pairs for the operator API. @default none */
@@ -224,7 +229,8 @@ export class MasterDaemon {
   }
 
   private newCore(term: number, registry: Registry): MasterCore {
-    const allocator = new HierarchicalAllocator({ ...this.options.allocator, region: this.options.core.region });
+    const options = { ...this.options.allocator, region: this.options.core.region };
+    const allocator = this.options.createAllocator?.(options) ?? new HierarchicalAllocator(options);
     const core: MasterCore = new MasterCore(
       { ...this.options.core, grpcAddress: this.server!.address, processStartedAt: this.startedAt },
       {
@@ -234,6 +240,7 @@ export class MasterDaemon {
         logger: this.options.logger.child({ term }),
         metrics: this.options.metrics,
         authorizer: this.options.authorizer,
+        taskLabelDecorators: this.options.taskLabelDecorators,
         // Only this term's core may depose: a late fenced write of an older core must not.
         onDeposed: (reason) => this.queue(() => (this.current === core ? this.standBy(reason) : Promise.resolve())),
       },

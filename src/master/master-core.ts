@@ -6,7 +6,8 @@ import type { Logger } from '../common/logging';
 import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { AgentManager } from './agent-manager';
 import { MaintenanceManager } from './maintenance';
-import type { AuthAction, Authorizer, Principal } from '../common/auth';
+import type { AccessPolicy, AuthAction, Principal } from '../common/auth';
+import type { TaskLabelDecorator } from './extensions';
 import type { ClusterEventKind } from './event-bus';
 import { EventBus } from './event-bus';
 import { FrameworkManager } from './framework-manager';
@@ -33,7 +34,9 @@ export interface MasterCoreDeps {
   readonly logger: Logger;
   readonly metrics?: MasterMetrics;
   /** Undefined: authorization disabled (explicitly configured so). */
-  readonly authorizer?: Authorizer;
+  readonly authorizer?: AccessPolicy;
+  /** Hooks run on every task launched (docs/modules.md). @default none */
+  readonly taskLabelDecorators?: readonly { readonly name: string; readonly impl: TaskLabelDecorator }[];
   /** Called when a registry write was fenced: another master leads; this one must step down. */
   readonly onDeposed?: (reason: string) => void;
 }
@@ -63,7 +66,8 @@ export class MasterCore {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly metrics: MasterMetrics | undefined;
-  readonly authorizer: Authorizer | undefined;
+  readonly authorizer: AccessPolicy | undefined;
+  readonly taskLabelDecorators: NonNullable<MasterCoreDeps['taskLabelDecorators']>;
   readonly startedAt: number;
   readonly maintenance: MaintenanceManager;
   private allocationTimer: TimerHandle | undefined;
@@ -86,6 +90,7 @@ export class MasterCore {
     this.logger = deps.logger;
     this.metrics = deps.metrics;
     this.authorizer = deps.authorizer;
+    this.taskLabelDecorators = deps.taskLabelDecorators ?? [];
     this.startedAt = deps.clock.now();
     this.bus = new EventBus(options.maxBufferedEvents ?? 10_000);
     this.epoch = `${options.masterId}@${this.startedAt}/${randomUUID().slice(0, 8)}`;

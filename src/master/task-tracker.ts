@@ -54,7 +54,8 @@ export class TaskTracker implements TasksPort {
   }
 
   /** Records a launched task (TASK_STAGING) and sends it to its agent. */
-  launch(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources): TaskEntry {
+  launch(fw: FrameworkEntry, agent: AgentEntry, given: TaskInfo__Output, role: string, resources: Resources): TaskEntry {
+    const task = this.core.taskLabelDecorators.length === 0 ? given : decorated(this.core.taskLabelDecorators, fw, agent, given, role);
     const entry = this.track(fw, agent, task, role, resources, 'TASK_STAGING');
     agent.sink!.send({ type: 'RUN_TASK', run_task: { framework_info: this.frameworkInfoFor(fw, agent), task: { ...task, agent_id: { value: agent.id } }, role } });
     this.core.metrics?.tasksLaunched.inc();
@@ -63,6 +64,8 @@ export class TaskTracker implements TasksPort {
 
   /** Records a task group (all TASK_STAGING) and sends it to its agent in one message, atomically. */
   launchGroup(fw: FrameworkEntry, agent: AgentEntry, role: string, tasks: readonly { task: TaskInfo__Output; resources: Resources }[]): void {
+    const decorators = this.core.taskLabelDecorators;
+    if (decorators.length > 0) tasks = tasks.map((t) => ({ ...t, task: decorated(decorators, fw, agent, t.task, role) }));
     for (const t of tasks) this.track(fw, agent, t.task, role, t.resources, 'TASK_STAGING');
     agent.sink!.send({
       type: 'RUN_TASK_GROUP',
@@ -416,4 +419,14 @@ function withoutSecrets<C extends { environment?: { variables?: { secret?: boole
 function sameUuid(a: Uint8Array | string | null | undefined, b: Uint8Array | string | null | undefined): boolean {
   if (a === undefined || a === null || b === undefined || b === null || a.length === 0) return false;
   return Buffer.from(a as Uint8Array).equals(Buffer.from(b as Uint8Array));
+}
+
+/** The task with the labels the master's task-label decorators add (a decorator's label wins over the task's). */
+function decorated(decorators: MasterCore['taskLabelDecorators'], fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string): TaskInfo__Output {
+  const labels = new Map((task.labels?.labels ?? []).map((l) => [l.key, l.value] as const));
+  for (const d of decorators) {
+    const added = d.impl.decorate({ task, frameworkId: fw.id, principal: fw.info.principal, role, agentId: agent.id });
+    for (const [key, value] of Object.entries(added ?? {})) labels.set(key, value);
+  }
+  return { ...task, labels: { labels: [...labels].map(([key, value]) => ({ key, value })) } };
 }

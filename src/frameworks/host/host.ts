@@ -13,7 +13,7 @@
  * 78): a plugin module that cannot be found or exports no factory, and a plugin whose factory refuses
  * its options (a ValidationError) the first time it is created.
  */
-import { Authorizer, type Authenticator } from '../../common/auth';
+import { Authorizer, type AccessPolicy, type Authenticator } from '../../common/auth';
 import { ConfigError } from '../../common/config';
 import { isValidationError } from '../../common/wire/problems';
 import { callCertificatePrincipal, serverCredentials, type TlsMaterial } from '../../common/tls';
@@ -66,7 +66,7 @@ export interface FrameworkHostOptions {
    */
   readonly authenticator?: Authenticator;
   /** What they may do (ACL actions view_app, manage_app, view_job, manage_job). @default every rule-less action denied but viewing */
-  readonly authorizer?: Authorizer;
+  readonly authorizer?: AccessPolicy;
   /** First restart delay of a failing plugin. @default 1000 */
   readonly restartMinMs?: number;
   /** Cap of the restart delay. @default 60_000 */
@@ -148,7 +148,7 @@ export class FrameworkHost {
   private readonly served = new Map<string, Running>();
   private stopped = false;
   /** Decides the calls to the plugins' APIs (no ACLs file: only viewing is allowed). */
-  private readonly apiAuthorizer: Authorizer;
+  private readonly apiAuthorizer: AccessPolicy;
 
   constructor(private readonly options: FrameworkHostOptions) {
     this.logger = (options.logger ?? nullLogger).child({ component: 'framework-host' });

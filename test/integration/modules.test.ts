@@ -1,0 +1,97 @@
+/**
+ * The two example modules end to end, each through a modules file given to a real daemon: the
+ * rotating container logger on an agent (`runAgent`, process containerizer) and the policy
+ * authorizer with hot reload on a master (`startMaster`, bearer tokens). And a module whose options
+ * are invalid stops `berth agent` with exit 78 naming the module and the field.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { agentConfigSchema } from '../../src/agent/config';
+import { memoryLogger } from '../../src/common/logging';
+import { masterConfigSchema } from '../../src/master/config';
+import { runAgent, type RunningAgent } from '../../src/cli/agent-command';
+import { startMaster, type RunningMaster } from '../../src/cli/master-command';
+import { AgentFixture, until } from '../support/agent-fixture';
+import { TestScheduler } from '../support/master-harness';
+import { runBerthToExit } from '../support/master-process';
+
+const EXAMPLES = path.join(__dirname, '..', '..', 'examples', 'modules');
+
+describe('modules loaded from a modules file', () => {
+  let dir: string;
+  const write = (name: string, text: string): string => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, text, { mode: 0o600 });
+    return f;
+  };
+  beforeAll(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-modules-e2e-'))));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  describe('rotating-logger on an agent', () => {
+    let fixture: AgentFixture;
+    let agent: RunningAgent | undefined;
+    afterAll(async () => {
+      await agent?.stop({ killTasks: true });
+      await fixture?.close();
+    });
+
+    test("a task's stdout is rotated by size, keeping `keep` copies", async () => {
+      fixture = await AgentFixture.start('modules-logger');
+      const modules = write('logger.yaml', `modules:\n  - module: ${path.join(EXAMPLES, 'rotating-logger.js')}\n    options: { maxBytes: 2000, keep: 2, checkEveryMs: 20 }\n`);
+      const config = agentConfigSchema.parse({ master: fixture.master.address, hostname: 'localhost', workDir: fixture.workDir, containerizers: 'process', processCgroups: false, resources: fixture.resources, http: { port: 0 }, modules });
+      agent = await runAgent(config, memoryLogger('warn'), () => undefined);
+      await agent.agent.whenRegistered();
+      // ~20 KB written in bursts (each burst ~1.3 KB), with pauses the logger's checks fall into.
+      await fixture.launch({ taskId: 'chatty', command: 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo "burst-$i line-$j ......................................................"; done; sleep 0.1; done' });
+      await fixture.expectStates('chatty', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
+      const sandbox = fixture.sandboxOf('chatty');
+      await until(() => fs.existsSync(path.join(sandbox, 'stdout.2')), 'two rotated copies');
+      const size = (f: string) => fs.statSync(path.join(sandbox, f)).size;
+      expect(size('stdout')).toBeLessThanOrEqual(2000 + 1400);
+      expect(size('stdout.1')).toBeGreaterThan(2000);
+      expect(fs.existsSync(path.join(sandbox, 'stdout.3'))).toBe(false);
+      // The newest lines are in the live file or the first copy, in order: nothing was reordered.
+      const tail = fs.readFileSync(path.join(sandbox, 'stdout.1'), 'utf8') + fs.readFileSync(path.join(sandbox, 'stdout'), 'utf8');
+      expect(tail.trimEnd().split('\n').pop()).toMatch(/^burst-15 line-20 /);
+    });
+  });
+
+  describe('policy-authorizer on a master', () => {
+    let master: RunningMaster | undefined;
+    const schedulers: TestScheduler[] = [];
+    afterAll(async () => {
+      for (const s of schedulers) s.close();
+      await master?.stop();
+    });
+
+    test('wildcard rules decide, and an edited policy file applies without a restart', async () => {
+      const TOKEN = 'ci-one-token-0123456789';
+      const tokens = write('tokens.yaml', `principals:\n  - name: ci-1\n    token: ${TOKEN}\n`);
+      const policy = write('policy.yaml', 'allow:\n  - { principal: "ci-*", action: register_framework, object: "build/*" }\n');
+      const modules = write('authz.yaml', `modules:\n  - module: ${path.join(EXAMPLES, 'policy-authorizer.js')}\n    options: { policyFile: ${policy}, checkEveryMs: 20 }\n`);
+      const config = masterConfigSchema.parse({ grpc: { port: 0 }, http: { port: 0 }, workDir: path.join(dir, 'master'), auth: { enabled: true, tokensFile: tokens }, modules });
+      master = await startMaster(config, memoryLogger('warn'));
+      const md = new grpc.Metadata();
+      md.set('authorization', `Bearer ${TOKEN}`);
+      const subscribe = async (role: string) => {
+        const s = await TestScheduler.subscribe(master!.grpcAddress, { name: `fw-${role}`, roles: [role], principal: 'ci-1' }, { metadata: md });
+        schedulers.push(s);
+        return s;
+      };
+      await expect(subscribe('build/nightly')).resolves.toBeDefined();
+      await expect(subscribe('prod')).rejects.toThrow('framework_info.roles: principal "ci-1" may not register in role "prod"');
+      // Same size, other content: the reload must not rely on the size alone.
+      fs.writeFileSync(policy, 'allow:\n  - { principal: "ci-*", action: register_framework, object: "pro*" }\n');
+      await until(async () => subscribe('prod').then(() => true, () => false), 'the reloaded policy to allow prod');
+      await expect(subscribe('build/nightly')).rejects.toThrow('framework_info.roles: principal "ci-1" may not register in role "build/nightly"');
+    });
+  });
+
+  test('a module with invalid options stops berth agent with exit 78, naming module and field', async () => {
+    const modules = write('bad.yaml', `modules:\n  - module: ${path.join(EXAMPLES, 'rotating-logger.js')}\n    options: { keep: 0 }\n`);
+    const r = await runBerthToExit(['agent', '--master', '127.0.0.1:1', '--http-port', '0', '--work-dir', path.join(dir, 'agent'), '--containerizers', 'process', '--modules', modules]);
+    expect([r.code, r.stderr]).toEqual([78, `berth agent: invalid configuration:\n  modules[0].options.keep: module "rotating-logger": must be an integer of at least 1, got 0 (in file ${modules}, named by modules)\n`]);
+  });
+});
