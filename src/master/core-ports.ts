@@ -6,7 +6,7 @@
  * it, so none of them imports another or the core.
  */
 import type { Allocator } from '../allocator/allocator';
-import type { AuthAction, Authorizer, Principal } from '../common/auth';
+import type { AccessPolicy, AuthAction, Principal } from '../common/auth';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logging';
 import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
@@ -18,6 +18,7 @@ import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import type { Resources } from '../common/resources';
 import type { CompletedFrameworks } from './completed-frameworks';
 import type { ClusterEventKind } from './event-bus';
+import type { TaskLabelDecorator } from './extensions';
 import type { MasterMetrics } from './metrics';
 import type { AgentEntry, FrameworkEntry, OfferEntry, TaskEntry } from './model';
 import type { PendingReconciliations } from './pending-reconciliations';
@@ -78,7 +79,7 @@ export interface CoreServices {
   readonly options: MasterCoreOptions;
   readonly agents: Map<string, AgentEntry>;
   readonly frameworks: Map<string, FrameworkEntry>;
-  readonly authorizer: Authorizer | undefined;
+  readonly authorizer: AccessPolicy | undefined;
   /** A cluster event (Watch, the NATS mirror). */
   publish(kind: ClusterEventKind, payload: Record<string, unknown>): void;
   /** Queues registry changes; settles when they are durable. */
@@ -90,6 +91,9 @@ export interface CoreServices {
   masterInfo(): MasterInfo;
   allowed(principal: Principal | undefined, action: AuthAction, object?: string, user?: string): boolean;
 }
+
+/** The task-label hooks (docs/modules.md), run on every task launched, in order. */
+export type TaskLabelDecorators = readonly { readonly name: string; readonly impl: TaskLabelDecorator }[];
 
 /** The offer book, as the other managers use it. */
 export interface OffersPort {

@@ -7,7 +7,6 @@ import type { MasterInfo } from '../generated/berth/v1/MasterInfo';
 import { AgentManager } from './agent-manager';
 import { MaintenanceManager } from './maintenance';
 import type { AccessPolicy, AuthAction, Principal } from '../common/auth';
-import type { TaskLabelDecorator } from './extensions';
 import type { ClusterEventKind } from './event-bus';
 import { EventBus } from './event-bus';
 import { FrameworkManager } from './framework-manager';
@@ -20,7 +19,7 @@ import { RegistryFencedError } from './registry/registry';
 import { status as Status } from '@grpc/grpc-js';
 import { MasterError } from './errors';
 import { TaskTracker } from './task-tracker';
-import type { MasterCoreOptions } from './core-ports';
+import type { MasterCoreOptions, TaskLabelDecorators } from './core-ports';
 import { agentDescription } from './agent-description';
 
 export type { MasterCoreOptions } from './core-ports';
@@ -36,7 +35,7 @@ export interface MasterCoreDeps {
   /** Undefined: authorization disabled (explicitly configured so). */
   readonly authorizer?: AccessPolicy;
   /** Hooks run on every task launched (docs/modules.md). @default none */
-  readonly taskLabelDecorators?: readonly { readonly name: string; readonly impl: TaskLabelDecorator }[];
+  readonly taskLabelDecorators?: TaskLabelDecorators;
   /** Called when a registry write was fenced: another master leads; this one must step down. */
   readonly onDeposed?: (reason: string) => void;
 }

@@ -6,7 +6,7 @@ import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskStatus';
 import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
-import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TasksPort } from './core-ports';
+import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TasksPort } from './core-ports';
 import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
@@ -27,6 +27,7 @@ export type { StatusReason } from './core-ports';
 export type TaskTrackerCore = CoreServices & {
   readonly frameworkManager: Pick<FrameworksPort, 'isRemoved' | 'completed'>;
   readonly agentManager: Pick<AgentsPort, 'checkDrained'>;
+  readonly taskLabelDecorators: TaskLabelDecorators;
 };
 
 /**
@@ -422,7 +423,7 @@ function sameUuid(a: Uint8Array | string | null | undefined, b: Uint8Array | str
 }
 
 /** The task with the labels the master's task-label decorators add (a decorator's label wins over the task's). */
-function decorated(decorators: MasterCore['taskLabelDecorators'], fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string): TaskInfo__Output {
+function decorated(decorators: TaskLabelDecorators, fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string): TaskInfo__Output {
   const labels = new Map((task.labels?.labels ?? []).map((l) => [l.key, l.value] as const));
   for (const d of decorators) {
     const added = d.impl.decorate({ task, frameworkId: fw.id, principal: fw.info.principal, role, agentId: agent.id });
