@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { loadAuth } from '../common/auth';
 import { natsAuthOptions } from '../common/nats-auth';
 import { loadTls } from '../common/tls';
-import { configToken } from '../common/config';
+import { ConfigError, configToken } from '../common/config';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
 import { pluginName, type FrameworksConfig } from '../frameworks/host/config';
@@ -13,6 +13,16 @@ import { FileKeyValueStore, NatsKeyValueStore, type KeyValueStore } from '../fra
 export async function runFrameworks(config: FrameworksConfig, logger: Logger): Promise<() => Promise<void>> {
   const running = await startFrameworks(config, logger);
   return () => running.stop();
+}
+
+/** A plugin's own token (`pluginTokenFiles.<name>`); a file that cannot be read is a configuration error naming it. */
+function pluginToken(name: string, tokenFile: string): string {
+  try {
+    return configToken({ tokenFile })!; // a tokenFile given: a token or a ConfigError
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(err.problems.map((p) => ({ path: `pluginTokenFiles.${name}`, message: p.message.replace(/^tokenFile:/, `pluginTokenFiles.${name}:`) })));
+  }
 }
 
 /** Builds the store and the host with its plugins, and serves their APIs (also used by `berth dev`). */
@@ -33,10 +43,16 @@ export async function startFrameworks(config: FrameworksConfig, logger: Logger):
     closeStore = () => files.close();
   }
   const options = JSON.parse(config.pluginOptions) as Record<string, Record<string, unknown>>;
+  const tokenFiles = JSON.parse(config.pluginTokenFiles) as Record<string, string>;
+  const tokens = new Map(Object.entries(tokenFiles).map(([name, tokenFile]) => [name, pluginToken(name, tokenFile)]));
   const host = new FrameworkHost({
     masters: config.masters,
     token: configToken(config),
-    plugins: config.plugins.map((module) => ({ name: pluginName(module), module, options: options[pluginName(module)] ?? {} })),
+    plugins: config.plugins.map((module) => {
+      const name = pluginName(module);
+      const token = tokens.get(name);
+      return { name, module, options: options[name] ?? {}, ...(token !== undefined ? { token } : {}) };
+    }),
     store,
     clock: new SystemClock(),
     grpc: { host: config.grpc.host, port: config.grpc.port },

@@ -68,4 +68,13 @@ describe('a daemon with a bad configuration exits 78 and says why', () => {
     expect(options.code).toBe(78);
     expect(options.stderr).toMatch(/^berth frameworks: invalid configuration:\n {2}pluginOptions\.jobs: plugin "jobs" refuses its options: options\.historySize: .*, got 0\n {2}pluginOptions\.jobs: plugin "jobs" refuses its options: options: unknown option\(s\) colour\n$/);
   });
+
+  test('a plugin token file for no such plugin, or one that cannot be read, stops the framework host naming it', async () => {
+    const unknown = await frameworks('--auth-enabled', 'false', '--plugins', 'jobs', '--plugin-token-files', '{"reports": "/etc/berth/reports.token"}');
+    expect([unknown.code, unknown.stderr]).toEqual([78, expect.stringContaining('pluginTokenFiles: reports: no such plugin (plugins: jobs)')]);
+    const unreadable = await frameworks('--auth-enabled', 'false', '--plugins', 'jobs', '--plugin-token-files', JSON.stringify({ jobs: path.join(dir, 'no-such.token') }));
+    expect([unreadable.code, unreadable.stderr]).toEqual([78, expect.stringContaining(`pluginTokenFiles.jobs: cannot read ${path.join(dir, 'no-such.token')}: ENOENT`)]);
+    const notJson = await frameworks('--auth-enabled', 'false', '--plugin-token-files', '{jobs');
+    expect([notJson.code, notJson.stderr]).toEqual([78, expect.stringContaining('pluginTokenFiles: must be JSON')]);
+  });
 });

@@ -29,6 +29,29 @@ export const frameworksConfigSchema = z.strictObject({
       }
     })
     .describe('options per plugin, JSON: {"name": {...}}'),
+  /**
+   * A token file per plugin name, as JSON (`{"jobs": "/etc/berth/jobs.token"}`): that plugin
+   * subscribes to the masters with its own token, as its own principal; the others use `token` /
+   * `tokenFile`. @default {}
+   */
+  pluginTokenFiles: z.string().default('{}')
+    .superRefine((text, ctx) => {
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `must be JSON: ${(e as Error).message}` });
+        return;
+      }
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of plugin name → token file path' });
+        return;
+      }
+      for (const [name, file] of Object.entries(v)) {
+        if (typeof file !== 'string' || file === '') ctx.addIssue({ code: 'custom', message: `${name}: must be the path of a token file, got ${JSON.stringify(file)}` });
+      }
+    })
+    .describe('a token file per plugin, JSON: {"name": "/path/to/token"}'),
   grpc: z.strictObject({
     /** Address of the plugins' gRPC APIs (berth.v1.Services, berth.v1.Jobs …). @default '127.0.0.1' */
     host: z.string().min(1).default('127.0.0.1').describe('gRPC listen address of the plugin APIs'),
@@ -72,6 +95,18 @@ export const frameworksConfigSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['nats', 'servers'], message: 'must list at least one NATS URL when store is "nats" (--nats-servers, BERTH_NATS_SERVERS)' });
   }
   if (c?.token !== undefined && c?.tokenFile !== undefined) ctx.addIssue({ code: 'custom', path: ['tokenFile'], message: 'give token or tokenFile, not both' });
+  if (Array.isArray(c?.plugins) && typeof c?.pluginTokenFiles === 'string') {
+    let files: unknown;
+    try {
+      files = JSON.parse(c.pluginTokenFiles);
+    } catch {
+      return; // reported on the field itself
+    }
+    const names = new Set(c.plugins.map(pluginName));
+    for (const name of Object.keys((files ?? {}) as object)) {
+      if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['pluginTokenFiles'], message: `${name}: no such plugin (plugins: ${[...names].join(', ')})` });
+    }
+  }
 });
 
 export type FrameworksConfig = z.output<typeof frameworksConfigSchema>;

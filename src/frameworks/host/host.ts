@@ -45,6 +45,11 @@ export interface PluginSpec {
   /** A built-in name, a module path (relative to the working directory) or a package name. */
   readonly module: string;
   readonly options?: Readonly<Record<string, unknown>>;
+  /**
+   * The plugin's own bearer token toward the masters, so that each plugin is its own principal (its
+   * own ACLs, quota and roles there). @default the host's `token`
+   */
+  readonly token?: string;
 }
 
 export interface FrameworkHostOptions {
@@ -270,12 +275,15 @@ export class FrameworkHost {
     const logger = this.logger.child({ plugin: p.spec.name });
     // The driver does not exist before the framework: the context's scheduler forwards to it.
     const scheduler = forwardingScheduler(() => p.driver, () => this.tornDown(p, generation));
+    const token = p.spec.token ?? this.options.token;
+    const principal = token === undefined ? undefined : this.options.authenticator?.authenticate({ authorization: `Bearer ${token}` })?.name;
     const context: FrameworkContext = {
       clock: this.options.clock,
       logger,
       store: new PrefixedStore(this.options.store, `plugins/${p.spec.name}/`),
       scheduler,
       options: p.spec.options ?? {},
+      ...(principal !== undefined ? { principal } : {}),
     };
     try {
       const framework = await p.factory!(context);
@@ -291,7 +299,7 @@ export class FrameworkHost {
         framework: p.framework,
         clock: this.options.clock,
         store: context.store,
-        token: this.options.token,
+        token,
         ...(this.options.tls?.client !== undefined ? { tls: this.options.tls.client } : {}),
         backoffMinMs: this.options.driverBackoffMinMs,
         logger,

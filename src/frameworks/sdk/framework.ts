@@ -81,6 +81,12 @@ export interface FrameworkContext {
   readonly scheduler: SchedulerApi;
   /** Plugin options from the host's configuration (`frameworks.<name>.options`), as given. */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The principal this plugin subscribes as: the name its token (`pluginTokenFiles.<name>`, else the
+   * host's token) has in the host's tokens file. Undefined when the host runs without authentication
+   * or the token is not in its file (the master still decides who it is).
+   */
+  readonly principal?: string;
 }
 
 /** How a subscription went. */
