@@ -69,7 +69,7 @@ class DaemonCommand extends Command {
   }
 }
 
-const configProblems = (err: { problems: readonly { message: string }[] }): string => err.problems.map((p) => `  ${p.message}`).join('\n');
+export const configProblems = (err: { problems: readonly { message: string }[] }): string => err.problems.map((p) => `  ${p.message}`).join('\n');
 
 /**
  * Registers a daemon command: config from flags, `BERTH_*` env and a file (every bad value listed

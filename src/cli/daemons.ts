@@ -6,7 +6,8 @@
  */
 import type { Command } from 'commander';
 import type { CliOutput } from './io';
-import { registerDaemonCommand } from './daemon-command';
+import { configProblems, registerDaemonCommand } from './daemon-command';
+import { CliExit } from './io';
 import { cliCommand, packagePath } from './invocation';
 
 export function registerMasterCommand(program: Command, out: CliOutput): void {
@@ -99,13 +100,20 @@ export function registerDevCommand(program: Command, out: CliOutput): void {
     .option('--plugin-options <json>', 'options per plugin name, JSON', '{}')
     .option('--containerizers <kind>', 'auto (Docker when an engine answers), docker,process, docker or process', 'auto')
     .option('--resources <text>', 'the agent\'s resources (default: detected)')
+    .option('--modules <file>', 'modules file (YAML or JSON) for the master\'s and the agent\'s extension points (docs/modules.md)')
     .option('--log-level <level>', 'error, warn, info or debug', 'warn')
     .addHelpText('after', '\nExamples:\n  berth dev\n  berth dev --plugins ./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 3}}\'\n  berth dev --containerizers process --work-dir /tmp/berth-dev')
     .action(async (opts: import('./dev-command').DevOptions) => {
       const { DevUsageError, startDev } = require('./dev-command') as typeof import('./dev-command');
       const level = opts.logLevel as 'error' | 'warn' | 'info' | 'debug';
       if (!['error', 'warn', 'info', 'debug'].includes(level)) throw new DevUsageError(`--log-level must be error, warn, info or debug, got "${opts.logLevel}"`);
-      const cluster = await startDev(opts, level);
+      const { ConfigError, CONFIG_EXIT_CODE } = require('../common/config') as typeof import('../common/config');
+      const cluster = await startDev(opts, level).catch((err: unknown) => {
+        // A bad file it was given (the modules file, a plugin's options): exit 78, as the daemons.
+        if (!(err instanceof ConfigError)) throw err;
+        out.stderr(`berth dev: invalid configuration:\n${configProblems(err)}\n`);
+        throw new CliExit(CONFIG_EXIT_CODE);
+      });
       out.stdout(devBanner(cluster));
       await new Promise<void>((resolve) => {
         const stop = (): void => {

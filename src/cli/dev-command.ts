@@ -30,6 +30,8 @@ export interface DevOptions {
   pluginOptions: string;
   containerizers: string;
   resources?: string;
+  /** One modules file for the master and the agent: each loads the modules of its own extension points. */
+  modules?: string;
   logLevel: string;
 }
 
@@ -86,6 +88,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       auth: { enabled: false },
       dashboard: frameworksPort === 0 ? {} : { frameworks: `127.0.0.1:${frameworksPort}` },
       masterId: 'dev',
+      ...(opts.modules !== undefined ? { modules: path.resolve(opts.modules) } : {}),
       logLevel,
     }), logger.child({ component: 'master' }));
     stops.push(() => master.stop());
@@ -102,6 +105,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       http: { host: '127.0.0.1', port: port('--agent-http-port', opts.agentHttpPort) },
       containerizers: opts.containerizers,
       ...(opts.resources !== undefined ? { resources: opts.resources } : {}),
+      ...(opts.modules !== undefined ? { modules: path.resolve(opts.modules) } : {}),
       logLevel,
     }), logger.child({ component: 'agent' }), () => undefined);
     stops.push(() => agent.stop({ killTasks: true }));
