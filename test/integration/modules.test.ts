@@ -1,8 +1,9 @@
 /**
  * The two example modules end to end, each through a modules file given to a real daemon: the
  * rotating container logger on an agent (`runAgent`, process containerizer) and the policy
- * authorizer with hot reload on a master (`startMaster`, bearer tokens). And a module whose options
- * are invalid stops `berth agent` with exit 78 naming the module and the field.
+ * authorizer with hot reload on a master (`startMaster`, bearer tokens); the master's task-label hook
+ * and the agent's environment hook (test modules in test/support/modules). And a module whose
+ * options are invalid stops `berth agent` with exit 78 naming the module and the field.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,10 +15,11 @@ import { masterConfigSchema } from '../../src/master/config';
 import { runAgent, type RunningAgent } from '../../src/cli/agent-command';
 import { startMaster, type RunningMaster } from '../../src/cli/master-command';
 import { AgentFixture, until } from '../support/agent-fixture';
-import { TestScheduler } from '../support/master-harness';
+import { FakeAgent, launch, TestScheduler } from '../support/master-harness';
 import { runBerthToExit } from '../support/master-process';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples', 'modules');
+const TEST_MODULES = path.join(__dirname, '..', 'support', 'modules');
 
 describe('modules loaded from a modules file', () => {
   let dir: string;
@@ -86,6 +88,46 @@ describe('modules loaded from a modules file', () => {
       fs.writeFileSync(policy, 'allow:\n  - { principal: "ci-*", action: register_framework, object: "pro*" }\n');
       await until(async () => subscribe('prod').then(() => true, () => false), 'the reloaded policy to allow prod');
       await expect(subscribe('build/nightly')).rejects.toThrow('framework_info.roles: principal "ci-1" may not register in role "build/nightly"');
+    });
+  });
+
+  describe('hooks', () => {
+    let master: RunningMaster | undefined;
+    let fixture: AgentFixture | undefined;
+    let agent: RunningAgent | undefined;
+    const closers: { close(): void }[] = [];
+    afterAll(async () => {
+      for (const c of closers) c.close();
+      await agent?.stop({ killTasks: true });
+      await fixture?.close();
+      await master?.stop();
+    });
+
+    test('a task-label decorator labels every task the master launches (the agent receives the labels)', async () => {
+      const modules = write('labels.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'team-label.js')}\n    options: { teams: { "": shop } }\n`);
+      const config = masterConfigSchema.parse({ grpc: { port: 0 }, http: { port: 0 }, workDir: path.join(dir, 'labels-master'), auth: { enabled: false }, modules });
+      master = await startMaster(config, memoryLogger('warn'));
+      const fake = await FakeAgent.register(master.grpcAddress, { resources: 'cpus:2;mem:256' });
+      closers.push(fake);
+      const fw = await TestScheduler.subscribe(master.grpcAddress, { name: 'labelled', roles: ['web'] });
+      closers.push(fw);
+      const offer = (await fw.nextOffers()).offers!.offers[0]!;
+      const op = launch(offer, 'labelled-1', 'cpus:1;mem:64', { labels: { labels: [{ key: 'team', value: 'overridden' }, { key: 'own', value: 'kept' }] } });
+      fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer.id!], operations: [op] } });
+      const run = await fake.nextRun();
+      const labels = Object.fromEntries((run.run_task!.task!.labels?.labels ?? []).map((l) => [l.key, l.value]));
+      expect(labels).toEqual({ team: 'shop', 'launched-in-role': 'web', own: 'kept' });
+    });
+
+    test('an environment decorator adds variables on the launch path of every task (the task sees them)', async () => {
+      fixture = await AgentFixture.start('modules-env');
+      const modules = write('env.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'region-env.js')}\n    options: { region: eu-west }\n`);
+      const config = agentConfigSchema.parse({ master: fixture.master.address, hostname: 'localhost', workDir: fixture.workDir, containerizers: 'process', processCgroups: false, resources: fixture.resources, http: { port: 0 }, modules });
+      agent = await runAgent(config, memoryLogger('warn'), () => undefined);
+      await agent.agent.whenRegistered();
+      await fixture.launch({ taskId: 'env-1', command: 'echo "region=$BERTH_TEST_REGION decorated=$BERTH_TEST_DECORATED"' });
+      await fixture.expectStates('env-1', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
+      expect(fs.readFileSync(path.join(fixture.sandboxOf('env-1'), 'stdout'), 'utf8')).toContain('region=eu-west decorated=env-1');
     });
   });
 
