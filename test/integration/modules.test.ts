@@ -129,6 +129,22 @@ describe('modules loaded from a modules file', () => {
       await fixture.expectStates('env-1', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
       expect(fs.readFileSync(path.join(fixture.sandboxOf('env-1'), 'stdout'), 'utf8')).toContain('region=eu-west decorated=env-1');
     });
+
+    test('an isolator is called around a real container: prepare, isolate with its pid, cleanup once it ended', async () => {
+      await agent?.stop({ killTasks: true });
+      agent = undefined;
+      const journal = path.join(dir, 'isolator.journal');
+      const modules = write('isolator.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'journal-isolator.js')}\n    options: { journal: ${journal} }\n`);
+      const config = agentConfigSchema.parse({ master: fixture!.master.address, hostname: 'localhost', workDir: fixture!.workDir, containerizers: 'process', processCgroups: false, resources: fixture!.resources, http: { port: 0 }, modules });
+      agent = await runAgent(config, memoryLogger('warn'), () => undefined);
+      await agent.agent.whenRegistered();
+      await fixture!.launch({ taskId: 'isolated-1', command: 'true' });
+      await fixture!.expectStates('isolated-1', ['TASK_STARTING', 'TASK_RUNNING', 'TASK_FINISHED']);
+      await until(() => fs.existsSync(journal) && fs.readFileSync(journal, 'utf8').includes('cleanup'), 'the isolator cleanup');
+      const lines = fs.readFileSync(journal, 'utf8').trim().split('\n');
+      const containerId = lines[0]!.split(' ')[2]!;
+      expect(lines).toEqual([`prepare isolated-1 ${containerId}`, `isolate ${containerId} pid`, `cleanup ${containerId}`]);
+    });
   });
 
   test('a module with invalid options stops berth agent with exit 78, naming module and field', async () => {
