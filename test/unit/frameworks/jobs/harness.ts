@@ -105,6 +105,7 @@ export function offer(opts: { agent?: string; hostname?: string; resources?: str
     domain: null,
     unavailability: null,
     executor_ids: [],
+    gang_id: '',
   } as Offer__Output;
 }
 

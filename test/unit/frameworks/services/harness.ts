@@ -113,6 +113,7 @@ export function offer(spec: OfferSpec): Offer__Output {
     domain: null,
     unavailability: null,
     executor_ids: [],
+    gang_id: '',
   };
 }
 
