@@ -81,6 +81,7 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
       fairnessExcludedResourceNames: config.fairnessExcludedResourceNames,
       roleSorter: sorter(config.roleSorter),
       frameworkSorter: sorter(config.frameworkSorter),
+      gangHoldMs: config.gangHoldMs,
     },
     clock,
     logger,

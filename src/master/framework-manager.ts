@@ -6,6 +6,8 @@ import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
 import type { FrameworkEntry, FrameworkSink } from './model';
 import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
+import { clusterCapacity, gangClusterProblems } from './validation/gangs';
+import { ValidationError } from '../common/wire';
 import { isTerminal } from './task-states';
 import type { RegistryOp } from './registry/registry';
 
@@ -45,6 +47,7 @@ export class FrameworkManager {
   subscribe(sink: FrameworkSink, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
     const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo(wire);
+    this.checkGangsFit(info);
     this.authorize(info, principal);
     const now = this.core.clock.now();
     const existing = info.id === undefined ? undefined : this.core.frameworks.get(info.id);
@@ -82,6 +85,20 @@ export class FrameworkManager {
     return fw;
   }
 
+  /**
+   * Refuses (INVALID_ARGUMENT, with the numbers) a gang that could not fit even in the empty
+   * cluster of the agents registered now. With no agent registered yet nothing is checked: the
+   * gang waits for agents.
+   */
+  private checkGangsFit(info: ValidFramework): void {
+    const gangs = info.description.gangs ?? {};
+    if (Object.keys(gangs).length === 0) return;
+    const cluster = clusterCapacity(this.core.agents.values());
+    if (cluster.agents === 0) return;
+    const problems = gangClusterProblems(gangs, cluster, (role, i) => `framework_info.demand[${JSON.stringify(role)}].gangs[${i}]`);
+    if (problems.length > 0) throw new ValidationError(problems);
+  }
+
   /** The stream of a framework ended: keep its tasks until its failover timeout. */
   disconnected(fw: FrameworkEntry, sink: FrameworkSink): void {
     if (fw.sink !== sink) return; // an older stream closed after a failover: nothing to do
@@ -103,6 +120,7 @@ export class FrameworkManager {
   update(fw: FrameworkEntry, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
     const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } });
+    this.checkGangsFit(info);
     this.checkUnchangeable(fw.info, info);
     this.authorize(info, principal);
     fw.info = info;
@@ -113,6 +131,7 @@ export class FrameworkManager {
       const offer = this.core.offers.offers.get(offerId);
       if (offer !== undefined && !info.roles.includes(offer.role)) this.core.offers.rescind(offerId, 'framework_disconnected');
     }
+    this.core.offers.rescindUndeclaredGangs(fw.id, new Set(Object.values(info.description.gangs ?? {}).flat().map((g) => g.id)));
     for (const agent of this.core.agents.values()) {
       if ([...agent.tasks.values()].some((t) => t.frameworkId === fw.id)) agent.sink?.send({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: fw.wire } });
     }
