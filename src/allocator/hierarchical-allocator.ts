@@ -52,6 +52,8 @@ export interface HierarchicalAllocatorOptions {
 }
 
 export const DEFAULT_GANG_HOLD_MS = 20_000;
+/** Prompt cycles try pending gangs at most this often (a gang attempt looks at every agent). */
+const GANG_RETRY_MS = 100;
 
 export const DEFAULT_MIN_ALLOCATABLE: readonly Quantities[] = [new Map([['cpus', 10]]), new Map([['mem', 32_000]])];
 
@@ -87,6 +89,8 @@ export class HierarchicalAllocator implements Allocator {
   private readonly gangFrameworks = new Set<FrameworkEntry>();
   /** A gang became placeable (declared, or released): the next cycle, even a prompt one, tries gangs. */
   private gangsDirty = false;
+  /** When the gang phase last ran (prompt cycles retry pending gangs at most every GANG_RETRY_MS). */
+  private lastGangPhase = Number.NEGATIVE_INFINITY;
 
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
@@ -336,12 +340,15 @@ export class HierarchicalAllocator implements Allocator {
       if (a !== undefined) agents.push(a);
     }
     shuffleInPlace(agents, this.random);
-    // Gangs are tried in every batch and in any cycle after a gang became placeable, always over
-    // every agent (a gang needs the whole cluster's view, not just the agents that freed something).
+    // Gangs are tried in every batch, in any cycle after a gang became placeable, and in prompt
+    // cycles at most every GANG_RETRY_MS — before the ordinary stages, so resources freed by
+    // declines reach a waiting gang before they go round the other frameworks again. Always over
+    // every agent: a gang needs the whole cluster's view, not just the agents that freed something.
     let gangs: { phase: GangPhase; agents: readonly AgentEntry[] } | undefined;
-    if (this.gangFrameworks.size > 0 && (agentIds === undefined || this.gangsDirty)) {
+    if (this.gangFrameworks.size > 0 && (agentIds === undefined || this.gangsDirty || now - this.lastGangPhase >= GANG_RETRY_MS)) {
       gangs = { phase: this.gangPhase, agents: agentIds === undefined ? agents : this.agentList };
       this.gangsDirty = false;
+      this.lastGangPhase = now;
     }
     return this.cycle.run(agents, now, this.batch, gangs);
   }
