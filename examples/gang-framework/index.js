@@ -3,12 +3,12 @@
  * gang-framework — a framework plugin that runs its tasks as one gang: all of them start together
  * or none does (the way an MPI job or a distributed training step must start).
  *
- * It declares a gang of `size` tasks (one per agent unless `spread` says otherwise) in its demand.
+ * It declares a gang of `size` tasks (default 2, spread ANY; ONE_PER_AGENT needs as many agents) in its demand.
  * The master holds a gang offer for it only when the whole gang fits; the plugin then launches
  * every task with one `launchGang` call, and once they are all RUNNING it drops the gang from its
  * demand. Its progress is kept in the store, so a restarted host does not launch the gang again.
  *
- *   berth dev --plugins ./examples/gang-framework --plugin-options '{"gang-framework": {"size": 1, "spread": "ANY"}}'
+ *   berth dev --plugins ./examples/gang-framework                      # 2 tasks, packed on the one agent
  *   berth frameworks --masters 127.0.0.1:5050 --plugins ./examples/gang-framework --grpc-port 0 --auth-enabled false \
  *     --plugin-options '{"gang-framework": {"size": 4, "spread": "ONE_PER_AGENT", "image": "berth-test/busybox:latest"}}'
  *
@@ -22,7 +22,7 @@ const SHAPE = { cpus: 0.1, mem: 32 };
 /** @type {import('berth').PluginFactory} */
 exports.createFramework = (context) => {
   const size = Number(context.options.size ?? 2);
-  const spread = context.options.spread ?? 'ONE_PER_AGENT';
+  const spread = context.options.spread ?? 'ANY';
   const image = typeof context.options.image === 'string' ? context.options.image : undefined;
   const log = context.logger;
   // 'waiting' (gang declared), 'launched' (ACCEPT_GANG sent), 'running' (every task RUNNING).
