@@ -1,5 +1,6 @@
 import { Resources } from '../common/resources';
 import { accumulate, Headroom, unreservedQuantities, type QuotaTracker } from './quota';
+import type { GangPhase } from './gang-phase';
 import type { Sorter } from './sorter';
 import type { AgentEntry, FrameworkEntry, MinimumAlternatives } from './state';
 import { fitsDemand } from './state';
@@ -36,15 +37,17 @@ type Stage = 'guarantees' | 'fair';
 export class AllocationCycle {
   constructor(private readonly host: CycleHost) {}
 
-  /** Runs both stages over `agents`; returns the allocations (one per agent × role × framework). */
-  run(agents: readonly AgentEntry[], now: number, batch: number): Allocation[] {
+  /**
+   * Runs both stages over `agents`; returns the allocations (one per agent × role × framework).
+   * With `gangs`, the gang phase runs first, over `gangs.agents` (see gang-phase.ts).
+   */
+  run(agents: readonly AgentEntry[], now: number, batch: number, gangs?: { phase: GangPhase; agents: readonly AgentEntry[] }): Allocation[] {
     const out: Allocation[] = [];
     this.cycle.batch = batch;
     let headroom: Headroom | undefined;
-    if (this.host.quota.hasGuarantees()) {
-      headroom = this.computeHeadroom();
-      this.runStage('guarantees', agents, now, out, headroom);
-    }
+    if (this.host.quota.hasGuarantees()) headroom = this.computeHeadroom();
+    if (gangs !== undefined) gangs.phase.run(gangs.agents, now, out, headroom);
+    if (headroom !== undefined) this.runStage('guarantees', agents, now, out, headroom);
     this.runStage('fair', agents, now, out, headroom);
     return out;
   }
@@ -161,6 +164,21 @@ export class AllocationCycle {
     c.allocated = true;
     return false;
   };
+
+  /**
+   * What a gang of `fw` may use of `agent` in `role`: the fair stage's offerable resources, less
+   * revocable ones, where the framework's checks pass (region, GPU agents, the role's offer
+   * constraints). Decline filters and minimum offer sizes do not apply to gangs.
+   */
+  gangRoom(agent: AgentEntry, fw: FrameworkEntry, role: string, headroom: Headroom | undefined): Resources | undefined {
+    if (this.host.region !== undefined && agent.region !== undefined && agent.region !== this.host.region && fw.capabilities.regionAware !== true) return undefined;
+    if (this.host.filterGpus && agent.hasGpus && fw.capabilities.gpuResources !== true) return undefined;
+    const constraints = fw.settings.get(role)?.constraints;
+    if (constraints !== undefined && !constraints(agent.info)) return undefined;
+    let r = this.offerable(agent, role, 'fair', headroom);
+    if (r !== undefined && agent.hasRevocable) r = r.nonRevocable();
+    return r === undefined || r.isEmpty() ? undefined : r;
+  }
 
   /** What `agent` can offer `role` now: allocatable resources within quota limits and headroom. */
   private offerable(agent: AgentEntry, role: string, stage: Stage, headroom: Headroom | undefined): Resources | undefined {

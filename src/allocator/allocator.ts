@@ -4,6 +4,7 @@ import type {
   Allocation,
   Filters,
   FrameworkDescription,
+  HeldGang,
   Quantities,
   QuotaConfig,
   ResourceConversion,
@@ -77,6 +78,33 @@ export interface Allocator {
    * framework, as an offer.
    */
   allocate(now: number, agentIds?: Iterable<string>): Allocation[];
+
+  // ---- gangs (FrameworkDescription.gangs; Allocation.gang) ----------------------------------------
+  //
+  // `allocate` gives a declared gang whole — one allocation per agent it uses, all in one result,
+  // all with `gang` set — or nothing; it is then *held*: its resources stay allocated to the
+  // framework (counting in its share and quota) until one of the calls below ends the hold. A held
+  // gang is never partial: `removeAgent` on an agent with a part releases the whole gang.
+
+  /**
+   * ACCEPT_GANG: ends the hold; the parts stay allocated as ordinary allocations (recover the
+   * unused part with `recoverResources`). The gang is not placed again while it stays declared.
+   * Throws AllocatorError when the framework holds no such gang.
+   */
+  acceptGang(frameworkId: string, gangId: string): HeldGang;
+  /**
+   * DECLINE_GANG or a rescind: every part returns to its agent at once, and the gang may be
+   * placed again from `now + retryAfterMs`. Returns false when no such gang was held.
+   */
+  releaseGang(frameworkId: string, gangId: string, now: number, retryAfterMs: number): boolean;
+  /**
+   * Releases every gang whose hold ended (`expiresAt <= now`) and returns them; an expired gang
+   * is not placed again for one hold time. The caller calls it from a timer at the earliest
+   * `expiresAt` (and before each cycle), so no gang is held past its bound.
+   */
+  expireGangs(now: number): HeldGang[];
+  /** Every gang held now. */
+  heldGangs(): HeldGang[];
 
   /** Per-role view for operators: weight, share, allocation, quota and consumption. */
   roles(): RoleSummary[];

@@ -6,12 +6,14 @@ import { DrfSorter } from './drf-sorter';
 import { Headroom, QuotaTracker, unreservedQuantities } from './quota';
 import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
 import { AllocationCycle } from './allocation-cycle';
-import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type MinimumAlternatives } from './state';
+import { GangPhase } from './gang-phase';
+import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type GangState, type MinimumAlternatives } from './state';
 import type {
   AgentDescription,
   Allocation,
   Filters,
   FrameworkDescription,
+  HeldGang,
   Quantities,
   QuotaConfig,
   ResourceConversion,
@@ -45,7 +47,13 @@ export interface HierarchicalAllocatorOptions {
   readonly region?: string;
   /** Randomness for agent order and the random sorter. @default a PRNG seeded with 1 */
   readonly random?: () => number;
+  /** How long a gang is held for its framework before `expireGangs` takes it back (ms). @default 20000 */
+  readonly gangHoldMs?: number;
 }
+
+export const DEFAULT_GANG_HOLD_MS = 20_000;
+/** Prompt cycles try pending gangs at most this often (a gang attempt looks at every agent). */
+const GANG_RETRY_MS = 100;
 
 export const DEFAULT_MIN_ALLOCATABLE: readonly Quantities[] = [new Map([['cpus', 10]]), new Map([['mem', 32_000]])];
 
@@ -75,6 +83,14 @@ export class HierarchicalAllocator implements Allocator {
   private readonly cycle: AllocationCycle;
   /** Allocation batches (cycles over all agents) so far; decline filters hold through their batch. */
   private batch = 0;
+  private readonly gangPhase: GangPhase;
+  private readonly gangHoldMs: number;
+  /** Frameworks that declare or hold gangs: with none, cycles skip the gang phase entirely. */
+  private readonly gangFrameworks = new Set<FrameworkEntry>();
+  /** A gang became placeable (declared, or released): the next cycle, even a prompt one, tries gangs. */
+  private gangsDirty = false;
+  /** When the gang phase last ran (prompt cycles retry pending gangs at most every GANG_RETRY_MS). */
+  private lastGangPhase = Number.NEGATIVE_INFINITY;
 
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
@@ -95,6 +111,20 @@ export class HierarchicalAllocator implements Allocator {
       region: this.region,
       account: (agent, fw, role, r, headroom) => this.account(agent, fw, role, r, 1, headroom),
     });
+    this.gangHoldMs = options.gangHoldMs ?? DEFAULT_GANG_HOLD_MS;
+    if (!(this.gangHoldMs > 0) || !Number.isFinite(this.gangHoldMs)) throw new RangeError(`gangHoldMs: must be a positive number of milliseconds, got ${options.gangHoldMs}`);
+    this.gangPhase = new GangPhase({
+      roleSorter: this.roleSorter,
+      frameworkSorters: this.frameworkSorters,
+      quota: this.quota,
+      holdMs: this.gangHoldMs,
+      room: (agent, fw, role, headroom) => this.cycle.gangRoom(agent, fw, role, headroom),
+      give: (agent, fw, role, r, headroom) => {
+        agent.available = agent.available.minus(r);
+        this.account(agent, fw, role, r, 1, headroom);
+      },
+    });
+    this.gangPhase.frameworks = this.frameworks;
   }
 
   // ---- frameworks ------------------------------------------------------------------------------
@@ -102,7 +132,7 @@ export class HierarchicalAllocator implements Allocator {
   addFramework(id: string, desc: FrameworkDescription, active = true): void {
     const fw = this.frameworks.get(id) ?? new FrameworkEntry(id);
     const oldRoles = fw.roles;
-    fw.describe(desc);
+    this.describe(fw, desc);
     this.frameworks.set(id, fw);
     fw.active = active;
     this.reconcileRoles(fw, oldRoles);
@@ -111,8 +141,14 @@ export class HierarchicalAllocator implements Allocator {
   updateFramework(id: string, desc: FrameworkDescription): void {
     const fw = this.framework(id);
     const oldRoles = fw.roles;
-    fw.describe(desc);
+    this.describe(fw, desc);
     this.reconcileRoles(fw, oldRoles);
+  }
+
+  private describe(fw: FrameworkEntry, desc: FrameworkDescription): void {
+    if (fw.describe(desc)) this.gangsDirty = true;
+    if (fw.gangs.size > 0) this.gangFrameworks.add(fw);
+    else this.gangFrameworks.delete(fw);
   }
 
   removeFramework(id: string): void {
@@ -127,6 +163,7 @@ export class HierarchicalAllocator implements Allocator {
     fw.roles = new Set();
     for (const role of roles) this.untrack(fw, role);
     this.frameworks.delete(id);
+    this.gangFrameworks.delete(fw);
   }
 
   activateFramework(id: string): void {
@@ -203,6 +240,10 @@ export class HierarchicalAllocator implements Allocator {
   removeAgent(id: string): void {
     const agent = this.agents.get(id);
     if (agent === undefined) return;
+    // A gang with a part here goes back whole: no partial gang is ever held.
+    for (const fw of this.gangFrameworks) {
+      for (const [gangId, state] of fw.gangs) if (state.hold?.parts.some((p) => p.agent === agent)) this.releaseHold(fw, gangId, state, 0);
+    }
     for (const a of agent.allocations()) this.release(agent, this.frameworks.get(a.frameworkId)!, a.role, a.resources);
     for (const frameworkId of agent.filteringFrameworks()) this.frameworks.get(frameworkId)?.filteredAgents.delete(agent);
     this.pool.remove(agent.total.quantities());
@@ -299,7 +340,68 @@ export class HierarchicalAllocator implements Allocator {
       if (a !== undefined) agents.push(a);
     }
     shuffleInPlace(agents, this.random);
-    return this.cycle.run(agents, now, this.batch);
+    // Gangs are tried in every batch, in any cycle after a gang became placeable, and in prompt
+    // cycles at most every GANG_RETRY_MS — before the ordinary stages, so resources freed by
+    // declines reach a waiting gang before they go round the other frameworks again. Always over
+    // every agent: a gang needs the whole cluster's view, not just the agents that freed something.
+    let gangs: { phase: GangPhase; agents: readonly AgentEntry[] } | undefined;
+    if (this.gangFrameworks.size > 0 && (agentIds === undefined || this.gangsDirty || now - this.lastGangPhase >= GANG_RETRY_MS)) {
+      gangs = { phase: this.gangPhase, agents: agentIds === undefined ? agents : this.agentList };
+      this.gangsDirty = false;
+      this.lastGangPhase = now;
+    }
+    return this.cycle.run(agents, now, this.batch, gangs);
+  }
+
+  // ---- gangs -----------------------------------------------------------------------------------
+
+  acceptGang(frameworkId: string, gangId: string): HeldGang {
+    const fw = this.framework(frameworkId);
+    const state = fw.gangs.get(gangId);
+    if (state?.hold === undefined) throw new AllocatorError(`framework ${frameworkId} holds no gang "${gangId}"`);
+    const held = describeHold(fw.id, gangId, state);
+    state.hold = undefined;
+    if (state.spec === undefined) fw.gangs.delete(gangId);
+    else state.accepted = true;
+    return held;
+  }
+
+  releaseGang(frameworkId: string, gangId: string, now: number, retryAfterMs: number): boolean {
+    const fw = this.frameworks.get(frameworkId);
+    const state = fw?.gangs.get(gangId);
+    if (fw === undefined || state?.hold === undefined) return false;
+    this.releaseHold(fw, gangId, state, now + Math.max(0, retryAfterMs));
+    return true;
+  }
+
+  expireGangs(now: number): HeldGang[] {
+    const out: HeldGang[] = [];
+    for (const fw of this.gangFrameworks) {
+      for (const [gangId, state] of fw.gangs) {
+        if (state.hold === undefined || state.hold.expiresAt > now) continue;
+        out.push(describeHold(fw.id, gangId, state));
+        // Not placed again for one hold time: a framework that never answers must not hoard.
+        this.releaseHold(fw, gangId, state, now + this.gangHoldMs);
+      }
+    }
+    return out;
+  }
+
+  heldGangs(): HeldGang[] {
+    const out: HeldGang[] = [];
+    for (const fw of this.gangFrameworks) for (const [gangId, state] of fw.gangs) if (state.hold !== undefined) out.push(describeHold(fw.id, gangId, state));
+    return out;
+  }
+
+  /** Returns every part of a held gang to its agent; the gang may be placed again from `notBefore`. */
+  private releaseHold(fw: FrameworkEntry, gangId: string, state: GangState, notBefore: number): void {
+    const hold = state.hold!;
+    state.hold = undefined;
+    for (const p of hold.parts) this.release(p.agent, fw, hold.role, p.resources);
+    if (state.spec === undefined) fw.gangs.delete(gangId);
+    else state.notBefore = notBefore;
+    if (fw.gangs.size === 0) this.gangFrameworks.delete(fw);
+    this.gangsDirty = true;
   }
 
   // ---- introspection ---------------------------------------------------------------------------
@@ -436,7 +538,7 @@ export class HierarchicalAllocator implements Allocator {
     const sorter = this.frameworkSorters.get(role);
     if (sorter === undefined) return;
     const demand = fw.settings.get(role)?.demand;
-    const active = fw.active && fw.roles.has(role) && !fw.suppressed.has(role) && (demand === undefined || demand.length > 0);
+    const active = fw.active && fw.roles.has(role) && !fw.suppressed.has(role) && (demand === undefined || demand.length > 0 || fw.gangRoles.has(role));
     if (active) sorter.activate(fw.id);
     else sorter.deactivate(fw.id);
     this.refreshRole(role);
@@ -470,4 +572,9 @@ export class HierarchicalAllocator implements Allocator {
     if (agent === undefined) throw new AllocatorError(`unknown agent ${id}`);
     return agent;
   }
+}
+
+function describeHold(frameworkId: string, gangId: string, state: GangState): HeldGang {
+  const hold = state.hold!;
+  return { frameworkId, gangId, role: hold.role, expiresAt: hold.expiresAt, parts: hold.parts.map((p) => ({ agentId: p.agent.id, resources: p.resources, tasks: p.tasks })) };
 }

@@ -1,6 +1,7 @@
 /** The allocator: pure, synchronous offer decisions (DESIGN §5). Nothing here does I/O. */
 export type { Allocator, RoleSummary } from './allocator';
-export { HierarchicalAllocator, AllocatorError, DEFAULT_MIN_ALLOCATABLE, type HierarchicalAllocatorOptions } from './hierarchical-allocator';
+export { HierarchicalAllocator, AllocatorError, DEFAULT_MIN_ALLOCATABLE, DEFAULT_GANG_HOLD_MS, type HierarchicalAllocatorOptions } from './hierarchical-allocator';
+export { MAX_GANG_TASKS } from './gangs';
 export { DrfSorter } from './drf-sorter';
 export { RandomSorter } from './random-sorter';
 export { ResourcePool, type Sorter, type SorterFactory, type QuantityMap } from './sorter';

@@ -1,6 +1,7 @@
 import { Resources } from '../common/resources';
 import { compileConstraints, type AgentPredicate } from './constraints';
 import type { QuantityVector } from './sorter';
+import { compileGang, type CompiledGang } from './gangs';
 import type { AgentDescription, FrameworkCapabilities, FrameworkDescription, Quantities, TaskShape } from './types';
 
 /** Seconds in 365 days: the longest decline filter, as Mesos caps `refuse_seconds`. */
@@ -206,8 +207,32 @@ export interface CompiledShape {
   readonly constraints?: AgentPredicate;
 }
 
+/**
+ * One gang of a framework: declared in its demand (`spec`), held (`hold`: placed whole and given
+ * to the framework until accepted, released or expired), or accepted (placed once; not placed
+ * again while it stays in the demand). A held gang whose declaration went away keeps its hold
+ * (spec undefined) until the master releases it.
+ */
+export interface GangState {
+  spec: CompiledGang | undefined;
+  hold: GangHold | undefined;
+  accepted: boolean;
+  /** Not placed before this time (a decline's refuse_seconds, or one hold time after expiry). */
+  notBefore: number;
+}
+
+export interface GangHold {
+  readonly role: string;
+  readonly expiresAt: number;
+  readonly parts: readonly { readonly agent: AgentEntry; readonly resources: Resources; readonly tasks: number }[];
+}
+
 export class FrameworkEntry {
   roles = new Set<string>();
+  /** Gangs by id, across roles (see `GangState`). */
+  readonly gangs = new Map<string, GangState>();
+  /** Roles in which gangs are declared. */
+  gangRoles: ReadonlySet<string> = new Set();
   suppressed = new Set<string>();
   capabilities: FrameworkCapabilities = {};
   settings = new Map<string, FrameworkRoleSettings>();
@@ -219,8 +244,18 @@ export class FrameworkEntry {
 
   constructor(readonly id: string) {}
 
-  /** Applies a description; throws a RangeError naming a bad constraint. Returns the new roles. */
-  describe(desc: FrameworkDescription): void {
+  /**
+   * Applies a description; throws a RangeError naming a bad constraint or gang (changing nothing).
+   * Returns whether a gang id new to this framework was declared.
+   */
+  describe(desc: FrameworkDescription): boolean {
+    const specs = new Map<string, CompiledGang>();
+    for (const role of desc.roles) {
+      (desc.gangs?.[role] ?? []).forEach((g, i) => {
+        if (specs.has(g.id)) throw new RangeError(`gangs.${role}[${i}].id: duplicate gang id "${g.id}" (also in role "${specs.get(g.id)!.role}")`);
+        specs.set(g.id, compileGang(g, role, `gangs.${role}[${i}]`));
+      });
+    }
     const settings = new Map<string, FrameworkRoleSettings>();
     for (const role of desc.roles) {
       const demand = desc.demand?.[role];
@@ -234,6 +269,22 @@ export class FrameworkEntry {
     this.suppressed = new Set((desc.suppressedRoles ?? []).filter((r) => this.roles.has(r)));
     this.capabilities = desc.capabilities ?? {};
     this.settings = settings;
+    return this.declareGangs(specs);
+  }
+
+  private declareGangs(specs: ReadonlyMap<string, CompiledGang>): boolean {
+    for (const [id, state] of this.gangs) {
+      state.spec = specs.get(id);
+      if (state.spec === undefined && state.hold === undefined) this.gangs.delete(id);
+    }
+    let fresh = false;
+    for (const [id, spec] of specs) {
+      if (this.gangs.has(id)) continue;
+      this.gangs.set(id, { spec, hold: undefined, accepted: false, notBefore: 0 });
+      fresh = true;
+    }
+    this.gangRoles = new Set([...specs.values()].map((g) => g.role));
+    return fresh;
   }
 }
 

@@ -58,6 +58,25 @@ export interface TaskShape {
   readonly count?: number;
 }
 
+/** How a gang's tasks may be spread over agents. */
+export type GangSpread =
+  | { readonly kind: 'ANY' }
+  | { readonly kind: 'ONE_PER_AGENT' }
+  | { readonly kind: 'SAME_ZONE' }
+  | { readonly kind: 'MAX_PER_AGENT'; readonly maxPerAgent: number };
+
+/**
+ * A gang: `count` tasks of each shape, offered whole (one allocation per agent it uses, all
+ * carrying the gang's id) or not at all. Shapes' `count` is required here (at least 1).
+ */
+export interface GangSpec {
+  /** Chosen by the framework; unique among its gangs (all roles). */
+  readonly id: string;
+  readonly shapes: readonly TaskShape[];
+  /** @default { kind: 'ANY' } */
+  readonly spread?: GangSpread;
+}
+
 export interface FrameworkCapabilities {
   /** Offered agents that have GPUs (when the allocator filters GPU agents). */
   readonly gpuResources?: boolean;
@@ -84,6 +103,11 @@ export interface FrameworkDescription {
    * gets classic offers.
    */
   readonly demand?: Readonly<Record<string, readonly TaskShape[]>>;
+  /**
+   * Per role: gangs waiting to be placed (see `GangSpec`). A role with gangs is active even when
+   * its `demand` list is empty (it then gets gang allocations only).
+   */
+  readonly gangs?: Readonly<Record<string, readonly GangSpec[]>>;
 }
 
 /** Quota of one role, on scalar resources only. */
@@ -108,6 +132,28 @@ export interface Allocation {
   readonly role: string;
   readonly resources: Resources;
   readonly unavailability?: Unavailability;
+  /** Set when the allocation is one part of a gang; every part of the gang is in the same result. */
+  readonly gang?: GangAllocation;
+}
+
+/** What a gang allocation says about its gang. */
+export interface GangAllocation {
+  readonly id: string;
+  /** Tasks of the gang placed on this part's agent. */
+  readonly tasksHere: number;
+  /** Tasks of the whole gang. */
+  readonly tasks: number;
+  /** Epoch ms at which the hold ends (`expireGangs`). */
+  readonly expiresAt: number;
+}
+
+/** A gang held for a framework, as `heldGangs` and `expireGangs` report it. */
+export interface HeldGang {
+  readonly frameworkId: string;
+  readonly gangId: string;
+  readonly role: string;
+  readonly expiresAt: number;
+  readonly parts: readonly { readonly agentId: string; readonly resources: Resources; readonly tasks: number }[];
 }
 
 /** Resources used on an agent by a framework in a role (tasks that survived a failover). */

@@ -91,6 +91,11 @@ export const masterConfigSchema = z
     allocationIntervalMs: duration({ min: 1 }).default(1000).describe('time between allocation cycles'),
     /** How long an offer stays valid before it is rescinded; unset: offers never time out (as Mesos). @default unset */
     offerTimeoutMs: duration({ min: 1 }).optional().describe('offer timeout (unset: never)'),
+    /**
+     * How long a gang offer (every offer of one gang) is held for its framework before it is
+     * rescinded whole, unless accepted or declined; 1 s to 5 min. @default 20000
+     */
+    gangHoldMs: duration({ min: 1000, max: 300_000 }).default(20_000).describe('how long a gang offer is held before it is rescinded whole (1s-5m)'),
     /** Interval of HEARTBEAT events to frameworks. @default 15000 */
     heartbeatIntervalMs: duration({ min: 1 }).default(15_000).describe('heartbeat interval to frameworks'),
     /** How long the master waits for an agent's ping reply. @default 15000 */

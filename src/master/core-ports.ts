@@ -68,7 +68,7 @@ export interface MasterCoreOptions {
 export type StatusReason = NonNullable<TaskStatus['reason']>;
 
 /** Why offers are taken back (RESCIND events and the offers_rescinded metric). */
-export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation';
+export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation' | 'hold_expired' | 'demand_changed';
 
 /** What every manager may use of the core itself: time, logs, books, events and the registry. */
 export interface CoreServices {
@@ -102,6 +102,8 @@ export interface OffersPort {
   rescindForAgent(agentId: string, reason: RescindReason): void;
   rescindForFramework(frameworkId: string, reason: RescindReason): void;
   rescindAll(reason: RescindReason, role?: string): void;
+  /** Rescinds the framework's held gangs whose ids are no longer in its demand. */
+  rescindUndeclaredGangs(frameworkId: string, declared: ReadonlySet<string>): void;
 }
 
 /** The task tracker, as the other managers use it. */

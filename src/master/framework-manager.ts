@@ -6,6 +6,8 @@ import { MasterError } from './errors';
 import type { CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
 import type { FrameworkEntry, FrameworkSink } from './model';
 import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
+import { clusterCapacity, gangClusterProblems } from './validation/gangs';
+import { ValidationError } from '../common/wire';
 import { isTerminal } from './task-states';
 import type { RegistryOp } from './registry/registry';
 
@@ -30,7 +32,7 @@ const TOMBSTONE = (id: string) => `removed-frameworks/${id}`;
  */
 /** What the framework manager needs of the core. */
 export type FrameworkManagerCore = CoreServices & {
-  readonly offers: Pick<OffersPort, 'offers' | 'rescind' | 'rescindForFramework'>;
+  readonly offers: Pick<OffersPort, 'offers' | 'rescind' | 'rescindForFramework' | 'rescindUndeclaredGangs'>;
   readonly tasks: Pick<TasksPort, 'pending' | 'sendKill' | 'masterUpdate'>;
   readonly maintenance: Pick<MaintenancePort, 'resend' | 'forgetFramework'>;
 };
@@ -52,6 +54,7 @@ export class FrameworkManager implements FrameworksPort {
   subscribe(sink: FrameworkSink, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
     const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo(wire);
+    this.checkGangsFit(info);
     this.authorize(info, principal);
     const now = this.core.clock.now();
     const existing = info.id === undefined ? undefined : this.core.frameworks.get(info.id);
@@ -89,6 +92,20 @@ export class FrameworkManager implements FrameworksPort {
     return fw;
   }
 
+  /**
+   * Refuses (INVALID_ARGUMENT, with the numbers) a gang that could not fit even in the empty
+   * cluster of the agents registered now. With no agent registered yet nothing is checked: the
+   * gang waits for agents.
+   */
+  private checkGangsFit(info: ValidFramework): void {
+    const gangs = info.description.gangs ?? {};
+    if (Object.keys(gangs).length === 0) return;
+    const cluster = clusterCapacity(this.core.agents.values());
+    if (cluster.agents === 0) return;
+    const problems = gangClusterProblems(gangs, cluster, (role, i) => `framework_info.demand[${JSON.stringify(role)}].gangs[${i}]`);
+    if (problems.length > 0) throw new ValidationError(problems);
+  }
+
   /** The stream of a framework ended: keep its tasks until its failover timeout. */
   disconnected(fw: FrameworkEntry, sink: FrameworkSink): void {
     if (fw.sink !== sink) return; // an older stream closed after a failover: nothing to do
@@ -110,6 +127,7 @@ export class FrameworkManager implements FrameworksPort {
   update(fw: FrameworkEntry, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
     const wire = withPrincipal(given, principal);
     const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } });
+    this.checkGangsFit(info);
     this.checkUnchangeable(fw.info, info);
     this.authorize(info, principal);
     fw.info = info;
@@ -120,6 +138,7 @@ export class FrameworkManager implements FrameworksPort {
       const offer = this.core.offers.offers.get(offerId);
       if (offer !== undefined && !info.roles.includes(offer.role)) this.core.offers.rescind(offerId, 'framework_disconnected');
     }
+    this.core.offers.rescindUndeclaredGangs(fw.id, new Set(Object.values(info.description.gangs ?? {}).flat().map((g) => g.id)));
     for (const agent of this.core.agents.values()) {
       if ([...agent.tasks.values()].some((t) => t.frameworkId === fw.id)) agent.sink?.send({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: fw.wire } });
     }

@@ -134,6 +134,7 @@ export class MasterCore {
     this.clock.clearInterval(this.allocationTimer);
     this.clock.clearTimeout(this.promptAllocation);
     for (const offer of this.offers.offers.values()) this.clock.clearTimeout(offer.timer);
+    this.offers.stopTimers();
     this.frameworkManager.stop(reason);
     this.agentManager.stop(reason);
     for (const listener of [...this.stopListeners]) listener(reason);
@@ -156,6 +157,7 @@ export class MasterCore {
   /** One allocation cycle over all agents (or those that freed resources), turned into offers. */
   allocate(agentIds?: Iterable<string>): void {
     if (this.stopped) return;
+    this.offers.expireGangs(); // a late hold timer must not let a gang outlive its bound
     const started = process.hrtime.bigint();
     const allocations = this.allocator.allocate(this.clock.now(), agentIds);
     this.metrics?.allocationCycle.observe(Number(process.hrtime.bigint() - started) / 1e9);

@@ -123,6 +123,21 @@ export interface OfferEntry {
   readonly resources: Resources;
   readonly createdAt: number;
   timer: TimerHandle | undefined;
+  /** Set for an offer of a gang (Offer.gang_id): used, declined and rescinded only with its gang. */
+  readonly gangId?: string;
 }
+
+/** An outstanding gang offer: every offer of one held gang, answered or rescinded together. */
+export interface GangOfferEntry {
+  readonly frameworkId: string;
+  readonly gangId: string;
+  readonly role: string;
+  readonly offerIds: readonly string[];
+  readonly tasks: number;
+  readonly expiresAt: number;
+  timer: TimerHandle | undefined;
+}
+
+export const gangKey = (frameworkId: string, gangId: string) => `${frameworkId}/${gangId}`;
 
 export const taskKey = (frameworkId: string, taskId: string) => `${frameworkId}/${taskId}`;

@@ -10,6 +10,7 @@ import type { FrameworkEntry, OfferEntry } from './model';
 import { forFramework } from './task-states';
 import { DEFAULT_MAX_PENDING_RECONCILIATIONS } from './task-tracker';
 import { planAccept } from './validation/accept';
+import { acceptGang, declineGang, launchPlanned } from './gang-api';
 import { reportableTaskIds, taskSites } from './validation/accept-task-ids';
 import { ValidationError } from '../common/wire';
 
@@ -114,6 +115,12 @@ export class SchedulerApi {
         if (problems.length > 0) this.invalidOffers(core, problems, 'DECLINE');
         return;
       }
+      case 'ACCEPT_GANG':
+        acceptGang(core, fw, call);
+        return;
+      case 'DECLINE_GANG':
+        declineGang(core, fw, call);
+        return;
       case 'REVIVE': {
         const roles = this.roles(fw, call.revive?.roles ?? [], 'revive.roles');
         core.frameworkManager.revive(fw, roles);
@@ -229,13 +236,7 @@ export class SchedulerApi {
       core.agentManager.setTotal(agent, agent.total.minus(c.consumed).plus(c.converted));
     }
     if (plan.conversions.length > 0) core.agentManager.persist(agent);
-    // Plain launches go one by one; each LAUNCH_GROUP operation goes to the agent as one message.
-    const groups = new Map<number, typeof plan.launches[number][]>();
-    for (const l of plan.launches) {
-      if (!l.group) core.tasks.launch(fw, agent, l.task, l.role, l.resources);
-      else groups.set(l.index, [...(groups.get(l.index) ?? []), l]);
-    }
-    for (const members of groups.values()) core.tasks.launchGroup(fw, agent, members[0]!.role, members);
+    launchPlanned(core, fw, agent, plan);
     let unused = 0;
     for (const u of plan.unused) {
       if (u.resources.isEmpty()) continue;
@@ -267,13 +268,14 @@ export class SchedulerApi {
       if (seen.has(id)) problems.push(`${field}[${i}]: offer "${id}" is listed twice`);
       else if (offer === undefined) problems.push(`${field}[${i}]: unknown or already used offer "${id}"`);
       else if (offer.frameworkId !== fw.id) problems.push(`${field}[${i}]: offer "${id}" belongs to another framework`);
+      else if (offer.gangId !== undefined) problems.push(`${field}[${i}]: offer "${id}" is part of gang "${offer.gangId}": answer the whole gang with ACCEPT_GANG or DECLINE_GANG`);
       seen.add(id);
     });
     if (sameAgent) {
       const agents = new Set(ids.map((id) => core.offers.offers.get(id)?.agentId).filter((a) => a !== undefined));
       if (agents.size > 1) problems.push(`${field}: offers from different agents (${[...agents].join(', ')}) cannot be accepted together`);
     }
-    const taken = [...seen].map((id) => core.offers.offers.get(id)).filter((o): o is OfferEntry => o !== undefined && o.frameworkId === fw.id).map((o) => core.offers.take(o.id)!);
+    const taken = [...seen].map((id) => core.offers.offers.get(id)).filter((o): o is OfferEntry => o !== undefined && o.frameworkId === fw.id && o.gangId === undefined).map((o) => core.offers.take(o.id)!);
     return { taken, problems };
   }
 

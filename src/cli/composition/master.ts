@@ -109,6 +109,7 @@ function masterModule(config: MasterConfig, auth: () => AuthSetup, parts: Master
         allocator: {
           minAllocatableResources: parseMinAllocatable(config.minAllocatableResources),
           fairnessExcludedResourceNames: config.fairnessExcludedResourceNames,
+          gangHoldMs: config.gangHoldMs,
           roleSorter,
           frameworkSorter: config.frameworkSorter === 'random' ? random : undefined,
         },

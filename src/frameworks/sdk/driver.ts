@@ -37,6 +37,8 @@ import type { Operation } from '../../generated/berth/v1/Operation';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { FiltersArg, SchedulerApi } from './framework';
+import { planGang, type GangLaunch, type GangOffer, type GangTaskBuilder } from './gangs';
+import type { TaskShape } from './offer-match';
 import { TaskReconciler } from './task-reconciler';
 import { endFlushed, wireFilters } from './stream-calls';
 import { FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from './driver-options';
@@ -187,6 +189,26 @@ export class SchedulerDriver implements SchedulerApi {
     this.accept([offer.id?.value ?? ''], [{ type: 'LAUNCH', launch: { task_infos: infos } }], filters);
   }
 
+  acceptGang(gangId: string, launches: readonly GangLaunch[], filters?: FiltersArg): void {
+    for (const l of launches) for (const t of l.tasks) if (t.task_id?.value) this.reconciler.track(t.task_id.value, l.offer.agent_id?.value ?? undefined);
+    this.send({
+      type: 'ACCEPT_GANG',
+      accept_gang: {
+        gang_id: gangId,
+        launches: launches.map((l) => ({ offer_id: { value: l.offer.id?.value ?? '' }, operations: l.tasks.length === 0 ? [] : [{ type: 'LAUNCH', launch: { task_infos: [...l.tasks] } }] })),
+        ...wireFilters(filters),
+      },
+    });
+  }
+
+  launchGang(gang: GangOffer, shape: TaskShape, build: GangTaskBuilder, filters?: FiltersArg): void {
+    this.acceptGang(gang.gangId, planGang(gang, shape, gang.tasks, build), filters);
+  }
+
+  declineGang(gangId: string, filters?: FiltersArg): void {
+    this.send({ type: 'DECLINE_GANG', decline_gang: { gang_id: gangId, ...wireFilters(filters) } });
+  }
+
   decline(offerIds: readonly string[], filters?: FiltersArg): void {
     if (offerIds.length === 0) return;
     this.send({ type: 'DECLINE', decline: { offer_ids: offerIds.map((value) => ({ value })), ...wireFilters(filters) } });
@@ -293,10 +315,28 @@ export class SchedulerDriver implements SchedulerApi {
       case 'HEARTBEAT':
         return;
       case 'OFFERS': {
-        const offers = event.offers?.offers ?? [];
-        this.dispatch(() => this.options.framework.offers(offers));
+        const all = event.offers?.offers ?? [];
+        const offers = all.filter((o) => !o.gang_id);
+        if (offers.length > 0 || all.length === 0) this.dispatch(() => this.options.framework.offers(offers));
+        for (const g of event.offers?.gangs ?? []) {
+          const gang: GangOffer = {
+            gangId: g.gang_id,
+            role: g.role,
+            offers: all.filter((o) => o.gang_id === g.gang_id),
+            tasks: g.tasks,
+            holdUntilMs: Number(BigInt(g.hold_until?.nanoseconds ?? '0') / 1_000_000n),
+          };
+          const handler = this.options.framework.gangOffers;
+          if (handler === undefined) {
+            this.logger.warn('gang offer declined: the framework has no gangOffers handler', { gangId: gang.gangId });
+            this.declineGang(gang.gangId);
+          } else this.dispatch(() => handler.call(this.options.framework, gang));
+        }
         return;
       }
+      case 'RESCIND_GANG':
+        this.dispatch(() => this.options.framework.gangRescinded?.(event.rescind_gang?.gang_id ?? '', event.rescind_gang?.reason ?? ''));
+        return;
       case 'RESCIND':
         this.dispatch(() => this.options.framework.rescinded?.(event.rescind?.offer_id?.value ?? ''));
         return;

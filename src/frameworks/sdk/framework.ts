@@ -20,6 +20,8 @@ import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { Operation } from '../../generated/berth/v1/Operation';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
 import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
+import type { GangLaunch, GangOffer, GangTaskBuilder } from './gangs';
+import type { TaskShape } from './offer-match';
 import type { KeyValueStore } from './store';
 
 /**
@@ -52,6 +54,20 @@ export interface SchedulerApi {
   launch(offer: Offer__Output, tasks: readonly TaskInfo[], filters?: FiltersArg): void;
   /** Declines offers; their agents' resources are not offered again for `refuseSeconds` (default 5). */
   decline(offerIds: readonly string[], filters?: FiltersArg): void;
+  /**
+   * ACCEPT_GANG: launches every task of a gang offer or none. `launches` must cover every offer of
+   * the gang once (an offer with no tasks is given back); the master refuses a partial or invalid
+   * one as a whole (the `error` handler hears why; the gang stays offered until its hold ends).
+   */
+  acceptGang(gangId: string, launches: readonly GangLaunch[], filters?: FiltersArg): void;
+  /**
+   * Launches a one-shape gang in one call: places `gang.tasks` tasks of `shape` on the gang's
+   * offers (`planGang`), builds each with `build(index, offer, fit)` and sends ACCEPT_GANG.
+   * Throws (sending nothing) when they do not all fit.
+   */
+  launchGang(gang: GangOffer, shape: TaskShape, build: GangTaskBuilder, filters?: FiltersArg): void;
+  /** Declines a gang offer whole; it is not offered again for `refuseSeconds` (default 5). */
+  declineGang(gangId: string, filters?: FiltersArg): void;
   /** Kills a task; `gracePeriodMs` overrides the task's kill policy. */
   kill(taskId: string, agentId?: string, gracePeriodMs?: number): void;
   /** Asks for offers again (clears decline filters); no roles: all of the framework's roles. */
@@ -111,6 +127,14 @@ export interface Framework {
   offers(offers: readonly Offer__Output[]): void | Promise<void>;
   /** An offer is no longer valid (agent gone, offer timeout). */
   rescinded?(offerId: string): void | Promise<void>;
+  /**
+   * A gang declared in the demand was placed whole: answer with `acceptGang` (all tasks) or
+   * `declineGang` before `gang.holdUntilMs`. Without this handler the driver declines gang offers.
+   * Called after `offers` for the ordinary offers of the same event.
+   */
+  gangOffers?(gang: GangOffer): void | Promise<void>;
+  /** A gang offer was withdrawn whole (`reason`: hold_expired, agent_removed, framework_disconnected…). */
+  gangRescinded?(gangId: string, reason: string): void | Promise<void>;
   /** A task's state changed; acknowledged once this returns. */
   statusUpdate(status: TaskStatus__Output): void | Promise<void>;
   /** An agent was lost (only informational: its tasks' updates follow). */

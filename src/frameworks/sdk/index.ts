@@ -11,5 +11,6 @@ export { SchedulerDriver, FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from '
 export { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from './access';
 export { FileKeyValueStore, MemoryKeyValueStore, NatsKeyValueStore, type KeyValueStore } from './store';
 export { fitTask, offerResources, offerRole, type Fit, type ShortResource, type TaskShape } from './offer-match';
+export { gangDemand, planGang, type GangDeclaration, type GangLaunch, type GangOffer, type GangSpreadRule, type GangTaskBuilder } from './gangs';
 export { SystemClock, FakeClock, type Clock } from '../../common/clock';
 export { Resources } from '../../common/resources';

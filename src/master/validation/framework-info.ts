@@ -8,7 +8,7 @@
  * it, never an exception inside an allocation cycle.
  */
 import { compileConstraints } from '../../allocator/constraints';
-import type { ConstraintPredicate, FrameworkDescription, Quantities, RoleOfferConstraints, TaskShape } from '../../allocator/types';
+import type { ConstraintPredicate, FrameworkDescription, GangSpec, Quantities, RoleOfferConstraints, TaskShape } from '../../allocator/types';
 import { roleProblem } from '../../common/roles';
 import { readLabels, type LabelEntry } from '../../common/wire/labels';
 import { readQuantity } from '../../common/wire/quantities';
@@ -21,6 +21,8 @@ import type { FrameworkInfo__Output } from '../../generated/berth/v1/FrameworkIn
 import type { MinAllocatableResources__Output } from '../../generated/berth/v1/MinAllocatableResources';
 import type { RoleConstraints__Output } from '../../generated/berth/v1/RoleConstraints';
 import type { RoleDemand__Output } from '../../generated/berth/v1/RoleDemand';
+import type { TaskShape__Output } from '../../generated/berth/v1/TaskShape';
+import { readGangs } from './gangs';
 import { describeValue, mapField, Problems, type Problem } from './errors';
 
 /** A framework as the master keeps it after validation. */
@@ -112,8 +114,12 @@ function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: 
     const c = readRoleConstraints(rc, at, problems);
     if (c !== undefined && c.groups.length > 0) offerConstraints[role] = c;
   });
+  const gangs: Record<string, readonly GangSpec[]> = {};
+  const gangIds = new Map<string, string>();
   forEachRole(info.demand, `${path}.demand`, roleSet, path, problems, (role, d, at) => {
     demand[role] = readRoleDemand(d, at, problems);
+    const list = readGangs(d?.gangs, at, problems, gangIds, (shape, where) => readTaskShape(shape, where, problems));
+    if (list.length > 0) gangs[role] = list;
   });
 
   const description: FrameworkDescription = {
@@ -126,6 +132,7 @@ function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: 
     offerConstraints,
     minAllocatableResources,
     demand,
+    gangs,
   };
   return {
     ...(id === undefined ? {} : { id }),
@@ -204,27 +211,31 @@ function readMinAllocatable(min: MinAllocatableResources__Output, at: string, pr
 function readRoleDemand(d: RoleDemand__Output | null, at: string, problems: Problems): TaskShape[] {
   const shapes: TaskShape[] = [];
   (d?.shapes ?? []).forEach((shape, i) => {
-    const here = `${at}.shapes[${i}]`;
-    const quantities = new Map<string, number>();
-    let ports = 0;
-    (shape?.resources ?? []).forEach((wire, j) => {
-      const e = readQuantity(wire, `${here}.resources[${j}]`, problems);
-      if (e === undefined) return;
-      if (e.name !== 'ports') quantities.set(e.name, (quantities.get(e.name) ?? 0) + e.milli);
-      else if (e.milli % 1000 !== 0) problems.add(`${here}.resources[${j}].value`, `ports is a count of ports and must be whole, got ${wire.value}`);
-      else ports += e.milli / 1000;
-    });
-    const constraints = shape?.constraints === null || shape?.constraints === undefined ? undefined : readRoleConstraints(shape.constraints, `${here}.constraints`, problems);
+    const read = readTaskShape(shape, `${at}.shapes[${i}]`, problems);
     const count = shape?.count ?? 0;
     if (count === 0) return; // "0 means the shape is ignored"
-    shapes.push({
-      quantities,
-      ...(ports > 0 ? { ports } : {}),
-      ...(constraints !== undefined && constraints.groups.length > 0 ? { constraints } : {}),
-      count,
-    });
+    shapes.push({ ...read, count });
   });
   return shapes;
+}
+
+/** A wire TaskShape's resources and constraints (not its count), problems recorded at `here`. */
+function readTaskShape(shape: TaskShape__Output | null, here: string, problems: Problems): TaskShape {
+  const quantities = new Map<string, number>();
+  let ports = 0;
+  (shape?.resources ?? []).forEach((wire, j) => {
+    const e = readQuantity(wire, `${here}.resources[${j}]`, problems);
+    if (e === undefined) return;
+    if (e.name !== 'ports') quantities.set(e.name, (quantities.get(e.name) ?? 0) + e.milli);
+    else if (e.milli % 1000 !== 0) problems.add(`${here}.resources[${j}].value`, `ports is a count of ports and must be whole, got ${wire.value}`);
+    else ports += e.milli / 1000;
+  });
+  const constraints = shape?.constraints === null || shape?.constraints === undefined ? undefined : readRoleConstraints(shape.constraints, `${here}.constraints`, problems);
+  return {
+    quantities,
+    ...(ports > 0 ? { ports } : {}),
+    ...(constraints !== undefined && constraints.groups.length > 0 ? { constraints } : {}),
+  };
 }
 
 const OPS = Object.keys(ConstraintOp).filter((op) => op !== 'OP_UNSPECIFIED');

@@ -41,6 +41,16 @@ export class FakeScheduler implements SchedulerApi {
   launch(offer: Offer__Output, tasks: readonly TaskInfo[], refuseSeconds?: number): void {
     this.calls.push({ kind: 'launch', offerId: offer.id?.value ?? '', tasks: [...tasks], ...(refuseSeconds !== undefined ? { refuseSeconds } : {}) });
   }
+  // This framework declares no gangs: a gang call would be a bug the test must fail on.
+  acceptGang(gangId: string): void {
+    throw new Error(`unexpected acceptGang("${gangId}"): this framework declares no gangs`);
+  }
+  launchGang(gang: { gangId: string }): void {
+    throw new Error(`unexpected launchGang("${gang.gangId}"): this framework declares no gangs`);
+  }
+  declineGang(gangId: string): void {
+    throw new Error(`unexpected declineGang("${gangId}"): this framework declares no gangs`);
+  }
   decline(offerIds: readonly string[], refuseSeconds?: number): void {
     this.calls.push({ kind: 'decline', offerIds: [...offerIds], ...(refuseSeconds !== undefined ? { refuseSeconds } : {}) });
   }
@@ -105,6 +115,7 @@ export function offer(opts: { agent?: string; hostname?: string; resources?: str
     domain: null,
     unavailability: null,
     executor_ids: [],
+    gang_id: '',
   } as Offer__Output;
 }
 

@@ -48,6 +48,16 @@ export class FakeSchedulerApi implements SchedulerApi {
     this.launches.push({ offerId: offer.id?.value ?? '', agentId: offer.agent_id?.value ?? '', hostname: offer.hostname, tasks: [...tasks], refuseSeconds });
   }
 
+  // This framework declares no gangs: a gang call would be a bug the test must fail on.
+  acceptGang(gangId: string): void {
+    throw new Error(`unexpected acceptGang("${gangId}"): this framework declares no gangs`);
+  }
+  launchGang(gang: { gangId: string }): void {
+    throw new Error(`unexpected launchGang("${gang.gangId}"): this framework declares no gangs`);
+  }
+  declineGang(gangId: string): void {
+    throw new Error(`unexpected declineGang("${gangId}"): this framework declares no gangs`);
+  }
   decline(offerIds: readonly string[], refuseSeconds?: number): void {
     this.calls.push(`decline ${offerIds.join(',')}`);
     this.declines.push({ offerIds: [...offerIds], refuseSeconds });
@@ -113,6 +123,7 @@ export function offer(spec: OfferSpec): Offer__Output {
     domain: null,
     unavailability: null,
     executor_ids: [],
+    gang_id: '',
   };
 }
 
