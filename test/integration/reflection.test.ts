@@ -34,7 +34,7 @@ describe('server reflection: the contract as written', () => {
   test('berth/v1/scheduler.proto by its name: its own declarations, its imports, and its comments', async () => {
     master = await startTestMaster();
     const [scheduler, ...imports] = await reflect(master.address).files({ file_by_filename: 'berth/v1/scheduler.proto' });
-    expect([scheduler!.name, scheduler!.package, scheduler!.dependency]).toEqual(['berth/v1/scheduler.proto', 'berth.v1', ['berth/v1/common.proto']]);
+    expect([scheduler!.name, scheduler!.package, scheduler!.dependency]).toEqual(['berth/v1/scheduler.proto', 'berth.v1', ['berth/v1/common.proto', 'berth/v1/resources.proto']]);
     expect(scheduler!.service.map((s: { name: string }) => s.name)).toEqual(['Scheduler']);
     expect(scheduler!.messageType.map((m: { name: string }) => m.name)).toEqual(['Call', 'Event']);
     // Its imports come along (grpcurl needs them to build the file), each under its own name too.
