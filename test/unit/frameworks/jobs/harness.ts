@@ -4,6 +4,7 @@
  * framework instance over the same store (what a crashed and restarted framework process sees).
  */
 import { FakeClock } from '../../../../src/common/clock';
+import { noGangs } from '../no-gangs';
 import { memoryLogger, type MemoryLogger } from '../../../../src/common/logging';
 import { Resources } from '../../../../src/common/resources';
 import { resourcesToWire } from '../../../../src/common/wire';
@@ -41,16 +42,10 @@ export class FakeScheduler implements SchedulerApi {
   launch(offer: Offer__Output, tasks: readonly TaskInfo[], refuseSeconds?: number): void {
     this.calls.push({ kind: 'launch', offerId: offer.id?.value ?? '', tasks: [...tasks], ...(refuseSeconds !== undefined ? { refuseSeconds } : {}) });
   }
-  // This framework declares no gangs: a gang call would be a bug the test must fail on.
-  acceptGang(gangId: string): void {
-    throw new Error(`unexpected acceptGang("${gangId}"): this framework declares no gangs`);
-  }
-  launchGang(gang: { gangId: string }): void {
-    throw new Error(`unexpected launchGang("${gang.gangId}"): this framework declares no gangs`);
-  }
-  declineGang(gangId: string): void {
-    throw new Error(`unexpected declineGang("${gangId}"): this framework declares no gangs`);
-  }
+  // This framework declares no gangs: a gang call fails the test.
+  readonly acceptGang = noGangs.acceptGang;
+  readonly launchGang = noGangs.launchGang;
+  readonly declineGang = noGangs.declineGang;
   decline(offerIds: readonly string[], refuseSeconds?: number): void {
     this.calls.push({ kind: 'decline', offerIds: [...offerIds], ...(refuseSeconds !== undefined ? { refuseSeconds } : {}) });
   }

@@ -3,6 +3,7 @@
  * updates, and a harness that runs a ServicesScheduler on a FakeClock and a MemoryKeyValueStore.
  */
 import { FakeClock } from '../../../../src/common/clock';
+import { noGangs } from '../no-gangs';
 import { nullLogger } from '../../../../src/common/logging';
 import { Resources } from '../../../../src/common/resources';
 import { attributesToWire, resourcesToWire, timeToWire } from '../../../../src/common/wire';
@@ -48,16 +49,10 @@ export class FakeSchedulerApi implements SchedulerApi {
     this.launches.push({ offerId: offer.id?.value ?? '', agentId: offer.agent_id?.value ?? '', hostname: offer.hostname, tasks: [...tasks], refuseSeconds });
   }
 
-  // This framework declares no gangs: a gang call would be a bug the test must fail on.
-  acceptGang(gangId: string): void {
-    throw new Error(`unexpected acceptGang("${gangId}"): this framework declares no gangs`);
-  }
-  launchGang(gang: { gangId: string }): void {
-    throw new Error(`unexpected launchGang("${gang.gangId}"): this framework declares no gangs`);
-  }
-  declineGang(gangId: string): void {
-    throw new Error(`unexpected declineGang("${gangId}"): this framework declares no gangs`);
-  }
+  // This framework declares no gangs: a gang call fails the test.
+  readonly acceptGang = noGangs.acceptGang;
+  readonly launchGang = noGangs.launchGang;
+  readonly declineGang = noGangs.declineGang;
   decline(offerIds: readonly string[], refuseSeconds?: number): void {
     this.calls.push(`decline ${offerIds.join(',')}`);
     this.declines.push({ offerIds: [...offerIds], refuseSeconds });
