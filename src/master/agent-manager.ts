@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { UsedResources } from '../allocator/types';
 import { Resources } from '../common/resources';
+import { sameJson } from '../common/same-json';
 import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
@@ -515,31 +516,6 @@ export class AgentManager implements AgentsPort {
 interface DurableRecord {
   record: unknown;
   writes: number;
-}
-
-/**
- * Whether two values have the same JSON form (undefined members count as absent), compared in
- * place: stringifying both records cost ~0.1 ms an agent.
- */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const x = a as Record<string, unknown>;
-  const y = b as Record<string, unknown>;
-  let defined = 0;
-  for (const key in x) {
-    if (x[key] === undefined) continue;
-    defined++;
-    if (!sameJson(x[key], y[key])) return false;
-  }
-  for (const key in y) if (y[key] !== undefined) defined--;
-  return defined === 0;
 }
 
 /** The TaskInfo of a task an agent reports in REREGISTER. */

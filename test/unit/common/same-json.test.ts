@@ -1,4 +1,4 @@
-import { sameJson } from '../../../src/master/agent-manager';
+import { sameJson } from '../../../src/common/same-json';
 
 describe('sameJson (is an agent record unchanged?)', () => {
   const cases: Array<[unknown, unknown]> = [
