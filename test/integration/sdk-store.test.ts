@@ -10,7 +10,7 @@ import { startNats, type NatsTestServers } from '../support/nats';
 
 let dir: string;
 let nats: NatsTestServers;
-const opened: NatsKeyValueStore[] = [];
+const opened: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'berth-kv-'));
@@ -25,7 +25,11 @@ afterAll(async () => {
 
 const kinds: [string, () => Promise<KeyValueStore>][] = [
   ['memory', async () => new MemoryKeyValueStore()],
-  ['file', async () => new FileKeyValueStore(path.join(dir, String(Math.random())))],
+  ['file', async () => {
+    const s = new FileKeyValueStore(path.join(dir, String(Math.random())));
+    opened.push(s); // closed before the directory goes: its key files are written in the background
+    return s;
+  }],
   ['nats', async () => {
     const s = await NatsKeyValueStore.open({ servers: nats.urls, bucket: `t${Math.random().toString(36).slice(2)}` });
     opened.push(s);

@@ -37,6 +37,8 @@ interface Segment {
   bytes: number;
   /** Committed groups of this segment whose key files are not all written yet. */
   unwritten: number;
+  /** A failed append may have left a partial line: the next one starts on a new line. */
+  torn: boolean;
 }
 
 interface Group {
@@ -152,14 +154,17 @@ export class FileKeyValueStore implements KeyValueStore {
   }
 
   private async commit(group: Group): Promise<void> {
-    let text = '';
-    for (const [key, json] of group.entries) text += json === null ? `{"k":${JSON.stringify(key)},"d":true}\n` : `{"k":${JSON.stringify(key)},"v":${json}}\n`;
     const segment = this.segment;
+    let text = segment.torn ? '\n' : '';
+    for (const [key, json] of group.entries) text += json === null ? `{"k":${JSON.stringify(key)},"d":true}\n` : `{"k":${JSON.stringify(key)},"v":${json}}\n`;
     try {
       await writeAll(segment.fd, Buffer.from(text));
       await fdatasync(segment.fd);
+      segment.torn = false;
     } catch (err) {
-      // A partial line may be on disk: later groups go to a fresh segment, so it stays the last line.
+      // A partial line may be on disk: later groups go to a fresh segment (or, when none can be
+      // opened, start on a new line), so it is skipped when replayed.
+      segment.torn = true;
       this.rotate();
       group.reject(err);
       return;
@@ -193,20 +198,29 @@ export class FileKeyValueStore implements KeyValueStore {
     for (const key of entries.keys()) if (this.overlay.get(key)?.group === no) this.overlay.delete(key);
     segment.unwritten--;
     if (segment.unwritten > 0) return;
-    if (segment !== this.segment) await retire(segment);
+    if (segment !== this.segment) await retire(segment).catch(() => undefined);
     else if (!this.closed && this.committing === undefined) this.rotate(); // idle: a fresh segment, so this one goes
   }
 
-  /** Appends go to a new segment from now on; the old one goes at once when all its key files are written. */
+  /**
+   * Appends go to a new segment from now on; the old one goes at once when all its key files are
+   * written. When no new segment can be opened (the directory is gone, no file descriptors), appends
+   * stay on the current one: the next commit reports the error to its callers, and the background
+   * key-file writer never stops on it.
+   */
   private rotate(): void {
     const old = this.segment;
-    this.segment = this.openSegment();
-    if (old.unwritten === 0) void retire(old);
+    try {
+      this.segment = this.openSegment();
+    } catch {
+      return;
+    }
+    if (old.unwritten === 0) void retire(old).catch(() => undefined);
   }
 
   private openSegment(): Segment {
     const file = path.join(this.dir, `.journal-${String(++this.segmentNo).padStart(12, '0')}`);
-    return { file, fd: fs.openSync(file, 'a', 0o600), bytes: 0, unwritten: 0 };
+    return { file, fd: fs.openSync(file, 'a', 0o600), bytes: 0, unwritten: 0, torn: false };
   }
 
   /** Replays every journal segment left in the directory into the key files; returns the highest segment number. */

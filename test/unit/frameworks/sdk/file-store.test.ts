@@ -105,6 +105,37 @@ describe('FileKeyValueStore journal', () => {
     expect((await again.list('k/')).length).toBe(expected.size);
   });
 
+  test('a new segment that cannot be opened keeps appends on the current one; the key files still follow', async () => {
+    const s = open();
+    // The segment file is opened there (a spy on node:fs would not reach the module's own binding).
+    const openSegment = jest.spyOn(s as unknown as { openSegment(): unknown }, 'openSegment').mockImplementation(() => {
+      throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    });
+    try {
+      await s.put('a', 1);
+      await new Promise((r) => setTimeout(r, 20)); // the key file lands; the idle rotation fails
+      expect(openSegment).toHaveBeenCalled();
+      await s.put('b', 2);
+    } finally {
+      openSegment.mockRestore();
+    }
+    await s.close(); // the background writer did not stop on the failed rotation
+    expect(keyFile('a')).toBe(1);
+    expect(keyFile('b')).toBe(2);
+  });
+
+  test('a directory removed under the store does not break it: writes go on (to the open journal) and close ends', async () => {
+    const sub = path.join(dir, 'gone');
+    const s = new FileKeyValueStore(sub);
+    stores.push(s);
+    await s.put('a', 1);
+    fs.rmSync(sub, { recursive: true, force: true }); // while the key file may still be in flight
+    await new Promise((r) => setTimeout(r, 20));
+    await s.put('b', 2);
+    expect(await s.get('b')).toBe(2);
+    await expect(s.close()).resolves.toBeUndefined();
+  });
+
   test('after close, writes are refused', async () => {
     const s = open();
     await s.close();
