@@ -105,7 +105,7 @@ async function main(): Promise<void> {
 
   try {
     cluster = await startDev({
-      workDir, grpcPort: '0', httpPort: '0', agentHttpPort: '0', frameworksPort: '0', pluginOptions: '{}',
+      workDir, grpcPort: '0', httpPort: '0', agentHttpPort: '0', frameworksPort: '0', frameworksHttpPort: '0', pluginOptions: '{}',
       containerizers: 'docker', resources: `cpus:${o.instances * 0.1 + 2};mem:${o.instances * 16 + 1024};disk:1000;ports:[31000-31999]`, logLevel: 'error',
     }, 'error');
     const v1 = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor> } }).berth.v1;

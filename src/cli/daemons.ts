@@ -96,11 +96,12 @@ export function registerDevCommand(program: Command, out: CliOutput): void {
     .option('--http-port <port>', 'the master\'s HTTP port (dashboard, metrics, health)', '5051')
     .option('--agent-http-port <port>', 'the agent\'s HTTP port (metrics, health)', '5052')
     .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs)', '5060')
+    .option('--frameworks-http-port <port>', 'the framework host\'s HTTP port (metrics, health)', '5061')
     .option('--plugins <list>', 'more framework plugins to run, comma-separated paths or packages')
     .option('--plugin-options <json>', 'options per plugin name, JSON', '{}')
     .option('--containerizers <kind>', 'auto (Docker when an engine answers), docker,process, docker or process', 'auto')
     .option('--resources <text>', 'the agent\'s resources (default: detected)')
-    .option('--modules <file>', 'modules file (YAML or JSON) for the master\'s and the agent\'s extension points (docs/modules.md)')
+    .option('--modules <file>', 'modules file (YAML or JSON) for the extension points of the master, the agent and the framework host (docs/modules.md)')
     .option('--log-level <level>', 'error, warn, info or debug', 'warn')
     .addHelpText('after', '\nExamples:\n  berth dev\n  berth dev --plugins ./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 3}}\'\n  berth dev --containerizers process --work-dir /tmp/berth-dev')
     .action(async (opts: import('./dev-command').DevOptions) => {

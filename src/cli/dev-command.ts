@@ -26,11 +26,12 @@ export interface DevOptions {
   httpPort: string;
   agentHttpPort: string;
   frameworksPort: string;
+  frameworksHttpPort: string;
   plugins?: string;
   pluginOptions: string;
   containerizers: string;
   resources?: string;
-  /** One modules file for the master and the agent: each loads the modules of its own extension points. */
+  /** One modules file for the master, the agent and the framework host: each loads the modules of its own extension points. */
   modules?: string;
   logLevel: string;
 }
@@ -53,6 +54,7 @@ export interface DevCluster {
   readonly masterGrpc: string;
   readonly masterHttp: string;
   readonly frameworksGrpc: string | undefined;
+  readonly frameworksHttp: string;
   readonly containerizers: readonly string[];
   stop(): Promise<void>;
 }
@@ -117,9 +119,11 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       plugins,
       pluginOptions: opts.pluginOptions,
       grpc: { host: '127.0.0.1', port: frameworksPort },
+      http: { host: '127.0.0.1', port: port('--frameworks-http-port', opts.frameworksHttpPort) },
       store: 'file',
       workDir: path.join(workDir, 'frameworks'),
       auth: { enabled: false },
+      ...(opts.modules !== undefined ? { modules: path.resolve(opts.modules) } : {}),
       logLevel,
     }), logger.child({ component: 'frameworks' }));
     stops.push(() => frameworks.stop());
@@ -128,6 +132,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
       masterGrpc: master.grpcAddress,
       masterHttp: master.httpAddress,
       frameworksGrpc: frameworks.host.grpcAddress,
+      frameworksHttp: frameworks.httpAddress,
       containerizers: agent.agent.containerizer.types,
       stop: stopAll,
     };
@@ -135,7 +140,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     await stopAll();
     const taken = addressInUse(err);
     if (taken !== undefined) {
-      throw new BerthError('ADDRESS_IN_USE', `${taken} is taken: another berth dev or Berth daemon runs here? Stop it, or choose other ports (--grpc-port, --http-port, --agent-http-port, --frameworks-port; 0 picks free ones)`);
+      throw new BerthError('ADDRESS_IN_USE', `${taken} is taken: another berth dev or Berth daemon runs here? Stop it, or choose other ports (--grpc-port, --http-port, --agent-http-port, --frameworks-port, --frameworks-http-port; 0 picks free ones)`);
     }
     throw err;
   }

@@ -1,14 +1,16 @@
 import { channelCredentials, loadTls } from '../common/tls';
 import { SystemClock } from '../common/clock';
 import type { Logger } from '../common/logging';
-import { authorizeView, dashboardApiFor } from '../master/dashboard-api';
+import { dashboardApiFor } from '../master/dashboard-api';
+import { authorizeView } from '../common/auth';
 import { dashboardAssets } from '../master/dashboard-assets';
 import type { MasterConfig } from '../master/config';
 import type { MasterDaemon } from '../master/daemon';
 import type { AuthSetup } from '../common/auth';
 import { startHttpServer } from '../common/http-server';
 import { ModulesStop } from './composition/extensions';
-import { masterContainer, MasterAuth, MasterDaemonId, MasterMetricsId, MasterRegistryParts } from './composition/master';
+import { AuthId } from './composition/auth';
+import { masterContainer, MasterDaemonId, MasterMetricsId, MasterRegistryBackend } from './composition/master';
 import { packageVersion } from './version';
 
 /** A started master, as {@link startMaster} returns it. */
@@ -39,8 +41,9 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
   let built: { auth: AuthSetup; daemon: MasterDaemon };
   try {
     // Auth first: a bad tokens or ACLs file, or a module's, stops the master before NATS is dialled.
-    const auth = await container.getAsync(MasterAuth);
-    closers.unshift(...(await container.getAsync(MasterRegistryParts)).closers);
+    const auth = await container.getAsync(AuthId);
+    const backend = await container.getAsync(MasterRegistryBackend);
+    if (backend.close !== undefined) closers.unshift(() => backend.close!());
     built = { auth, daemon: await container.getAsync(MasterDaemonId) };
   } catch (err) {
     for (const close of closers) await close().catch(() => undefined);

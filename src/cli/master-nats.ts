@@ -11,17 +11,11 @@ import type { BusEvent } from '../master/event-bus';
 import { JetStreamRegistry } from '../master/registry/jetstream-registry';
 import { NatsLeaderElection } from '../master/registry/nats-election';
 import { mirroredEvent, NatsEventMirror } from '../master/registry/nats-mirror';
-import type { LeaderElection, Registry } from '../master/registry/registry';
+import type { RegistryBackend } from '../master/extensions';
+import type { Registry } from '../master/registry/registry';
 
-export interface NatsParts {
-  readonly election: LeaderElection;
-  readonly openRegistry: (term: number) => Promise<Registry>;
-  readonly publishEvent: (event: BusEvent) => void;
-  /** Run in order when the master stops. */
-  readonly closers: (() => Promise<void>)[];
-}
-
-export async function natsParts(config: MasterConfig, logger: Logger, clock: Clock, httpAddress: string): Promise<NatsParts> {
+/** The built-in `jetstream` registry backend. */
+export async function natsParts(config: MasterConfig, logger: Logger, clock: Clock, httpAddress: string): Promise<RegistryBackend & { readonly close: () => Promise<void> }> {
   const nc = await connect({ servers: config.nats.servers, name: `berth-master ${config.masterId}`, maxReconnectAttempts: -1, ...natsAuthOptions(config.nats, 'nats') } as never);
   const closers: (() => Promise<void>)[] = [async () => void (await nc.close())];
   const election = new NatsLeaderElection({ nc, bucket: config.nats.electionBucket, replicas: config.nats.replicas, leaseMs: config.nats.leaseMs, renewFrom: { worker: { servers: config.nats.servers, auth: config.nats } }, self: { id: config.masterId, grpcAddress: `${config.grpc.host}:${config.grpc.port}`, httpAddress }, clock, logger: logger.child({ component: 'election' }) });
@@ -50,5 +44,12 @@ export async function natsParts(config: MasterConfig, logger: Logger, clock: Clo
     await mirror?.close();
   });
   const publishEvent = (event: BusEvent): void => mirror?.publish(mirroredEvent(event));
-  return { election, openRegistry, publishEvent, closers };
+  return {
+    election,
+    openRegistry,
+    publishEvent,
+    close: async () => {
+      for (const close of closers) await close();
+    },
+  };
 }

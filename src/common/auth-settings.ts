@@ -20,7 +20,10 @@ export const authSettingsSchema = z
      */
     enabled: z.boolean().optional().describe('require bearer tokens and ACLs (must be stated when no tokens file is set)')
       .register(configMeta, { defaultText: '(must be stated)' }),
-    /** YAML/JSON file of principals and their tokens (`principals: [{ name, tokenSha256 }]`). @default unset */
+    /**
+     * YAML/JSON file of principals and their tokens (`principals: [{ name, tokenSha256 }]`); required
+     * while `enabled` unless an `authenticator` module is loaded (docs/modules.md). @default unset
+     */
     tokensFile: z.string().min(1).optional().describe('file of principals and their (hashed) bearer tokens'),
     /** YAML/JSON file of ACL rules; without it every action but `view` is denied. @default unset */
     aclsFile: z.string().min(1).optional().describe('file of ACL rules (default deny, except view)'),
@@ -29,8 +32,6 @@ export const authSettingsSchema = z
     const tokens = typeof auth?.tokensFile === 'string';
     if (auth?.enabled === undefined && !tokens) {
       ctx.addIssue({ code: 'custom', message: 'authentication is on unless explicitly disabled, but no tokens file is configured: set auth.tokensFile (--auth-tokens-file, BERTH_AUTH_TOKENS_FILE) or, to run without authentication, auth.enabled: false (--auth-enabled false, BERTH_AUTH_ENABLED=false)' });
-    } else if (auth?.enabled === true && !tokens) {
-      ctx.addIssue({ code: 'custom', message: 'auth.enabled is true but auth.tokensFile is not set: name the file of principals and tokens' });
     } else if (auth?.enabled === false && (tokens || typeof auth?.aclsFile === 'string')) {
       const files = [tokens ? `auth.tokensFile (${auth.tokensFile})` : '', typeof auth.aclsFile === 'string' ? `auth.aclsFile (${auth.aclsFile})` : ''].filter((f) => f !== '').join(' and ');
       ctx.addIssue({ code: 'custom', path: ['enabled'], message: `is false, but ${files} ${files.includes(' and ') ? 'are' : 'is'} set: authentication would be off without a word; remove auth.enabled to authenticate with the file, or remove the file to run without authentication` });

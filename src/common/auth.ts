@@ -103,8 +103,19 @@ interface TokenEntry {
   readonly hash: Buffer | undefined;
 }
 
-/** Maps bearer tokens to principals. */
-export class Authenticator {
+/**
+ * The `authenticator` extension point: who a caller is. Called synchronously on every authenticated
+ * gRPC call and HTTP request (master and framework host) before anything else: answer from memory,
+ * never throw, never do I/O on that path. `certificatePrincipal` is the name a client certificate
+ * verified by the TLS layer gives (mutual TLS), when there is one. Undefined: not authenticated (the
+ * call is refused with UNAUTHENTICATED).
+ */
+export interface CallerAuthenticator {
+  authenticate(credentials: Credentials, certificatePrincipal?: string): Principal | undefined;
+}
+
+/** The built-in authenticator (`bearer-file`): maps bearer tokens to principals. */
+export class Authenticator implements CallerAuthenticator {
   private readonly entries: readonly TokenEntry[];
 
   /** @param principals names with tokens or their SHA-256 (hex); validated by {@link loadTokensFile}. */
@@ -312,28 +323,42 @@ export function loadAclsFile(file: string): Authorizer {
 
 /** Authentication and authorization as configured; both undefined when `auth.enabled` is false. */
 export interface AuthSetup {
-  readonly authenticator?: Authenticator;
+  readonly authenticator?: CallerAuthenticator;
   readonly authorizer?: AccessPolicy;
 }
 
 /**
  * Loads the files named by the `auth` config. Without an ACLs file every action but `view` is
  * denied. An ACL rule naming a principal the tokens file does not know is an error: it is a typo.
+ * `authenticator`: one an `authenticator` module made; then no tokens file is needed, and the ACLs'
+ * principals are the module's business.
  * @throws ConfigError
  */
-export function loadAuth(auth: { readonly enabled: boolean; readonly tokensFile?: string; readonly aclsFile?: string }, logger: Logger = nullLogger): AuthSetup {
+export function loadAuth(auth: { readonly enabled: boolean; readonly tokensFile?: string; readonly aclsFile?: string }, logger: Logger = nullLogger, authenticator?: CallerAuthenticator): AuthSetup {
   if (!auth.enabled) return {};
-  if (auth.tokensFile === undefined) throw new ConfigError([{ path: 'auth.tokensFile', message: 'auth.tokensFile: is required while auth.enabled is true' }]);
-  const authenticator = loadTokensFile(auth.tokensFile, logger);
+  if (authenticator !== undefined) return { authenticator, authorizer: auth.aclsFile === undefined ? new Authorizer([]) : loadAclsFile(auth.aclsFile) };
+  if (auth.tokensFile === undefined) throw new ConfigError([{ path: 'auth.tokensFile', message: 'auth.tokensFile: is required while auth.enabled is true (or load an authenticator module)' }]);
+  const tokens = loadTokensFile(auth.tokensFile, logger);
   if (auth.aclsFile === undefined) {
     logger.warn('no ACLs file: every action but view is denied', { tokensFile: auth.tokensFile });
-    return { authenticator, authorizer: new Authorizer([]) };
+    return { authenticator: tokens, authorizer: new Authorizer([]) };
   }
   const authorizer = loadAclsFile(auth.aclsFile);
-  const known = new Set(authenticator.principals);
+  const known = new Set(tokens.principals);
   const unknown = authorizer.principalsNamed().filter((p) => p !== '*' && !known.has(p));
   if (unknown.length > 0) {
     throw new ConfigError(unknown.map((p) => ({ path: 'rules', message: `rules: principal "${p}" is not in the tokens file ${auth.tokensFile} (in file ${auth.aclsFile}, named by auth.aclsFile)` })));
   }
-  return { authenticator, authorizer };
+  return { authenticator: tokens, authorizer };
+}
+
+/**
+ * The HTTP servers' guard of `/metrics` (and the master's `/api/*`) with authentication on (`authorizeMetrics`): a
+ * valid bearer token whose principal may `view` the cluster.
+ */
+export function authorizeView(authenticator: CallerAuthenticator, authorizer: AccessPolicy | undefined): (headers: IncomingHttpHeaders) => boolean {
+  return (headers) => {
+    const principal = authenticator.authenticate(headers);
+    return principal !== undefined && (authorizer?.allowed(principal, 'view') ?? true);
+  };
 }

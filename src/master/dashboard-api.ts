@@ -28,7 +28,6 @@ import type { ReadTaskLogRequest__Output } from '../generated/berth/v1/ReadTaskL
 import type { ReadTaskLogResponse } from '../generated/berth/v1/ReadTaskLogResponse';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import type { AgentApi } from './agent-api';
-import type { AccessPolicy, Authenticator } from '../common/auth';
 import type { MasterDaemon } from './daemon';
 import { MasterError } from './errors';
 import type { MasterCore } from './master-core';
@@ -76,17 +75,6 @@ export interface DashboardApi {
 export interface DashboardUsage {
   readonly roles: ReturnType<typeof roleViews>;
   readonly agents: { id: string; allocated_resources: unknown; offered_resources: unknown }[];
-}
-
-/**
- * The HTTP server's guard of `/metrics` and `/api/*` with authentication on (`authorizeMetrics`): a
- * valid bearer token whose principal may `view` the cluster.
- */
-export function authorizeView(authenticator: Authenticator, authorizer: AccessPolicy | undefined): (headers: http.IncomingHttpHeaders) => boolean {
-  return (headers) => {
-    const principal = authenticator.authenticate(headers);
-    return principal !== undefined && (authorizer?.allowed(principal, 'view') ?? true);
-  };
 }
 
 /**

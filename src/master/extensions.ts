@@ -8,8 +8,10 @@ import type { HierarchicalAllocatorOptions } from '../allocator/hierarchical-all
 import type { SorterFactory } from '../allocator/sorter';
 import type { AccessPolicy } from '../common/auth';
 import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
+import type { BusEvent } from './event-bus';
+import type { LeaderElection, Registry } from './registry/registry';
 
-export type { AccessPolicy, Allocator, SorterFactory };
+export type { AccessPolicy, Allocator, BusEvent, LeaderElection, Registry, SorterFactory };
 
 /**
  * `allocator`: builds the allocator of one term of leadership (called on every election won, so a
@@ -34,4 +36,22 @@ export interface LabelledTask {
  */
 export interface TaskLabelDecorator {
   decorate(task: LabelledTask): Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * `registryBackend`: where the master keeps its state and how masters elect a leader (built in:
+ * `file` — one master, records under `<workDir>/registry` — and `jetstream` — NATS, HA; the
+ * `registry.kind` setting picks; a module replaces both). Created once as the master starts.
+ * `openRegistry(term)` is called by the MasterDaemon on every election won (the term is the
+ * fencing token: a registry must refuse writes of an older term once a newer one wrote, with
+ * RegistryFencedError); its `write` is on the path of every state change (batches, pipelined),
+ * `load` once per term. Without `election` the master leads alone (one master per registry).
+ * `publishEvent` receives every cluster event (a mirror; synchronous, must not block). `close`
+ * when the master stops, after the registry is closed.
+ */
+export interface RegistryBackend {
+  readonly election?: LeaderElection;
+  openRegistry(term: number): Promise<Registry>;
+  publishEvent?(event: BusEvent): void;
+  close?(): Promise<void>;
 }

@@ -81,7 +81,7 @@ describe('a daemon with a bad configuration exits 78 and says why', () => {
   test('berth dev hands its modules file to its master and agent: a module that refuses its options is exit 78 naming it', async () => {
     const modules = path.join(dir, 'dev-modules.yaml');
     fs.writeFileSync(modules, `modules:\n  - module: ${path.resolve(__dirname, '..', '..', 'examples', 'modules', 'rotating-logger.js')}\n    options: { keep: 0 }\n`);
-    const r = await runBerthToExit(['dev', '--work-dir', path.join(dir, 'dev'), '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0', '--containerizers', 'process', '--modules', modules]);
+    const r = await runBerthToExit(['dev', '--work-dir', path.join(dir, 'dev'), '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0', '--frameworks-http-port', '0', '--containerizers', 'process', '--modules', modules]);
     expect([r.code, r.stderr]).toEqual([78, expect.stringContaining('modules[0].options.keep: module "rotating-logger": must be an integer of at least 1, got 0')]);
   });
 });

@@ -1,6 +1,6 @@
 import type { GrpcServerHandle } from '../../src/common/rpc/server';
 import { Authenticator, Authorizer } from '../../src/common/auth';
-import { authorizeView } from '../../src/master/dashboard-api';
+import { authorizeView } from '../../src/common/auth';
 import { get, getJson, launchOne, SseClient, startFakeFrameworksApi, startDashboardMaster, type DashboardMaster, type DashboardMasterOptions } from '../support/dashboard';
 import { FakeAgent, TestOperator, TestScheduler, waitFor } from '../support/master-harness';
 

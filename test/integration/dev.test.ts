@@ -30,7 +30,7 @@ describe('berth dev', () => {
 
   beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dev-'));
-    child = spawn(process.execPath, [RUN_BERTH, 'dev', '--work-dir', workDir, '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0',
+    child = spawn(process.execPath, [RUN_BERTH, 'dev', '--work-dir', workDir, '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0', '--frameworks-http-port', '0',
       '--plugins', path.join(__dirname, '..', '..', 'examples', 'hello-framework'), '--plugin-options', JSON.stringify({ 'hello-framework': { count: 2, image: TEST_IMAGE } })], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

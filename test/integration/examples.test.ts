@@ -39,7 +39,7 @@ describe('examples/ on berth dev', () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-examples-'));
     files = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-examples-files-'));
     child = spawn(process.execPath, [RUN_BERTH, 'dev', '--work-dir', workDir, '--containerizers', 'docker',
-      '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--grpc-port', '0', '--http-port', '0', '--agent-http-port', '0', '--frameworks-port', '0', '--frameworks-http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(() => /APIs on (\S+)/.test(out) || child.exitCode !== null, 'berth dev to say it runs', 30_000);

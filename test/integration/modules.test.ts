@@ -15,7 +15,7 @@ import { masterConfigSchema } from '../../src/master/config';
 import { runAgent, type RunningAgent } from '../../src/cli/agent-command';
 import { startMaster, type RunningMaster } from '../../src/cli/master-command';
 import { AgentFixture, until } from '../support/agent-fixture';
-import { FakeAgent, launch, TestScheduler } from '../support/master-harness';
+import { FakeAgent, launch, TestOperator, TestScheduler } from '../support/master-harness';
 import { runBerthToExit } from '../support/master-process';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples', 'modules');
@@ -144,6 +144,70 @@ describe('modules loaded from a modules file', () => {
       const lines = fs.readFileSync(journal, 'utf8').trim().split('\n');
       const containerId = lines[0]!.split(' ')[2]!;
       expect(lines).toEqual([`prepare isolated-1 ${containerId}`, `isolate ${containerId} pid`, `cleanup ${containerId}`]);
+    });
+  });
+
+  describe('authenticator and registry backend modules on a master', () => {
+    const closers: { close(): void }[] = [];
+    let master: RunningMaster | undefined;
+    afterEach(async () => {
+      for (const c of closers.splice(0)) c.close();
+      await master?.stop();
+      master = undefined;
+    });
+    const SECRET = 'a-test-secret-of-some-length';
+    const { sign } = require(path.join(TEST_MODULES, 'signed-token-authenticator.js')) as { sign(secret: string, name: string): string };
+    const md = (token: string): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+
+    test('an authenticator module decides who calls, with no tokens file; the ACLs still decide what they may do', async () => {
+      const modules = write('authn.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'signed-token-authenticator.js')}\n    options: { secret: ${SECRET} }\n`);
+      const acls = write('authn-acls.yaml', 'rules:\n  - { principal: ci-1, action: register_framework, objects: ["*"] }\n');
+      const config = masterConfigSchema.parse({ grpc: { port: 0 }, http: { port: 0 }, workDir: path.join(dir, 'authn-master'), auth: { enabled: true, aclsFile: acls }, modules });
+      master = await startMaster(config, memoryLogger('warn'));
+      const subscribe = async (token: string) => {
+        const s = await TestScheduler.subscribe(master!.grpcAddress, { name: 'signed', roles: ['build'], principal: token.split('.')[0] }, { metadata: md(token) });
+        closers.push(s);
+        return s;
+      };
+      await expect(subscribe(sign(SECRET, 'ci-1'))).resolves.toBeDefined();
+      const forged = `ci-1.${sign('another-secret-entirely', 'ci-1').split('.')[1]}`;
+      const refused = new TestOperator(master.grpcAddress, md(forged));
+      closers.push(refused);
+      expect((await refused.refusal('GetFrameworks')).code).toBe(grpc.status.UNAUTHENTICATED);
+      // Authenticated but not allowed by the ACLs (no rule for ci-2).
+      await expect(subscribe(sign(SECRET, 'ci-2'))).rejects.toThrow(/ci-2/);
+    });
+
+    test('a registry backend module keeps the master state: a restarted master finds its frameworks there', async () => {
+      const file = path.join(dir, 'registry.json');
+      const modules = write('registry.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'json-file-registry.js')}\n    options: { file: ${file} }\n`);
+      const config = masterConfigSchema.parse({ grpc: { port: 0 }, http: { port: 0 }, workDir: path.join(dir, 'registry-master'), auth: { enabled: false }, modules });
+      master = await startMaster(config, memoryLogger('warn'));
+      const fw = await TestScheduler.subscribe(master.grpcAddress, { name: 'kept', roles: ['web'], failover_timeout: 3600 });
+      closers.push(fw);
+      await fw.settled();
+      const frameworkId = fw.frameworkId;
+      for (const c of closers.splice(0)) c.close();
+      await master.stop();
+      master = undefined;
+      expect(Object.keys(JSON.parse(fs.readFileSync(file, 'utf8')) as object).some((k) => k.includes(frameworkId))).toBe(true);
+      // The built-in file registry of that work directory was never written.
+      expect(fs.existsSync(path.join(dir, 'registry-master', 'registry'))).toBe(false);
+
+      master = await startMaster(config, memoryLogger('warn'));
+      const operator = new TestOperator(master.grpcAddress);
+      closers.push(operator);
+      expect(JSON.stringify(await operator.call('GetFrameworks'))).toContain(frameworkId);
+    });
+
+    test('an authenticator module loaded while auth.enabled is false stops the master (a configuration error naming it)', async () => {
+      const modules = write('authn-off.yaml', `modules:\n  - module: ${path.join(TEST_MODULES, 'signed-token-authenticator.js')}\n    options: { secret: ${SECRET} }\n`);
+      const config = masterConfigSchema.parse({ grpc: { port: 0 }, http: { port: 0 }, workDir: path.join(dir, 'authn-off'), auth: { enabled: false }, modules });
+      await expect(startMaster(config, memoryLogger('warn'))).rejects.toThrow(/module "signed-token" .* is loaded for extension point authenticator, but auth.enabled is false/);
     });
   });
 

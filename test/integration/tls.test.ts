@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -130,7 +131,7 @@ describe('TLS everywhere', () => {
   test('the framework host\'s API: UNAUTHENTICATED without credentials, authorized by app id prefix', async () => {
     const port = await freePort();
     const host = await startFrameworks(frameworksConfigSchema.parse({
-      masters: [master.grpcAddress], plugins: ['services'], grpc: { port }, workDir: path.join(dir, 'frameworks'), token: TOKEN.frameworks,
+      masters: [master.grpcAddress], plugins: ['services'], grpc: { port }, http: { port: 0 }, workDir: path.join(dir, 'frameworks'), token: TOKEN.frameworks,
       auth: { tokensFile: path.join(dir, 'tokens.yaml'), aclsFile: path.join(dir, 'acls.yaml') },
       tls: { ...certs.files('frameworks'), caFile: certs.caFile },
       logLevel: 'error',
@@ -157,6 +158,21 @@ describe('TLS everywhere', () => {
     const cli = await berth('app', 'list', '--frameworks', address, '--tls-ca-file', certs.caFile, '--token', TOKEN.shop, '--json');
     expect(cli).toMatchObject({ code: 0 });
     expect(await berth('app', 'list', '--frameworks', address, '--tls-ca-file', certs.caFile)).toMatchObject({ stderr: expect.stringMatching(/wants a token/) });
+
+    // The host's /metrics: over HTTPS, only for a principal that may view.
+    const metrics = (token?: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = https.get(`https://${host.httpAddress}/metrics`, { ca: fs.readFileSync(certs.caFile), headers: token === undefined ? {} : { authorization: `Bearer ${token}` } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.setTimeout(5000, () => req.destroy(new Error('GET /metrics timed out')));
+    });
+    expect((await metrics()).status).toBe(401);
+    const scraped = await metrics(TOKEN.ops);
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toContain('berth_frameworks_plugin_up{plugin="services"} 1');
   });
 
   test('a missing, mismatched or expired certificate stops the daemon with exit 78 naming the file', async () => {

@@ -18,7 +18,7 @@ import * as YAML from 'yaml';
 import { agentConfigSchema } from '../../src/agent/config';
 import { loadConfig } from '../../src/common/config';
 import { frameworksConfigSchema } from '../../src/frameworks/host/config';
-import { hashToken, loadAclsFile, loadAuth } from '../../src/common/auth';
+import { hashToken, loadAclsFile, loadAuth, type Authenticator } from '../../src/common/auth';
 import { masterConfigSchema, type MasterConfig } from '../../src/master/config';
 import { MasterMetrics } from '../../src/master/metrics';
 import { AgentMetrics } from '../../src/agent/metrics';
@@ -176,7 +176,7 @@ describe('tokens (deploy/make-tokens.sh) and ACLs (deploy/config/acls.yaml)', ()
 
   it('the master loads them (every principal of the ACLs is in the tokens file) and they grant what each daemon needs', () => {
     const { authenticator, authorizer } = loadAuth({ enabled: true, tokensFile: path.join(dir, 'tokens.yaml'), aclsFile: at('config/acls.yaml') });
-    expect(authenticator!.principals.sort()).toEqual(['agent', 'frameworks', 'operator']);
+    expect((authenticator as Authenticator).principals.sort()).toEqual(['agent', 'frameworks', 'operator']);
     const bearer = (who: string) => ({ authorization: `Bearer ${fs.readFileSync(path.join(dir, `${who}.token`), 'utf8').trim()}` });
     const agent = authenticator!.authenticate(bearer('agent'));
     const fw = authenticator!.authenticate(bearer('frameworks'));

@@ -58,6 +58,12 @@ export const frameworksConfigSchema = z.strictObject({
     /** Port of the plugins' gRPC APIs; 0 picks one. @default 5060 */
     port: port().default(5060).describe('gRPC listen port of the plugin APIs'),
   }).prefault({}),
+  http: z.strictObject({
+    /** Address of the host's HTTP port (`/metrics`, `/health/live`, `/health/ready`). @default '127.0.0.1' */
+    host: z.string().min(1).default('127.0.0.1').describe('HTTP listen address (metrics, health)'),
+    /** Port of `/metrics` and the health checks; 0 picks one. @default 5061 */
+    port: port().default(5061).describe('HTTP listen port (metrics, health)'),
+  }).prefault({}),
   /** Where the plugins keep their state: `file` (under workDir) or `nats` (JetStream KV, HA). @default 'file' */
   store: z.enum(['file', 'nats']).default('file').describe('state store: file or nats'),
   /** Directory of the file store. @default './berth-frameworks' */
@@ -88,6 +94,12 @@ export const frameworksConfigSchema = z.strictObject({
     .register(configMeta, { secret: true, defaultText: 'unset' }),
   /** File holding the bearer token. @default unset */
   tokenFile: z.string().min(1).optional().describe('file holding the bearer token'),
+  /**
+   * Modules file (YAML or JSON): modules for the host's extension points (`authenticator`,
+   * `authorizer`; docs/modules.md). A module that cannot be loaded, or refuses its options, stops the
+   * host with exit 78. @default none
+   */
+  modules: z.string().min(1).optional().describe('modules file (YAML or JSON) to load at start'),
   /** Log level. @default 'info' */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info').describe('log level'),
 }).superRefine((c, ctx) => {

@@ -13,7 +13,7 @@
  * 78): a plugin module that cannot be found or exports no factory, and a plugin whose factory refuses
  * its options (a ValidationError) the first time it is created.
  */
-import { Authorizer, type AccessPolicy, type Authenticator } from '../../common/auth';
+import { Authorizer, type AccessPolicy, type CallerAuthenticator } from '../../common/auth';
 import { ConfigError } from '../../common/config';
 import { isValidationError } from '../../common/wire/problems';
 import { callCertificatePrincipal, serverCredentials, type TlsMaterial } from '../../common/tls';
@@ -28,6 +28,7 @@ import { startGrpcServer, type GrpcServerHandle } from '../../common/rpc/server'
 import { SchedulerDriver } from '../sdk/driver';
 import type { Framework, FrameworkContext, PluginFactory, SchedulerApi } from '../sdk/framework';
 import type { KeyValueStore } from '../sdk/store';
+import { FrameworkHostMetrics } from './host-metrics';
 
 /** Handler failures in a row after which a plugin is restarted. */
 export const HANDLER_FAILURES_BEFORE_RESTART = 5;
@@ -69,7 +70,7 @@ export interface FrameworkHostOptions {
    * Who calls the plugins' APIs: the same tokens (and client certificates) as the master. Undefined:
    * no authentication (configured so explicitly, as `berth dev` does).
    */
-  readonly authenticator?: Authenticator;
+  readonly authenticator?: CallerAuthenticator;
   /** What they may do (ACL actions view_app, manage_app, view_job, manage_job). @default every rule-less action denied but viewing */
   readonly authorizer?: AccessPolicy;
   /** First restart delay of a failing plugin. @default 1000 */
@@ -78,6 +79,8 @@ export interface FrameworkHostOptions {
   readonly restartMaxMs?: number;
   /** Re-dial backoff of the drivers. @default the driver's */
   readonly driverBackoffMinMs?: number;
+  /** The host's and the plugins' metrics (served at the host's /metrics). @default a registry of its own, without process metrics */
+  readonly metrics?: FrameworkHostMetrics;
 }
 
 interface Running {
@@ -152,11 +155,15 @@ export class FrameworkHost {
   /** Which plugin serves each gRPC service. */
   private readonly served = new Map<string, Running>();
   private stopped = false;
+  private started = false;
   /** Decides the calls to the plugins' APIs (no ACLs file: only viewing is allowed). */
   private readonly apiAuthorizer: AccessPolicy;
+  /** The host's and its plugins' metrics. */
+  readonly metrics: FrameworkHostMetrics;
 
   constructor(private readonly options: FrameworkHostOptions) {
     this.logger = (options.logger ?? nullLogger).child({ component: 'framework-host' });
+    this.metrics = options.metrics ?? new FrameworkHostMetrics({ processMetrics: false });
     this.apiAuthorizer = options.authorizer ?? new Authorizer([]);
     const names = new Set<string>();
     for (const p of options.plugins) {
@@ -169,6 +176,12 @@ export class FrameworkHost {
   /** The address of the plugins' gRPC APIs, once started with `grpc`. */
   get grpcAddress(): string | undefined {
     return this.server?.address;
+  }
+
+  /** What the host's `/health/ready` says: ready once started (its APIs served), until stopped. */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.stopped) return { ready: false, reason: 'stopping' };
+    return this.started ? { ready: true } : { ready: false, reason: 'starting its plugins' };
   }
 
   /** The driver of a plugin (for tests and `berth dev`'s status line). */
@@ -195,6 +208,7 @@ export class FrameworkHost {
       for (const p of this.plugins) this.serve(p);
       this.logger.info('framework APIs served', { address: this.server.address, services: [...this.served.keys()] });
     }
+    this.started = true;
   }
 
   async stop(): Promise<void> {
@@ -283,6 +297,7 @@ export class FrameworkHost {
       store: new PrefixedStore(this.options.store, `plugins/${p.spec.name}/`),
       scheduler,
       options: p.spec.options ?? {},
+      metrics: this.metrics.forPlugin(p.spec.name),
       ...(principal !== undefined ? { principal } : {}),
     };
     try {
@@ -306,6 +321,7 @@ export class FrameworkHost {
       });
       await p.driver.start();
       p.restartDelayMs = this.options.restartMinMs ?? 1000;
+      this.metrics.pluginUp.set({ plugin: p.spec.name }, 1);
       logger.info('plugin started', { module: p.spec.module });
     } catch (err) {
       if (first && p.framework === undefined && isValidationError(err)) {
@@ -323,6 +339,7 @@ export class FrameworkHost {
   private onHandlerError(p: Running, generation: number, err: unknown): void {
     // Errors of an instance being replaced (events still in its queue) do not count.
     if (generation !== p.generation || p.restarting || this.stopped) return;
+    this.metrics.handlerFailures.inc({ plugin: p.spec.name });
     p.failures++;
     if (p.failures < HANDLER_FAILURES_BEFORE_RESTART) return;
     p.restarting = true;
@@ -345,6 +362,7 @@ export class FrameworkHost {
     const delay = p.restartDelayMs;
     p.restartDelayMs = Math.min(delay * 2, this.options.restartMaxMs ?? 60_000);
     this.logger.warn('plugin restart scheduled', { plugin: p.spec.name, inMs: delay });
+    this.metrics.pluginRestarts.inc({ plugin: p.spec.name });
     p.restartTimer = this.options.clock.setTimeout(() => {
       p.restartTimer = undefined;
       p.failures = 0;
@@ -359,6 +377,7 @@ export class FrameworkHost {
    */
   private async halt(p: Running): Promise<void> {
     p.services = new Map();
+    this.metrics.pluginUp.set({ plugin: p.spec.name }, 0);
     const driver = p.driver;
     const framework = p.framework;
     p.framework = undefined;

@@ -42,6 +42,7 @@
  * status updates, reconciliation, dependencies), {@link OfferPlacement} (offers.ts) and the API's
  * views (views.ts).
  */
+import { JobsMetrics } from './metrics';
 import type { GrpcServiceBinding } from '../../common/rpc/proto';
 import type { FrameworkInfo } from '../../generated/berth/v1/FrameworkInfo';
 import type { Offer__Output } from '../../generated/berth/v1/Offer';
@@ -76,7 +77,7 @@ export class JobsFramework implements Framework, JobsBackend {
   constructor(context: FrameworkContext) {
     this.options = parseJobsOptions(context.options);
     const logger = context.logger.child({ component: 'jobs' });
-    this.st = new JobsState(this.options, context.clock, logger, context.store, context.scheduler, (key, at) => this.onDeadline(key, at));
+    this.st = new JobsState(this.options, context.clock, logger, context.store, context.scheduler, (key, at) => this.onDeadline(key, at), new JobsMetrics(context.metrics));
     this.runs = new Runs(this.st);
     this.schedules = new Schedules(this.st, this.runs, (fn) => this.exclusive(fn));
     this.placement = new OfferPlacement(this.st);

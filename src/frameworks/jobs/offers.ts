@@ -62,6 +62,7 @@ export class OfferPlacement {
         a.attributes = [...candidate.attributes] as Attribute[];
         if (candidate.domain !== undefined) a.domain = candidate.domain;
         a.launchedAt = now;
+        this.st.metrics.attemptLaunched(run, a, now);
         run.status = 'STARTING';
         this.st.pending.delete(key);
         const task = buildTaskInfo({ jobId: run.jobId, runId: run.runId, attempt: a.attempt, taskId: a.taskId, spec: run.spec, offer, resources: fit.resources });

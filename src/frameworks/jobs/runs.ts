@@ -58,6 +58,7 @@ export class Runs {
       attempts: [newAttempt(jobId, runId, 1, now)],
     };
     await this.st.saveRun(run);
+    this.st.metrics.runCreated(run);
     job.active.set(runId, run);
     job.record.stats.lastRunCreatedAt = now;
     this.addPending(run);
@@ -103,6 +104,7 @@ export class Runs {
 
   /** Ends a run: history, stats, store; then dependents (on success) and the job's own deferred dependency trigger. */
   async finishRun(job: JobState, run: RunRecord, status: RunStatus, message: string | undefined, now: number): Promise<void> {
+    this.st.metrics.runEnded(status);
     for (const a of run.attempts) {
       if (a.phase === 'PENDING') {
         a.phase = 'DONE';

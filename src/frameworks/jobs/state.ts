@@ -7,6 +7,7 @@
  * It decides nothing: every change is made by the framework's parts, one at a time on the
  * framework's queue.
  */
+import { JobsMetrics } from './metrics';
 import type { Clock } from '../../common/clock';
 import type { Logger } from '../../common/logging';
 import type { SchedulerApi } from '../sdk/framework';
@@ -58,6 +59,7 @@ export class JobsState {
     readonly store: KeyValueStore,
     readonly scheduler: SchedulerApi,
     onDeadline: (key: string, at: number) => void,
+    readonly metrics: JobsMetrics = new JobsMetrics(),
   ) {
     this.timers = new TimerQueue(clock, onDeadline);
   }

@@ -23,6 +23,7 @@ import type { TaskStatus__Output } from '../../generated/berth/v1/TaskStatus';
 import type { GangLaunch, GangOffer, GangTaskBuilder } from './gangs';
 import type { TaskShape } from './offer-match';
 import type { KeyValueStore } from './store';
+import type { PluginMetrics } from './metrics';
 
 /**
  * Filters sent with ACCEPT and DECLINE (proto `Filters`). `refuseSeconds`: how long the declined
@@ -97,6 +98,13 @@ export interface FrameworkContext {
   readonly scheduler: SchedulerApi;
   /** Plugin options from the host's configuration (`frameworks.<name>.options`), as given. */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * The plugin's own metrics, exported at the host's `/metrics` as `berth_plugin_<name>_*`
+   * (./metrics.ts). The framework host always gives them; the field is optional only so that a
+   * context built by hand (a plugin's tests, written before it existed) stays valid — such code
+   * passes `new PluginMetricsRegistry(name)` to see them.
+   */
+  readonly metrics?: PluginMetrics;
   /**
    * The principal this plugin subscribes as: the name its token (`pluginTokenFiles.<name>`, else the
    * host's token) has in the host's tokens file. Undefined when the host runs without authentication

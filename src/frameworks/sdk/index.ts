@@ -12,5 +12,6 @@ export { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from '
 export { FileKeyValueStore, MemoryKeyValueStore, NatsKeyValueStore, type KeyValueStore } from './store';
 export { fitTask, offerResources, offerRole, type Fit, type ShortResource, type TaskShape } from './offer-match';
 export { gangDemand, planGang, type GangDeclaration, type GangLaunch, type GangOffer, type GangSpreadRule, type GangTaskBuilder } from './gangs';
+export { PluginMetricsRegistry, type MetricLabels, type PluginCounter, type PluginGauge, type PluginHistogram, type PluginMetrics } from './metrics';
 export { SystemClock, FakeClock, type Clock } from '../../common/clock';
 export { Resources } from '../../common/resources';

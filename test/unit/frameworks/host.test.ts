@@ -33,6 +33,13 @@ describe('FrameworkHost', () => {
       expect(await store.get('plugins/failing/created')).toBe(2);
       expect(host.driver('failing')).not.toBe(firstDriver);
       expect(firstDriver.connected).toBe(false);
+      // The host's metrics say so; the plugin's own counter was made again by the new instance and goes on.
+      await Promise.resolve(host.framework('failing')!.offers([])).catch(() => undefined);
+      const text = await host.metrics.exposition();
+      expect(text).toContain('berth_frameworks_plugin_restarts_total{plugin="failing"} 1');
+      expect(text).toContain('berth_frameworks_handler_failures_total{plugin="failing"} 6');
+      expect(text).toContain('berth_frameworks_plugin_up{plugin="failing"} 1');
+      expect(text).toContain('berth_plugin_failing_offer_events_total 9');
     } finally {
       await host.stop();
     }
