@@ -1,5 +1,6 @@
 import * as os from 'node:os';
 import { ConfigError, loadConfig } from '../../../src/common/config';
+import { loadAuth } from '../../../src/common/auth';
 import { describeConfig, masterConfigSchema, parseMinAllocatable } from '../../../src/master/config';
 
 const load = (env: Record<string, string>, flags: Record<string, unknown> = {}) => loadConfig({ schema: masterConfigSchema, env, flags });
@@ -42,8 +43,11 @@ describe('master config', () => {
       expect(p).toContain('auth.enabled: false');
     });
 
-    test('auth.enabled true without a tokens file', () => {
-      expect(problems({ BERTH_AUTH_ENABLED: 'true' })).toEqual([expect.stringMatching(/^auth: auth\.enabled is true but auth\.tokensFile is not set/)]);
+    test('auth.enabled true without a tokens file: accepted by the schema (an authenticator module may decide), refused as auth loads without one', () => {
+      const { auth } = load({ BERTH_AUTH_ENABLED: 'true' });
+      expect(auth).toEqual({ enabled: true });
+      expect(() => loadAuth(auth)).toThrow(ConfigError);
+      expect(() => loadAuth(auth)).toThrow(/auth\.tokensFile: is required while auth\.enabled is true \(or load an authenticator module\)/);
     });
 
     test('a tokens file alone turns authentication on', () => {
