@@ -50,7 +50,8 @@ function builtIns(config: MasterConfig, parts: MasterParts): BerthModule[] {
     // undefined: the allocator's own default (DRF).
     { name: 'drf', extends: 'roleSorter', create: () => undefined },
     { name: 'random', extends: 'roleSorter', create: () => random },
-    { name: 'file', extends: 'registryBackend', create: (): RegistryBackend => ({ election: new SoloLeadership(), openRegistry: async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') }) }) },
+    // No election: one master per registry directory (the daemon then leads alone).
+    { name: 'file', extends: 'registryBackend', create: (): RegistryBackend => ({ openRegistry: async () => FileRegistry.open({ dir: path.resolve(config.workDir, 'registry') }) }) },
     // NATS's client and the JetStream parts load only for a master that uses them.
     { name: 'jetstream', extends: 'registryBackend', create: () => (require('../master-nats') as typeof import('../master-nats')).natsParts(config, parts.logger, parts.clock, parts.httpAddress) },
   ];
