@@ -60,6 +60,7 @@ export class AllocationCycle {
     c.headroom = headroom;
     for (const agent of agents) {
       if (!agent.active || agent.draining) continue;
+      if (agent.claim !== undefined && agent.claimAt(now) !== undefined) continue; // kept for a gang
       // Each allocation takes something from the agent, so this loop ends. It restarts the role
       // walk because an allocation reorders the sorter being walked; `given` keeps a framework
       // from getting a second offer of the same agent and role in one stage (as in Mesos).

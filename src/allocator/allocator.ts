@@ -1,3 +1,4 @@
+import type { CompiledGang } from './gangs';
 import type { Resources } from '../common/resources';
 import type {
   AgentDescription,
@@ -106,12 +107,33 @@ export interface Allocator {
   /** Every gang held now. */
   heldGangs(): HeldGang[];
 
+  // ---- preemption (optional: an allocator without these gets no preemption) ----------------------
+
+  /** Gangs declared and due that are neither held nor accepted: what the master may preempt for. */
+  pendingGangs?(now: number): PendingGang[];
+  /**
+   * Keeps `agentIds` for a pending gang until `expiresAt` (ms): the room they have or get back —
+   * as the master's preemption stops tasks there — is offered to no one else, and the gang is
+   * tried first. Ends when the gang is placed, undeclared, or at `expiresAt`. Throws
+   * AllocatorError for a gang that is not pending.
+   */
+  claimForGang?(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void;
+
   /** Per-role view for operators: weight, share, allocation, quota and consumption. */
   roles(): RoleSummary[];
   /** What is unallocated on an agent, or undefined for an unknown agent. */
   available(agentId: string): Resources | undefined;
   /** What a framework holds on an agent, by role. */
   allocation(frameworkId: string, agentId: string): ReadonlyMap<string, Resources> | undefined;
+}
+
+/** A gang waiting to be placed (`pendingGangs`). */
+export interface PendingGang {
+  readonly frameworkId: string;
+  readonly gangId: string;
+  readonly gang: CompiledGang;
+  /** Until when its claim holds, when it has one. */
+  readonly claimedUntil?: number;
 }
 
 export interface RoleSummary {

@@ -2,7 +2,7 @@ import type { Resources } from '../common/resources';
 import { carvePart, placeGang, shortOf, type GangCandidate } from './gangs';
 import type { Headroom, QuotaTracker } from './quota';
 import type { Sorter } from './sorter';
-import type { AgentEntry, FrameworkEntry, GangState } from './state';
+import { dropClaim, type AgentEntry, type FrameworkEntry, type GangState } from './state';
 import type { Allocation } from './types';
 
 /** What the gang phase reads of the allocator, and how it gives. */
@@ -20,7 +20,9 @@ export interface GangPhaseHost {
 /**
  * The gang phase of an allocation cycle, before the ordinary stages: frameworks with pending gangs,
  * roles in role-sorter order and frameworks in DRF order within each role (the order is taken once
- * per phase), each pending gang placed whole (gangs.ts) on the agents' current room or skipped.
+ * per phase), then — stable over that order — gangs holding a claim first (resources preemption
+ * freed for them) and higher priority before lower; each pending gang placed whole (gangs.ts) on
+ * the agents' current room or skipped. An agent claimed for one gang is no candidate for another.
  * A placed gang becomes one allocation per agent it uses, all in this cycle's result and all with
  * its id; its resources count in the sorters and quota like any allocation, so a held gang weighs
  * on its framework's share.
@@ -29,19 +31,20 @@ export class GangPhase {
   constructor(private readonly host: GangPhaseHost) {}
 
   run(agents: readonly AgentEntry[], now: number, out: Allocation[], headroom: Headroom | undefined): void {
-    const turns: [FrameworkEntry, string][] = [];
+    const turns: [FrameworkEntry, GangState][] = [];
     this.host.roleSorter.forEach((role) => {
       this.host.frameworkSorters.get(role)?.forEach((id) => {
         const fw = this.frameworks.get(id);
-        if (fw !== undefined && fw.gangRoles.has(role)) turns.push([fw, role]);
+        if (fw === undefined || !fw.gangRoles.has(role)) return;
+        for (const state of fw.gangs.values()) {
+          if (state.spec?.role !== role || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
+          turns.push([fw, state]);
+        }
       });
     });
-    for (const [fw, role] of turns) {
-      for (const state of fw.gangs.values()) {
-        if (state.spec?.role !== role || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
-        this.tryPlace(fw, state, agents, now, out, headroom);
-      }
-    }
+    const rank = (s: GangState) => (s.claim !== undefined && s.claim.expiresAt > now ? 1 : 0);
+    turns.sort(([, a], [, b]) => rank(b) - rank(a) || (b.spec!.priority - a.spec!.priority));
+    for (const [fw, state] of turns) this.tryPlace(fw, state, agents, now, out, headroom);
   }
 
   /** Frameworks by id, set by the allocator (the same map it keeps). */
@@ -55,6 +58,10 @@ export class GangPhase {
     const candidates: GangCandidate<AgentEntry>[] = [];
     for (const agent of agents) {
       if (!agent.active || agent.draining) continue;
+      if (agent.claim !== undefined) {
+        const claim = agent.claimAt(now);
+        if (claim !== undefined && claim !== state.claim) continue;
+      }
       const room = this.host.room(agent, fw, role, headroom);
       if (room !== undefined) candidates.push({ agent, info: agent.info, room });
     }
@@ -69,6 +76,7 @@ export class GangPhase {
       held.push({ agent: p.agent, resources, tasks: p.tasks });
     }
     state.hold = { role, expiresAt, parts: held };
+    dropClaim(state);
     for (const h of held) {
       out.push({
         frameworkId: fw.id,

@@ -33,6 +33,9 @@ export interface CompiledGang {
   /** Σ count × quantities over the shapes. */
   readonly need: Quantities;
   readonly ports: number;
+  /** GangSpec.priority (0 when unset). */
+  readonly priority: number;
+  readonly priorityClass?: string;
 }
 
 /** Compiles a spec; throws a RangeError naming `where` for what the master's validation lets through by mistake. */
@@ -55,7 +58,8 @@ export function compileGang(spec: GangSpec, role: string, where: string): Compil
     throw new RangeError(`${where}.spread.maxPerAgent: must be a whole number >= 1, got ${spread.maxPerAgent}`);
   }
   shapes.sort((a, b) => size(b.quantities) - size(a.quantities));
-  return { id: spec.id, role, shapes, spread, tasks, need, ports };
+  if (spec.priority !== undefined && !Number.isInteger(spec.priority)) throw new RangeError(`${where}.priority: must be a whole number, got ${spec.priority}`);
+  return { id: spec.id, role, shapes, spread, tasks, need, ports, priority: spec.priority ?? 0, ...(spec.priorityClass === undefined ? {} : { priorityClass: spec.priorityClass }) };
 }
 
 function size(q: Quantities): number {

@@ -1,13 +1,13 @@
 import { BerthError } from '../common/errors';
 import { seededRandom, shuffleInPlace } from '../common/random';
 import { Resources } from '../common/resources';
-import type { Allocator, RoleSummary } from './allocator';
+import type { Allocator, PendingGang, RoleSummary } from './allocator';
 import { DrfSorter } from './drf-sorter';
 import { Headroom, QuotaTracker, unreservedQuantities } from './quota';
 import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
 import { AllocationCycle } from './allocation-cycle';
 import { GangPhase } from './gang-phase';
-import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type GangState, type MinimumAlternatives } from './state';
+import { AgentEntry, compileMinimum, dropClaim, FrameworkEntry, refuseMillis, type GangState, type MinimumAlternatives } from './state';
 import type {
   AgentDescription,
   Allocation,
@@ -162,6 +162,7 @@ export class HierarchicalAllocator implements Allocator {
     const roles = new Set([...fw.roles, ...this.rolesWithClient(id)]);
     fw.roles = new Set();
     for (const role of roles) this.untrack(fw, role);
+    for (const state of fw.gangs.values()) dropClaim(state);
     this.frameworks.delete(id);
     this.gangFrameworks.delete(fw);
   }
@@ -295,6 +296,7 @@ export class HierarchicalAllocator implements Allocator {
       throw new AllocatorError(`cannot recover ${resources} of ${frameworkId} on ${agentId} in role "${role}": it holds ${held ?? 'nothing'}`);
     }
     this.release(agent, fw, role, resources);
+    if (agent.claim !== undefined) this.gangsDirty = true; // freed for a waiting gang: try it in the next cycle
     if (filters !== undefined) {
       agent.addFilter(frameworkId, role, resources, now + refuseMillis(filters.refuseSeconds), this.batch);
       fw.filteredAgents.add(agent);
@@ -391,6 +393,32 @@ export class HierarchicalAllocator implements Allocator {
     const out: HeldGang[] = [];
     for (const fw of this.gangFrameworks) for (const [gangId, state] of fw.gangs) if (state.hold !== undefined) out.push(describeHold(fw.id, gangId, state));
     return out;
+  }
+
+  pendingGangs(now: number): PendingGang[] {
+    const out: PendingGang[] = [];
+    for (const fw of this.gangFrameworks) {
+      for (const [gangId, state] of fw.gangs) {
+        if (state.spec === undefined || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
+        const until = state.claim !== undefined && state.claim.expiresAt > now ? state.claim.expiresAt : undefined;
+        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(until === undefined ? {} : { claimedUntil: until }) });
+      }
+    }
+    return out;
+  }
+
+  claimForGang(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void {
+    const state = this.frameworks.get(frameworkId)?.gangs.get(gangId);
+    if (state?.spec === undefined || state.hold !== undefined || state.accepted) throw new AllocatorError(`framework ${frameworkId} has no pending gang "${gangId}" to claim agents for`);
+    dropClaim(state);
+    const claim = { frameworkId, gangId, agents: agentIds.map((id) => this.agent(id)), expiresAt };
+    for (const agent of claim.agents) {
+      const other = agent.claim === undefined ? undefined : this.frameworks.get(agent.claim.frameworkId)?.gangs.get(agent.claim.gangId);
+      if (other !== undefined && other.claim === agent.claim) dropClaim(other);
+      agent.claim = claim;
+    }
+    state.claim = claim;
+    this.gangsDirty = true;
   }
 
   /** Returns every part of a held gang to its agent; the gang may be placed again from `notBefore`. */

@@ -52,6 +52,8 @@ export class AgentEntry {
   hasRevocable = false;
   hasGpus = false;
   region: string | undefined;
+  /** Resources freed here for a pending gang (preemption): see `GangClaim`. */
+  claim: GangClaim | undefined = undefined;
   /** The last Resources counted on this agent and its quantity vector (see `account`). */
   vectorOf: Resources | undefined;
   vector: QuantityVector | undefined;
@@ -64,6 +66,14 @@ export class AgentEntry {
     this.available = total;
     this.setTotal(total, total);
     this.setInfo(info);
+  }
+
+  /** The claim that holds here at `now` (an expired one is dropped on the way). */
+  claimAt(now: number): GangClaim | undefined {
+    const c = this.claim;
+    if (c === undefined || c.expiresAt > now) return c;
+    this.claim = undefined;
+    return undefined;
   }
 
   setInfo(info: AgentDescription): void {
@@ -219,6 +229,28 @@ export interface GangState {
   accepted: boolean;
   /** Not placed before this time (a decline's refuse_seconds, or one hold time after expiry). */
   notBefore: number;
+  /** Agents kept for this gang while it waits (preemption). */
+  claim: GangClaim | undefined;
+}
+
+/**
+ * Agents whose resources are kept for one pending gang until it is placed or `expiresAt`: the
+ * master's preemption frees them for it, and nobody else is offered them meanwhile (the gang
+ * phase tries claimed gangs first).
+ */
+export interface GangClaim {
+  readonly frameworkId: string;
+  readonly gangId: string;
+  readonly agents: readonly AgentEntry[];
+  readonly expiresAt: number;
+}
+
+/** Ends a gang's claim on every agent that still carries it. */
+export function dropClaim(state: GangState): void {
+  const claim = state.claim;
+  if (claim === undefined) return;
+  state.claim = undefined;
+  for (const agent of claim.agents) if (agent.claim === claim) agent.claim = undefined;
 }
 
 export interface GangHold {
@@ -275,12 +307,13 @@ export class FrameworkEntry {
   private declareGangs(specs: ReadonlyMap<string, CompiledGang>): boolean {
     for (const [id, state] of this.gangs) {
       state.spec = specs.get(id);
+      if (state.spec === undefined) dropClaim(state);
       if (state.spec === undefined && state.hold === undefined) this.gangs.delete(id);
     }
     let fresh = false;
     for (const [id, spec] of specs) {
       if (this.gangs.has(id)) continue;
-      this.gangs.set(id, { spec, hold: undefined, accepted: false, notBefore: 0 });
+      this.gangs.set(id, { spec, hold: undefined, accepted: false, notBefore: 0, claim: undefined });
       fresh = true;
     }
     this.gangRoles = new Set([...specs.values()].map((g) => g.role));

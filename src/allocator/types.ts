@@ -75,6 +75,10 @@ export interface GangSpec {
   readonly shapes: readonly TaskShape[];
   /** @default { kind: 'ANY' } */
   readonly spread?: GangSpread;
+  /** Higher first: pending gangs are placed in priority order (then role and framework order). @default 0 */
+  readonly priority?: number;
+  /** The name of the gang's priority class, for reports. */
+  readonly priorityClass?: string;
 }
 
 export interface FrameworkCapabilities {

@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import { z } from 'zod';
 import { configFields, configMeta, duration, formatConfigTable, port } from '../common/config';
 import { Resources, type Quantities } from '../common/resources';
+import { MAX_PRIORITY } from './priorities';
 
 const MIB = 1024 * 1024;
 
@@ -87,6 +88,19 @@ export const masterConfigSchema = z
     region: z.string().min(1).optional().describe('fault domain region'),
     /** Fault domain zone; needs `region`. @default unset */
     zone: z.string().min(1).optional().describe('fault domain zone (needs region)'),
+    /**
+     * Priority classes: name → whole number, higher wins ("default" is 0 unless set here). Frameworks,
+     * gangs and tasks name one (`priority_class`); an unknown name is refused. @default {}
+     */
+    priorityClasses: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(-MAX_PRIORITY).max(MAX_PRIORITY))
+      .default({}).describe('priority classes, name -> integer (higher wins)')
+      .register(configMeta, { expect: 'an object of class names (letters, digits, _ . -) to whole numbers, e.g. {"batch": -10, "prod": 1000}' }),
+    preemption: z.strictObject({
+      /** Roles whose gangs may preempt tasks of lower priority (docs/preemption.md). @default [] (off) */
+      roles: z.array(z.string().min(1)).default([]).describe('roles whose gangs may preempt lower-priority tasks (empty: off)'),
+      /** Grace a preempted task gets between its termination signal and a forced kill. @default 5000 */
+      killGraceMs: duration({ max: 600_000 }).default(5000).describe('grace a preempted task gets before it is killed'),
+    }).prefault({}),
     /** Time between allocation cycles (plus a prompt cycle when resources free up). @default 1000 */
     allocationIntervalMs: duration({ min: 1 }).default(1000).describe('time between allocation cycles'),
     /** How long an offer stays valid before it is rescinded; unset: offers never time out (as Mesos). @default unset */

@@ -22,6 +22,7 @@ import type { TaskLabelDecorator } from './extensions';
 import type { MasterMetrics } from './metrics';
 import type { AgentEntry, FrameworkEntry, OfferEntry, TaskEntry } from './model';
 import type { PendingReconciliations } from './pending-reconciliations';
+import type { PriorityClasses } from './priorities';
 import type { RegistryOp } from './registry/registry';
 import type { TaskState } from './task-states';
 
@@ -62,13 +63,25 @@ export interface MasterCoreOptions {
   readonly zone?: string;
   /** When the master process started (MasterInfo.start_time). @default when this core started */
   readonly processStartedAt?: number;
+  /** Priority classes, name → value ("default" is 0 unless named here). @default {} */
+  readonly priorityClasses?: Readonly<Record<string, number>>;
+  /** Preemption (preemption.ts): off for every role not listed. @default off */
+  readonly preemption?: PreemptionOptions;
+}
+
+/** Where preemption is enabled and how victims are stopped. */
+export interface PreemptionOptions {
+  /** Roles whose gangs may preempt lower-priority tasks (their own and others' roles). */
+  readonly roles: readonly string[];
+  /** Grace between a victim's termination signal and its forced kill. */
+  readonly killGraceMs: number;
 }
 
 /** The reason of a task status (TaskStatus.reason), never absent. */
 export type StatusReason = NonNullable<TaskStatus['reason']>;
 
 /** Why offers are taken back (RESCIND events and the offers_rescinded metric). */
-export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation' | 'hold_expired' | 'demand_changed';
+export type RescindReason = 'agent_removed' | 'agent_unreachable' | 'agent_disconnected' | 'agent_draining' | 'agent_deactivated' | 'framework_disconnected' | 'timeout' | 'quota' | 'maintenance' | 'reservation' | 'hold_expired' | 'demand_changed' | 'preempted';
 
 /** What every manager may use of the core itself: time, logs, books, events and the registry. */
 export interface CoreServices {
@@ -77,6 +90,7 @@ export interface CoreServices {
   readonly metrics: MasterMetrics | undefined;
   readonly allocator: Allocator;
   readonly options: MasterCoreOptions;
+  readonly priorityClasses: PriorityClasses;
   readonly agents: Map<string, AgentEntry>;
   readonly frameworks: Map<string, FrameworkEntry>;
   readonly authorizer: AccessPolicy | undefined;

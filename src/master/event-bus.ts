@@ -12,7 +12,8 @@ export type ClusterEventKind =
   | 'AGENT_ADDED'
   | 'AGENT_UPDATED'
   | 'AGENT_REMOVED'
-  | 'ROLE_UPDATED';
+  | 'ROLE_UPDATED'
+  | 'PREEMPTION';
 
 export interface BusEvent {
   readonly sequence: number;

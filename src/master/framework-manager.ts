@@ -5,7 +5,7 @@ import { CompletedFrameworks } from './completed-frameworks';
 import { MasterError } from './errors';
 import type { CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
 import type { FrameworkEntry, FrameworkSink } from './model';
-import { validateFrameworkInfo, type ValidFramework } from './validation/framework-info';
+import { validateFrameworkInfo, type PriorityCheck, type ValidFramework } from './validation/framework-info';
 import { clusterCapacity, gangClusterProblems } from './validation/gangs';
 import { ValidationError } from '../common/wire';
 import { isTerminal } from './task-states';
@@ -53,7 +53,7 @@ export class FrameworkManager implements FrameworksPort {
    */
   subscribe(sink: FrameworkSink, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): FrameworkEntry {
     const wire = withPrincipal(given, principal);
-    const info = validateFrameworkInfo(wire);
+    const info = validateFrameworkInfo(wire, 'framework_info', this.priorities(true));
     this.checkGangsFit(info);
     this.authorize(info, principal);
     const now = this.core.clock.now();
@@ -106,6 +106,11 @@ export class FrameworkManager implements FrameworksPort {
     if (problems.length > 0) throw new ValidationError(problems);
   }
 
+  /** Priority classes as validation uses them: strict for what a framework sends, lenient for what the master recovers. */
+  private priorities(strict: boolean): PriorityCheck {
+    return { classes: this.core.priorityClasses, strict };
+  }
+
   /** The stream of a framework ended: keep its tasks until its failover timeout. */
   disconnected(fw: FrameworkEntry, sink: FrameworkSink): void {
     if (fw.sink !== sink) return; // an older stream closed after a failover: nothing to do
@@ -126,7 +131,7 @@ export class FrameworkManager implements FrameworksPort {
   /** UPDATE_FRAMEWORK: roles, capabilities, constraints, demand and suppressed roles change at once. */
   update(fw: FrameworkEntry, given: FrameworkInfo__Output, principal: string | undefined, suppressedRoles: readonly string[]): void {
     const wire = withPrincipal(given, principal);
-    const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } });
+    const info = validateFrameworkInfo({ ...wire, id: { value: fw.id } }, 'framework_info', this.priorities(true));
     this.checkGangsFit(info);
     this.checkUnchangeable(fw.info, info);
     this.authorize(info, principal);
@@ -191,7 +196,7 @@ export class FrameworkManager implements FrameworksPort {
       const record = value as FrameworkRecord;
       let info: ValidFramework;
       try {
-        info = validateFrameworkInfo(record.info);
+        info = validateFrameworkInfo(record.info, 'framework_info', this.priorities(false));
       } catch (err) {
         this.core.logger.error('registry holds an invalid framework record; skipping it', { key, err });
         continue;
@@ -225,7 +230,7 @@ export class FrameworkManager implements FrameworksPort {
     if (known !== undefined) return known;
     let info: ValidFramework;
     try {
-      info = validateFrameworkInfo(wire);
+      info = validateFrameworkInfo(wire, 'framework_info', this.priorities(false));
     } catch {
       return undefined;
     }

@@ -54,6 +54,7 @@ export function acceptGang(core: MasterCore, fw: FrameworkEntry, call: Call__Out
       operations: l.operations ?? [],
       isKnownTask: (taskId) => fw.tasks.has(taskId),
       frameworkUser: fw.info.user,
+      priorityClasses: core.priorityClasses,
       authorize: core.authorizer === undefined ? undefined : (action, role, user) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role, user),
     });
     for (const o of plan.taskOutcomes) problems.push(`accept_gang.launches[${i}]: task "${o.taskId}": ${o.message}`);

@@ -20,6 +20,8 @@ import { status as Status } from '@grpc/grpc-js';
 import { MasterError } from './errors';
 import { TaskTracker } from './task-tracker';
 import type { MasterCoreOptions, TaskLabelDecorators } from './core-ports';
+import { Preemptor } from './preemption';
+import { PriorityClasses } from './priorities';
 import { agentDescription } from './agent-description';
 
 export type { MasterCoreOptions } from './core-ports';
@@ -69,6 +71,8 @@ export class MasterCore {
   readonly taskLabelDecorators: NonNullable<MasterCoreDeps['taskLabelDecorators']>;
   readonly startedAt: number;
   readonly maintenance: MaintenanceManager;
+  readonly priorityClasses: PriorityClasses;
+  readonly preemptor: Preemptor;
   private allocationTimer: TimerHandle | undefined;
   private promptAllocation: TimerHandle | undefined;
   private readonly pendingAgents = new Set<string>();
@@ -90,6 +94,7 @@ export class MasterCore {
     this.metrics = deps.metrics;
     this.authorizer = deps.authorizer;
     this.taskLabelDecorators = deps.taskLabelDecorators ?? [];
+    this.priorityClasses = new PriorityClasses(options.priorityClasses);
     this.startedAt = deps.clock.now();
     this.bus = new EventBus(options.maxBufferedEvents ?? 10_000);
     this.epoch = `${options.masterId}@${this.startedAt}/${randomUUID().slice(0, 8)}`;
@@ -98,6 +103,7 @@ export class MasterCore {
     this.frameworkManager = new FrameworkManager(this);
     this.agentManager = new AgentManager(this);
     this.maintenance = new MaintenanceManager(this);
+    this.preemptor = new Preemptor(this, options.preemption);
     this.roleEvents = new RoleAllocationEvents(() => this.allocator.roles(), (role) => this.publish('ROLE_UPDATED', { role, reason: 'allocation' }));
   }
 
@@ -162,6 +168,7 @@ export class MasterCore {
     const allocations = this.allocator.allocate(this.clock.now(), agentIds);
     this.metrics?.allocationCycle.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (allocations.length > 0) this.offers.makeOffers(allocations);
+    if (agentIds === undefined) this.preemptor.afterBatch();
     this.roleEvents.afterCycle();
   }
 

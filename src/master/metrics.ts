@@ -92,6 +92,10 @@ export class MasterMetrics implements MetricsExposition {
   readonly offersRescinded: Counter<'reason'>;
   /** `berth_tasks_launched_total`: tasks sent to agents. */
   readonly tasksLaunched: Counter;
+  /** `berth_preemptions_total{role}`: preemption decisions, by the preempting gang's role. */
+  readonly preemptions: Counter<'role'>;
+  /** `berth_preempted_tasks_total{role}`: tasks told to stop by preemption, by the victim's role. */
+  readonly preemptedTasks: Counter<'role'>;
   /** `berth_status_updates_total{state}`: status updates received from agents, by task state. */
   readonly statusUpdates: Counter<'state'>;
   /** `berth_invalid_calls_total{call,reason}`: calls rejected at the edge (DESIGN §7). */
@@ -134,6 +138,8 @@ export class MasterMetrics implements MetricsExposition {
     this.offersDeclined = counter('offers_declined', 'Offers declined, including unused parts of accepted offers.');
     this.offersRescinded = counter('offers_rescinded', 'Offers rescinded, by reason.', ['reason']);
     this.tasksLaunched = counter('tasks_launched', 'Tasks sent to agents.');
+    this.preemptions = counter('preemptions', 'Preemption decisions, by the role of the gang they were made for.', ['role']);
+    this.preemptedTasks = counter('preempted_tasks', 'Tasks told to stop by preemption, by the victim\'s role.', ['role']);
     this.statusUpdates = counter('status_updates', 'Task status updates received, by state.', ['state']);
     this.invalidCalls = counter('invalid_calls', 'Calls rejected by validation, by call and reason.', ['call', 'reason']);
     this.agentIdentityRefusals = counter('agent_identity_refusals', 'Agent messages refused because they spoke for another agent, by kind.', ['kind']);

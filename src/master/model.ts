@@ -113,6 +113,20 @@ export interface TaskEntry {
   /** Resources have been returned to the allocator (the task reached a terminal state). */
   recovered: boolean;
   readonly launchedAt: number;
+  /** The value of its priority class (TaskInfo.priority_class, else the framework's): preemption. */
+  readonly priority: number;
+  /** Its group's disruption budget (TaskInfo.disruption_budget), shared by the group's tasks. */
+  readonly budget: DisruptionBudgetEntry | undefined;
+  /** Told to stop by preemption (not taken again; counts as down in its budget). */
+  preempted?: true;
+}
+
+/** One (framework, group)'s disruption budget, as its latest task declared it. */
+export interface DisruptionBudgetEntry {
+  /** `<framework id>/<group>`. */
+  readonly key: string;
+  instances: number;
+  maxUnavailable: number;
 }
 
 export interface OfferEntry {

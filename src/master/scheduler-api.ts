@@ -212,6 +212,7 @@ export class SchedulerApi {
       operations,
       isKnownTask: (taskId) => fw.tasks.has(taskId),
       frameworkUser: fw.info.user,
+      priorityClasses: core.priorityClasses,
       authorize: core.authorizer === undefined ? undefined : (action, role, user) => core.allowed(fw.info.principal === undefined ? undefined : { name: fw.info.principal }, action, role, user),
     });
     // A refused ACCEPT returns its offers without its filters: the framework is expected to send

@@ -7,7 +7,7 @@ import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskS
 import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
 import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TasksPort } from './core-ports';
-import { taskKey, type AgentEntry, type FrameworkEntry, type TaskEntry } from './model';
+import { taskKey, type AgentEntry, type DisruptionBudgetEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
 import { forFramework, isTaskState, isTerminal, type TaskState } from './task-states';
@@ -38,6 +38,8 @@ export type TaskTrackerCore = CoreServices & {
  */
 export class TaskTracker implements TasksPort {
   private readonly shapes = new ResourceShapes();
+  /** Disruption budgets by `<framework>/<group>` (model.ts); dropped with their last task. */
+  readonly budgets = new Map<string, DisruptionBudgetEntry & { tasks: number }>();
   /** Explicit reconciliations waiting for an agent to come back (or to be given up on). */
   readonly pending: PendingReconciliations;
   /**
@@ -102,11 +104,24 @@ export class TaskTracker implements TasksPort {
       status: status === undefined ? undefined : recordStatus(status),
       recovered: false,
       launchedAt: this.core.clock.now(),
+      priority: this.core.priorityClasses.valueOr0(this.core.priorityClasses.resolveName(task.priority_class, fw.info.priorityClass)),
+      budget: this.budgetOf(fw.id, task.disruption_budget),
     };
     fw.tasks.set(taskId, entry);
     agent.tasks.set(entry.key, entry);
     // The wire form is built only when someone reads the event (Watch): most tasks are never watched.
     this.core.publish('TASK_ADDED', { frameworkId: fw.id, taskId, entry });
+    return entry;
+  }
+
+  private budgetOf(frameworkId: string, wire: TaskInfo__Output['disruption_budget']): DisruptionBudgetEntry | undefined {
+    if (wire === null || wire === undefined || (wire.group ?? '') === '') return undefined;
+    const key = `${frameworkId}/${wire.group}`;
+    let entry = this.budgets.get(key);
+    if (entry === undefined) this.budgets.set(key, (entry = { key, instances: 0, maxUnavailable: 0, tasks: 0 }));
+    entry.instances = wire.instances ?? 0;
+    entry.maxUnavailable = wire.max_unavailable ?? 0;
+    entry.tasks++;
     return entry;
   }
 
@@ -336,6 +351,10 @@ export class TaskTracker implements TasksPort {
     this.release(task);
     fw?.tasks.delete(task.taskId);
     this.core.agents.get(task.agentId)?.tasks.delete(task.key);
+    if (task.budget !== undefined) {
+      const b = this.budgets.get(task.budget.key);
+      if (b !== undefined && --b.tasks === 0) this.budgets.delete(b.key);
+    }
     if (fw !== undefined) {
       fw.completed.push(task);
       if (fw.completed.length > this.core.options.maxCompletedTasksPerFramework) fw.completed.splice(0, fw.completed.length - this.core.options.maxCompletedTasksPerFramework);

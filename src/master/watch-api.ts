@@ -7,10 +7,11 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import { callCertificatePrincipal } from '../common/tls';
 import { endStreamWithStatus } from '../common/rpc/server';
-import type { ClusterEvent } from '../generated/berth/v1/ClusterEvent';
+import type { ClusterEvent, _berth_v1_ClusterEvent_Preemption as ClusterEvent_Preemption } from '../generated/berth/v1/ClusterEvent';
 import type { WatchRequest__Output } from '../generated/berth/v1/WatchRequest';
 import type { BusEvent } from './event-bus';
 import type { MasterCore } from './master-core';
+import type { PreemptionRecord } from './preemption';
 import type { Authenticate } from './client-stream';
 import type { MasterError } from './errors';
 import { agentView, clusterState, frameworkView, roleViews } from './views';
@@ -84,6 +85,8 @@ function visible(core: MasterCore, see: Visibility, e: BusEvent): boolean {
     case 'FRAMEWORK_UPDATED':
     case 'FRAMEWORK_REMOVED':
       return see.framework(frameworkPrincipal(core, p.frameworkId ?? ''));
+    case 'PREEMPTION': // names tasks of several frameworks: shown to who may see them all
+      return (e.payload as { record: PreemptionRecord }).record.victims.every((v) => see.tasks(frameworkPrincipal(core, v.frameworkId)));
     default:
       return true;
   }
@@ -115,5 +118,21 @@ function toClusterEvent(core: MasterCore, e: BusEvent, epoch: string, time: { na
       return { ...base, agent_removed: { agent_id: { value: p.agentId } } };
     case 'ROLE_UPDATED':
       return { ...base, role_updated: { role: roleViews(core).find((r) => r.name === p.role) ?? { name: p.role } } };
+    case 'PREEMPTION':
+      return { ...base, preemption: preemptionToWire(p.record) };
   }
+}
+
+/** A preemption decision as ClusterEvent.Preemption. */
+export function preemptionToWire(r: PreemptionRecord): ClusterEvent_Preemption {
+  return {
+    framework_id: { value: r.frameworkId },
+    gang_id: r.gangId,
+    role: r.role,
+    priority_class: r.priorityClass,
+    priority: r.priority,
+    victims: r.victims.map((v) => ({ framework_id: { value: v.frameworkId }, task_id: { value: v.taskId }, agent_id: { value: v.agentId }, role: v.role, priority: v.priority })),
+    kill_grace_seconds: r.killGraceMs / 1000,
+    agents: r.agents.map((value) => ({ value })),
+  };
 }

@@ -86,6 +86,8 @@ function masterModule(config: MasterConfig, parts: MasterParts): ContainerModule
           region: config.region,
           zone: config.zone,
           httpAddress: parts.httpAddress,
+          priorityClasses: config.priorityClasses,
+          preemption: config.preemption,
         },
         grpcHost: config.grpc.host,
         grpcPort: config.grpc.port,

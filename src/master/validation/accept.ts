@@ -25,6 +25,7 @@
  * offered resources leaves exactly `unused`; nothing is created or lost. Shared persistent volumes
  * used by tasks are the one exception by design: tasks use them without consuming them.
  */
+import type { PriorityClasses } from '../priorities';
 import { BerthError } from '../../common/errors';
 import { Resources } from '../../common/resources';
 import { enumName } from '../../common/wire/values';
@@ -70,6 +71,8 @@ export interface AcceptInput {
   readonly authorize?: (action: AcceptAction, role: string, user?: string) => boolean;
   /** FrameworkInfo.user: the user of tasks without CommandInfo.user ('' : the agent's default). */
   readonly frameworkUser?: string;
+  /** The master's priority classes (a task's `priority_class` must name one). @default unchecked */
+  readonly priorityClasses?: PriorityClasses;
 }
 
 /** A task to launch: the resources it takes, in the offer role they come from. */
@@ -253,7 +256,7 @@ class AcceptPlanner {
    * refused before). `existing`: its id is that of a task the framework has.
    */
   private check(task: TaskInfo__Output, at: string, agentId: string): CheckedTask & { existing?: true } {
-    const checked = checkTaskInfo(task, at, { agentId, allowRevocable: this.capabilities.has('REVOCABLE_RESOURCES') });
+    const checked = checkTaskInfo(task, at, { agentId, allowRevocable: this.capabilities.has('REVOCABLE_RESOURCES'), priorityClasses: this.input.priorityClasses });
     const id = checked.taskId;
     if (id === undefined || !this.input.isKnownTask(id)) return checked;
     const problems: Problem[] = [{ field: `${at}.task_id.value`, message: `duplicate task id ${describeValue(id)}: the framework already has a task with this id` }, ...checked.problems];

@@ -23,6 +23,7 @@ import type { RoleConstraints__Output } from '../../generated/berth/v1/RoleConst
 import type { RoleDemand__Output } from '../../generated/berth/v1/RoleDemand';
 import type { TaskShape__Output } from '../../generated/berth/v1/TaskShape';
 import { readGangs } from './gangs';
+import { DEFAULT_PRIORITY_CLASS, PriorityClasses } from '../priorities';
 import { describeValue, mapField, Problems, type Problem } from './errors';
 
 /** A framework as the master keeps it after validation. */
@@ -45,7 +46,19 @@ export interface ValidFramework {
   readonly labels: readonly LabelEntry[];
   /** What the allocator needs (suppressed roles are not part of FrameworkInfo; the caller adds them). */
   readonly description: FrameworkDescription;
+  /** `priority_class`, resolved ("default" when empty). */
+  readonly priorityClass: string;
 }
+
+/** How validation treats priority class names (priorities.ts). */
+export interface PriorityCheck {
+  readonly classes: PriorityClasses;
+  /** Unknown names are problems (SUBSCRIBE, UPDATE_FRAMEWORK); lenient (recovery) counts them as "default". */
+  readonly strict: boolean;
+}
+
+/** Names unknown classes only: recovery must not fail because the configured classes changed. */
+const LENIENT: PriorityCheck = { classes: new PriorityClasses(), strict: false };
 
 /** Longest framework name, user, principal and hostname accepted. */
 export const MAX_FRAMEWORK_TEXT_LENGTH = 1024;
@@ -62,14 +75,14 @@ const WHITESPACE = /\s/;
  * @param path the field path of `info` in the call, for messages.
  * @throws ValidationError listing every invalid field with its value.
  */
-export function validateFrameworkInfo(info: FrameworkInfo__Output, path = 'framework_info'): ValidFramework {
+export function validateFrameworkInfo(info: FrameworkInfo__Output, path = 'framework_info', priorities: PriorityCheck = LENIENT): ValidFramework {
   const problems = new Problems();
-  const result = readFrameworkInfo(info, path, problems);
+  const result = readFrameworkInfo(info, path, problems, priorities);
   problems.throwIfAny();
   return result;
 }
 
-function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: Problems): ValidFramework {
+function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: Problems, priorities: PriorityCheck): ValidFramework {
   const optionalText = (field: string, v: unknown, max: number, noSpace: boolean): string | undefined => {
     if (v === undefined || v === null || v === '') return undefined;
     const p = textProblem(v, max) ?? (noSpace && WHITESPACE.test(v as string) ? `must not contain whitespace, got ${describeValue(v)}` : undefined);
@@ -114,11 +127,23 @@ function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: 
     const c = readRoleConstraints(rc, at, problems);
     if (c !== undefined && c.groups.length > 0) offerConstraints[role] = c;
   });
+  const priorityClass = priorities.classes.resolveName(info.priority_class);
+  const classProblem = (name: string, at: string) => {
+    const p = priorities.strict ? priorities.classes.problem(name) : undefined;
+    if (p !== undefined) problems.add(at, p);
+    return p === undefined;
+  };
+  if (priorityClass !== DEFAULT_PRIORITY_CLASS) classProblem(priorityClass, `${path}.priority_class`);
+  const gangPriority = (name: string | undefined, at: string): { priorityClass: string; priority: number } | undefined => {
+    const resolved = priorities.classes.resolveName(name, priorityClass);
+    if (name !== undefined && name !== '' && !classProblem(resolved, at)) return undefined;
+    return { priorityClass: resolved, priority: priorities.classes.valueOr0(resolved) };
+  };
   const gangs: Record<string, readonly GangSpec[]> = {};
   const gangIds = new Map<string, string>();
   forEachRole(info.demand, `${path}.demand`, roleSet, path, problems, (role, d, at) => {
     demand[role] = readRoleDemand(d, at, problems);
-    const list = readGangs(d?.gangs, at, problems, gangIds, (shape, where) => readTaskShape(shape, where, problems));
+    const list = readGangs(d?.gangs, at, problems, gangIds, (shape, where) => readTaskShape(shape, where, problems), gangPriority);
     if (list.length > 0) gangs[role] = list;
   });
 
@@ -147,6 +172,7 @@ function readFrameworkInfo(info: FrameworkInfo__Output, path: string, problems: 
     capabilities,
     labels,
     description,
+    priorityClass,
   };
 }
 

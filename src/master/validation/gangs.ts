@@ -31,6 +31,7 @@ export function readGangs(
   problems: Problems,
   seen: Map<string, string>,
   readShape: (shape: GangDemand__Output['shapes'][number], at: string) => TaskShape | undefined,
+  readPriority: (name: string | undefined, at: string) => { priorityClass: string; priority: number } | undefined = () => undefined,
 ): GangSpec[] {
   const gangs: GangSpec[] = [];
   (list ?? []).forEach((g, i) => {
@@ -56,7 +57,8 @@ export function readGangs(
     if ((g?.shapes ?? []).length === 0) problems.add(`${here}.shapes`, 'a gang needs at least one task shape (resources and count)');
     if (tasks > MAX_GANG_TASKS) problems.add(`${here}.shapes`, `the gang has ${tasks} tasks; at most ${MAX_GANG_TASKS} are allowed`);
     const spread = readSpread(g?.spread, `${here}.spread`, problems);
-    if (problems.size === before && spread !== undefined) gangs.push({ id, shapes, spread });
+    const priority = readPriority(g?.priority_class, `${here}.priority_class`);
+    if (problems.size === before && spread !== undefined) gangs.push({ id, shapes, spread, ...priority });
   });
   return gangs;
 }

@@ -19,6 +19,7 @@ import { _berth_v1_HealthCheck_Type as HealthCheckType } from '../../generated/b
 import type { HealthCheck__Output } from '../../generated/berth/v1/HealthCheck';
 import type { TaskInfo__Output } from '../../generated/berth/v1/TaskInfo';
 import { describeValue, Problems, type Problem } from './errors';
+import type { PriorityClasses } from '../priorities';
 import { imageReferenceProblem } from './image-reference';
 import { checkCount, checkLength, checkTotal, TASK_LIMITS as LIMIT } from './task-limits';
 
@@ -31,6 +32,8 @@ export interface TaskCheckOptions {
   readonly agentId?: string;
   /** Revocable resources allowed (the framework has REVOCABLE_RESOURCES). @default false */
   readonly allowRevocable?: boolean;
+  /** The master's priority classes: `priority_class` must name one. Unchecked when absent. */
+  readonly priorityClasses?: PriorityClasses;
 }
 
 /** The result of checking one task: its problems, and what was read on the way. */
@@ -105,7 +108,20 @@ export function checkTaskInfo(task: TaskInfo__Output, path: string, opts: TaskCh
   readDuration(task.max_completion_time, `${path}.max_completion_time`, problems, { positive: true });
   readTaskLabels(task.labels, `${path}.labels`, problems);
   if (task.discovery !== null && task.discovery !== undefined) readDiscovery(task.discovery, `${path}.discovery`, problems);
+  const priorityClass = task.priority_class ?? '';
+  const classProblem = priorityClass === '' ? undefined : opts.priorityClasses?.problem(priorityClass);
+  if (classProblem !== undefined) problems.add(`${path}.priority_class`, classProblem);
+  if (task.disruption_budget !== null && task.disruption_budget !== undefined) readDisruptionBudget(task.disruption_budget, `${path}.disruption_budget`, problems);
   return { problems: problems.list, ...(taskId === undefined ? {} : { taskId }), ...(resources === undefined ? {} : { resources }) };
+}
+
+function readDisruptionBudget(b: NonNullable<TaskInfo__Output['disruption_budget']>, at: string, problems: Problems): void {
+  const group = b.group ?? '';
+  if (group === '') problems.add(`${at}.group`, 'must be set: the name of the task\'s group (e.g. its app id)');
+  else checkLength(problems, `${at}.group`, group, LIMIT.name);
+  const instances = b.instances ?? 0;
+  if (instances < 1) problems.add(`${at}.instances`, `must be at least 1 (how many tasks the group wants running), got ${describeValue(instances)}`);
+  else if ((b.max_unavailable ?? 0) > instances) problems.add(`${at}.max_unavailable`, `must be at most instances (${instances}), got ${describeValue(b.max_unavailable)}`);
 }
 
 function readTaskResources(task: TaskInfo__Output, path: string, opts: TaskCheckOptions, problems: Problems): Resources | undefined {
