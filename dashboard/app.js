@@ -24,6 +24,7 @@ let tokenEntered = () => undefined;
 class ClusterStore {
   constructor() {
     this.reset();
+    this.preemptions = []; // PREEMPTION events seen since the page opened, newest first (kept across snapshots)
   }
 
   reset() {
@@ -96,6 +97,9 @@ class ClusterStore {
         this.roles.set(r.name, { ...this.roles.get(r.name), ...r });
         break;
       }
+      case 'PREEMPTION':
+        this.preemptions = [{ ...e.preemption, time: e.time }, ...this.preemptions].slice(0, 20);
+        break;
       default: // HEARTBEAT
     }
   }
@@ -403,6 +407,21 @@ function Roles({ s }) {
   </section>`;
 }
 
+/** One line per preemption decision (Watch PREEMPTION events since the page opened). */
+function Preemptions({ s }) {
+  if (s.preemptions.length === 0) return '';
+  const name = (id) => s.frameworks.get(id)?.framework_info?.name ?? id;
+  return html`<section id="preemptions">
+    <h2>Preemptions <small>${s.preemptions.length}</small></h2>
+    <ul class="preemptions">${s.preemptions.map((p) => html`<li>
+      <span class="when" title=${timeOf(p.time)}>${ago(p.time)}</span>
+      gang <code>${p.gang_id}</code> of ${name(p.framework_id.value)} (role ${p.role}, ${p.priority_class} ${p.priority})
+      took ${p.victims.length} task${p.victims.length === 1 ? '' : 's'} of ${[...new Set(p.victims.map((v) => name(v.framework_id.value)))].join(', ') || 'no framework'}
+      on ${p.agents.length} agent${p.agents.length === 1 ? '' : 's'}, ${round(p.kill_grace_seconds)} s grace
+    </li>`)}</ul>
+  </section>`;
+}
+
 function agentStates(a) {
   const out = [];
   if (a.lifecycle === 'GONE') out.push('gone');
@@ -656,6 +675,7 @@ function App() {
       ${s.ready ? html`
         <${Summary} s=${s} />
         <${Roles} s=${s} />
+        <${Preemptions} s=${s} />
         <${Agents} s=${s} />
         <${Frameworks} s=${s} />
         <${Tasks} s=${s} onLog=${(task, stream) => setLog({ task, stream })} />` : html`<p class="loading">waiting for the master's state…</p>`}

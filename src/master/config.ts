@@ -44,6 +44,20 @@ export function parseMinAllocatable(text: string): Quantities[] {
 
 const sorter = z.enum(['drf', 'random']);
 
+/** `backfill:-10,prod:1000` (flags, env) → a mapping; anything else is left for the schema to judge. */
+function priorityClassesFromText(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const out: Record<string, unknown> = {};
+  for (const part of v.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const at = part.lastIndexOf(':');
+    if (at <= 0) return v;
+    const value = part.slice(at + 1).trim();
+    if (!/^[-+]?\d+$/.test(value)) return v;
+    out[part.slice(0, at).trim()] = Number(value);
+  }
+  return out;
+}
+
 
 
 /** The master's configuration schema; see {@link MasterConfig} for the fields. */
@@ -92,9 +106,9 @@ export const masterConfigSchema = z
      * Priority classes: name → whole number, higher wins ("default" is 0 unless set here). Frameworks,
      * gangs and tasks name one (`priority_class`); an unknown name is refused. @default {}
      */
-    priorityClasses: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(-MAX_PRIORITY).max(MAX_PRIORITY))
-      .default({}).describe('priority classes, name -> integer (higher wins)')
-      .register(configMeta, { expect: 'an object of class names (letters, digits, _ . -) to whole numbers, e.g. {"batch": -10, "prod": 1000}' }),
+    priorityClasses: z.preprocess(priorityClassesFromText, z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), z.number().int().min(-MAX_PRIORITY).max(MAX_PRIORITY)))
+      .default({}).describe('priority classes, name -> integer (higher wins); in flags and env: name:value,...')
+      .register(configMeta, { expect: 'class names (letters, digits, _ . -) with whole numbers: a mapping in the file, "backfill:-10,prod:1000" in flags and env', defaultText: 'none (only "default": 0)' }),
     preemption: z.strictObject({
       /** Roles whose gangs may preempt tasks of lower priority (docs/preemption.md). @default [] (off) */
       roles: z.array(z.string().min(1)).default([]).describe('roles whose gangs may preempt lower-priority tasks (empty: off)'),

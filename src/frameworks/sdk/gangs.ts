@@ -19,6 +19,8 @@ export interface GangDeclaration {
   readonly shapes: readonly (TaskShape & { readonly count: number })[];
   /** @default 'ANY' */
   readonly spread?: GangSpreadRule;
+  /** One of the master's priority classes (docs/preemption.md). @default the framework's class */
+  readonly priorityClass?: string;
 }
 
 /** The wire GangDemand for `FrameworkInfo.demand[role].gangs`. */
@@ -38,6 +40,7 @@ export function gangDemand(gang: GangDeclaration): GangDemand {
       ],
     })),
     spread: typeof spread === 'string' ? { kind: spread } : { kind: 'MAX_PER_AGENT', max_per_agent: spread.maxPerAgent },
+    ...(gang.priorityClass === undefined ? {} : { priority_class: gang.priorityClass }),
   };
 }
 

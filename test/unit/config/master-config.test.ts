@@ -106,4 +106,13 @@ describe('master config', () => {
     expect(help).toMatch(/^masterId +BERTH_MASTER_ID +<hostname>:<pid> /m);
     expect(help).toMatch(/^offerTimeoutMs +BERTH_OFFER_TIMEOUT_MS +\(unset\) /m);
   });
+
+  test('priority classes and preemption: a mapping in the file, name:value text in env and flags, checked', () => {
+    const c = load({ ...authOff, BERTH_PRIORITY_CLASSES: 'backfill:-10, prod:1000', BERTH_PREEMPTION_ROLES: 'prod,ml', BERTH_PREEMPTION_KILL_GRACE_MS: '3s' });
+    expect(c.priorityClasses).toEqual({ backfill: -10, prod: 1000 });
+    expect(c.preemption).toEqual({ roles: ['prod', 'ml'], killGraceMs: 3000 });
+    expect(load(authOff)).toMatchObject({ priorityClasses: {}, preemption: { roles: [], killGraceMs: 5000 } });
+    expect(problems({ ...authOff, BERTH_PRIORITY_CLASSES: 'prod:high' })[0]).toMatch(/^priorityClasses: must be class names .*, got "prod:high" \(from env BERTH_PRIORITY_CLASSES\)$/);
+    expect(problems({ ...authOff, BERTH_PRIORITY_CLASSES: 'bad name:1' })[0]).toMatch(/^priorityClasses/);
+  });
 });
