@@ -15,6 +15,8 @@
  *   agent, cpus:1;mem:256 each) with UPDATE_FRAMEWORK. The figure is the time from that call to the
  *   last of the gang's TASK_RUNNING updates, through ACCEPT_GANG (`gang_offer_s`: to the gang's
  *   OFFERS event). A gang offer that is not whole counts in `partial_gangs`.
+ * - `preemption` → `preemption_latency_s` (see PreemptionLatency): a high-priority gang on a
+ *   cluster full of low-priority tasks, from declaration to running, with a 2 s kill grace.
  * - `gang_churn` → `partial_gangs`, `gangs_placed`: the allocator alone, driven as the master
  *   drives it (expireGangs before each cycle; accept, decline, hold expiry, agent loss, tasks
  *   finishing), on `--agents` simulated agents with 11 frameworks and `--gangs` gangs of random
@@ -65,6 +67,7 @@ type Figures = Record<string, number>;
 const SCENARIOS: readonly { name: string; run: (o: Options) => Promise<Figures> }[] = [
   { name: 'gang_churn', run: async (o) => gangChurn(o) },
   { name: 'gang_admit', run: (o) => new GangAdmit(o).run() },
+  { name: 'preemption', run: (o) => new PreemptionLatency(o).run() },
 ];
 
 // ---- gang_churn: the allocator, 1000 gangs --------------------------------------------------------
@@ -149,6 +152,7 @@ class SimFramework {
   private readonly stream: grpc.ClientDuplexStream<Call, Event__Output>;
   id = '';
   running = 0;
+  killed = 0;
   private subscribed: (() => void) | undefined;
   onOffers: (e: NonNullable<Event__Output['offers']>) => void = () => undefined;
   onRunning: () => void = () => undefined;
@@ -184,7 +188,7 @@ class SimFramework {
       if (s.state === 'TASK_RUNNING') {
         this.running++;
         this.onRunning();
-      }
+      } else if (s.state === 'TASK_KILLED') this.killed++;
     }
   }
 
@@ -198,16 +202,17 @@ function task(agentId: string, taskId: string) {
   return { name: taskId, task_id: { value: taskId }, agent_id: { value: agentId }, resources: resourcesToWire(Resources.parse(TASK)), command: { value: 'sleep 3600', shell: true } };
 }
 
-class GangAdmit extends BenchRun {
-  private readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-batch-'));
-  private readonly frameworks: SimFramework[] = [];
+/** A scenario on the real master and simulated agents in child processes, bounded by `--timeout-s`. */
+abstract class MasterScenario extends BenchRun {
+  protected readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-batch-'));
+  protected readonly frameworks: SimFramework[] = [];
 
-  constructor(private readonly o: Options) {
+  constructor(protected readonly o: Options) {
     super('bench:batch', o.json);
   }
 
   async run(): Promise<Figures> {
-    const deadline = setTimeout(() => this.fail(new Error(`gang_admit did not finish within ${this.o.timeoutS} s (${this.phase})`)), this.o.timeoutS * 1000);
+    const deadline = setTimeout(() => this.fail(new Error(`${this.constructor.name} did not finish within ${this.o.timeoutS} s (${this.phase})`)), this.o.timeoutS * 1000);
     try {
       return await this.measure();
     } finally {
@@ -218,20 +223,28 @@ class GangAdmit extends BenchRun {
     }
   }
 
-  private async measure(): Promise<Figures> {
-    const o = this.o;
+  protected abstract measure(): Promise<Figures>;
+
+  /** Starts the master and `agents` simulated agents; resolves with the master's address. */
+  protected async cluster(master: Partial<MasterChildConfig>, agents: Omit<AgentsConfig, 'address' | 'connections' | 'registerConcurrency'>): Promise<string> {
     this.phase = 'starting the master';
-    const masterConfig: MasterChildConfig = { registryDir: path.join(this.tmp, 'registry'), allocationIntervalMs: 1000, metrics: false, logLevel: 'error' };
-    const master = this.spawn('master', 'master-child.js', masterConfig);
-    const { address } = await this.wait(master.next<{ address: string }>('ready'));
+    const config: MasterChildConfig = { registryDir: path.join(this.tmp, 'registry'), allocationIntervalMs: 1000, metrics: false, logLevel: 'error', ...master };
+    const child = this.spawn('master', 'master-child.js', config);
+    const { address } = await this.wait(child.next<{ address: string }>('ready'));
     this.phase = 'registering agents';
+    const sims = this.spawn('sim-agents', 'sim-agents.js', { address, connections: agents.agents, registerConcurrency: 200, ...agents } satisfies AgentsConfig);
+    await this.wait(sims.next('registered'));
+    this.log(`${agents.agents} agents registered`);
+    return address;
+  }
+}
+
+class GangAdmit extends MasterScenario {
+  protected async measure(): Promise<Figures> {
+    const o = this.o;
     const perCompetitor = Math.floor((o.agents * 2) / o.competitors);
     // Sizes the agents' per-task records; they never report "acked" here (nothing waits for it).
-    const expectedAcks = perCompetitor * o.competitors + o.gang + 1;
-    const agentsConfig: AgentsConfig = { address, agents: o.agents, connections: o.agents, resources: 'cpus:4;mem:4096;ports:[31000-31099]', registerConcurrency: 200, expectedAcks };
-    const agents = this.spawn('sim-agents', 'sim-agents.js', agentsConfig);
-    await this.wait(agents.next('registered'));
-    this.log(`${o.agents} agents registered`);
+    const address = await this.cluster({}, { agents: o.agents, resources: 'cpus:4;mem:4096;ports:[31000-31099]', expectedAcks: perCompetitor * o.competitors + o.gang + 1 });
 
     this.phase = 'competitors filling half the cluster';
     let launched = 0;
@@ -292,6 +305,83 @@ class GangAdmit extends BenchRun {
       gang_offer_s: Math.round(offeredAt - declaredAt) / 1000,
       competitor_tasks: launched,
       gang_admit_partial_gangs: partial,
+    };
+  }
+}
+
+// ---- preemption: a high-priority gang on a cluster full of low-priority tasks ----------------------
+
+/** The kill grace the preemption scenario sets; the simulated victims take all of it to stop. */
+const PREEMPTION_GRACE_MS = 2000;
+const PREEMPTION_GANG = 64;
+
+/**
+ * `preemption_latency_s`: `--agents` agents (cpus:4) all full with a low-priority framework's
+ * 1-cpu tasks; a framework of class "high" in role "prod" (preemption enabled, grace 2 s) declares
+ * a 64-task one-per-agent gang of 2-cpu tasks with UPDATE_FRAMEWORK. The figure is the time from
+ * that call to the gang's last TASK_RUNNING: the master chooses 128 victims, kills them with grace
+ * (the simulated agents answer TASK_KILLED only when the grace is over, as for a task that ignores
+ * SIGTERM), and offers the claimed agents to the gang. Target: grace + 1 s.
+ */
+class PreemptionLatency extends MasterScenario {
+  protected async measure(): Promise<Figures> {
+    const o = this.o;
+    const slots = o.agents * 4;
+    const address = await this.cluster(
+      { priorityClasses: { low: -10, high: 100 }, preemption: { roles: ['prod'], killGraceMs: PREEMPTION_GRACE_MS } },
+      { agents: o.agents, resources: 'cpus:4;mem:4096', expectedAcks: slots + PREEMPTION_GANG + 1, killTakesGrace: true },
+    );
+    this.phase = 'filling the cluster with low-priority tasks';
+    const low = new SimFramework(address);
+    this.frameworks.push(low);
+    let launched = 0;
+    const full = new Promise<void>((resolve) => {
+      low.onOffers = (offers) => {
+        for (const offer of offers.offers) {
+          const agentId = offer.agent_id!.value;
+          const room = Math.floor(offer.resources.find((r) => r.name === 'cpus')?.scalar?.value ?? 0);
+          const tasks = Array.from({ length: Math.min(room, slots - launched) }, () => task(agentId, `low-${launched++}`));
+          low.send({ type: 'ACCEPT', accept: { offer_ids: [offer.id!], operations: tasks.length === 0 ? [] : [{ type: 'LAUNCH', launch: { task_infos: tasks } }], filters: { refuse_seconds: 3600 } } });
+        }
+      };
+      low.onRunning = () => {
+        if (low.running === slots) resolve();
+      };
+    });
+    await this.wait(low.subscribe({ name: 'backfill', roles: ['batch'], priority_class: 'low', demand: { batch: { shapes: [{ resources: TASK_QUANTITIES, count: slots }] } } }));
+    await this.wait(full);
+    this.log(`${slots} low-priority tasks run`);
+
+    this.phase = 'preempting for the gang';
+    const high = new SimFramework(address);
+    this.frameworks.push(high);
+    await this.wait(high.subscribe({ name: 'trainer', roles: ['prod'], priority_class: 'high', demand: { prod: { shapes: [] } } }));
+    let errors = '';
+    high.onError = (m) => (errors += `${m}\n`);
+    let offeredAt = 0;
+    const shape = [{ name: 'cpus', value: 2 }, { name: 'mem', value: 256 }];
+    const running = new Promise<number>((resolve) => {
+      high.onOffers = (offers) => {
+        for (const g of offers.gangs) {
+          offeredAt = wallMs();
+          let n = 0;
+          const mine = offers.offers.filter((x) => x.gang_id === g.gang_id);
+          high.send({ type: 'ACCEPT_GANG', accept_gang: { gang_id: g.gang_id, launches: mine.map((x) => ({ offer_id: x.id!, operations: [{ type: 'LAUNCH', launch: { task_infos: [{ ...task(x.agent_id!.value, `train-${n++}`), resources: resourcesToWire(Resources.parse('cpus:2;mem:256')) }] } }] })) } });
+        }
+      };
+      high.onRunning = () => {
+        if (high.running === PREEMPTION_GANG) resolve(wallMs());
+      };
+    });
+    const declaredAt = wallMs();
+    high.send({ type: 'UPDATE_FRAMEWORK', update_framework: { framework_info: { id: { value: high.id }, name: 'trainer', user: '', roles: ['prod'], priority_class: 'high', demand: { prod: { shapes: [], gangs: [{ gang_id: 'train', shapes: [{ resources: shape, count: PREEMPTION_GANG }], spread: { kind: 'ONE_PER_AGENT' } }] } } } } });
+    const runningAt = await this.wait(running);
+    if (errors !== '') throw new Error(`the gang framework got errors: ${errors}`);
+    return {
+      preemption_latency_s: Math.round(runningAt - declaredAt) / 1000,
+      preemption_offer_s: Math.round(offeredAt - declaredAt) / 1000,
+      preemption_grace_s: PREEMPTION_GRACE_MS / 1000,
+      preemption_victim_tasks: low.killed,
     };
   }
 }

@@ -128,6 +128,8 @@ async function main(): Promise<void> {
       maxCompletedTasksPerFramework: defaults.maxCompletedTasksPerFramework,
       defaultFailoverTimeoutMs: defaults.frameworkFailoverTimeoutDefaultMs,
       maxFrameworkBufferBytes: 64 << 20,
+      priorityClasses: config.priorityClasses,
+      preemption: config.preemption,
     },
     grpcHost: '127.0.0.1',
     grpcPort: 0,

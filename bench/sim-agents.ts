@@ -5,7 +5,7 @@
  * Each agent registers with the configured resources, answers PING with PONG, and on RUN_TASK
  * sends TASK_RUNNING at once with a fresh 16-byte uuid (no container, nothing checkpointed). It
  * never resends: the acknowledgement is expected to come back through the master, and is counted.
- * A KILL_TASK is answered with TASK_KILLED (the benchmark sends none). An agent stream the master
+ * A KILL_TASK is answered with TASK_KILLED, at once or (killTakesGrace) after its grace period. An agent stream the master
  * ends is a failure of the run: the numbers would not be of the cluster that was asked for.
  *
  * HA mode (`bench:scale`: the config lists `masters`): an agent dials the masters in turn and
@@ -191,14 +191,18 @@ function onMessage(agent: SimAgent, m: MasterMessage__Output): void {
     case 'KILL_TASK': {
       const k = m.kill_task!;
       agent.held?.delete(k.task_id!.value);
-      agent.stream.write({
-        type: 'STATUS_UPDATE',
-        status_update: {
-          framework_id: k.framework_id!,
-          status: { task_id: k.task_id!, state: 'TASK_KILLED', source: 'SOURCE_AGENT', uuid: randomBytes(16), agent_id: { value: agent.id }, timestamp: wallMs() / 1000 },
-          latest_state: 'TASK_KILLED',
-        },
-      });
+      const killed = () =>
+        agent.stream.write({
+          type: 'STATUS_UPDATE',
+          status_update: {
+            framework_id: k.framework_id!,
+            status: { task_id: k.task_id!, state: 'TASK_KILLED', source: 'SOURCE_AGENT', uuid: randomBytes(16), agent_id: { value: agent.id }, timestamp: wallMs() / 1000, reason: k.reason ?? undefined, message: k.message ?? undefined },
+            latest_state: 'TASK_KILLED',
+          },
+        });
+      const graceMs = config.killTakesGrace === true ? Number(BigInt(k.kill_policy?.grace_period?.nanoseconds ?? '0') / 1_000_000n) : 0;
+      if (graceMs > 0) setTimeout(killed, graceMs);
+      else killed();
       return;
     }
     case 'SHUTDOWN':

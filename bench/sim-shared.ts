@@ -71,6 +71,9 @@ export interface MasterChildConfig {
   readonly allocationIntervalMs: number;
   readonly metrics: boolean;
   readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** The master's priorityClasses and preemption settings (bench:batch preemption). @default none, off */
+  readonly priorityClasses?: Readonly<Record<string, number>>;
+  readonly preemption?: { readonly roles: readonly string[]; readonly killGraceMs: number };
 }
 
 export type ToMaster =
@@ -126,6 +129,8 @@ export interface AgentsConfig {
   readonly expectedAcks: number;
   /** Dial TLS, verifying the master with this CA (bench:master --tls). */
   readonly tlsCaFile?: string;
+  /** Answer a KILL_TASK only after its kill policy's grace (a task that ignores SIGTERM). @default false: at once */
+  readonly killTakesGrace?: boolean;
 }
 
 export type ToAgents = { readonly type: 'progress' } | { readonly type: 'stop' };

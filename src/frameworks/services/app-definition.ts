@@ -186,6 +186,13 @@ const schema = z.strictObject({
    * Absent: {@link DEFAULT_MIN_READY_SECONDS} (kept absent, so definitions stored before it stay equal).
    */
   minReadySeconds: numberField(0, { max: 3600 }).optional(),
+  /** Berth's addition: one of the master's priority classes for the app's tasks (docs/preemption.md). Absent: the framework's. */
+  priorityClass: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be a priority class name (1-64 letters, digits, _ . -)' }).optional(),
+  /**
+   * Berth's addition: how many of the app's instances preemption may take down at once (the
+   * TaskInfo.disruption_budget of every task). Absent: preemption may take any.
+   */
+  disruptionBudget: z.strictObject({ maxUnavailable: intField(0) }).optional(),
 });
 
 type Parsed = z.output<typeof schema>;

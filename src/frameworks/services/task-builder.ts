@@ -112,6 +112,8 @@ export function buildTaskInfo(input: TaskBuildInput): TaskInfo {
     ...(def.healthChecks[0] === undefined ? {} : { health_check: healthCheckToWire(def.healthChecks[0], ports) }),
     ...(def.taskKillGracePeriodSeconds === undefined ? {} : { kill_policy: { grace_period: { nanoseconds: seconds(def.taskKillGracePeriodSeconds) } } }),
     labels: { labels },
+    ...(def.priorityClass === undefined ? {} : { priority_class: def.priorityClass }),
+    ...(def.disruptionBudget === undefined ? {} : { disruption_budget: { group: def.id, instances: def.instances, max_unavailable: Math.min(def.disruptionBudget.maxUnavailable, def.instances) } }),
     discovery: {
       name: appKey(def.id),
       ports: def.portDefinitions.map((p, i) => ({ number: ports[i] ?? 0, name: p.name ?? '', protocol: p.protocol === 'udp' ? 'udp' : 'tcp' })),
