@@ -132,8 +132,9 @@ export interface PendingGang {
   readonly frameworkId: string;
   readonly gangId: string;
   readonly gang: CompiledGang;
-  /** Until when its claim holds, when it has one. */
+  /** Until when its claim holds, when it has one, and the agents it holds. */
   readonly claimedUntil?: number;
+  readonly claimedAgents?: readonly string[];
 }
 
 export interface RoleSummary {

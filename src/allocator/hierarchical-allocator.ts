@@ -400,8 +400,8 @@ export class HierarchicalAllocator implements Allocator {
     for (const fw of this.gangFrameworks) {
       for (const [gangId, state] of fw.gangs) {
         if (state.spec === undefined || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
-        const until = state.claim !== undefined && state.claim.expiresAt > now ? state.claim.expiresAt : undefined;
-        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(until === undefined ? {} : { claimedUntil: until }) });
+        const claim = state.claim !== undefined && state.claim.expiresAt > now ? state.claim : undefined;
+        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(claim === undefined ? {} : { claimedUntil: claim.expiresAt, claimedAgents: claim.agents.filter((a) => a.claim === claim).map((a) => a.id) }) });
       }
     }
     return out;

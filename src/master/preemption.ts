@@ -61,18 +61,23 @@ export class Preemptor {
   afterBatch(): void {
     if (this.roles.size === 0 || this.core.allocator.pendingGangs === undefined) return;
     const now = this.core.clock.now();
-    for (const pending of this.core.allocator.pendingGangs(now)) {
-      if (pending.claimedUntil !== undefined || !this.roles.has(pending.gang.role)) continue;
-      this.preemptFor(pending, now);
+    const pending = this.core.allocator.pendingGangs(now);
+    // Agents kept for a gang whose victims are still stopping are no one else's to plan with.
+    const claimed = new Set(pending.flatMap((p) => p.claimedAgents ?? []));
+    for (const p of pending) {
+      if (p.claimedUntil !== undefined || !this.roles.has(p.gang.role)) continue;
+      const agentIds = this.preemptFor(p, claimed, now);
+      for (const id of agentIds) claimed.add(id);
     }
   }
 
-  private preemptFor(pending: PendingGang, now: number): void {
+  /** Plans and carries out one decision; returns the agents it claimed (none when nothing was done). */
+  private preemptFor(pending: PendingGang, claimed: ReadonlySet<string>, now: number): readonly string[] {
     const { gang } = pending;
     const agents: PreemptionAgent[] = [];
     const candidates: PreemptionCandidate<Victim>[] = [];
     for (const agent of this.core.agents.values()) {
-      if (!agent.connected || agent.lifecycle !== 'REGISTERED' || agent.deactivated || agent.drain !== undefined) continue;
+      if (!agent.connected || agent.lifecycle !== 'REGISTERED' || agent.deactivated || agent.drain !== undefined || claimed.has(agent.id)) continue;
       const free = this.core.allocator.available(agent.id);
       if (free === undefined) continue;
       agents.push({ id: agent.id, info: agentDescription(agent), free: free.allocatableTo(gang.role).nonRevocable() });
@@ -82,7 +87,7 @@ export class Preemptor {
       }
     }
     for (const offer of this.core.offers.offers.values()) {
-      if (offer.gangId !== undefined) continue;
+      if (offer.gangId !== undefined || claimed.has(offer.agentId)) continue;
       const fw = this.core.frameworks.get(offer.frameworkId);
       if (fw === undefined) continue;
       const priority = this.core.priorityClasses.valueOr0(fw.info.priorityClass);
@@ -90,8 +95,9 @@ export class Preemptor {
       candidates.push({ ref: { offer }, agentId: offer.agentId, priority, resources: offer.resources.allocatableTo(gang.role).nonRevocable(), cost: 0, startedAt: offer.createdAt });
     }
     const plan = planPreemption({ gang, agents, candidates, allowance: this.allowance(candidates) });
-    if (plan === undefined || plan.victims.length === 0) return;
+    if (plan === undefined || plan.victims.length === 0) return [];
     this.carryOut(pending, plan.victims, plan.agents, now);
+    return plan.agents;
   }
 
   /** How many more tasks of each budget group among the candidates may go down now. */

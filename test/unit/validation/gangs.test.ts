@@ -24,7 +24,7 @@ describe('gang declarations at the edge', () => {
   it('reads a gang into the allocator description', () => {
     const v = validateFrameworkInfo(withGangs([{ gang_id: 'train', shapes: [shape(8, 2)], spread: { kind: 'MAX_PER_AGENT', max_per_agent: 2 } }]));
     expect(v.description.gangs).toEqual({
-      eng: [{ id: 'train', spread: { kind: 'MAX_PER_AGENT', maxPerAgent: 2 }, shapes: [{ quantities: new Map([['cpus', 2000], ['mem', 64_000]]), count: 8 }] }],
+      eng: [{ id: 'train', spread: { kind: 'MAX_PER_AGENT', maxPerAgent: 2 }, shapes: [{ quantities: new Map([['cpus', 2000], ['mem', 64_000]]), count: 8 }], priority: 0, priorityClass: 'default' }],
     });
     // A role with gangs only has an empty plain demand: no ordinary offers.
     expect(v.description.demand).toEqual({ eng: [] });

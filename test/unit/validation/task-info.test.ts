@@ -4,6 +4,7 @@ import { imageReferenceProblem } from '../../../src/master/validation/image-refe
 import { checkTaskInfo, taskIdProblem, taskInfoProblems } from '../../../src/master/validation/task-info';
 import type { TaskInfo } from '../../../src/generated/berth/v1/TaskInfo';
 import { AGENT, task } from './builders';
+import { PriorityClasses } from '../../../src/master/priorities';
 
 const docker = (image: string): Partial<TaskInfo> => ({ command: null, container: { type: 'DOCKER', docker: { image } } });
 
@@ -114,5 +115,24 @@ describe('taskIdProblem and imageReferenceProblem', () => {
 
   it.each(['', 'app:', ':tag', 'app@sha256:abc', 'a b', 'app:' + 'x'.repeat(129), '-app'])('reject image %j', (image) => {
     expect(imageReferenceProblem(image)).toBeDefined();
+  });
+});
+
+describe('task priority class and disruption budget', () => {
+  const classes = new PriorityClasses({ prod: 100 });
+  const problems = (extra: Partial<TaskInfo>) => checkTaskInfo(task('t1').with(extra).build(), 'task', { priorityClasses: classes }).problems.map((p) => `${p.field}: ${p.message}`);
+
+  it('accepts a known class, an empty one and a sound budget', () => {
+    expect(problems({ priority_class: 'prod', disruption_budget: { group: 'web', instances: 3, max_unavailable: 1 } })).toEqual([]);
+    expect(problems({ priority_class: '' })).toEqual([]);
+  });
+
+  it('names an unknown class with the known ones, and every budget problem', () => {
+    expect(problems({ priority_class: 'urgent' })).toEqual(['task.priority_class: unknown priority class "urgent": the master knows default (0), prod (100) (its priorityClasses setting)']);
+    expect(problems({ disruption_budget: { group: '', instances: 0, max_unavailable: 0 } })).toEqual([
+      "task.disruption_budget.group: must be set: the name of the task's group (e.g. its app id)",
+      'task.disruption_budget.instances: must be at least 1 (how many tasks the group wants running), got 0',
+    ]);
+    expect(problems({ disruption_budget: { group: 'web', instances: 2, max_unavailable: 3 } })).toEqual(['task.disruption_budget.max_unavailable: must be at most instances (2), got 3']);
   });
 });
