@@ -3,9 +3,14 @@
  * containerizer: "sleep" runs until killed, "quick" succeeds, "crash" fails), the framework host
  * running the `batch` plugin, and the berth.v1.Batch API called as a client would. Two queues in one
  * cohort: q1 borrows q2's unused quota, then q2's job arrives, q1's youngest borrower is reclaimed
- * (its tasks killed, requeued with the reason) and q2's gang runs.
+ * (its tasks killed, requeued with the reason) and q2's gang runs. Then the `berth queue` and
+ * `berth batch` commands on the same API.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
+import { main } from '../../src/cli/main';
 import type { GetTasksResponse__Output } from '../../src/generated/berth/v1/GetTasksResponse';
 import { FrameworkCluster } from '../support/framework-cluster';
 import { TestOperator } from '../support/master-harness';
@@ -126,5 +131,45 @@ describe('batch framework over gRPC', () => {
     expect(err.details).toContain('tasks: the gang is larger than the whole cluster: it needs cpus 9/8 (9 tasks of cpus 1, mem 256); lower tasks or the shape');
     const bad = (await call('ApplyQueues', { text: 'name: q3\ncohort: research\nnominalQuota: { cpus: 1 }\nborrowingLimit: { cpus: 9 }\n' }).catch((e: unknown) => e)) as grpc.ServiceError;
     expect(bad.details).toContain('borrowingLimit.cpus: 9 is more than cohort research can lend (cpus 8: q1 4, q2 4)');
+  });
+
+  it('berth queue apply / list / show / rm and berth batch submit / list / show / kill', async () => {
+    const berth = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['node', 'berth', ...args, '--frameworks', cluster.host.grpcAddress!], { stdout: (x) => void (stdout += x), stderr: (x) => void (stderr += x) });
+      return { code, stdout, stderr };
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-batch-cli-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'queue.yaml'), 'name: adhoc\nnominalQuota: { cpus: 2, mem: 1024 }\n');
+      expect(await berth('queue', 'apply', path.join(dir, 'queue.yaml'))).toMatchObject({ code: 0, stdout: 'created queue adhoc: nominal cpus 2, mem 1024\n' });
+      fs.writeFileSync(path.join(dir, 'job.yaml'), 'queue: adhoc\nname: pair\ntasks: 2\nshape: { cpus: 1, mem: 256 }\ncommand: sleep forever\n');
+      const submitted = await berth('batch', 'submit', path.join(dir, 'job.yaml'));
+      expect(submitted.stdout).toMatch(/^submitted pair-\d+: admitted — admitted; waiting for the master to place the whole gang \(2 tasks, cpus 2, mem 512 in all\)\n$/);
+      const id = /^submitted (\S+):/.exec(submitted.stdout)![1]!;
+      const waiting = await berth('batch', 'submit', path.join(dir, 'job.yaml'));
+      expect(waiting.stdout).toContain('pending — queue adhoc at quota (cpus 2/2; the job needs cpus 2) and it has no cohort to borrow from');
+      const second = /^submitted (\S+):/.exec(waiting.stdout)![1]!;
+      await cluster.cycleUntil(async () => (await job(id)).state === 'RUNNING', 'the CLI job to run');
+      const list = await berth('queue', 'list');
+      expect(list.stdout).toMatch(/^QUEUE\s+COHORT\s+WEIGHT\s+USED\/NOMINAL\s+BORROWED\s+ADMITTED\s+PENDING\n/);
+      expect(list.stdout).toMatch(/adhoc\s+-\s+1\s+cpus 2\/2, mem 512\/1024\s+-\s+1\s+1/);
+      const shown = await berth('queue', 'show', 'adhoc');
+      expect(shown.stdout).toContain(`${second}  pending  2      cpus 2, mem 512  queue adhoc at quota`);
+      expect((await berth('batch', 'list', '--queue', 'adhoc')).stdout).toMatch(new RegExp(`${id}\\s+adhoc\\s+running\\s+2\\s+1`));
+      const show = await berth('batch', 'show', id);
+      expect(show.stdout).toContain(`attempt 1 (gang ${id}.1): running`);
+      expect(show.stdout).toContain(`${id}.1.0  TASK_RUNNING`);
+      expect(JSON.parse((await berth('batch', 'show', id, '--json')).stdout)).toEqual(await job(id));
+      const refused = await berth('queue', 'rm', 'adhoc');
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`queue adhoc still has 2 job(s) that have not ended: ${id} (running), ${second} (pending)`);
+      for (const j of [id, second]) expect((await berth('batch', 'kill', j)).stdout).toBe(`killed ${j}\n`);
+      expect(await berth('queue', 'rm', 'adhoc')).toMatchObject({ code: 0, stdout: 'removed queue adhoc\n' });
+      expect((await berth('batch', 'show', 'nope')).stderr).toContain('no batch job "nope"');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
