@@ -448,8 +448,15 @@ export class BatchFramework implements Framework {
     return jobView(job, this.reasons.get(job.id));
   }
 
+  /** Runs `fn` after everything queued before it; the declared demand is brought up to date after each step. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const step = this.work.then(fn);
+    const step = this.work.then(async () => {
+      try {
+        return await fn();
+      } finally {
+        this.syncDemand();
+      }
+    });
     this.work = step.catch(() => undefined);
     return step;
   }
