@@ -2,7 +2,7 @@
  * Batch benchmark: gangs (and, as later pieces land, preemption and queues), printed as one JSON
  * object.
  *
- *   npm run bench:batch -- [--agents 1000] [--competitors 10] [--gang 256] [--gangs 1000] [--json]
+ *   npm run bench:batch -- [--agents 1000] [--competitors 10] [--gang 256] [--gangs 1000] [--jobs 1000] [--json]
  *
  * Each scenario is a function that returns its figures; the result is their union, so a scenario
  * added later (preemption_latency_s, queue_fairness_jain) is one more entry in SCENARIOS.
@@ -22,6 +22,8 @@
  *   finishing), on `--agents` simulated agents with 11 frameworks and `--gangs` gangs of random
  *   sizes (1–64 tasks, random spread). Every cycle checks every gang allocation and every held
  *   gang: one whose parts do not add up to the whole gang is a partial gang.
+ * - `queue_fairness` → `queue_fairness_jain`: the batch framework's admission core over `--jobs`
+ *   jobs in four equal-weight queues of one cohort (queue-fairness.ts says what it measures).
  */
 import * as grpc from '@grpc/grpc-js';
 import * as fs from 'node:fs';
@@ -36,6 +38,7 @@ import type { Call } from '../src/generated/berth/v1/Call';
 import type { Event__Output } from '../src/generated/berth/v1/Event';
 import type { FrameworkInfo } from '../src/generated/berth/v1/FrameworkInfo';
 import { BenchRun } from './sim-child';
+import { queueFairness } from './queue-fairness';
 import { wallMs, type AgentsConfig, type MasterChildConfig } from './sim-shared';
 
 interface Options {
@@ -43,13 +46,14 @@ interface Options {
   competitors: number;
   gang: number;
   gangs: number;
+  jobs: number;
   json: boolean;
   timeoutS: number;
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { agents: 1000, competitors: 10, gang: 256, gangs: 1000, json: false, timeoutS: 60 };
-  const ints: Record<string, keyof Options> = { '--agents': 'agents', '--competitors': 'competitors', '--gang': 'gang', '--gangs': 'gangs', '--timeout-s': 'timeoutS' };
+  const o: Options = { agents: 1000, competitors: 10, gang: 256, gangs: 1000, jobs: 1000, json: false, timeoutS: 60 };
+  const ints: Record<string, keyof Options> = { '--agents': 'agents', '--competitors': 'competitors', '--gang': 'gang', '--gangs': 'gangs', '--jobs': 'jobs', '--timeout-s': 'timeoutS' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') o.json = true;
@@ -57,7 +61,7 @@ function parseArgs(argv: readonly string[]): Options {
       const v = Number(argv[++i]);
       if (!Number.isInteger(v) || v < 1) throw new Error(`${a}: must be a whole number >= 1, got ${JSON.stringify(argv[i])}`);
       (o as unknown as Record<string, number>)[ints[a]!] = v;
-    } else throw new Error(`unknown option ${JSON.stringify(a)} (known: --agents --competitors --gang --gangs --timeout-s --json)`);
+    } else throw new Error(`unknown option ${JSON.stringify(a)} (known: --agents --competitors --gang --gangs --jobs --timeout-s --json)`);
   }
   if (o.gang > o.agents) throw new Error(`--gang: ${o.gang} one-per-agent tasks need at least as many agents (--agents ${o.agents})`);
   return o;
@@ -68,6 +72,7 @@ const SCENARIOS: readonly { name: string; run: (o: Options) => Promise<Figures> 
   { name: 'gang_churn', run: async (o) => gangChurn(o) },
   { name: 'gang_admit', run: (o) => new GangAdmit(o).run() },
   { name: 'preemption', run: (o) => new PreemptionLatency(o).run() },
+  { name: 'queue_fairness', run: async (o) => queueFairness(o.jobs) },
 ];
 
 // ---- gang_churn: the allocator, 1000 gangs --------------------------------------------------------

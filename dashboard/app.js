@@ -1,7 +1,8 @@
 // The Berth dashboard: a plain ES module (no build step) rendered with preact + htm, both served by
 // the master under /ui/vendor/. The cluster view comes from /api/events (Operator.Watch as
 // server-sent events: a snapshot, then deltas, plus `usage` with the roles' shares); apps and jobs
-// come from the frameworks' APIs through /api/apps and /api/jobs, polled every few seconds.
+// come from the frameworks' APIs through /api/apps and /api/jobs, batch queues and jobs through
+// /api/batch, polled every few seconds.
 import { h, render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -307,7 +308,7 @@ function Header({ s }) {
   return html`<header>
     <h1>Berth</h1>
     <span class="master">${s.master ? `master ${s.master.id} · ${s.master.version ?? ''}` : ''}</span>
-    <nav>${['summary', 'roles', 'agents', 'frameworks', 'tasks', 'apps', 'jobs'].map((id) => html`<a href="#${id}">${id}</a>`)}</nav>
+    <nav>${['summary', 'roles', 'agents', 'frameworks', 'tasks', 'apps', 'jobs', 'batch'].map((id) => html`<a href="#${id}">${id}</a>`)}</nav>
     <span id="connection" class="conn conn-${c.state}" title=${c.detail}>${label}</span>
   </header>`;
 }
@@ -665,6 +666,56 @@ function Jobs() {
   }}<//>`;
 }
 
+/** `cpus 6/8 · mem 1024/4096`: what a batch queue uses of its nominal quota. */
+function quotaUse(q) {
+  const nominal = q.queue?.nominal_quota ?? {};
+  const used = q.used ?? {};
+  const names = ['cpus', 'mem', 'disk', 'gpus'].filter((r) => (nominal[r] ?? 0) > 0 || (used[r] ?? 0) > 0);
+  return names.map((r) => `${r} ${+(used[r] ?? 0).toFixed(3)}/${+(nominal[r] ?? 0).toFixed(3)}`).join(' · ') || '–';
+}
+
+function amountsText(a) {
+  const parts = ['cpus', 'mem', 'disk', 'gpus'].filter((r) => (a?.[r] ?? 0) > 0).map((r) => `${r} ${+a[r].toFixed(3)}`);
+  return parts.length === 0 ? '–' : parts.join(' · ');
+}
+
+/** Batch queues (usage, borrowed quota) and the jobs that have not ended, with why they wait. */
+function Batch() {
+  const result = usePoll('/api/batch', POLL_MS);
+  if (!result.loading && !result.error && result.status === 501) {
+    return html`<section id="batch"><h2>Batch</h2><p class="empty">the batch framework does not run on the framework host</p></section>`;
+  }
+  return html`<${FrameworksPanel} id="batch" title="Batch" result=${result}>${(body) => {
+    const queues = body.queues ?? [];
+    const jobs = body.jobs ?? [];
+    if (queues.length === 0) return html`<p class="empty">No queues (berth queue apply FILE).</p>`;
+    return html`<table class="queues">
+      <thead><tr><th>queue</th><th>cohort</th><th>weight</th><th>used / nominal</th><th>borrowed</th><th>admitted</th><th>pending</th></tr></thead>
+      <tbody>${queues.map((q) => html`<tr data-queue=${q.queue.name}>
+        <td>${q.queue.name}</td>
+        <td>${q.queue.cohort || html`<span class="muted">–</span>`}</td>
+        <td>${q.queue.weight}</td>
+        <td>${quotaUse(q)}</td>
+        <td>${amountsText(q.borrowed)}</td>
+        <td>${q.admitted_jobs}</td>
+        <td>${q.pending_jobs}</td>
+      </tr>`)}</tbody>
+    </table>
+    ${jobs.length === 0 ? html`<p class="empty">No batch jobs waiting or running.</p>` : html`<table class="batch-jobs">
+      <thead><tr><th>job</th><th>queue</th><th>state</th><th>gang</th><th>attempts</th><th>submitted</th><th>why it waits</th></tr></thead>
+      <tbody>${jobs.map((j) => html`<tr data-batch-job=${j.id}>
+        <td>${j.id}</td>
+        <td>${j.definition.queue}</td>
+        <td><span class="badge batch-${String(j.state).toLowerCase()}">${String(j.state).toLowerCase()}</span></td>
+        <td>${j.definition.tasks} × ${amountsText(j.definition.shape)}</td>
+        <td>${(j.attempts ?? []).length}${j.failures ? html` <small>(${j.failures} failed)</small>` : ''}</td>
+        <td>${ago(j.submitted_at)}</td>
+        <td class="waiting">${j.reason || html`<span class="muted">–</span>`}</td>
+      </tr>`)}</tbody>
+    </table>`}`;
+  }}<//>`;
+}
+
 function App() {
   const s = useStore();
   const [log, setLog] = useState(undefined);
@@ -681,6 +732,7 @@ function App() {
         <${Tasks} s=${s} onLog=${(task, stream) => setLog({ task, stream })} />` : html`<p class="loading">waiting for the master's state…</p>`}
       <${Apps} />
       <${Jobs} />
+      <${Batch} />
     </main>
     ${log ? html`<${LogViewer} task=${log.task} stream=${log.stream} onClose=${() => setLog(undefined)} />` : ''}
   `;

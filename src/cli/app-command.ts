@@ -37,7 +37,7 @@ export function withFrameworkOptions(cmd: Command): Command {
 }
 
 /** Runs `fn` with a client of `service`, closing it after. */
-export async function withClient<T>(service: 'Services' | 'Jobs', opts: Common, fn: (c: ApiClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(service: 'Services' | 'Jobs' | 'Batch', opts: Common, fn: (c: ApiClient) => Promise<T>): Promise<T> {
   const { frameworksClient, frameworksTarget } = require('./operator-client') as typeof import('./operator-client');
   const client = frameworksClient(service, frameworksTarget(opts));
   try {

@@ -51,8 +51,8 @@ export function registerAgentCommand(program: Command, out: CliOutput): void {
 export function registerFrameworksCommand(program: Command, out: CliOutput): void {
   registerDaemonCommand(program, out, {
     name: 'frameworks',
-    description: 'run framework plugins (the built-in services and jobs, and your own) against the master, serving their APIs',
-    examples: '  berth frameworks --masters 127.0.0.1:5050 --auth-enabled false     # services and jobs, state in ./berth-frameworks, API open on 127.0.0.1\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\' --auth-enabled false\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050 --auth-tokens-file /etc/berth/tokens.yaml --auth-acls-file /etc/berth/acls.yaml',
+    description: 'run framework plugins (the built-in services, jobs and batch, and your own) against the master, serving their APIs',
+    examples: '  berth frameworks --masters 127.0.0.1:5050 --auth-enabled false     # services, jobs and batch, state in ./berth-frameworks, API open on 127.0.0.1\n  berth frameworks --plugins services,./examples/hello-framework --plugin-options \'{"hello-framework": {"count": 5}}\' --auth-enabled false\n  berth frameworks --store nats --nats-servers nats://10.0.0.1:4222 --masters 10.0.0.1:5050,10.0.0.2:5050 --auth-tokens-file /etc/berth/tokens.yaml --auth-acls-file /etc/berth/acls.yaml',
     load: () => {
       const { describeFrameworksConfig, frameworksConfigSchema } = require('../frameworks/host/config') as typeof import('../frameworks/host/config');
       return {
@@ -75,7 +75,7 @@ export function devBanner(cluster: { masterGrpc: string; masterHttp: string; fra
     'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
     `  master       ${cluster.masterGrpc} (gRPC)   dashboard: http://${cluster.masterHttp}/`,
     `  agent        localhost, ${runs}`,
-    `  frameworks   services and jobs, APIs on ${cluster.frameworksGrpc}`,
+    `  frameworks   services, jobs and batch, APIs on ${cluster.frameworksGrpc}`,
     '',
     'Next: deploy an example app, run the example plugin, or look at what runs (in another terminal):',
     // The examples run on the local Docker image (examples/README.md).
@@ -90,12 +90,12 @@ export function devBanner(cluster: { masterGrpc: string; masterHttp: string; fra
 export function registerDevCommand(program: Command, out: CliOutput): void {
   program
     .command('dev')
-    .description('run a whole single-node cluster in one process: master, one agent, the services and jobs frameworks (127.0.0.1 only, no authentication)')
+    .description('run a whole single-node cluster in one process: master, one agent, the services, jobs and batch frameworks (127.0.0.1 only, no authentication)')
     .option('--work-dir <dir>', 'where the cluster keeps its state', './berth-dev')
     .option('--grpc-port <port>', 'the master\'s gRPC port (frameworks, agents, operators, the CLI)', '5050')
     .option('--http-port <port>', 'the master\'s HTTP port (dashboard, metrics, health)', '5051')
     .option('--agent-http-port <port>', 'the agent\'s HTTP port (metrics, health)', '5052')
-    .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs)', '5060')
+    .option('--frameworks-port <port>', 'the gRPC port of the frameworks\' APIs (berth.v1.Services, berth.v1.Jobs, berth.v1.Batch)', '5060')
     .option('--frameworks-http-port <port>', 'the framework host\'s HTTP port (metrics, health)', '5061')
     .option('--plugins <list>', 'more framework plugins to run, comma-separated paths or packages')
     .option('--plugin-options <json>', 'options per plugin name, JSON', '{}')

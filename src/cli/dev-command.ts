@@ -1,7 +1,7 @@
 /**
  * `berth dev`: a whole single-node cluster in one process — a master (file registry, no NATS), one
  * agent (Docker when an engine answers, else plain processes — said at startup), and the framework
- * host with the built-in services and jobs frameworks (plus any `--plugins`), everything bound to
+ * host with the built-in services, jobs and batch frameworks (plus any `--plugins`), everything bound to
  * 127.0.0.1 with authentication off. It composes the same parts `berth master`, `berth agent` and
  * `berth frameworks` start, from their configuration schemas, so it behaves as they do.
  */
@@ -113,7 +113,7 @@ export async function startDev(opts: DevOptions, logLevel: 'error' | 'warn' | 'i
     stops.push(() => agent.stop({ killTasks: true }));
     await agent.agent.whenRegistered();
 
-    const plugins = ['services', 'jobs', ...(opts.plugins ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')];
+    const plugins = ['services', 'jobs', 'batch', ...(opts.plugins ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')];
     const frameworks = await startFrameworks(frameworksConfigSchema.parse({
       masters: [master.grpcAddress],
       plugins,

@@ -12,6 +12,7 @@ import { loadAllDaemonOptions } from './daemon-command';
 import { registerTaskCommand } from './task-command';
 import { registerAppCommands } from './app-command';
 import { registerImportCommand } from './import-command';
+import { registerBatchCommands } from './batch-command';
 import { registerJobCommands } from './job-command';
 import { registerClusterCommands } from './cluster-command';
 import { registerExtraCommands } from './extras-command';
@@ -76,6 +77,7 @@ export function buildProgram(out: CliOutput, options: BuildOptions = {}): Comman
   registerAppCommands(program, out);
   registerImportCommand(program, out);
   registerJobCommands(program, out);
+  registerBatchCommands(program, out);
   registerClusterCommands(program, out);
   registerExtraCommands(program, out);
   if (options.lazy !== true) loadAllDaemonOptions(program);

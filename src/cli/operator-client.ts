@@ -196,6 +196,6 @@ export class Operator extends ApiClient<OperatorMethod> {
 }
 
 /** A framework API of the framework host (`Services`, `Jobs`). */
-export function frameworksClient(service: 'Services' | 'Jobs', target: ApiTarget): ApiClient {
+export function frameworksClient(service: 'Services' | 'Jobs' | 'Batch', target: ApiTarget): ApiClient {
   return new ApiClient(service, target, 'the frameworks', '--frameworks HOST:PORT or BERTH_FRAMEWORKS (berth dev serves them on 127.0.0.1:5060)');
 }

@@ -12,6 +12,8 @@
  * |                                        | `offset` (negative: from the end), `length`)              |
  * | `/api/apps`                            | the services framework's `ListApps`                       |
  * | `/api/jobs`, `/api/jobs/<id>/runs`     | the jobs framework's `ListJobs`, `ListRuns`               |
+ * | `/api/batch`                           | the batch framework's `ListQueues` and `ListJobs` (those  |
+ * |                                        | that have not ended) in one object: `{ queues, jobs }`    |
  *
  * JSON uses the wire field names (snake_case), as grpcurl shows them. Errors are JSON
  * `{ error, code }` with an HTTP status for the gRPC one; a standby adds `leader`.
@@ -50,7 +52,7 @@ export interface DashboardApiOptions {
   readonly status: () => MasterStatus;
   /** The master's version. */
   readonly version: string;
-  /** `host:port` of the frameworks' APIs (berth.v1.Services, berth.v1.Jobs); undefined: not configured. */
+  /** `host:port` of the frameworks' APIs (berth.v1.Services, berth.v1.Jobs, berth.v1.Batch); undefined: not configured. */
   readonly frameworks?: string;
   /** While an event stream is open, how often `usage` is recomputed (sent only when it changed). @default 2000 */
   readonly usageIntervalMs?: number;
@@ -139,6 +141,9 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
       const onBehalf = toMetadata(req.headers);
       if (route === 'apps') return await framework(() => frameworks!.services.call('ListApps', {}, onBehalf));
       if (route === 'jobs') return await framework(() => frameworks!.jobs.call('ListJobs', {}, onBehalf));
+      if (route === 'batch') {
+        return await framework(async () => ({ ...(await frameworks!.batch.call<object>('ListQueues', {}, onBehalf)), ...(await frameworks!.batch.call<object>('ListJobs', { include_finished: false }, onBehalf)) }));
+      }
       if (parts.length === 3 && parts[0] === 'jobs' && parts[2] === 'runs') {
         const limit = integer(req.query.get('limit') ?? '20', 'limit', 0, 1000);
         return await framework(() => frameworks!.jobs.call('ListRuns', { job_id: parts[1], limit }, onBehalf));
@@ -151,17 +156,20 @@ export function dashboardApi(options: DashboardApiOptions): DashboardApi {
   return { handle, close: () => frameworks?.close() };
 }
 
-/** The clients of the frameworks' Services and Jobs APIs (one channel each, connected lazily). */
+/** The clients of the frameworks' Services, Jobs and Batch APIs (one channel each, connected lazily). */
 class FrameworksApis {
   readonly services: UnaryClient;
   readonly jobs: UnaryClient;
+  readonly batch: UnaryClient;
   constructor(address: string, timeoutMs: number, credentials: grpc.ChannelCredentials | undefined) {
     this.services = new UnaryClient('Services', { address, timeoutMs, ...(credentials !== undefined ? { credentials } : {}) });
     this.jobs = new UnaryClient('Jobs', { address, timeoutMs, ...(credentials !== undefined ? { credentials } : {}) });
+    this.batch = new UnaryClient('Batch', { address, timeoutMs, ...(credentials !== undefined ? { credentials } : {}) });
   }
   close(): void {
     this.services.close();
     this.jobs.close();
+    this.batch.close();
   }
 }
 

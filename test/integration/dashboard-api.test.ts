@@ -210,6 +210,25 @@ describe('master: dashboard API', () => {
       expect([unknown.status, unknown.body.code, unknown.body.configured]).toEqual([404, 'NOT_FOUND', true]);
     });
 
+    test('/api/batch joins the batch framework\'s queues and jobs; a host without it answers 501', async () => {
+      const without = await start({ dashboard: { frameworks: await startFrameworksApi() } });
+      const missing = await getJson<any>(`${without.url}/api/batch`);
+      expect([missing.status, missing.body.code]).toEqual([501, 'UNIMPLEMENTED']);
+      await without.stop();
+      await frameworks!.shutdown(0);
+      frameworks = await startFakeFrameworksApi({
+        batch: {
+          queues: [{ queue: { name: 'q1', cohort: 'research', nominal_quota: { cpus: 4 }, weight: 1 }, used: { cpus: 4 }, pending_jobs: 1, admitted_jobs: 1 }],
+          jobs: [{ id: 'train-2', definition: { queue: 'q1', tasks: 4 }, state: 'PENDING', reason: 'queue q1 at quota (cpus 4/4; the job needs cpus 4), cohort research has nothing to lend (cpus 8/8 in use)' }],
+        },
+      });
+      const m = await start({ dashboard: { frameworks: frameworks.address } });
+      const batch = await getJson<any>(`${m.url}/api/batch`);
+      expect(batch.status).toBe(200);
+      expect(batch.body.queues.map((q: any) => [q.queue.name, q.used.cpus, q.pending_jobs])).toEqual([['q1', 4, 1]]);
+      expect(batch.body.jobs.map((j: any) => [j.id, j.state, j.reason])).toEqual([['train-2', 'PENDING', 'queue q1 at quota (cpus 4/4; the job needs cpus 4), cohort research has nothing to lend (cpus 8/8 in use)']]);
+    });
+
     test('frameworks that do not answer are a 502 naming the address', async () => {
       const address = await startFrameworksApi();
       await frameworks!.shutdown(0);

@@ -15,7 +15,7 @@ const SCREENSHOT = path.resolve(__dirname, '../../test-artifacts/dashboard.png')
 /**
  * The dashboard in a real browser (headless chromium via playwright-core), against a real master
  * with two agents, two frameworks with running tasks and a fake frameworks API: the page shows
- * the agents, tasks, roles, apps and jobs; a change of weights and a new task move the roles'
+ * the agents, tasks, roles, apps, jobs and batch queues; a change of weights and a new task move the roles'
  * shares on the page without a reload; a task's log opens from its row.
  */
 describe('dashboard in a browser', () => {
@@ -34,6 +34,10 @@ describe('dashboard in a browser', () => {
     frameworksApi = await startFakeFrameworksApi({
       apps: [{ id: '/shop/web', version: '2026-01-01T00:00:00Z', status: { instances: 3, running: 2, healthy: 2, waiting_instances: 1, waiting: '1 instance waiting: no offer has mem 4096 (largest 3968)', deployment: { id: 'd1', app_id: '/shop/web', kind: 'SCALE', state: 'RUNNING', steps: [{ action: 'ScaleApplication', status: 'RUNNING' }] } } }],
       jobs: [{ definition: { id: 'billing.nightly', description: 'nightly invoices', run: { cmd: 'true' } }, schedules: [{ schedule: { id: 'nightly', cron: '0 3 * * *', timezone: 'Europe/Berlin' } }], history: { success_count: '4', failure_count: '1' } }],
+      batch: {
+        queues: [{ queue: { name: 'research', cohort: 'lab', nominal_quota: { cpus: 4, mem: 4096 }, weight: 1 }, used: { cpus: 6, mem: 1536 }, borrowed: { cpus: 2 }, pending_jobs: 1, admitted_jobs: 2 }],
+        jobs: [{ id: 'train-3', definition: { queue: 'research', tasks: 4, shape: { cpus: 1, mem: 256 } }, state: 'PENDING', reason: 'queue research at quota (cpus 6/4; the job needs cpus 4), cohort lab has nothing to lend (cpus 8/8 in use)', attempts: [] }],
+      },
       runs: { 'billing.nightly': [{ job_id: 'billing.nightly', run_id: '20260101T030000-1', status: 'SUCCESS', trigger: 'SCHEDULE', schedule_id: 'nightly', attempts: [{ attempt: 1, task_id: 'billing.nightly.1.1' }] }] },
     });
     dm = await startDashboardMaster({ dashboard: { frameworks: frameworksApi.address } });
@@ -84,6 +88,9 @@ describe('dashboard in a browser', () => {
     await page.locator('#apps tr[data-app-id="/shop/web"]').waitFor();
     expect(await text('#apps tr[data-app-id="/shop/web"]')).toContain('no offer has mem 4096');
     expect(await text('#jobs tr[data-job-id="billing.nightly"]')).toContain('0 3 * * *');
+    expect(await text('#batch tr[data-queue="research"]')).toMatch(/research\s+lab\s+1\s+cpus 6\/4 · mem 1536\/4096\s+cpus 2\s+2\s+1/);
+    expect(await text('#batch tr[data-batch-job="train-3"]')).toContain('pending');
+    expect(await text('#batch tr[data-batch-job="train-3"]')).toContain('cohort lab has nothing to lend');
     expect(await text('#summary')).toMatch(/2\s*agents/);
   });
 

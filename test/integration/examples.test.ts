@@ -6,7 +6,8 @@
  * on the master's Watch stream: never fewer than N-1 running, never more than N alive); the worker
  * stopping gracefully when removed; the cron job
  * scheduled in its time zone and, run now, succeeding on its retry; the batch job finished with its
- * output — and everything is removed again.
+ * output; the batch queues applied and both batch gangs succeeding, the sweep on borrowed quota —
+ * and everything is removed again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -84,7 +85,7 @@ describe('examples/ on berth dev', () => {
   }
 
   it('has a test for every example below (add yours here)', () => {
-    expect(exampleFiles()).toEqual(['apps/rolling.yaml', 'apps/web.yaml', 'apps/worker.yaml', 'jobs/batch.yaml', 'jobs/nightly-report.yaml']);
+    expect(exampleFiles()).toEqual(['apps/rolling.yaml', 'apps/web.yaml', 'apps/worker.yaml', 'batch/queues.yaml', 'batch/sweep.yaml', 'batch/train.yaml', 'jobs/batch.yaml', 'jobs/nightly-report.yaml']);
   });
 
   it('apps/web.yaml, deployed with the command berth dev prints: two web servers, healthy and ready, each answering on its own port', async () => {
@@ -163,6 +164,27 @@ describe('examples/ on berth dev', () => {
     const run = await json<JobRun>('job', 'run', 'examples.batch');
     expect({ status: run.status, attempts: run.attempts.length }).toEqual({ status: 'SUCCESS', attempts: 1 });
     expect(await berth('task', 'logs', run.attempts[0]!.task_id)).toEqual({ code: 0, text: 'the sum of 1..1000 is 500500\n' });
+  });
+
+  it('batch/queues.yaml, train.yaml and sweep.yaml: two gangs succeed, the sweep on quota borrowed from vision', async () => {
+    expect((await berth('queue', 'apply', path.join(EXAMPLES, 'batch/queues.yaml'))).text).toBe('created queue adhoc: nominal cpus 0.2, mem 128\ncreated queue nlp: nominal cpus 0.5, mem 512, cohort research\ncreated queue vision: nominal cpus 0.5, mem 512, cohort research\n');
+    type BatchJob = { id: string; state: string; attempts: { tasks: { task_id: string }[] }[] };
+    const train = await json<BatchJob>('batch', 'submit', path.join(EXAMPLES, 'batch/train.yaml'));
+    const sweep = await json<BatchJob>('batch', 'submit', path.join(EXAMPLES, 'batch/sweep.yaml'));
+    expect(sweep.state).toBe('ADMITTED');
+    const nlp = await json<{ queue: { borrowed: { cpus: number } } }>('queue', 'show', 'nlp');
+    expect(nlp.queue.borrowed.cpus).toBeCloseTo(0.3);
+    let jobs: BatchJob[] = [];
+    for (const deadline = Date.now() + 30_000; ;) {
+      jobs = [await json<BatchJob>('batch', 'show', train.id), await json<BatchJob>('batch', 'show', sweep.id)];
+      if (jobs.every((j) => j.state === 'SUCCEEDED')) break;
+      if (Date.now() > deadline) throw new Error(`batch jobs not done after 30 s: ${JSON.stringify(jobs)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const task = jobs[0]!.attempts[0]!.tasks[0]!.task_id;
+    expect(await berth('task', 'logs', task)).toEqual({ code: 0, text: 'rank 0 of 2, 3 epochs\n' });
+    // nlp first: its borrowing limit needs vision's quota to borrow from.
+    for (const q of ['nlp', 'vision', 'adhoc']) expect((await berth('queue', 'rm', q)).code).toBe(0);
   });
 
   it('removes every example: no app, no job, no task left running', async () => {

@@ -83,9 +83,11 @@ export interface FakeFrameworksData {
   readonly runs?: Readonly<Record<string, readonly object[]>>;
   /** Receives every ListRuns request. */
   readonly onListRuns?: (request: { job_id: string; limit: number }) => void;
+  /** berth.v1.Batch's ListQueues and ListJobs answers; absent: the Batch service is not served. */
+  readonly batch?: { readonly queues: readonly object[]; readonly jobs: readonly object[] };
 }
 
-/** A gRPC server with berth.v1.Services ListApps and berth.v1.Jobs ListJobs/ListRuns answering canned data. */
+/** A gRPC server with berth.v1.Services ListApps, berth.v1.Jobs ListJobs/ListRuns (and, given `batch`, berth.v1.Batch ListQueues/ListJobs) answering canned data. */
 export function startFakeFrameworksApi(data: FakeFrameworksData): Promise<GrpcServerHandle> {
   const v1 = (loadBerthProto() as unknown as { berth: { v1: Record<string, grpc.ServiceClientConstructor> } }).berth.v1;
   return startGrpcServer({
@@ -103,6 +105,13 @@ export function startFakeFrameworksApi(data: FakeFrameworksData): Promise<GrpcSe
           },
         },
       },
+      ...(data.batch === undefined ? [] : [{
+        definition: v1.Batch!.service,
+        implementation: {
+          ListQueues: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { queues: data.batch!.queues }),
+          ListJobs: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { jobs: data.batch!.jobs }),
+        },
+      }]),
     ],
   });
 }

@@ -8,9 +8,9 @@ import * as path from 'node:path';
 
 export const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
 
-/** Every definition under examples/apps and examples/jobs, as `apps/web.yaml`, sorted. */
+/** Every definition under examples/apps, examples/jobs and examples/batch, as `apps/web.yaml`, sorted. */
 export function exampleFiles(): string[] {
-  return ['apps', 'jobs'].flatMap((dir) => fs.readdirSync(path.join(EXAMPLES, dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => `${dir}/${f}`)).sort();
+  return ['apps', 'batch', 'jobs'].flatMap((dir) => fs.readdirSync(path.join(EXAMPLES, dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => `${dir}/${f}`)).sort();
 }
 
 /** One task of `berth app show --json`. */

@@ -14,10 +14,10 @@ export const frameworksConfigSchema = z.strictObject({
   masters: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/).register(configMeta, { expect: 'host:port' }))
     .min(1).default(['127.0.0.1:5050']).describe('master gRPC addresses host:port'),
   /**
-   * The plugins to run: built-in names (`services`, `jobs`), module paths (`./my-plugin.js`) or package
-   * names. Each is named after its last path part (`my-plugin`). @default ['services', 'jobs']
+   * The plugins to run: built-in names (`services`, `jobs`, `batch`), module paths (`./my-plugin.js`) or package
+   * names. Each is named after its last path part (`my-plugin`). @default ['services', 'jobs', 'batch']
    */
-  plugins: z.array(z.string().min(1)).min(1).default(['services', 'jobs']).describe('plugins: services, jobs, paths or packages'),
+  plugins: z.array(z.string().min(1)).min(1).default(['services', 'jobs', 'batch']).describe('plugins: services, jobs, batch, paths or packages'),
   /** Options per plugin name, as JSON: `{"services": {"roles": ["web"]}}`. @default {} */
   pluginOptions: z.string().default('{}')
     .superRefine((text, ctx) => {

@@ -37,6 +37,7 @@ export const HANDLER_FAILURES_BEFORE_RESTART = 5;
 export const BUILT_IN_PLUGINS: Readonly<Record<string, string>> = {
   services: path.join(__dirname, '..', 'services', 'index'),
   jobs: path.join(__dirname, '..', 'jobs', 'index'),
+  batch: path.join(__dirname, '..', 'batch', 'index'),
 };
 
 /** One plugin to run. */
@@ -412,6 +413,8 @@ function guard(framework: Framework, onError: (err: unknown) => void, onSuccess:
     registered: wrap(framework.registered),
     offers: wrap(framework.offers)!,
     rescinded: wrap(framework.rescinded),
+    gangOffers: wrap(framework.gangOffers),
+    gangRescinded: wrap(framework.gangRescinded),
     statusUpdate: wrap(framework.statusUpdate)!,
     agentLost: wrap(framework.agentLost),
     disconnected: wrap(framework.disconnected),
@@ -442,6 +445,9 @@ function forwardingScheduler(current: () => SchedulerDriver | undefined, onTornD
     accept: call('accept'),
     launch: call('launch'),
     decline: call('decline'),
+    acceptGang: call('acceptGang'),
+    launchGang: call('launchGang'),
+    declineGang: call('declineGang'),
     kill: call('kill'),
     revive: call('revive'),
     suppress: call('suppress'),
