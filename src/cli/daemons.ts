@@ -66,7 +66,7 @@ export function registerFrameworksCommand(program: Command, out: CliOutput): voi
 }
 
 /** What `berth dev` prints once the cluster runs: where everything is, and commands to paste next. */
-export function devBanner(cluster: { masterGrpc: string; masterHttp: string; frameworksGrpc: string | undefined; containerizers: readonly string[] }): string {
+export function devBanner(cluster: { masterGrpc: string; masterHttp: string; frameworksGrpc: string | undefined; frameworksHttp?: string; containerizers: readonly string[] }): string {
   const docker = cluster.containerizers.includes('DOCKER');
   const processes = cluster.containerizers.includes('PROCESS');
   const runs = docker && processes ? 'Docker containers and processes' : docker ? 'Docker containers only (process tasks are refused)' : 'plain processes only (DOCKER tasks are refused)';
@@ -75,7 +75,7 @@ export function devBanner(cluster: { masterGrpc: string; masterHttp: string; fra
     'Berth dev cluster is running (Ctrl-C stops it; tasks stop with it).',
     `  master       ${cluster.masterGrpc} (gRPC)   dashboard: http://${cluster.masterHttp}/`,
     `  agent        localhost, ${runs}`,
-    `  frameworks   services, jobs and batch, APIs on ${cluster.frameworksGrpc}`,
+    `  frameworks   services, jobs and batch, APIs on ${cluster.frameworksGrpc}${cluster.frameworksHttp === undefined ? '' : `   metrics: http://${cluster.frameworksHttp}/metrics`}`,
     '',
     'Next: deploy an example app, run the example plugin, or look at what runs (in another terminal):',
     // The examples run on the local Docker image (examples/README.md).

@@ -128,7 +128,7 @@ export function jobToWire(v: JobView): BatchJob {
   const s = j.spec;
   return {
     id: j.id,
-    definition: { queue: s.queue, name: s.name ?? '', tasks: s.tasks, shape: amountsToWire(s.shape), image: s.image ?? '', command: s.command, env: { ...s.env }, retries: s.retries, deadline_seconds: s.deadlineSeconds ?? 0, priority: s.priority },
+    definition: { queue: s.queue, name: s.name ?? '', tasks: s.tasks, shape: amountsToWire(s.shape), image: s.image ?? '', command: s.command, env: { ...s.env }, retries: s.retries, deadline_seconds: s.deadlineSeconds ?? 0, priority: s.priority, priority_class: s.priorityClass ?? '' },
     state: j.state,
     reason: v.reason,
     message: j.message ?? '',

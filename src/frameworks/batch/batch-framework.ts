@@ -163,6 +163,12 @@ export class BatchFramework implements Framework {
       }
       if (status.state === 'TASK_FINISHED') {
         if (attempt.tasks.every((t) => t.state === 'TASK_FINISHED')) this.finish(job, 'SUCCEEDED', 'SUCCEEDED', `all ${job.spec.tasks} tasks finished`);
+      } else if (status.state === 'TASK_KILLED' && status.reason === 'REASON_CONTAINER_PREEMPTED') {
+        // The master took the gang's resources for a higher priority (docs/preemption.md): not the
+        // job's failure — it keeps its quota, uses no retry, and its gang is declared again.
+        this.endAttempt(job, 'PREEMPTED', `task ${taskId} ${status.message || 'was preempted'}`);
+        startAttempt(job);
+        job.state = 'ADMITTED';
       } else if (TERMINAL_STATES.has(status.state)) {
         const why = `task ${taskId} ended ${status.state}${status.message ? `: ${status.message}` : ''}`;
         job.failures++;

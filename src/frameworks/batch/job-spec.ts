@@ -30,6 +30,8 @@ const jobSchema = z.strictObject({
   retries: wholeNumber(0, 100).default(0),
   deadlineSeconds: positive.optional(),
   priority: wholeNumber(-1_000_000, 1_000_000).default(0),
+  /** One of the master's priority classes, for the job's gang and tasks (docs/preemption.md). Absent: the framework's. */
+  priorityClass: z.string({ error: 'must be a priority class name' }).regex(/^[A-Za-z0-9_.-]{1,64}$/, { message: 'must be a priority class name (1-64 letters, digits, _ . -)' }).optional(),
 });
 
 /** A validated batch job definition, defaults filled in. */

@@ -33,7 +33,7 @@ export function gangDemandOf(jobs: Iterable<BatchJobRecord>, role: string): NonN
   for (const job of [...jobs].sort((a, b) => (a.admittedSeq ?? 0) - (b.admittedSeq ?? 0))) {
     const a = currentAttempt(job);
     if (job.state !== 'ADMITTED' || a === undefined || a.launchedAt !== undefined) continue;
-    gangs.push(gangDemand({ id: a.gangId, shapes: [{ ...batchTaskShape(job.spec), count: job.spec.tasks }] }));
+    gangs.push(gangDemand({ id: a.gangId, shapes: [{ ...batchTaskShape(job.spec), count: job.spec.tasks }], ...(job.spec.priorityClass === undefined ? {} : { priorityClass: job.spec.priorityClass }) }));
   }
   return { [role]: { shapes: [], gangs } };
 }

@@ -9,7 +9,7 @@ import type { BatchJobSpec } from './job-spec';
 export type BatchJobState = 'PENDING' | 'ADMITTED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'KILLED';
 
 /** How an attempt ended. */
-export type AttemptOutcome = 'FAILED' | 'RECLAIMED' | 'KILLED' | 'DEADLINE' | 'SUCCEEDED';
+export type AttemptOutcome = 'FAILED' | 'RECLAIMED' | 'PREEMPTED' | 'KILLED' | 'DEADLINE' | 'SUCCEEDED';
 
 export interface TaskRecord {
   readonly taskId: string;

@@ -38,6 +38,7 @@ export function batchTaskBuilder(jobId: string, attempt: number, spec: BatchJobS
       container: spec.image !== undefined ? { type: 'DOCKER', docker: { image: spec.image } } : { type: 'PROCESS' },
       kill_policy: { grace_period: durationToWire(killGracePeriodMs) },
       labels: labelsToWire({ 'berth.batch.job': jobId, 'berth.batch.queue': spec.queue, 'berth.batch.attempt': String(attempt), 'berth.batch.index': String(index) }),
+      ...(spec.priorityClass === undefined ? {} : { priority_class: spec.priorityClass }),
     };
   };
 }

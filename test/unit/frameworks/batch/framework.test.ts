@@ -111,6 +111,19 @@ describe('BatchFramework', () => {
     expect((await fw.getJob(borrower.record.id)).record.state).toBe('PENDING');
   });
 
+  test('a job whose tasks the master preempts keeps its quota, uses no retry, and declares its gang again (with its priority class)', async () => {
+    const j = await fw.submit(job('q1', 2, 'priorityClass: prod\n'));
+    expect(rec.info?.demand?.['*']?.gangs?.[0]).toMatchObject({ gang_id: `${j.record.id}.1`, priority_class: 'prod' });
+    await fw.gangOffers(gangOffer(`${j.record.id}.1`));
+    await fw.statusUpdate(status(`${j.record.id}.1.0`, 'TASK_RUNNING'));
+    await fw.statusUpdate({ ...status(`${j.record.id}.1.0`, 'TASK_KILLED'), reason: 'REASON_CONTAINER_PREEMPTED', message: 'preempted for gang "g" of framework x' } as TaskStatus__Output);
+    const after = await fw.getJob(j.record.id);
+    expect([after.record.state, after.record.failures, after.record.attempts[0]!.outcome]).toEqual(['ADMITTED', 0, 'PREEMPTED']);
+    expect(after.record.attempts[0]!.message).toContain('preempted for gang "g"');
+    expect(rec.kills).toEqual([`${j.record.id}.1.1`]); // the rest of the gang is useless alone
+    expect(rec.gangs()).toEqual([`${j.record.id}.2`]);
+  });
+
   test('a job that never gets quota fails at its deadline, counted from submission', async () => {
     await fw.submit(job('q1', 4));
     const late = await fw.submit(job('q1', 1, 'deadlineSeconds: 30\n'));
