@@ -2,7 +2,7 @@ import { Resources } from '../common/resources';
 import { accumulate, Headroom, unreservedQuantities, type QuotaTracker } from './quota';
 import type { GangPhase } from './gang-phase';
 import type { Sorter } from './sorter';
-import type { AgentEntry, FrameworkEntry, MinimumAlternatives } from './state';
+import type { AgentEntry, Claim, FrameworkEntry, MinimumAlternatives } from './state';
 import { fitsDemand } from './state';
 import type { Allocation, Quantities } from './types';
 
@@ -60,7 +60,9 @@ export class AllocationCycle {
     c.headroom = headroom;
     for (const agent of agents) {
       if (!agent.active || agent.draining) continue;
-      if (agent.claim !== undefined && agent.claimAt(now) !== undefined) continue; // kept for a gang
+      // A claimed agent is kept for a gang (the gang phase's), or offered only to its claimant.
+      c.only = agent.claim === undefined ? undefined : agent.claimAt(now);
+      if (c.only?.gangId !== undefined) continue;
       // Each allocation takes something from the agent, so this loop ends. It restarts the role
       // walk because an allocation reorders the sorter being walked; `given` keeps a framework
       // from getting a second offer of the same agent and role in one stage (as in Mesos).
@@ -74,6 +76,7 @@ export class AllocationCycle {
       }
     }
     c.agent = undefined;
+    c.only = undefined;
     c.out = undefined;
   }
 
@@ -90,6 +93,8 @@ export class AllocationCycle {
     out: Allocation[] | undefined;
     headroom: Headroom | undefined;
     agent: AgentEntry | undefined;
+    /** The demand claim on the agent: only its framework, in its role, may be offered it. */
+    only: Claim | undefined;
     /** Frameworks (and their roles, same index) already given this agent in this stage. */
     givenFrameworks: string[];
     givenRoles: string[];
@@ -105,6 +110,7 @@ export class AllocationCycle {
     out: undefined,
     headroom: undefined,
     agent: undefined,
+    only: undefined,
     givenFrameworks: [],
     givenRoles: [],
     allocated: false,
@@ -118,6 +124,7 @@ export class AllocationCycle {
   private readonly visitRole = (role: string): boolean => {
     const c = this.cycle;
     if (c.stage === 'guarantees' && !c.headroom!.gaps.has(role)) return true;
+    if (c.only !== undefined && c.only.role !== role) return true;
     const sorter = this.host.frameworkSorters.get(role);
     if (sorter === undefined) return true;
     const agent = c.agent!;
@@ -138,6 +145,7 @@ export class AllocationCycle {
     const role = c.role;
     const base = c.base;
     for (let i = 0; i < c.givenFrameworks.length; i++) if (c.givenFrameworks[i] === frameworkId && c.givenRoles[i] === role) return true;
+    if (c.only !== undefined && c.only.frameworkId !== frameworkId) return true;
     const fw = this.host.frameworks.get(frameworkId)!;
     if (c.foreignRegion && fw.capabilities.regionAware !== true) return true;
     if (this.host.filterGpus && agent.hasGpus && fw.capabilities.gpuResources !== true) return true;
@@ -159,6 +167,11 @@ export class AllocationCycle {
     }
     agent.available = offer === agent.available ? Resources.empty() : agent.available.minus(offer);
     this.host.account(agent, fw, role, offer, c.headroom);
+    if (c.only !== undefined) {
+      // The claimant has what was freed for it here: the agent goes round as usual again.
+      agent.claim = undefined;
+      c.only = undefined;
+    }
     c.out!.push({ frameworkId, agentId: agent.id, role, resources: offer, unavailability: agent.info.unavailability });
     c.givenFrameworks.push(frameworkId);
     c.givenRoles.push(role);

@@ -118,6 +118,14 @@ export interface Allocator {
    * AllocatorError for a gang that is not pending.
    */
   claimForGang?(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void;
+  /**
+   * Keeps `agentIds` for a framework's plain demand in `role` until `expiresAt`: while it holds,
+   * only that framework, in that role, is offered those agents; a claim ends on an agent once the
+   * framework is given it. Throws AllocatorError when the framework is not subscribed to the role.
+   */
+  claimForDemand?(frameworkId: string, role: string, agentIds: readonly string[], expiresAt: number): void;
+  /** Every claim that still holds some agent. */
+  claims?(now: number): ClaimView[];
 
   /** Per-role view for operators: weight, share, allocation, quota and consumption. */
   roles(): RoleSummary[];
@@ -132,9 +140,18 @@ export interface PendingGang {
   readonly frameworkId: string;
   readonly gangId: string;
   readonly gang: CompiledGang;
-  /** Until when its claim holds, when it has one, and the agents it holds. */
+  /** Until when its claim holds, when it has one. */
   readonly claimedUntil?: number;
-  readonly claimedAgents?: readonly string[];
+}
+
+/** A claim (`claims`): for a gang (`gangId`) or for a framework's plain demand in `role`. */
+export interface ClaimView {
+  readonly frameworkId: string;
+  readonly role: string;
+  readonly gangId?: string;
+  /** The agents it still holds. */
+  readonly agentIds: readonly string[];
+  readonly expiresAt: number;
 }
 
 export interface RoleSummary {

@@ -1,13 +1,13 @@
 import { BerthError } from '../common/errors';
 import { seededRandom, shuffleInPlace } from '../common/random';
 import { Resources } from '../common/resources';
-import type { Allocator, PendingGang, RoleSummary } from './allocator';
+import type { Allocator, ClaimView, PendingGang, RoleSummary } from './allocator';
 import { DrfSorter } from './drf-sorter';
 import { Headroom, QuotaTracker, unreservedQuantities } from './quota';
 import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
 import { AllocationCycle } from './allocation-cycle';
 import { GangPhase } from './gang-phase';
-import { AgentEntry, compileMinimum, dropClaim, FrameworkEntry, refuseMillis, type GangState, type MinimumAlternatives } from './state';
+import { AgentEntry, compileMinimum, dropClaim, FrameworkEntry, refuseMillis, type Claim, type ClaimHolder, type GangState, type MinimumAlternatives } from './state';
 import type {
   AgentDescription,
   Allocation,
@@ -162,7 +162,7 @@ export class HierarchicalAllocator implements Allocator {
     const roles = new Set([...fw.roles, ...this.rolesWithClient(id)]);
     fw.roles = new Set();
     for (const role of roles) this.untrack(fw, role);
-    for (const state of fw.gangs.values()) dropClaim(state);
+    for (const holder of [...fw.gangs.values(), ...fw.demandClaims.values()]) dropClaim(holder);
     this.frameworks.delete(id);
     this.gangFrameworks.delete(fw);
   }
@@ -400,8 +400,22 @@ export class HierarchicalAllocator implements Allocator {
     for (const fw of this.gangFrameworks) {
       for (const [gangId, state] of fw.gangs) {
         if (state.spec === undefined || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
-        const claim = state.claim !== undefined && state.claim.expiresAt > now ? state.claim : undefined;
-        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(claim === undefined ? {} : { claimedUntil: claim.expiresAt, claimedAgents: claim.agents.filter((a) => a.claim === claim).map((a) => a.id) }) });
+        const until = liveClaim(state.claim, now)?.expiresAt;
+        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(until === undefined ? {} : { claimedUntil: until }) });
+      }
+    }
+    return out;
+  }
+
+  claims(now: number): ClaimView[] {
+    const out: ClaimView[] = [];
+    for (const fw of this.frameworks.values()) {
+      const holders = [...fw.gangs.values(), ...fw.demandClaims.values()];
+      for (const h of holders) {
+        const claim = liveClaim(h.claim, now);
+        if (claim === undefined) continue;
+        const agents = claim.agents.filter((a) => a.claim === claim).map((a) => a.id);
+        if (agents.length > 0) out.push({ frameworkId: fw.id, role: claim.role, ...(claim.gangId === undefined ? {} : { gangId: claim.gangId }), agentIds: agents, expiresAt: claim.expiresAt });
       }
     }
     return out;
@@ -410,14 +424,30 @@ export class HierarchicalAllocator implements Allocator {
   claimForGang(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void {
     const state = this.frameworks.get(frameworkId)?.gangs.get(gangId);
     if (state?.spec === undefined || state.hold !== undefined || state.accepted) throw new AllocatorError(`framework ${frameworkId} has no pending gang "${gangId}" to claim agents for`);
-    dropClaim(state);
-    const claim = { frameworkId, gangId, agents: agentIds.map((id) => this.agent(id)), expiresAt };
+    this.claim(state, { frameworkId, role: state.spec.role, gangId, agents: agentIds.map((id) => this.agent(id)), expiresAt });
+  }
+
+  claimForDemand(frameworkId: string, role: string, agentIds: readonly string[], expiresAt: number): void {
+    const fw = this.framework(frameworkId);
+    if (!fw.roles.has(role)) throw new AllocatorError(`framework ${frameworkId} is not subscribed to role "${role}"`);
+    let holder = fw.demandClaims.get(role);
+    if (holder === undefined) fw.demandClaims.set(role, (holder = { claim: undefined }));
+    this.claim(holder, { frameworkId, role, agents: agentIds.map((id) => this.agent(id)), expiresAt });
+  }
+
+  /** Gives `holder` the claim, taking its agents from any claim that had them. */
+  private claim(holder: ClaimHolder, claim: Claim): void {
+    dropClaim(holder);
     for (const agent of claim.agents) {
-      const other = agent.claim === undefined ? undefined : this.frameworks.get(agent.claim.frameworkId)?.gangs.get(agent.claim.gangId);
-      if (other !== undefined && other.claim === agent.claim) dropClaim(other);
+      const before = agent.claim;
+      if (before !== undefined) {
+        const fw = this.frameworks.get(before.frameworkId);
+        const other = before.gangId !== undefined ? fw?.gangs.get(before.gangId) : fw?.demandClaims.get(before.role);
+        if (other !== undefined && other.claim === before) dropClaim(other);
+      }
       agent.claim = claim;
     }
-    state.claim = claim;
+    holder.claim = claim;
     this.gangsDirty = true;
   }
 
@@ -600,6 +630,11 @@ export class HierarchicalAllocator implements Allocator {
     if (agent === undefined) throw new AllocatorError(`unknown agent ${id}`);
     return agent;
   }
+}
+
+/** `claim` when it still holds at `now`. */
+function liveClaim(claim: Claim | undefined, now: number): Claim | undefined {
+  return claim !== undefined && claim.expiresAt > now ? claim : undefined;
 }
 
 function describeHold(frameworkId: string, gangId: string, state: GangState): HeldGang {

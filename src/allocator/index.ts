@@ -1,5 +1,5 @@
 /** The allocator: pure, synchronous offer decisions (DESIGN §5). Nothing here does I/O. */
-export type { Allocator, PendingGang, RoleSummary } from './allocator';
+export type { Allocator, ClaimView, PendingGang, RoleSummary } from './allocator';
 export { HierarchicalAllocator, AllocatorError, DEFAULT_MIN_ALLOCATABLE, DEFAULT_GANG_HOLD_MS, type HierarchicalAllocatorOptions } from './hierarchical-allocator';
 export { MAX_GANG_TASKS } from './gangs';
 export { planPreemption, type PreemptionAgent, type PreemptionCandidate, type PreemptionInput, type PreemptionPlan } from './preemption';

@@ -52,8 +52,8 @@ export class AgentEntry {
   hasRevocable = false;
   hasGpus = false;
   region: string | undefined;
-  /** Resources freed here for a pending gang (preemption): see `GangClaim`. */
-  claim: GangClaim | undefined = undefined;
+  /** Resources freed here for a waiting gang or demand (preemption): see `Claim`. */
+  claim: Claim | undefined = undefined;
   /** The last Resources counted on this agent and its quantity vector (see `account`). */
   vectorOf: Resources | undefined;
   vector: QuantityVector | undefined;
@@ -69,7 +69,7 @@ export class AgentEntry {
   }
 
   /** The claim that holds here at `now` (an expired one is dropped on the way). */
-  claimAt(now: number): GangClaim | undefined {
+  claimAt(now: number): Claim | undefined {
     const c = this.claim;
     if (c === undefined || c.expiresAt > now) return c;
     this.claim = undefined;
@@ -230,26 +230,33 @@ export interface GangState {
   /** Not placed before this time (a decline's refuse_seconds, or one hold time after expiry). */
   notBefore: number;
   /** Agents kept for this gang while it waits (preemption). */
-  claim: GangClaim | undefined;
+  claim: Claim | undefined;
 }
 
 /**
- * Agents whose resources are kept for one pending gang until it is placed or `expiresAt`: the
- * master's preemption frees them for it, and nobody else is offered them meanwhile (the gang
- * phase tries claimed gangs first).
+ * Agents whose resources are kept for one waiting gang (`gangId`) or for a framework's plain demand
+ * in `role` until the gang is placed, the framework is given the agent, or `expiresAt`: the master's
+ * preemption frees them for it, and nobody else is offered them meanwhile (the gang phase tries
+ * claimed gangs first; a demand claim lets only its framework, in its role, be offered the agent).
  */
-export interface GangClaim {
+export interface Claim {
   readonly frameworkId: string;
-  readonly gangId: string;
+  readonly role: string;
+  readonly gangId?: string;
   readonly agents: readonly AgentEntry[];
   readonly expiresAt: number;
 }
 
-/** Ends a gang's claim on every agent that still carries it. */
-export function dropClaim(state: GangState): void {
-  const claim = state.claim;
+/** Something that holds a claim: a gang's state, or a framework's demand in one role. */
+export interface ClaimHolder {
+  claim: Claim | undefined;
+}
+
+/** Ends a holder's claim on every agent that still carries it. */
+export function dropClaim(holder: ClaimHolder): void {
+  const claim = holder.claim;
   if (claim === undefined) return;
-  state.claim = undefined;
+  holder.claim = undefined;
   for (const agent of claim.agents) if (agent.claim === claim) agent.claim = undefined;
 }
 
@@ -273,6 +280,8 @@ export class FrameworkEntry {
   readonly filteredAgents = new Set<AgentEntry>();
   /** Agents where this framework holds allocations. */
   readonly agents = new Set<AgentEntry>();
+  /** Claims for its plain demand, by role (preemption). */
+  readonly demandClaims = new Map<string, ClaimHolder>();
 
   constructor(readonly id: string) {}
 

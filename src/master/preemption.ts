@@ -1,18 +1,19 @@
 /**
- * Priority preemption (docs/preemption.md): after every allocation batch, each gang of a role with
- * preemption enabled (`preemption.roles`) that is still waiting — free resources could not hold it
- * whole — may take resources from what has strictly lower priority: outstanding offers (rescinded)
- * and running tasks (killed with `killGraceMs` of grace, TASK_KILLED with
- * REASON_CONTAINER_PREEMPTED). The victims are chosen by the allocator's pure `planPreemption`
- * (lowest priority first, the fewest tasks, never past a disruption budget); the agents the gang
- * will use are then claimed for it, so what the victims free is offered to the gang first and to
- * nobody else until it is placed or the claim ends (grace + CLAIM_SLACK_MS).
+ * Priority preemption (docs/preemption.md): after every allocation batch, what waits in a role with
+ * preemption enabled (`preemption.roles`) may take resources from what has strictly lower priority:
+ * a gang that free resources could not hold whole, or a framework's plain demand (its declared
+ * task shapes, when the batch left it without any offer in the role). Victims are outstanding
+ * offers (rescinded) and running tasks (killed with `killGraceMs` of grace, TASK_KILLED with
+ * REASON_CONTAINER_PREEMPTED), chosen by the allocator's pure `planPreemption` (lowest priority
+ * first, the fewest tasks, never past a disruption budget). The agents the demander will use are
+ * then claimed for it, so what the victims free is offered to it first and to nobody else until it
+ * takes it or the claim ends (grace + CLAIM_SLACK_MS).
  *
- * One decision per waiting gang at a time: a gang with a live claim is left alone. Each decision
- * is a PREEMPTION event in Watch (and so a line on the dashboard), counted in
- * `berth_preemptions_total` and `berth_preempted_tasks_total`, and logged.
+ * One decision per demander at a time: a demander with a live claim is left alone, and agents under
+ * any live claim are not planned with. Each decision is a PREEMPTION event in Watch (and so a line
+ * on the dashboard), counted in `berth_preemptions_total` and `berth_preempted_tasks_total`, and logged.
  */
-import type { PendingGang } from '../allocator/allocator';
+import { compileGang, type CompiledGang } from '../allocator/gangs';
 import { planPreemption, type PreemptionAgent, type PreemptionCandidate } from '../allocator/preemption';
 import { agentDescription } from './agent-description';
 import type { CoreServices, OffersPort, PreemptionOptions, TasksPort } from './core-ports';
@@ -45,6 +46,22 @@ export interface PreemptionRecord {
 
 type Victim = { readonly task: TaskEntry } | { readonly offer: OfferEntry };
 
+/** What preemption may be done for: a waiting gang, or a framework's plain demand (no gangId) as a gang of ANY spread. */
+interface Demander {
+  readonly frameworkId: string;
+  readonly gangId?: string;
+  readonly gang: CompiledGang;
+}
+
+/** Tasks one plain-demand decision is made for at most. */
+const MAX_DEMAND_TASKS = 256;
+
+const demanderKey = (frameworkId: string, gangId: string | undefined, role: string) => (gangId === undefined ? `demand ${frameworkId} ${role}` : `gang ${frameworkId} ${gangId}`);
+
+function scaled(q: ReadonlyMap<string, number>, n: number): Map<string, number> {
+  return new Map([...q].map(([name, v]) => [name, v * n]));
+}
+
 export class Preemptor {
   private readonly roles: ReadonlySet<string>;
   /** The latest decisions, newest last. */
@@ -57,23 +74,52 @@ export class Preemptor {
     this.roles = new Set(options?.roles ?? []);
   }
 
-  /** Preempts for every waiting gang that needs it (called after each allocation batch). */
+  /** Preempts for every waiting gang and starving demand that needs it (called after each allocation batch). */
   afterBatch(): void {
-    if (this.roles.size === 0 || this.core.allocator.pendingGangs === undefined) return;
+    const allocator = this.core.allocator;
+    if (this.roles.size === 0 || allocator.pendingGangs === undefined || allocator.claims === undefined) return;
     const now = this.core.clock.now();
-    const pending = this.core.allocator.pendingGangs(now);
-    // Agents kept for a gang whose victims are still stopping are no one else's to plan with.
-    const claimed = new Set(pending.flatMap((p) => p.claimedAgents ?? []));
-    for (const p of pending) {
-      if (p.claimedUntil !== undefined || !this.roles.has(p.gang.role)) continue;
-      const agentIds = this.preemptFor(p, claimed, now);
-      for (const id of agentIds) claimed.add(id);
+    const claims = allocator.claims(now);
+    // Agents kept for a demander whose victims are still stopping are no one else's to plan with.
+    const claimed = new Set(claims.flatMap((c) => c.agentIds));
+    const busy = new Set(claims.map((c) => demanderKey(c.frameworkId, c.gangId, c.role)));
+    const decide = (d: Demander) => {
+      if (busy.has(demanderKey(d.frameworkId, d.gangId, d.gang.role))) return;
+      for (const id of this.preemptFor(d, claimed, now)) claimed.add(id);
+    };
+    for (const p of allocator.pendingGangs(now)) {
+      if (p.claimedUntil === undefined && this.roles.has(p.gang.role)) decide({ frameworkId: p.frameworkId, gangId: p.gangId, gang: p.gang });
+    }
+    for (const d of this.starvingDemand()) decide(d);
+  }
+
+  /**
+   * Plain demand that got nothing: per connected framework and preemption role it is subscribed to
+   * (not suppressed), its declared task shapes with pending tasks, when it holds no offer in the
+   * role. Each shape becomes a gang of its pending count (spread ANY) at the framework's priority;
+   * `preemptFor` asks for fewer when that many cannot be freed.
+   */
+  private *starvingDemand(): Iterable<Demander> {
+    for (const fw of this.core.frameworks.values()) {
+      if (!fw.connected) continue;
+      for (const role of fw.info.roles) {
+        const shapes = fw.info.description.demand?.[role];
+        if (!this.roles.has(role) || fw.suppressed.has(role) || shapes === undefined || shapes.length === 0) continue;
+        if ([...fw.offers].some((id) => this.core.offers.offers.get(id)?.role === role)) continue;
+        const priority = this.core.priorityClasses.valueOr0(fw.info.priorityClass);
+        for (const [i, shape] of shapes.entries()) {
+          const count = Math.min(shape.count ?? 1, MAX_DEMAND_TASKS);
+          if (count < 1) continue;
+          yield { frameworkId: fw.id, gang: compileGang({ id: `demand/${role}/${i}`, shapes: [{ ...shape, count }], priority, priorityClass: fw.info.priorityClass }, role, `demand.${role}[${i}]`) };
+          break; // one shape per framework and role per batch: what it frees is claimed for the whole demand
+        }
+      }
     }
   }
 
   /** Plans and carries out one decision; returns the agents it claimed (none when nothing was done). */
-  private preemptFor(pending: PendingGang, claimed: ReadonlySet<string>, now: number): readonly string[] {
-    const { gang } = pending;
+  private preemptFor(demander: Demander, claimed: ReadonlySet<string>, now: number): readonly string[] {
+    const { gang } = demander;
     const agents: PreemptionAgent[] = [];
     const candidates: PreemptionCandidate<Victim>[] = [];
     for (const agent of this.core.agents.values()) {
@@ -94,9 +140,14 @@ export class Preemptor {
       if (priority >= gang.priority) continue;
       candidates.push({ ref: { offer }, agentId: offer.agentId, priority, resources: offer.resources.allocatableTo(gang.role).nonRevocable(), cost: 0, startedAt: offer.createdAt });
     }
-    const plan = planPreemption({ gang, agents, candidates, allowance: this.allowance(candidates) });
+    const allowance = this.allowance(candidates);
+    let plan = planPreemption({ gang, agents, candidates, allowance });
+    // Plain demand is not all or nothing: ask for half as many tasks until some can be freed.
+    for (let n = gang.tasks >> 1; plan === undefined && demander.gangId === undefined && n >= 1; n >>= 1) {
+      plan = planPreemption({ gang: { ...gang, shapes: [{ ...gang.shapes[0]!, count: n }], tasks: n, need: scaled(gang.shapes[0]!.quantities, n) }, agents, candidates, allowance });
+    }
     if (plan === undefined || plan.victims.length === 0) return [];
-    this.carryOut(pending, plan.victims, plan.agents, now);
+    this.carryOut(demander, plan.victims, plan.agents, now);
     return plan.agents;
   }
 
@@ -121,15 +172,18 @@ export class Preemptor {
     return out;
   }
 
-  private carryOut(pending: PendingGang, victims: readonly Victim[], agentIds: readonly string[], now: number): void {
-    const { gang } = pending;
+  private carryOut(demander: Demander, victims: readonly Victim[], agentIds: readonly string[], now: number): void {
+    const { gang, gangId } = demander;
     const killGraceMs = this.options!.killGraceMs;
     const priorityClass = gang.priorityClass ?? 'default';
-    const message = `preempted for gang "${pending.gangId}" of framework ${pending.frameworkId} (role "${gang.role}", priority class "${priorityClass}" ${gang.priority})`;
+    const what = gangId === undefined ? `pending tasks` : `gang "${gangId}"`;
+    const message = `preempted for ${what} of framework ${demander.frameworkId} (role "${gang.role}", priority class "${priorityClass}" ${gang.priority})`;
     const policy = { grace_period: { nanoseconds: String(BigInt(killGraceMs) * 1_000_000n) } };
     const killed: PreemptionRecord['victims'][number][] = [];
     let offersRescinded = 0;
-    this.core.allocator.claimForGang!(pending.frameworkId, pending.gangId, agentIds, now + killGraceMs + CLAIM_SLACK_MS);
+    const until = now + killGraceMs + CLAIM_SLACK_MS;
+    if (gangId === undefined) this.core.allocator.claimForDemand!(demander.frameworkId, gang.role, agentIds, until);
+    else this.core.allocator.claimForGang!(demander.frameworkId, gangId, agentIds, until);
     for (const v of victims) {
       if ('offer' in v) {
         this.core.offers.rescind(v.offer.id, 'preempted');
@@ -142,11 +196,11 @@ export class Preemptor {
       this.core.metrics?.preemptedTasks.inc({ role: task.role });
       killed.push({ frameworkId: task.frameworkId, taskId: task.taskId, agentId: task.agentId, role: task.role, priority: task.priority });
     }
-    const record: PreemptionRecord = { at: now, frameworkId: pending.frameworkId, gangId: pending.gangId, role: gang.role, priorityClass, priority: gang.priority, victims: killed, offersRescinded, killGraceMs, agents: agentIds };
+    const record: PreemptionRecord = { at: now, frameworkId: demander.frameworkId, gangId: gangId ?? '', role: gang.role, priorityClass, priority: gang.priority, victims: killed, offersRescinded, killGraceMs, agents: agentIds };
     this.recent.push(record);
     if (this.recent.length > RECENT) this.recent.shift();
     this.core.metrics?.preemptions.inc({ role: gang.role });
     this.core.publish('PREEMPTION', { record });
-    this.core.logger.info('preemption', { frameworkId: pending.frameworkId, gangId: pending.gangId, role: gang.role, priority: gang.priority, tasks: killed.length, offers: offersRescinded, agents: agentIds.length });
+    this.core.logger.info('preemption', { frameworkId: demander.frameworkId, gangId, role: gang.role, priority: gang.priority, tasks: killed.length, offers: offersRescinded, agents: agentIds.length });
   }
 }

@@ -116,6 +116,33 @@ describe('master: priority preemption', () => {
     operator.close();
   });
 
+  test('plain demand of a high-priority framework preempts too; only it is offered the freed agents, and the claim ends once it has them', async () => {
+    const all = await agents(3);
+    const low = await fill(all);
+    const operator = new TestOperator(master.address);
+    const watch = operator.watch();
+    await watch.next((e) => e.type === 'SNAPSHOT', 'SNAPSHOT');
+    const shape = { resources: [{ name: 'cpus', value: 2 }, { name: 'mem', value: 256 }], count: 2 };
+    const web = track(await TestScheduler.subscribe(master.address, { name: 'web', roles: ['prod'], priority_class: 'high', demand: { prod: { shapes: [shape] } } }));
+    master.clock.advance(1000);
+    const p = (await watch.next((e) => e.type === 'PREEMPTION', 'PREEMPTION')).preemption!;
+    expect(p).toMatchObject({ framework_id: { value: web.frameworkId }, gang_id: '', role: 'prod', priority_class: 'high', priority: 100 });
+    expect(p.victims).toHaveLength(2);
+    await waitFor(() => all.reduce((n, a) => n + kills(a).length, 0) === 2, 'two KILL_TASKs');
+    for (const a of all) for (const k of kills(a)) expect(k.kill_task!.message).toContain(`preempted for pending tasks of framework ${web.frameworkId}`);
+    const lowLogBefore = low.events.log.length;
+    for (const a of all) for (const k of kills(a)) a.status(low.frameworkId, k.kill_task!.task_id!.value, 'TASK_KILLED', { reason: 'REASON_CONTAINER_PREEMPTED' });
+    for (const v of p.victims) low.ack(await low.nextUpdate(v.task_id!.value, 'TASK_KILLED'));
+    master.clock.advance(0);
+    const offers = await web.nextOffers();
+    expect(offers.offers!.offers.map((o) => o.agent_id!.value).sort()).toEqual(p.agents.map((a) => a.value).sort());
+    await low.settled();
+    expect(low.events.log.slice(lowLogBefore).filter((e: Event__Output) => e.type === 'OFFERS').flatMap((e) => e.offers!.offers).filter((o) => o.resources.some((r) => r.name === 'cpus'))).toEqual([]);
+    // Given to its claimant, an agent is nobody's claim any more.
+    expect(master.daemon.core!.allocator.claims!(master.clock.now())).toEqual([]);
+    operator.close();
+  });
+
   test('a disruption budget is never exceeded: a gang that would need more of the group preempts nothing', async () => {
     const all = await agents(3);
     const budget = { disruption_budget: { group: 'web', instances: 3, max_unavailable: 1 } };

@@ -62,4 +62,19 @@ describe('allocator: gang priority and claims', () => {
     expect(a.allocate(100).map((o) => o.frameworkId)).toEqual(['other']);
     expect(() => a.claimForGang('gang', 'nope', ['a1'], 200)).toThrow(AllocatorError);
   });
+
+  test('a demand claim offers the agent only to its framework in its role, and ends once it is given the agent', () => {
+    const a = new HierarchicalAllocator();
+    a.addAgent('a1', { hostname: 'h1' }, R('cpus:2;mem:1024'));
+    a.addFramework('other', { roles: ['o'] });
+    a.addFramework('web', { roles: ['w', 'x'], demand: { w: [{ quantities: new Map([['cpus', 2000]]), count: 1 }] } });
+    a.claimForDemand('web', 'w', ['a1'], 10_000);
+    expect(a.claims(1)).toEqual([{ frameworkId: 'web', role: 'w', agentIds: ['a1'], expiresAt: 10_000 }]);
+    const out = a.allocate(1);
+    expect(out.map((o) => [o.frameworkId, o.role])).toEqual([['web', 'w']]);
+    expect(a.claims(1)).toEqual([]);
+    a.recoverResources('web', 'a1', 'w', out[0]!.resources, undefined, 2);
+    expect(new Set(a.allocate(3).map((o) => o.frameworkId)).has('other')).toBe(true);
+    expect(() => a.claimForDemand('web', 'nope', ['a1'], 10_000)).toThrow(AllocatorError);
+  });
 });
