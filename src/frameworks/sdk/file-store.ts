@@ -92,6 +92,10 @@ export class FileKeyValueStore implements KeyValueStore {
 
   async list<T>(prefix: string): Promise<{ key: string; value: T }[]> {
     const found = new Map<string, T>();
+    // The committed values not yet in key files, as of now: while the directory is walked the
+    // background writer may write one's file after its directory was read and then drop it from
+    // the overlay, so the overlay at the end alone would lose it.
+    const before = [...this.overlay].filter(([key]) => key.startsWith(prefix));
     const walk = async (dir: string, rel: string): Promise<void> => {
       let entries: fs.Dirent[];
       try {
@@ -112,7 +116,7 @@ export class FileKeyValueStore implements KeyValueStore {
       }
     };
     await walk(this.dir, '');
-    for (const [key, { json }] of this.overlay) {
+    for (const [key, { json }] of [...before, ...this.overlay]) {
       if (!key.startsWith(prefix)) continue;
       if (json === null) found.delete(key);
       else found.set(key, JSON.parse(json) as T);

@@ -136,6 +136,31 @@ describe('FileKeyValueStore journal', () => {
     await expect(s.close()).resolves.toBeUndefined();
   });
 
+  test('a list sees a key whose file is written, and whose journal entry is dropped, while the directory is walked', async () => {
+    const s = open();
+    await s.put('apps/web', { n: 1 });
+    await (s as unknown as { writing: Promise<void> }).writing; // apps/web.json on disk
+    // Hold the key-file writer back, so apps/api is only in the journal when list reads apps/.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inner = s as unknown as { writeKeyFiles: (...a: unknown[]) => Promise<void>; get: (key: string) => Promise<unknown>; writing: Promise<void> };
+    const writeKeyFiles = inner.writeKeyFiles.bind(s);
+    jest.spyOn(inner, 'writeKeyFiles').mockImplementation(async (...a: unknown[]) => {
+      await gate;
+      return writeKeyFiles(...a);
+    });
+    await s.put('apps/api', { n: 2 });
+    // While the walk reads apps/web.json, the writer catches up: apps/api.json appears after its
+    // directory was read, and its journal entry leaves the overlay before the walk ends.
+    const get = inner.get.bind(s);
+    jest.spyOn(inner, 'get').mockImplementation(async (key: string) => {
+      release();
+      await inner.writing;
+      return get(key);
+    });
+    expect((await s.list('apps/')).map((e) => e.key)).toEqual(['apps/api', 'apps/web']);
+  });
+
   test('after close, writes are refused', async () => {
     const s = open();
     await s.close();
