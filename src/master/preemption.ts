@@ -62,8 +62,13 @@ function scaled(q: ReadonlyMap<string, number>, n: number): Map<string, number> 
   return new Map([...q].map(([name, v]) => [name, v * n]));
 }
 
+/** After a decision found nothing to take, the same demander is not planned for again this long. */
+export const RETRY_AFTER_MS = 5000;
+
 export class Preemptor {
   private readonly roles: ReadonlySet<string>;
+  /** Demanders a plan found no victims for, until when they are left alone. */
+  private readonly quiet = new Map<string, number>();
   /** The latest decisions, newest last. */
   readonly recent: PreemptionRecord[] = [];
 
@@ -83,9 +88,14 @@ export class Preemptor {
     // Agents kept for a demander whose victims are still stopping are no one else's to plan with.
     const claimed = new Set(claims.flatMap((c) => c.agentIds));
     const busy = new Set(claims.map((c) => demanderKey(c.frameworkId, c.gangId, c.role)));
+    const lowest = this.core.priorityClasses.lowest();
+    for (const [key, until] of this.quiet) if (until <= now) this.quiet.delete(key);
     const decide = (d: Demander) => {
-      if (busy.has(demanderKey(d.frameworkId, d.gangId, d.gang.role))) return;
-      for (const id of this.preemptFor(d, claimed, now)) claimed.add(id);
+      const key = demanderKey(d.frameworkId, d.gangId, d.gang.role);
+      if (d.gang.priority <= lowest || busy.has(key) || this.quiet.has(key)) return; // nothing can be lower, or already decided
+      const taken = this.preemptFor(d, claimed, now);
+      if (taken.length === 0) this.quiet.set(key, now + RETRY_AFTER_MS);
+      for (const id of taken) claimed.add(id);
     };
     for (const p of allocator.pendingGangs(now)) {
       if (p.claimedUntil === undefined && this.roles.has(p.gang.role)) decide({ frameworkId: p.frameworkId, gangId: p.gangId, gang: p.gang });

@@ -35,6 +35,11 @@ export class PriorityClasses {
     return this.values.get(name) ?? this.values.get(DEFAULT_PRIORITY_CLASS)!;
   }
 
+  /** The lowest value of any class: nothing can preempt for a demand at this priority. */
+  lowest(): number {
+    return Math.min(...this.values.values());
+  }
+
   /** Why `name` (non-empty) is not a class, naming the known ones; undefined when it is one. */
   problem(name: string): string | undefined {
     if (this.values.has(name)) return undefined;
