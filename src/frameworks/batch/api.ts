@@ -8,7 +8,6 @@
  * for jobs and `queue/<name>` for queues (`berth queue apply` needs `manage_job` on each queue).
  */
 import * as grpc from '@grpc/grpc-js';
-import { isValidationError, ValidationError } from '../../common/wire/problems';
 import { timeToWire } from '../../common/wire/time';
 import { loadBerthProto, type GrpcServiceBinding } from '../../common/rpc/proto';
 import type { BatchAmounts } from '../../generated/berth/v1/BatchAmounts';
@@ -16,7 +15,7 @@ import type { BatchHandlers } from '../../generated/berth/v1/Batch';
 import type { BatchJob } from '../../generated/berth/v1/BatchJob';
 import type { BatchQueueStatus } from '../../generated/berth/v1/BatchQueueStatus';
 import type { ProtoGrpcType as BatchProtoGrpcType } from '../../generated/batch';
-import { AccessDeniedError, callAccess, type CallAccess } from '../sdk/access';
+import { apiErrorStatus, requiredText, unaryHandlers } from '../sdk/access';
 import { BatchError } from './errors';
 import { parseQueues } from './queue-spec';
 import { amountOf, type Amounts } from './quantities';
@@ -45,20 +44,8 @@ const queueObject = (name: string): string => `queue/${name}`;
 
 /** The handlers of `berth.v1.Batch` (tests call them directly). */
 export function batchHandlers(backend: BatchBackend): BatchHandlers {
-  function unary<Req, Res>(fn: (req: Req, access: CallAccess) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      Promise.resolve()
-        .then(() => fn(call.request, callAccess(call)))
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toStatus(err, backend)),
-        );
-    };
-  }
-  const required = (value: string | undefined, field: string): string => {
-    if (value === undefined || value === '') throw ValidationError.of(field, 'is required');
-    return value;
-  };
+  const unary = unaryHandlers((err) => apiErrorStatus(err, (e): e is BatchError => e instanceof BatchError, (e) => backend.reportApiError(e)));
+  const required = requiredText;
   return {
     ApplyQueues: unary(async (req, access) => {
       const text = required(req.text, 'text');
@@ -97,13 +84,6 @@ export function batchHandlers(backend: BatchBackend): BatchHandlers {
   };
 }
 
-function toStatus(err: unknown, backend: BatchBackend): Partial<grpc.StatusObject> {
-  if (isValidationError(err)) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
-  if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
-  if (err instanceof BatchError) return { code: err.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.FAILED_PRECONDITION, details: err.message };
-  backend.reportApiError(err);
-  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
-}
 
 const time = (ms: number | undefined) => (ms === undefined ? null : timeToWire(ms));
 

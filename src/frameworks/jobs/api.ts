@@ -8,9 +8,9 @@
  * validated by the same code, so problems name the definition's fields (`run.maxLaunchDelaySeconds`,
  * `schedules[0].cron`), as `berth job add` users write them.
  */
-import { AccessDeniedError, callAccess, type ApiAction, type CallAccess } from '../sdk/access';
+import { apiErrorStatus, requiredText, unaryHandlers, type ApiAction, type CallAccess } from '../sdk/access';
 import * as grpc from '@grpc/grpc-js';
-import { isValidationError, ValidationError } from '../../common/wire/problems';
+import { ValidationError } from '../../common/wire/problems';
 import { timeToWire } from '../../common/wire/time';
 import { loadBerthProto, type GrpcServiceBinding } from '../../common/rpc/proto';
 import type { JobAttempt } from '../../generated/berth/v1/JobAttempt';
@@ -40,8 +40,6 @@ export interface JobsBackend {
   reportApiError(err: unknown): void;
 }
 
-const Status = grpc.status;
-
 /** The service binding to return from `Framework.grpcServices()`. */
 export function jobsService(framework: JobsBackend): GrpcServiceBinding {
   const v1 = (loadBerthProto() as unknown as JobsProtoGrpcType).berth.v1;
@@ -50,20 +48,8 @@ export function jobsService(framework: JobsBackend): GrpcServiceBinding {
 
 /** The handlers of `berth.v1.Jobs` (tests call them directly). */
 export function jobsHandlers(framework: JobsBackend): JobsHandlers {
-  function unary<Req, Res>(fn: (req: Req, access: CallAccess) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      Promise.resolve()
-        .then(() => fn(call.request, callAccess(call)))
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toStatus(err, framework)),
-        );
-    };
-  }
-  const required = (value: string | undefined, field: string): string => {
-    if (value === undefined || value === '') throw ValidationError.of(field, 'is required');
-    return value;
-  };
+  const unary = unaryHandlers((err) => apiErrorStatus(err, (e): e is JobsError => e instanceof JobsError, (e) => framework.reportApiError(e)));
+  const required = requiredText;
   return {
     PutJob: unary(async (req, access) => {
       if (!req.definition && !req.text) throw ValidationError.of('source', 'set text (a JSON or YAML definition) or definition');
@@ -92,13 +78,6 @@ function allowed(access: CallAccess, action: ApiAction, id: string): string {
   return id;
 }
 
-function toStatus(err: unknown, framework: JobsBackend): Partial<grpc.StatusObject> {
-  if (isValidationError(err)) return { code: Status.INVALID_ARGUMENT, details: err.message };
-  if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
-  if (err instanceof JobsError) return { code: err.code === 'NOT_FOUND' ? Status.NOT_FOUND : Status.FAILED_PRECONDITION, details: err.message };
-  framework.reportApiError(err);
-  return { code: Status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
-}
 
 // ---------------------------------------------------------------------------------------------
 // wire → domain input (validated afterwards by validateJobSpec)

@@ -11,6 +11,7 @@
  * A host running without authentication attaches nothing: everything is allowed.
  */
 import * as grpc from '@grpc/grpc-js';
+import { isValidationError, ValidationError } from '../../common/wire/problems';
 
 /** The actions a plugin API authorizes (ACL action names). */
 export type ApiAction = 'view_app' | 'manage_app' | 'view_job' | 'manage_job';
@@ -49,4 +50,45 @@ export function attachCallAccess(call: object, principal: string, may: (action: 
       if (!may(action, object)) throw new AccessDeniedError(`principal "${principal}" may not ${action}${object === undefined ? '' : ` on "${object}"`}`);
     },
   });
+}
+
+/**
+ * Unary handlers of a plugin's API: `fn` gets the request and the caller's access; what it throws
+ * becomes the status `toStatus` gives (see {@link apiErrorStatus}).
+ */
+export function unaryHandlers(toStatus: (err: unknown) => Partial<grpc.StatusObject>) {
+  return <Req, Res>(fn: (req: Req, access: CallAccess) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
+    (call, callback) => {
+      Promise.resolve()
+        .then(() => fn(call.request, callAccess(call)))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toStatus(err)),
+        );
+    };
+}
+
+/** A plugin's own error with a status-like code (NOT_FOUND, or anything else meaning FAILED_PRECONDITION). */
+export interface CodedError {
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * The status of what an API handler threw: a validation problem INVALID_ARGUMENT, a refused access
+ * its code, the plugin's own error (`isOwn`) NOT_FOUND or FAILED_PRECONDITION by its code, anything
+ * else INTERNAL — reported through `report`, since it is a bug.
+ */
+export function apiErrorStatus(err: unknown, isOwn: (err: unknown) => err is CodedError, report: (err: unknown) => void): Partial<grpc.StatusObject> {
+  if (isValidationError(err)) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof AccessDeniedError) return { code: err.grpcCode, details: err.message };
+  if (isOwn(err)) return { code: err.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.FAILED_PRECONDITION, details: err.message };
+  report(err);
+  return { code: grpc.status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}
+
+/** `value`, or a ValidationError naming `field` when it is empty. */
+export function requiredText(value: string | undefined, field: string): string {
+  if (value === undefined || value === '') throw ValidationError.of(field, 'is required');
+  return value;
 }
