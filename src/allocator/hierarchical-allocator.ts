@@ -8,6 +8,7 @@ import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
 import { AllocationCycle } from './allocation-cycle';
 import { GangPhase } from './gang-phase';
 import { AgentEntry, compileMinimum, dropClaim, FrameworkEntry, refuseMillis, type Claim, type ClaimHolder, type GangState, type MinimumAlternatives } from './state';
+import { giveClaim, liveClaim, liveClaims } from './claims';
 import type {
   AgentDescription,
   Allocation,
@@ -408,17 +409,7 @@ export class HierarchicalAllocator implements Allocator {
   }
 
   claims(now: number): ClaimView[] {
-    const out: ClaimView[] = [];
-    for (const fw of this.frameworks.values()) {
-      const holders = [...fw.gangs.values(), ...fw.demandClaims.values()];
-      for (const h of holders) {
-        const claim = liveClaim(h.claim, now);
-        if (claim === undefined) continue;
-        const agents = claim.agents.filter((a) => a.claim === claim).map((a) => a.id);
-        if (agents.length > 0) out.push({ frameworkId: fw.id, role: claim.role, ...(claim.gangId === undefined ? {} : { gangId: claim.gangId }), agentIds: agents, expiresAt: claim.expiresAt });
-      }
-    }
-    return out;
+    return liveClaims(this.frameworks.values(), now);
   }
 
   claimForGang(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void {
@@ -435,19 +426,8 @@ export class HierarchicalAllocator implements Allocator {
     this.claim(holder, { frameworkId, role, agents: agentIds.map((id) => this.agent(id)), expiresAt });
   }
 
-  /** Gives `holder` the claim, taking its agents from any claim that had them. */
   private claim(holder: ClaimHolder, claim: Claim): void {
-    dropClaim(holder);
-    for (const agent of claim.agents) {
-      const before = agent.claim;
-      if (before !== undefined) {
-        const fw = this.frameworks.get(before.frameworkId);
-        const other = before.gangId !== undefined ? fw?.gangs.get(before.gangId) : fw?.demandClaims.get(before.role);
-        if (other !== undefined && other.claim === before) dropClaim(other);
-      }
-      agent.claim = claim;
-    }
-    holder.claim = claim;
+    giveClaim(holder, claim, this.frameworks);
     this.gangsDirty = true;
   }
 
@@ -630,11 +610,6 @@ export class HierarchicalAllocator implements Allocator {
     if (agent === undefined) throw new AllocatorError(`unknown agent ${id}`);
     return agent;
   }
-}
-
-/** `claim` when it still holds at `now`. */
-function liveClaim(claim: Claim | undefined, now: number): Claim | undefined {
-  return claim !== undefined && claim.expiresAt > now ? claim : undefined;
 }
 
 function describeHold(frameworkId: string, gangId: string, state: GangState): HeldGang {
