@@ -134,7 +134,10 @@ export class AllocationCycle {
     c.base = offerable;
     c.baseMeetsMinimum = meetsMinimum(offerable, this.host.minAllocatable);
     c.foreignRegion = this.host.region !== undefined && agent.region !== undefined && agent.region !== this.host.region;
-    sorter.forEach(this.visitFramework);
+    // A demand claim: its framework alone (when the sorter would visit it: subscribed and active).
+    if (c.only !== undefined) {
+      if (sorter.isActive(c.only.frameworkId)) this.visitFramework(c.only.frameworkId);
+    } else sorter.forEach(this.visitFramework);
     return !c.allocated;
   };
 
@@ -145,7 +148,6 @@ export class AllocationCycle {
     const role = c.role;
     const base = c.base;
     for (let i = 0; i < c.givenFrameworks.length; i++) if (c.givenFrameworks[i] === frameworkId && c.givenRoles[i] === role) return true;
-    if (c.only !== undefined && c.only.frameworkId !== frameworkId) return true;
     const fw = this.host.frameworks.get(frameworkId)!;
     if (c.foreignRegion && fw.capabilities.regionAware !== true) return true;
     if (this.host.filterGpus && agent.hasGpus && fw.capabilities.gpuResources !== true) return true;
