@@ -22,9 +22,6 @@ import type { OfferEntry, TaskEntry } from './model';
 /** How long past the victims' grace a claim holds (their kill, its status update, a cycle). */
 export const CLAIM_SLACK_MS = 10_000;
 
-/** Preemption decisions kept for the dashboard's first view (the rest it sees in Watch). */
-const RECENT = 20;
-
 export type PreemptionCore = Pick<CoreServices, 'clock' | 'logger' | 'metrics' | 'allocator' | 'agents' | 'frameworks' | 'priorityClasses' | 'publish'> & {
   readonly offers: Pick<OffersPort, 'offers' | 'rescind'>;
   readonly tasks: Pick<TasksPort, 'sendKill'> & { readonly budgets: ReadonlyMap<string, { readonly instances: number; readonly maxUnavailable: number }> };
@@ -69,8 +66,6 @@ export class Preemptor {
   private readonly roles: ReadonlySet<string>;
   /** Demanders a plan found no victims for, until when they are left alone. */
   private readonly quiet = new Map<string, number>();
-  /** The latest decisions, newest last. */
-  readonly recent: PreemptionRecord[] = [];
 
   constructor(
     private readonly core: PreemptionCore,
@@ -164,10 +159,15 @@ export class Preemptor {
   /** How many more tasks of each budget group among the candidates may go down now. */
   private allowance(candidates: readonly PreemptionCandidate<Victim>[]): Map<string, number> {
     const up = new Map<string, number>();
-    for (const c of candidates) if (c.budget !== undefined && !up.has(c.budget)) up.set(c.budget, 0);
+    const owners = new Set<string>(); // a group's tasks are all of one framework
+    for (const c of candidates) {
+      if (c.budget === undefined || up.has(c.budget)) continue;
+      up.set(c.budget, 0);
+      if ('task' in c.ref) owners.add(c.ref.task.frameworkId);
+    }
     if (up.size === 0) return up;
-    for (const fw of this.core.frameworks.values()) {
-      for (const task of fw.tasks.values()) {
+    for (const id of owners) {
+      for (const task of this.core.frameworks.get(id)?.tasks.values() ?? []) {
         const key = task.budget?.key;
         if (key !== undefined && up.has(key) && task.state === 'TASK_RUNNING' && task.preempted !== true) up.set(key, up.get(key)! + 1);
       }
@@ -207,8 +207,6 @@ export class Preemptor {
       killed.push({ frameworkId: task.frameworkId, taskId: task.taskId, agentId: task.agentId, role: task.role, priority: task.priority });
     }
     const record: PreemptionRecord = { at: now, frameworkId: demander.frameworkId, gangId: gangId ?? '', role: gang.role, priorityClass, priority: gang.priority, victims: killed, offersRescinded, killGraceMs, agents: agentIds };
-    this.recent.push(record);
-    if (this.recent.length > RECENT) this.recent.shift();
     this.core.metrics?.preemptions.inc({ role: gang.role });
     this.core.publish('PREEMPTION', { record });
     this.core.logger.info('preemption', { frameworkId: demander.frameworkId, gangId, role: gang.role, priority: gang.priority, tasks: killed.length, offers: offersRescinded, agents: agentIds.length });
