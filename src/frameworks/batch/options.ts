@@ -3,7 +3,7 @@
  * with their defaults, validated in one place.
  */
 import { z } from 'zod';
-import { describeValue, ValidationError } from '../../common/wire/problems';
+import { parsePluginOptions } from '../sdk/plugin-options';
 
 /** Options of the batch framework. Every field is optional. */
 export interface BatchOptions {
@@ -29,12 +29,5 @@ const schema = z.strictObject({
 
 /** @throws ValidationError naming each bad option (`options.historySize: …, got 0`). */
 export function parseBatchOptions(raw: Readonly<Record<string, unknown>> | undefined): BatchOptions {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  throw new ValidationError(
-    r.error.issues.map((i) => {
-      const value = i.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), raw);
-      return { field: ['options', ...i.path.map(String)].join('.'), message: i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')}` : `${i.message}, got ${describeValue(value)}` };
-    }),
-  );
+  return parsePluginOptions(schema, raw);
 }

@@ -3,7 +3,7 @@
  * their defaults and validated in one place.
  */
 import { z } from 'zod';
-import { describeValue, ValidationError } from '../../common/wire/problems';
+import { parsePluginOptions } from '../sdk/plugin-options';
 
 /** Options of the jobs framework. Every field is optional in the configuration. */
 export interface JobsOptions {
@@ -74,13 +74,5 @@ const schema = z.strictObject({
  * @throws ValidationError naming each bad option, e.g. `options.historySize: Too small…, got 0`.
  */
 export function parseJobsOptions(raw: Readonly<Record<string, unknown>> | undefined): JobsOptions {
-  const r = schema.safeParse(raw ?? {});
-  if (r.success) return r.data;
-  throw new ValidationError(
-    r.error.issues.map((i) => {
-      const path = ['options', ...i.path.map(String)].join('.');
-      const value = i.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), raw);
-      return { field: path, message: i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.join(', ')}` : `${i.message}, got ${describeValue(value)}` };
-    }),
-  );
+  return parsePluginOptions(schema, raw);
 }
