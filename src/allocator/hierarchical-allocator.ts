@@ -1,4 +1,3 @@
-import { BerthError } from '../common/errors';
 import { seededRandom, shuffleInPlace } from '../common/random';
 import { Resources } from '../common/resources';
 import type { Allocator, ClaimView, PendingGang, RoleSummary } from './allocator';
@@ -7,8 +6,9 @@ import { Headroom, QuotaTracker, unreservedQuantities } from './quota';
 import { ResourcePool, type Sorter, type SorterFactory } from './sorter';
 import { AllocationCycle } from './allocation-cycle';
 import { GangPhase } from './gang-phase';
-import { AgentEntry, compileMinimum, dropClaim, FrameworkEntry, refuseMillis, type Claim, type ClaimHolder, type GangState, type MinimumAlternatives } from './state';
-import { giveClaim, liveClaim, liveClaims } from './claims';
+import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type MinimumAlternatives } from './state';
+import { AllocatorError } from './errors';
+import { GangBook } from './gang-book';
 import type {
   AgentDescription,
   Allocation,
@@ -21,12 +21,7 @@ import type {
   UsedResources,
 } from './types';
 
-/** A caller broke the allocator's bookkeeping contract (unknown id, recovering what was not allocated). */
-export class AllocatorError extends BerthError {
-  constructor(message: string) {
-    super('ALLOCATOR_INVARIANT', message);
-  }
-}
+export { AllocatorError };
 
 /** Options of the hierarchical allocator; every field is optional. */
 export interface HierarchicalAllocatorOptions {
@@ -53,8 +48,6 @@ export interface HierarchicalAllocatorOptions {
 }
 
 export const DEFAULT_GANG_HOLD_MS = 20_000;
-/** Prompt cycles try pending gangs at most this often (a gang attempt looks at every agent). */
-const GANG_RETRY_MS = 100;
 
 export const DEFAULT_MIN_ALLOCATABLE: readonly Quantities[] = [new Map([['cpus', 10]]), new Map([['mem', 32_000]])];
 
@@ -85,13 +78,7 @@ export class HierarchicalAllocator implements Allocator {
   /** Allocation batches (cycles over all agents) so far; decline filters hold through their batch. */
   private batch = 0;
   private readonly gangPhase: GangPhase;
-  private readonly gangHoldMs: number;
-  /** Frameworks that declare or hold gangs: with none, cycles skip the gang phase entirely. */
-  private readonly gangFrameworks = new Set<FrameworkEntry>();
-  /** A gang became placeable (declared, or released): the next cycle, even a prompt one, tries gangs. */
-  private gangsDirty = false;
-  /** When the gang phase last ran (prompt cycles retry pending gangs at most every GANG_RETRY_MS). */
-  private lastGangPhase = Number.NEGATIVE_INFINITY;
+  private readonly gangs: GangBook;
 
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
@@ -112,13 +99,19 @@ export class HierarchicalAllocator implements Allocator {
       region: this.region,
       account: (agent, fw, role, r, headroom) => this.account(agent, fw, role, r, 1, headroom),
     });
-    this.gangHoldMs = options.gangHoldMs ?? DEFAULT_GANG_HOLD_MS;
-    if (!(this.gangHoldMs > 0) || !Number.isFinite(this.gangHoldMs)) throw new RangeError(`gangHoldMs: must be a positive number of milliseconds, got ${options.gangHoldMs}`);
+    const gangHoldMs = options.gangHoldMs ?? DEFAULT_GANG_HOLD_MS;
+    if (!(gangHoldMs > 0) || !Number.isFinite(gangHoldMs)) throw new RangeError(`gangHoldMs: must be a positive number of milliseconds, got ${options.gangHoldMs}`);
+    this.gangs = new GangBook({
+      frameworks: this.frameworks,
+      framework: (id) => this.framework(id),
+      agent: (id) => this.agent(id),
+      release: (agent, fw, role, r) => this.release(agent, fw, role, r),
+    }, gangHoldMs);
     this.gangPhase = new GangPhase({
       roleSorter: this.roleSorter,
       frameworkSorters: this.frameworkSorters,
       quota: this.quota,
-      holdMs: this.gangHoldMs,
+      holdMs: gangHoldMs,
       room: (agent, fw, role, headroom) => this.cycle.gangRoom(agent, fw, role, headroom),
       give: (agent, fw, role, r, headroom) => {
         agent.available = agent.available.minus(r);
@@ -147,9 +140,7 @@ export class HierarchicalAllocator implements Allocator {
   }
 
   private describe(fw: FrameworkEntry, desc: FrameworkDescription): void {
-    if (fw.describe(desc)) this.gangsDirty = true;
-    if (fw.gangs.size > 0) this.gangFrameworks.add(fw);
-    else this.gangFrameworks.delete(fw);
+    this.gangs.described(fw, fw.describe(desc));
   }
 
   removeFramework(id: string): void {
@@ -163,9 +154,8 @@ export class HierarchicalAllocator implements Allocator {
     const roles = new Set([...fw.roles, ...this.rolesWithClient(id)]);
     fw.roles = new Set();
     for (const role of roles) this.untrack(fw, role);
-    for (const holder of [...fw.gangs.values(), ...fw.demandClaims.values()]) dropClaim(holder);
+    this.gangs.forget(fw);
     this.frameworks.delete(id);
-    this.gangFrameworks.delete(fw);
   }
 
   activateFramework(id: string): void {
@@ -242,10 +232,7 @@ export class HierarchicalAllocator implements Allocator {
   removeAgent(id: string): void {
     const agent = this.agents.get(id);
     if (agent === undefined) return;
-    // A gang with a part here goes back whole: no partial gang is ever held.
-    for (const fw of this.gangFrameworks) {
-      for (const [gangId, state] of fw.gangs) if (state.hold?.parts.some((p) => p.agent === agent)) this.releaseHold(fw, gangId, state, 0);
-    }
+    this.gangs.agentRemoved(agent);
     for (const a of agent.allocations()) this.release(agent, this.frameworks.get(a.frameworkId)!, a.role, a.resources);
     for (const frameworkId of agent.filteringFrameworks()) this.frameworks.get(frameworkId)?.filteredAgents.delete(agent);
     this.pool.remove(agent.total.quantities());
@@ -297,7 +284,7 @@ export class HierarchicalAllocator implements Allocator {
       throw new AllocatorError(`cannot recover ${resources} of ${frameworkId} on ${agentId} in role "${role}": it holds ${held ?? 'nothing'}`);
     }
     this.release(agent, fw, role, resources);
-    if (agent.claim !== undefined) this.gangsDirty = true; // freed for a waiting gang: try it in the next cycle
+    this.gangs.freed(agent);
     if (filters !== undefined) {
       agent.addFilter(frameworkId, role, resources, now + refuseMillis(filters.refuseSeconds), this.batch);
       fw.filteredAgents.add(agent);
@@ -344,102 +331,45 @@ export class HierarchicalAllocator implements Allocator {
     }
     shuffleInPlace(agents, this.random);
     // Gangs are tried in every batch, in any cycle after a gang became placeable, and in prompt
-    // cycles at most every GANG_RETRY_MS — before the ordinary stages, so resources freed by
+    // cycles at most every GANG_RETRY_MS (gang-book.ts) — before the ordinary stages, so resources freed by
     // declines reach a waiting gang before they go round the other frameworks again. Always over
     // every agent: a gang needs the whole cluster's view, not just the agents that freed something.
-    let gangs: { phase: GangPhase; agents: readonly AgentEntry[] } | undefined;
-    if (this.gangFrameworks.size > 0 && (agentIds === undefined || this.gangsDirty || now - this.lastGangPhase >= GANG_RETRY_MS)) {
-      gangs = { phase: this.gangPhase, agents: agentIds === undefined ? agents : this.agentList };
-      this.gangsDirty = false;
-      this.lastGangPhase = now;
-    }
+    const gangs = this.gangs.runNow(now, agentIds === undefined) ? { phase: this.gangPhase, agents: agentIds === undefined ? agents : this.agentList } : undefined;
     return this.cycle.run(agents, now, this.batch, gangs);
   }
 
   // ---- gangs -----------------------------------------------------------------------------------
 
   acceptGang(frameworkId: string, gangId: string): HeldGang {
-    const fw = this.framework(frameworkId);
-    const state = fw.gangs.get(gangId);
-    if (state?.hold === undefined) throw new AllocatorError(`framework ${frameworkId} holds no gang "${gangId}"`);
-    const held = describeHold(fw.id, gangId, state);
-    state.hold = undefined;
-    if (state.spec === undefined) fw.gangs.delete(gangId);
-    else state.accepted = true;
-    return held;
+    return this.gangs.accept(frameworkId, gangId);
   }
 
   releaseGang(frameworkId: string, gangId: string, now: number, retryAfterMs: number): boolean {
-    const fw = this.frameworks.get(frameworkId);
-    const state = fw?.gangs.get(gangId);
-    if (fw === undefined || state?.hold === undefined) return false;
-    this.releaseHold(fw, gangId, state, now + Math.max(0, retryAfterMs));
-    return true;
+    return this.gangs.release(frameworkId, gangId, now, retryAfterMs);
   }
 
   expireGangs(now: number): HeldGang[] {
-    const out: HeldGang[] = [];
-    for (const fw of this.gangFrameworks) {
-      for (const [gangId, state] of fw.gangs) {
-        if (state.hold === undefined || state.hold.expiresAt > now) continue;
-        out.push(describeHold(fw.id, gangId, state));
-        // Not placed again for one hold time: a framework that never answers must not hoard.
-        this.releaseHold(fw, gangId, state, now + this.gangHoldMs);
-      }
-    }
-    return out;
+    return this.gangs.expire(now);
   }
 
   heldGangs(): HeldGang[] {
-    const out: HeldGang[] = [];
-    for (const fw of this.gangFrameworks) for (const [gangId, state] of fw.gangs) if (state.hold !== undefined) out.push(describeHold(fw.id, gangId, state));
-    return out;
+    return this.gangs.held();
   }
 
   pendingGangs(now: number): PendingGang[] {
-    const out: PendingGang[] = [];
-    for (const fw of this.gangFrameworks) {
-      for (const [gangId, state] of fw.gangs) {
-        if (state.spec === undefined || state.hold !== undefined || state.accepted || now < state.notBefore) continue;
-        const until = liveClaim(state.claim, now)?.expiresAt;
-        out.push({ frameworkId: fw.id, gangId, gang: state.spec, ...(until === undefined ? {} : { claimedUntil: until }) });
-      }
-    }
-    return out;
+    return this.gangs.pending(now);
   }
 
   claims(now: number): ClaimView[] {
-    return liveClaims(this.frameworks.values(), now);
+    return this.gangs.claims(now);
   }
 
   claimForGang(frameworkId: string, gangId: string, agentIds: readonly string[], expiresAt: number): void {
-    const state = this.frameworks.get(frameworkId)?.gangs.get(gangId);
-    if (state?.spec === undefined || state.hold !== undefined || state.accepted) throw new AllocatorError(`framework ${frameworkId} has no pending gang "${gangId}" to claim agents for`);
-    this.claim(state, { frameworkId, role: state.spec.role, gangId, agents: agentIds.map((id) => this.agent(id)), expiresAt });
+    this.gangs.claimForGang(frameworkId, gangId, agentIds, expiresAt);
   }
 
   claimForDemand(frameworkId: string, role: string, agentIds: readonly string[], expiresAt: number): void {
-    const fw = this.framework(frameworkId);
-    if (!fw.roles.has(role)) throw new AllocatorError(`framework ${frameworkId} is not subscribed to role "${role}"`);
-    let holder = fw.demandClaims.get(role);
-    if (holder === undefined) fw.demandClaims.set(role, (holder = { claim: undefined }));
-    this.claim(holder, { frameworkId, role, agents: agentIds.map((id) => this.agent(id)), expiresAt });
-  }
-
-  private claim(holder: ClaimHolder, claim: Claim): void {
-    giveClaim(holder, claim, this.frameworks);
-    this.gangsDirty = true;
-  }
-
-  /** Returns every part of a held gang to its agent; the gang may be placed again from `notBefore`. */
-  private releaseHold(fw: FrameworkEntry, gangId: string, state: GangState, notBefore: number): void {
-    const hold = state.hold!;
-    state.hold = undefined;
-    for (const p of hold.parts) this.release(p.agent, fw, hold.role, p.resources);
-    if (state.spec === undefined) fw.gangs.delete(gangId);
-    else state.notBefore = notBefore;
-    if (fw.gangs.size === 0) this.gangFrameworks.delete(fw);
-    this.gangsDirty = true;
+    this.gangs.claimForDemand(frameworkId, role, agentIds, expiresAt);
   }
 
   // ---- introspection ---------------------------------------------------------------------------
@@ -610,9 +540,4 @@ export class HierarchicalAllocator implements Allocator {
     if (agent === undefined) throw new AllocatorError(`unknown agent ${id}`);
     return agent;
   }
-}
-
-function describeHold(frameworkId: string, gangId: string, state: GangState): HeldGang {
-  const hold = state.hold!;
-  return { frameworkId, gangId, role: hold.role, expiresAt: hold.expiresAt, parts: hold.parts.map((p) => ({ agentId: p.agent.id, resources: p.resources, tasks: p.tasks })) };
 }
