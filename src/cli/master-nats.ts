@@ -43,7 +43,10 @@ export async function natsParts(config: MasterConfig, logger: Logger, clock: Clo
     clearTimeout(retry);
     await mirror?.close();
   });
-  const publishEvent = (event: BusEvent): void => mirror?.publish(mirroredEvent(event));
+  const publishEvent = (event: BusEvent): void => {
+    const mirrored = mirror === undefined ? undefined : mirroredEvent(event);
+    if (mirrored !== undefined) mirror!.publish(mirrored);
+  };
   return {
     election,
     openRegistry,

@@ -156,7 +156,7 @@ export class AgentManager implements AgentsPort {
         if (list === undefined) used.set(frameworkId, (list = []));
         list.push({ role: t.role, resources });
       }
-      const existing = fw.tasks.get(taskId) ?? this.core.tasks.track(fw, agent, reportedInfo(t, id), t.role, resources, state, (t.statuses ?? [])[0] as never);
+      const existing = fw.tasks.get(taskId) ?? this.core.tasks.track(fw, agent, reportedInfo(t, id), t.role, resources, state, 'agent', (t.statuses ?? [])[0] as never);
       existing.state = state;
       existing.recovered = terminal;
     }
@@ -198,7 +198,7 @@ export class AgentManager implements AgentsPort {
     this.core.tasks.agentSettled(agent);
     this.startPings(agent);
     this.persist(agent);
-    this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true });
+    this.core.publish('AGENT_UPDATED', { agentId: id, lifecycle: 'REGISTERED', connected: true, tasks: agent.tasks.size });
     this.core.logger.info('agent re-registered', { agentId: id, tasks: agent.tasks.size, wasUnreachable });
     this.core.allocateSoon(id);
     return agent;
@@ -209,7 +209,7 @@ export class AgentManager implements AgentsPort {
     const fw = this.core.frameworks.get(update.framework_id?.value ?? '');
     const taskId = update.status?.task_id?.value ?? '';
     if (fw === undefined || taskId === '' || fw.tasks.has(taskId) || !isTaskState(update.status?.state)) return;
-    const entry = this.core.tasks.track(fw, agent, { task_id: { value: taskId }, name: '' } as never, '', Resources.empty(), update.status.state, update.status as never);
+    const entry = this.core.tasks.track(fw, agent, { task_id: { value: taskId }, name: '' } as never, '', Resources.empty(), update.status.state, 'agent', update.status as never);
     entry.recovered = true;
   }
 

@@ -120,11 +120,14 @@ export interface OffersPort {
   rescindUndeclaredGangs(frameworkId: string, declared: ReadonlySet<string>): void;
 }
 
+/** How the master learned of a task: it launched it, or the task's agent reported it (re-registering). */
+export type TaskOrigin = 'launch' | 'agent';
+
 /** The task tracker, as the other managers use it. */
 export interface TasksPort {
   readonly pending: PendingReconciliations;
   get(frameworkId: string, taskId: string): TaskEntry | undefined;
-  track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, status?: TaskStatus): TaskEntry;
+  track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, origin: TaskOrigin, status?: TaskStatus): TaskEntry;
   statusUpdate(agent: AgentEntry, update: StatusUpdate__Output, forward?: boolean): void;
   masterUpdate(task: TaskEntry, state: TaskState, reason: StatusReason, message: string): void;
   agentSettled(agent: AgentEntry): void;

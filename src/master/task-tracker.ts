@@ -6,7 +6,7 @@ import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskStatus';
 import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
-import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TasksPort } from './core-ports';
+import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TaskOrigin, TasksPort } from './core-ports';
 import { taskKey, type AgentEntry, type DisruptionBudgetEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
@@ -59,7 +59,7 @@ export class TaskTracker implements TasksPort {
   /** Records a launched task (TASK_STAGING) and sends it to its agent. */
   launch(fw: FrameworkEntry, agent: AgentEntry, given: TaskInfo__Output, role: string, resources: Resources): TaskEntry {
     const task = this.core.taskLabelDecorators.length === 0 ? given : decorated(this.core.taskLabelDecorators, fw, agent, given, role);
-    const entry = this.track(fw, agent, task, role, resources, 'TASK_STAGING');
+    const entry = this.track(fw, agent, task, role, resources, 'TASK_STAGING', 'launch');
     agent.sink!.send({ type: 'RUN_TASK', run_task: { framework_info: this.frameworkInfoFor(fw, agent), task: { ...task, agent_id: { value: agent.id } }, role } });
     this.core.metrics?.tasksLaunched.inc();
     return entry;
@@ -69,7 +69,7 @@ export class TaskTracker implements TasksPort {
   launchGroup(fw: FrameworkEntry, agent: AgentEntry, role: string, tasks: readonly { task: TaskInfo__Output; resources: Resources }[]): void {
     const decorators = this.core.taskLabelDecorators;
     if (decorators.length > 0) tasks = tasks.map((t) => ({ ...t, task: decorated(decorators, fw, agent, t.task, role) }));
-    for (const t of tasks) this.track(fw, agent, t.task, role, t.resources, 'TASK_STAGING');
+    for (const t of tasks) this.track(fw, agent, t.task, role, t.resources, 'TASK_STAGING', 'launch');
     agent.sink!.send({
       type: 'RUN_TASK_GROUP',
       run_task_group: { framework_info: this.frameworkInfoFor(fw, agent), task_group: { tasks: tasks.map((t) => ({ ...t.task, agent_id: { value: agent.id } })) }, role },
@@ -87,8 +87,12 @@ export class TaskTracker implements TasksPort {
     return fw.wire;
   }
 
-  /** Adds a task the master learns of (launch, or an agent re-registering with it). */
-  track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, status?: TaskStatus): TaskEntry {
+  /**
+   * Adds a task the master learns of: launched here (`origin` 'launch') or reported by its agent
+   * ('agent': a re-registration after a failover or a partition; the task was announced when it
+   * was launched). TASK_ADDED carries the origin.
+   */
+  track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, origin: TaskOrigin, status?: TaskStatus): TaskEntry {
     const taskId = task.task_id!.value;
     const entry: TaskEntry = {
       key: taskKey(fw.id, taskId),
@@ -110,7 +114,7 @@ export class TaskTracker implements TasksPort {
     fw.tasks.set(taskId, entry);
     agent.tasks.set(entry.key, entry);
     // The wire form is built only when someone reads the event (Watch): most tasks are never watched.
-    this.core.publish('TASK_ADDED', { frameworkId: fw.id, taskId, entry });
+    this.core.publish('TASK_ADDED', { frameworkId: fw.id, taskId, entry, origin });
     return entry;
   }
 

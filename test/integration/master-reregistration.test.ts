@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { FakeAgent, launch, waitFor, reportedTask, startTestMaster, TestScheduler, type TestMaster, closeAfterEach } from '../support/master-harness';
+import type { BusEvent } from '../../src/master/event-bus';
+import { mirroredEvent } from '../../src/master/registry/nats-mirror';
 
 /**
  * Edge cases of streams and re-registration that must not leave half state behind: a repeated
@@ -75,6 +77,23 @@ describe('master: repeated subscriptions and re-registrations', () => {
     back.status(fw.frameworkId, 't', 'TASK_FINISHED');
     const update = await fw.nextUpdate('t');
     expect(update.state).toBe('TASK_FINISHED');
+  });
+
+  test('TASK_ADDED says whether the master launched the task or its agent reported it; the NATS mirror repeats only launches', async () => {
+    const events: BusEvent[] = [];
+    master.daemon.core!.bus.subscribe((e) => void events.push(e));
+    const agent = await FakeAgent.register(master.address);
+    const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+    const run = await runningTask(fw, agent, 'launched');
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'disconnect noticed');
+    const reported = reportedTask(fw.frameworkId, 'reported', 'cpus:1;mem:64', { state: 'TASK_RUNNING' });
+    const launched = reportedTask(fw.frameworkId, 'launched', 'cpus:1;mem:64', { state: 'TASK_RUNNING' });
+    track(await FakeAgent.register(master.address, { id: agent.agentId, tasks: [launched, reported], frameworks: [run.run_task!.framework_info as never] }));
+    await waitFor(() => events.some((e) => e.kind === 'AGENT_UPDATED' && e.payload['tasks'] === 2), 'the re-registration event');
+    const added = events.filter((e) => e.kind === 'TASK_ADDED');
+    expect(added.map((e) => [e.payload['taskId'], e.payload['origin']])).toEqual([['launched', 'launch'], ['reported', 'agent']]);
+    expect(added.map((e) => mirroredEvent(e)?.payload['task'])).toEqual([expect.objectContaining({ taskId: 'launched', resources: 'cpus:1;mem:64' }), undefined]);
   });
 
   test("a REREGISTER's unacknowledged updates set the task's state but are not forwarded: the agent resends them in order", async () => {

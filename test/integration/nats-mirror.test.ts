@@ -103,6 +103,11 @@ test('TASK_ADDED is mirrored as a summary of the task, not the master\'s whole e
     sequence: 7, kind: 'TASK_ADDED', time: 1,
     payload: { frameworkId: 'f1', taskId: 't1', task: { taskId: 't1', frameworkId: 'f1', agentId: 'a1', role: 'web', state: 'TASK_STAGING', name: 'web-1', resources: 'cpus:0.5;mem:64' } },
   });
+  const launched = { ...event, payload: { ...event.payload, origin: 'launch' } };
+  expect(mirroredEvent(launched as never)?.payload).toEqual({ ...(mirroredEvent(event as never)!.payload), origin: 'launch' });
+  // Re-adopted from a re-registering agent: announced when launched, not again.
+  const reported = { ...event, payload: { ...event.payload, origin: 'agent' } };
+  expect(mirroredEvent(reported as never)).toBeUndefined();
   const other = { sequence: 8, kind: 'AGENT_ADDED' as const, time: 1, payload: { agentId: 'a1' } };
   expect(mirroredEvent(other as never)).toBe(other);
 });

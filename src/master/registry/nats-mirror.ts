@@ -205,14 +205,20 @@ function subjectToken(kind: string): string {
 }
 
 /**
- * A bus event as the NATS mirror publishes it: TASK_ADDED carries the master's whole task entry
- * (task info, resources, status); on NATS it is summarised to the task's ids, role, state and
- * resources text — serialising whole entries was most of a new leader's work when 10,000 agents
- * re-registered with 100,000 tasks (bench:scale). Other events carry ids and wire objects already.
+ * A bus event as the NATS mirror publishes it, or undefined when it is not published. TASK_ADDED
+ * carries the master's whole task entry; on NATS it is summarised to the task's ids, role, state
+ * and resources text (serialising whole entries was most of a new leader's work when 10,000 agents
+ * re-registered with 100,000 tasks). A TASK_ADDED of a task its agent reported (origin 'agent': a
+ * new leader adopting the tasks of re-registering agents) is not published: the stream had the task
+ * when it was launched, the agent's AGENT_UPDATED says how many tasks it came back with, and a
+ * failover of 100,000 tasks would otherwise write 100,000 repeats — evicting the stream's whole
+ * history (it keeps 100,000 events) and costing the new leader ~10 % of its takeover CPU.
+ * Other events carry ids and wire objects already and are published as they are.
  */
-export function mirroredEvent(event: BusEvent): BusEvent {
+export function mirroredEvent(event: BusEvent): BusEvent | undefined {
   const entry = event.payload['entry'] as TaskEntry | undefined;
   if (event.kind !== 'TASK_ADDED' || entry === undefined) return event;
+  if (event.payload['origin'] === 'agent') return undefined;
   const { entry: _entry, ...rest } = event.payload;
   return {
     ...event,
