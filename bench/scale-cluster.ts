@@ -27,8 +27,11 @@ export class ServerProcess {
   expectedExit = false;
   private stderrTail = '';
 
-  /** `echo`: also copy the child's output to this process's stderr (diagnostics, never stdout). */
-  constructor(readonly name: string, readonly proc: ChildProcess, onUnexpectedExit: (err: Error) => void, echo = false) {
+  /**
+   * `echo`: also copy the child's output to this process's stderr (diagnostics, never stdout).
+   * `parentOfBinary`: `proc` is the lifeline running a non-Node binary (a nats-server) as its child.
+   */
+  constructor(readonly name: string, readonly proc: ChildProcess, onUnexpectedExit: (err: Error) => void, echo = false, private readonly parentOfBinary = false) {
     for (const out of [proc.stdout, proc.stderr]) {
       out?.setEncoding('utf8');
       out?.on('data', (chunk: string) => {
@@ -60,14 +63,20 @@ export class ServerProcess {
     this.expectedExit = true;
     if (!this.alive) return;
     this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+    const timer = setTimeout(() => this.kill(), ms);
     await this.exited;
     clearTimeout(timer);
   }
 
+  /**
+   * Kills it now. A lifeline running a binary is not SIGKILLed (that would leave the binary
+   * running, orphaned): closing its channel makes it SIGKILL the binary and exit.
+   */
   kill(): void {
     this.expectedExit = true;
-    if (this.alive) this.proc.kill('SIGKILL');
+    if (!this.alive) return;
+    if (this.parentOfBinary && this.proc.connected) this.proc.disconnect();
+    else this.proc.kill('SIGKILL');
   }
 }
 
@@ -144,7 +153,7 @@ export async function startNats(count: 1 | 3, root: string, onUnexpectedExit: (e
       args = ['-c', config];
     }
     const proc = fork(LIFELINE, ['--exec', binary, '--rm', root, '--', ...args], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    servers.push(new ServerProcess(`nats-server ${name}`, proc, onUnexpectedExit, echo));
+    servers.push(new ServerProcess(`nats-server ${name}`, proc, onUnexpectedExit, echo, true));
   }
   const deadline = Date.now() + readyTimeoutMs;
   for (let i = 0; i < count; i++) {
