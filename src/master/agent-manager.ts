@@ -2,41 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { UsedResources } from '../allocator/types';
 import { Resources } from '../common/resources';
-import { sameJson } from '../common/same-json';
 import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
 import { agentDescription } from './agent-description';
+import { AGENT_KEY_PREFIX, AgentRecords, type AgentRecord } from './agent-records';
 import type { AgentsPort, CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
 import type { AgentEntry, AgentLifecycle, AgentSink, TaskEntry } from './model';
 import { isTaskState, isTerminal, type TaskState } from './task-states';
 
-/** An agent as stored in the registry. */
-interface AgentRecord {
-  readonly info: AgentInfo__Output;
-  readonly lifecycle: AgentLifecycle;
-  readonly deactivated: boolean;
-  readonly drain?: AgentEntry['drain'];
-  /** Total resources as the master knows them (with dynamic reservations), JSON form. */
-  readonly total: unknown;
-  readonly registeredAt: number;
-  readonly unreachableAt?: number;
-  /** The principal the id is bound to (AgentEntry.principal). */
-  readonly principal?: string;
-}
-
-const KEY = (id: string) => `agents/${id}`;
-
 type Reregister = NonNullable<AgentMessage__Output['reregister']>;
 
-/**
- * Agent lifecycle: register and re-register (adopting the tasks an agent still runs), pings and
- * the ping timeout that makes an agent unreachable, reconnection of unreachable agents, MarkAgentGone,
- * draining and deactivation. Agents are persisted with their state so a new leader knows which
- * agents to expect back and which to refuse.
- */
 /** What the agent manager needs of the core. */
 export type AgentManagerCore = CoreServices & {
   readonly offers: Pick<OffersPort, 'rescindForAgent'>;
@@ -45,11 +23,18 @@ export type AgentManagerCore = CoreServices & {
   readonly frameworkManager: Pick<FrameworksPort, 'isRemoved' | 'adopt'>;
 };
 
+/**
+ * Agent lifecycle: register and re-register (adopting the tasks an agent still runs), pings and
+ * the ping timeout that makes an agent unreachable, reconnection of unreachable agents, MarkAgentGone,
+ * draining and deactivation. Agents are persisted with their state (agent-records.ts) so a new
+ * leader knows which agents to expect back and which to refuse.
+ */
 export class AgentManager implements AgentsPort {
-  /** What the registry holds of each agent's record, as far as this master wrote or loaded it. */
-  private readonly durable = new WeakMap<AgentEntry, DurableRecord>();
+  private readonly records: AgentRecords;
 
-  constructor(private readonly core: AgentManagerCore) {}
+  constructor(private readonly core: AgentManagerCore) {
+    this.records = new AgentRecords(core);
+  }
 
   /** REGISTER: a new agent gets an id, bound to the principal that registered it (`undefined` with auth off). */
   register(sink: AgentSink, info: AgentInfo__Output, version: string, principal: string | undefined): AgentEntry {
@@ -351,9 +336,9 @@ export class AgentManager implements AgentsPort {
     // 10,000 agents to starve the new leader's lease renewal.
     const parsed = new Map<string, Resources>();
     for (const [key, value] of records) {
-      if (!key.startsWith('agents/')) continue;
+      if (!key.startsWith(AGENT_KEY_PREFIX)) continue;
       const r = value as AgentRecord;
-      const id = key.slice('agents/'.length);
+      const id = key.slice(AGENT_KEY_PREFIX.length);
       let total: Resources;
       try {
         const json = JSON.stringify(r.total);
@@ -370,7 +355,7 @@ export class AgentManager implements AgentsPort {
       agent.lifecycle = r.lifecycle === 'REGISTERED' ? 'RECOVERED' : r.lifecycle;
       agent.unreachableAt = r.unreachableAt;
       agent.principal = r.principal;
-      this.durable.set(agent, { record: r, writes: 0 });
+      this.records.loaded(agent, r);
       this.core.agents.set(id, agent);
       if (agent.lifecycle === 'RECOVERED') {
         // Expected back; declared unreachable if it does not re-register in time.
@@ -444,12 +429,6 @@ export class AgentManager implements AgentsPort {
     return agent.lifecycle !== 'GONE' && this.core.agents.get(agent.id) === agent;
   }
 
-  /**
-   * Writes the agent's record; a failure is logged (by `MasterCore.persist`) and otherwise ignored.
-   * A record equal to the one the registry already holds is not written again: after a failover
-   * every agent re-registers as it was, and a registry write per agent (a JetStream publish and its
-   * acknowledgement) was a good part of the new leader's work per agent.
-   */
   /** UPDATE_RESOURCES: the agent's new total, in the allocator's books and the registry, offered soon. */
   updateResources(agent: AgentEntry, total: Resources): void {
     this.core.allocator.updateAgent(agent.id, { total });
@@ -466,56 +445,15 @@ export class AgentManager implements AgentsPort {
     agent.total = total;
   }
 
+  /** Writes the agent's record (see {@link AgentRecords.persist}). */
   persist(agent: AgentEntry): void {
-    const record = this.record(agent);
-    const known = this.durable.get(agent);
-    if (known !== undefined && known.writes === 0 && known.record !== undefined && sameJson(known.record, record)) return;
-    const state: DurableRecord = known ?? { record: undefined, writes: 0 };
-    this.durable.set(agent, state);
-    state.record = undefined;
-    state.writes++;
-    void this.core.persist([{ key: KEY(agent.id), value: record }]).then(
-      () => {
-        // Only the last of the writes in flight says what the registry holds.
-        if (--state.writes === 0) state.record = record;
-      },
-      () => {
-        state.writes--;
-      },
-    );
+    this.records.persist(agent);
   }
 
-  /**
-   * Writes the agent's record with `change` applied, before the change is applied in memory; rejects
-   * with UNAVAILABLE naming `what` when the write fails (see `MasterCore.persistFirst`).
-   */
+  /** Writes the agent's record with `change` applied before the change is made (see {@link AgentRecords.persistFirst}). */
   persistFirst(agent: AgentEntry, change: Partial<AgentRecord>, what: string): Promise<void> {
-    // Written outside `persist`: what the registry holds is no longer known here.
-    this.durable.delete(agent);
-    return this.core.persistFirst([{ key: KEY(agent.id), value: { ...this.record(agent), ...change } }], what);
+    return this.records.persistFirst(agent, change, what);
   }
-
-  private record(agent: AgentEntry): AgentRecord {
-    return {
-      info: agent.info,
-      lifecycle: agent.lifecycle,
-      deactivated: agent.deactivated,
-      drain: agent.drain,
-      total: agent.total.toJSON(),
-      registeredAt: agent.registeredAt,
-      unreachableAt: agent.unreachableAt,
-      ...(agent.principal === undefined ? {} : { principal: agent.principal }),
-    };
-  }
-}
-
-/**
- * The registry's copy of an agent's record as this master knows it (written or loaded); unknown
- * while `writes` are in flight.
- */
-interface DurableRecord {
-  record: unknown;
-  writes: number;
 }
 
 /** The TaskInfo of a task an agent reports in REREGISTER. */
