@@ -9,6 +9,7 @@ import { GangPhase } from './gang-phase';
 import { AgentEntry, compileMinimum, FrameworkEntry, refuseMillis, type MinimumAlternatives } from './state';
 import { AllocatorError } from './errors';
 import { GangBook } from './gang-book';
+import { RoleMembership } from './role-membership';
 import type {
   AgentDescription,
   Allocation,
@@ -56,16 +57,17 @@ const drf: SorterFactory = (pool) => new DrfSorter(pool);
 /**
  * Mesos's hierarchical allocator, with incremental DRF sorters and Berth's `demand`.
  *
- * This class keeps the books — agents, frameworks, allocations, filters, quota, sorter membership
- * — and answers the `Allocator` commands; one cycle, over agents in random order, is
+ * This class keeps the books — agents, frameworks, allocations, filters, quota (sorter membership
+ * is `RoleMembership`, role-membership.ts) — and answers the `Allocator` commands; one cycle, over agents in random order, is
  * `AllocationCycle` (allocation-cycle.ts), which reads these books and records what it gives.
  */
 export class HierarchicalAllocator implements Allocator {
   private readonly pool: ResourcePool;
   private readonly random: () => number;
+  /** Which frameworks are clients of (and active in) which roles: the sorters. */
+  private readonly membership: RoleMembership;
   private readonly roleSorter: Sorter;
-  private readonly frameworkSorters = new Map<string, Sorter>();
-  private readonly makeFrameworkSorter: SorterFactory;
+  private readonly frameworkSorters: Map<string, Sorter>;
   private readonly agents = new Map<string, AgentEntry>();
   private readonly agentList: AgentEntry[] = [];
   private readonly frameworks = new Map<string, FrameworkEntry>();
@@ -83,8 +85,9 @@ export class HierarchicalAllocator implements Allocator {
   constructor(options: HierarchicalAllocatorOptions = {}) {
     this.pool = new ResourcePool(options.fairnessExcludedResourceNames);
     this.random = options.random ?? seededRandom(1);
-    this.roleSorter = (options.roleSorter ?? drf)(this.pool, this.random);
-    this.makeFrameworkSorter = options.frameworkSorter ?? drf;
+    this.membership = new RoleMembership(this.pool, this.random, options.roleSorter ?? drf, options.frameworkSorter ?? drf);
+    this.roleSorter = this.membership.roleSorter;
+    this.frameworkSorters = this.membership.frameworkSorters;
     this.minAllocatable = compileMinimum(options.minAllocatableResources ?? DEFAULT_MIN_ALLOCATABLE);
     this.filterGpus = options.filterGpuResources ?? true;
     this.region = options.region;
@@ -129,14 +132,14 @@ export class HierarchicalAllocator implements Allocator {
     this.describe(fw, desc);
     this.frameworks.set(id, fw);
     fw.active = active;
-    this.reconcileRoles(fw, oldRoles);
+    this.membership.reconcile(fw, oldRoles);
   }
 
   updateFramework(id: string, desc: FrameworkDescription): void {
     const fw = this.framework(id);
     const oldRoles = fw.roles;
     this.describe(fw, desc);
-    this.reconcileRoles(fw, oldRoles);
+    this.membership.reconcile(fw, oldRoles);
   }
 
   private describe(fw: FrameworkEntry, desc: FrameworkDescription): void {
@@ -151,19 +154,19 @@ export class HierarchicalAllocator implements Allocator {
     }
     for (const agent of fw.filteredAgents) agent.clearFilters(id);
     fw.filteredAgents.clear();
-    const roles = new Set([...fw.roles, ...this.rolesWithClient(id)]);
+    const roles = new Set([...fw.roles, ...this.membership.rolesWithClient(id)]);
     fw.roles = new Set();
-    for (const role of roles) this.untrack(fw, role);
+    for (const role of roles) this.membership.untrack(fw, role);
     this.gangs.forget(fw);
     this.frameworks.delete(id);
   }
 
   activateFramework(id: string): void {
-    this.setFrameworkActive(this.framework(id), true);
+    this.membership.setFrameworkActive(this.framework(id), true);
   }
 
   deactivateFramework(id: string): void {
-    this.setFrameworkActive(this.framework(id), false);
+    this.membership.setFrameworkActive(this.framework(id), false);
   }
 
   suppressOffers(frameworkId: string, roles?: readonly string[]): void {
@@ -171,7 +174,7 @@ export class HierarchicalAllocator implements Allocator {
     for (const role of roles ?? [...fw.roles]) {
       if (!fw.roles.has(role)) continue;
       fw.suppressed.add(role);
-      this.refreshActivation(fw, role);
+      this.membership.refreshActivation(fw, role);
     }
   }
 
@@ -180,7 +183,7 @@ export class HierarchicalAllocator implements Allocator {
     const which = new Set(roles ?? fw.roles);
     for (const role of which) {
       if (!fw.suppressed.delete(role)) continue;
-      this.refreshActivation(fw, role);
+      this.membership.refreshActivation(fw, role);
     }
     for (const agent of [...fw.filteredAgents]) {
       agent.clearFilters(frameworkId, which);
@@ -207,7 +210,7 @@ export class HierarchicalAllocator implements Allocator {
       for (const u of list) {
         if (u.resources.isEmpty()) continue;
         agent.available = agent.available.minus(u.resources);
-        this.track(fw, u.role);
+        this.membership.track(fw, u.role);
         this.account(agent, fw, u.role, u.resources, 1);
       }
     }
@@ -433,7 +436,7 @@ export class HierarchicalAllocator implements Allocator {
   private release(agent: AgentEntry, fw: FrameworkEntry, role: string, r: Resources): void {
     this.account(agent, fw, role, r, -1);
     agent.available = agent.available.plus(r);
-    if (!fw.roles.has(role)) this.untrack(fw, role);
+    if (!fw.roles.has(role)) this.membership.untrack(fw, role);
   }
 
   private setTotal(agent: AgentEntry, total: Resources, available: Resources): void {
@@ -453,74 +456,6 @@ export class HierarchicalAllocator implements Allocator {
       nextTotal = nextTotal.minus(c.consumed).plus(c.converted);
     }
     return { result, total: nextTotal };
-  }
-
-  // ---- roles and sorter membership -------------------------------------------------------------
-
-  /** Makes `fw` a client of `role` (creating the role's sorter) and sets its activity. */
-  private track(fw: FrameworkEntry, role: string): void {
-    let sorter = this.frameworkSorters.get(role);
-    if (sorter === undefined) {
-      sorter = this.makeFrameworkSorter(this.pool, this.random);
-      this.frameworkSorters.set(role, sorter);
-      this.roleSorter.add(role);
-    }
-    sorter.add(fw.id);
-    this.refreshActivation(fw, role);
-  }
-
-  /** Drops `fw` from `role` unless it is subscribed or still holds something there. */
-  private untrack(fw: FrameworkEntry, role: string): void {
-    const sorter = this.frameworkSorters.get(role);
-    if (sorter === undefined || !sorter.contains(fw.id)) return;
-    if (fw.roles.has(role) || this.holdsAnything(fw, role)) {
-      this.refreshActivation(fw, role);
-      return;
-    }
-    sorter.remove(fw.id);
-    if (sorter.count() === 0) {
-      this.frameworkSorters.delete(role);
-      this.roleSorter.remove(role);
-    } else {
-      this.refreshRole(role);
-    }
-  }
-
-  private holdsAnything(fw: FrameworkEntry, role: string): boolean {
-    for (const agent of fw.agents) if (agent.allocated(fw.id, role) !== undefined) return true;
-    return false;
-  }
-
-  private reconcileRoles(fw: FrameworkEntry, oldRoles: ReadonlySet<string>): void {
-    for (const role of fw.roles) this.track(fw, role);
-    for (const role of oldRoles) if (!fw.roles.has(role)) this.untrack(fw, role);
-  }
-
-  private setFrameworkActive(fw: FrameworkEntry, active: boolean): void {
-    fw.active = active;
-    for (const role of this.rolesWithClient(fw.id)) this.refreshActivation(fw, role);
-  }
-
-  /** Active in a role: connected, subscribed, not suppressed, and not declaring zero demand. */
-  private refreshActivation(fw: FrameworkEntry, role: string): void {
-    const sorter = this.frameworkSorters.get(role);
-    if (sorter === undefined) return;
-    const demand = fw.settings.get(role)?.demand;
-    const active = fw.active && fw.roles.has(role) && !fw.suppressed.has(role) && (demand === undefined || demand.length > 0 || fw.gangRoles.has(role));
-    if (active) sorter.activate(fw.id);
-    else sorter.deactivate(fw.id);
-    this.refreshRole(role);
-  }
-
-  private refreshRole(role: string): void {
-    if (this.frameworkSorters.get(role)!.hasActive()) this.roleSorter.activate(role);
-    else this.roleSorter.deactivate(role);
-  }
-
-  private rolesWithClient(frameworkId: string): string[] {
-    const out: string[] = [];
-    for (const [role, sorter] of this.frameworkSorters) if (sorter.contains(frameworkId)) out.push(role);
-    return out;
   }
 
   private lazyFramework(id: string): FrameworkEntry {
