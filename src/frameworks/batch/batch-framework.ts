@@ -103,7 +103,6 @@ export class BatchFramework implements Framework {
         }
       }
       if (ask.length > 0) this.scheduler.reconcile(ask);
-      this.syncDemand();
     });
   }
 
@@ -343,12 +342,11 @@ export class BatchFramework implements Framework {
 
   /**
    * Admission rounds until nothing changes (an eviction can leave room for more; the last round says
-   * why each pending job waits), then the demand is brought up to date.
+   * why each pending job waits). Runs inside a step, which declares the new demand when it ends.
    */
   private async reschedule(): Promise<void> {
     for (let round = 0; round < 5 && (await this.admissionRound()); round++);
     await this.trimHistory();
-    this.syncDemand();
   }
 
   /** One admission round: evict, admit, record why the others wait. Whether it changed anything. */
