@@ -15,6 +15,7 @@ import { Session } from 'node:inspector';
 import * as path from 'node:path';
 import { SystemClock } from '../src/common/clock';
 import { createLogger } from '../src/common/logging';
+import { HeapTrimmer } from '../src/common/heap-trim';
 import { masterConfigSchema, parseMinAllocatable } from '../src/master/config';
 import { MasterDaemon } from '../src/master/daemon';
 import { MasterMetrics } from '../src/master/metrics';
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   const defaults = masterConfigSchema.parse({ auth: { enabled: false }, grpc: { port: 0 }, allocationIntervalMs: config.allocationIntervalMs, logLevel: config.logLevel });
   const logger = createLogger({ component: 'master', level: defaults.logLevel, stream: process.stderr });
   const metrics = config.metrics ? new MasterMetrics() : undefined;
+  const clock = new SystemClock();
   daemon = new MasterDaemon({
     core: {
       masterId: `bench-master-${process.pid}`,
@@ -139,7 +141,7 @@ async function main(): Promise<void> {
       minAllocatableResources: parseMinAllocatable(defaults.minAllocatableResources),
       fairnessExcludedResourceNames: defaults.fairnessExcludedResourceNames,
     },
-    clock: new SystemClock(),
+    clock,
     logger,
     metrics,
     election: new SoloLeadership(),
@@ -148,6 +150,8 @@ async function main(): Promise<void> {
     authorizer: undefined,
   });
   await daemon.start();
+  // As `berth master` runs it (startMaster): the heap handed back once the master is idle.
+  if (defaults.heapTrim) new HeapTrimmer({ clock, logger }).start();
   await daemon.settled();
   if (daemon.core === undefined) throw new Error('the master did not become leader');
   send({ type: 'ready', address: daemon.grpcAddress } satisfies FromMaster);

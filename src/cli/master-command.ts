@@ -8,6 +8,7 @@ import type { MasterConfig } from '../master/config';
 import type { MasterDaemon } from '../master/daemon';
 import type { AuthSetup } from '../common/auth';
 import { startHttpServer } from '../common/http-server';
+import { HeapTrimmer } from '../common/heap-trim';
 import { ModulesStop } from './composition/extensions';
 import { AuthId } from './composition/auth';
 import { masterContainer, MasterDaemonId, MasterMetricsId, MasterRegistryBackend } from './composition/master';
@@ -81,6 +82,11 @@ export async function startMaster(config: MasterConfig, logger: Logger): Promise
     await daemon.stop();
     throw err;
   });
+  if (config.heapTrim) {
+    const trimmer = new HeapTrimmer({ clock, logger });
+    trimmer.start();
+    closers.unshift(async () => trimmer.stop());
+  }
   logger.info('master serving', { grpc: daemon.grpcAddress, http: http.address });
   return {
     grpcAddress: daemon.grpcAddress,

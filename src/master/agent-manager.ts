@@ -403,6 +403,7 @@ export class AgentManager implements AgentsPort {
     const now = this.core.clock.now();
     return {
       id,
+      wireId: Object.freeze({ value: id }),
       info,
       hostname: info.hostname,
       total,

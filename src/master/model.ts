@@ -1,5 +1,6 @@
 import type { Resources } from '../common/resources';
 import type { TimerHandle } from '../common/clock';
+import type { AgentID } from '../generated/berth/v1/AgentID';
 import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { Event } from '../generated/berth/v1/Event';
 import type { FrameworkInfo__Output } from '../generated/berth/v1/FrameworkInfo';
@@ -59,6 +60,8 @@ export type AgentLifecycle = 'REGISTERED' | 'RECOVERED' | 'UNREACHABLE' | 'GONE'
 
 export interface AgentEntry {
   readonly id: string;
+  /** The id as the wire's AgentID, one frozen object shared by every status the master keeps of the agent's tasks. */
+  readonly wireId: Readonly<AgentID>;
   info: AgentInfo__Output;
   hostname: string;
   /** Total resources including dynamic reservations made through the master. */

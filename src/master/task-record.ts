@@ -1,4 +1,6 @@
 import type { Resources } from '../common/resources';
+import type { AgentID } from '../generated/berth/v1/AgentID';
+import type { CommandInfo__Output } from '../generated/berth/v1/CommandInfo';
 import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 
@@ -8,8 +10,10 @@ import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
  * reads back (the Task view, kills, the event mirror), never the decoded wire message whole.
  *
  * A decoded message (`defaults: true`) carries every field: a fresh Buffer for each empty `bytes`
- * field, an object for each id, and the non-empty `bytes` fields are views into the gRPC frame they
- * arrived in, which a kept view keeps alive whole.
+ * field, an array for each empty list, an object for each id, and the non-empty `bytes` fields are
+ * views into the gRPC frame they arrived in, which a kept view keeps alive whole. Its properties are
+ * added one by one, so V8 keeps most of them in a separate property array; the record's objects are
+ * literals of a fixed shape instead, which hold their fields inline (about 120 bytes a task less).
  */
 
 /** The TaskInfo fields the master reads back; the rest (id, agent, resources, data) lives elsewhere or is the agent's. */
@@ -19,13 +23,29 @@ export type TaskRecordInfo = Pick<TaskInfo__Output, 'name' | 'command' | 'contai
 export function recordInfo(task: Partial<TaskRecordInfo>): TaskRecordInfo {
   return {
     name: task.name ?? '',
-    command: task.command ?? null,
+    command: recordCommand(task.command),
     container: task.container ?? null,
     health_check: task.health_check ?? null,
     kill_policy: task.kill_policy ?? null,
     max_completion_time: task.max_completion_time ?? null,
     labels: task.labels ?? null,
     discovery: task.discovery ?? null,
+  };
+}
+
+/** One empty list for every command without arguments or URIs (nothing in the master writes into a command). */
+const NO_ITEMS: never[] = Object.freeze([]) as never[];
+
+function recordCommand(command: CommandInfo__Output | null | undefined): CommandInfo__Output | null {
+  if (command === null || command === undefined) return null;
+  const { arguments: args, uris } = command;
+  return {
+    value: command.value,
+    shell: command.shell,
+    arguments: args === undefined || args.length === 0 ? NO_ITEMS : args,
+    environment: command.environment,
+    user: command.user,
+    uris: uris === undefined || uris.length === 0 ? NO_ITEMS : uris,
   };
 }
 
@@ -40,12 +60,26 @@ function ownBytes(bytes: Uint8Array | string | null | undefined): Buffer {
 
 /**
  * The status a record keeps (and answers reconciliation and GetTasks with): the status as reported,
- * with `agentId` filled in when given. Same fields and values, so it encodes to the same bytes.
+ * with `agentId` filled in when given (the agent's shared AgentEntry.wireId). Same fields and
+ * values, so it encodes to the same bytes.
  */
-export function recordStatus(status: TaskStatus, agentId?: string): TaskStatus {
-  const kept: TaskStatus = { ...status, data: ownBytes(status.data), uuid: ownBytes(status.uuid) };
-  if (agentId !== undefined) kept.agent_id = { value: agentId };
-  return kept;
+export function recordStatus(status: TaskStatus, agentId?: Readonly<AgentID>): TaskStatus {
+  return {
+    task_id: status.task_id,
+    state: status.state,
+    message: status.message,
+    source: status.source,
+    reason: status.reason,
+    data: ownBytes(status.data),
+    agent_id: agentId ?? status.agent_id,
+    executor_id: status.executor_id,
+    timestamp: status.timestamp,
+    uuid: ownBytes(status.uuid),
+    healthy: status.healthy,
+    labels: status.labels,
+    container_status: status.container_status,
+    unreachable_time: status.unreachable_time,
+  };
 }
 
 /**

@@ -162,7 +162,7 @@ export class TaskTracker implements TasksPort {
       task.state = latest;
       // The REREGISTER's queue sets the head itself (AgentManager.reregister); a live update is the head.
       if (forward) task.streamState = status.state === latest ? undefined : status.state;
-      task.status = recordStatus(status, agent.id);
+      task.status = recordStatus(status, agent.wireId);
       if (isTerminal(latest)) this.release(task);
       this.core.publish('TASK_UPDATED', { frameworkId, taskId: task.taskId, state: latest, status: task.status });
     }

@@ -16,7 +16,7 @@ describe('task records', () => {
     const uuid = Buffer.from('0123456789abcdef');
     const { decoded, frame } = decodeStatus({ task_id: { value: 't1' }, state: 'TASK_RUNNING', message: 'up', uuid, data: Buffer.from('payload'), timestamp: 12.5 });
     expect(protoLoaderOptions().defaults).toBe(true);
-    const kept = recordStatus(decoded, 'agent-7');
+    const kept = recordStatus(decoded, { value: 'agent-7' });
     expect(Buffer.compare(kept.uuid as Buffer, uuid)).toBe(0);
     frame.fill(0); // the frame's memory reused: the decoded views change, the record does not
     expect((decoded.uuid as Buffer).toString()).not.toBe('0123456789abcdef');
@@ -42,8 +42,24 @@ describe('task records', () => {
     const command = { value: 'sleep 1', shell: true, arguments: [], environment: null, uris: [] };
     const info = recordInfo({ name: 'web', command, labels: null });
     expect(info).toEqual({ name: 'web', command, container: null, health_check: null, kill_policy: null, max_completion_time: null, labels: null, discovery: null });
-    expect(info.command).toBe(command);
     expect(Object.keys(recordInfo({}))).toEqual(Object.keys(info));
+    // The command is a copy of one shape; empty lists are one shared, frozen list.
+    const other = recordInfo({ name: 'db', command: { value: 'run', arguments: [], environment: null, uris: [] } });
+    expect(Object.keys(other.command!)).toEqual(Object.keys(info.command!));
+    expect(other.command!.arguments).toBe(info.command!.uris);
+    expect(Object.isFrozen(info.command!.arguments)).toBe(true);
+    const args = ['-c', 'x'];
+    expect(recordInfo({ command: { ...command, arguments: args } }).command!.arguments).toBe(args);
+  });
+
+  test('a kept status has one shape, whether decoded with defaults or made up by the master', () => {
+    const agent = Object.freeze({ value: 'agent-7' });
+    const decoded = recordStatus(decodeStatus({ task_id: { value: 'a' }, state: 'TASK_RUNNING', healthy: true }).decoded, agent);
+    const madeUp = recordStatus({ task_id: { value: 'a' }, state: 'TASK_LOST', reason: 'REASON_AGENT_REMOVED' });
+    expect(Object.keys(madeUp)).toEqual(Object.keys(decoded));
+    expect(decoded.agent_id).toBe(agent);
+    expect(decoded.healthy).toBe(true);
+    expect(madeUp.healthy).toBeUndefined();
   });
 
   test('tasks of one shape share one Resources; other shapes do not', () => {
