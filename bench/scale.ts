@@ -36,7 +36,10 @@
  *      REREGISTERED, every framework re-subscribed with every task confirmed TASK_RUNNING by
  *      reconciliation, and the new leader's /metrics shows `berth_tasks{state="TASK_RUNNING"}` =
  *      tasks (polled every 250 ms; the times of the three are printed too);
- *   6. the new leader's RSS is read then. `master_rss_mb` is the larger of the two leaders' RSS.
+ *   6. the new leader's RSS is read then. `master_rss_mb` is the larger of the two leaders' RSS;
+ *   7. after `--idle-s` more seconds with every agent and framework still connected and nothing
+ *      launched, the new leader's RSS is read again (`master_rss_new_leader_idle_mb`): what it
+ *      holds once it has handed back the heap its takeover fragmented (the master's heapTrim).
  *
  * Until the kill the masters are polled every second: if leadership moves on its own (the leader
  * missed its lease renewal, e.g. during the launch burst), the run fails with the leader's
@@ -72,6 +75,7 @@ interface Options {
   leaseMs: number;
   timeoutS: number;
   settleS: number;
+  idleS: number;
   allocationIntervalMs: number;
   agentPingTimeoutMs: number;
   agentConnections: number | undefined;
@@ -89,19 +93,19 @@ interface Options {
 }
 
 const USAGE = `usage: bench:scale [--json] [--agents N] [--frameworks M] [--tasks T]
-         [--masters 2|3] [--nats-nodes 1|3] [--lease-ms MS] [--timeout-s S] [--settle-s S]
+         [--masters 2|3] [--nats-nodes 1|3] [--lease-ms MS] [--timeout-s S] [--settle-s S] [--idle-s S]
          [--allocation-interval-ms MS] [--agent-ping-timeout-ms MS] [--agent-connections C]
          [--agent-slack X] [--refuse-s S] [--register-concurrency K]
          [--reconnect-min-ms MS] [--reconnect-max-ms MS] [--reconcile-interval-ms MS] [--launch-wave N]
          [--log-level error|warn|info|debug] [--echo-logs] [--master-node-option OPT]… [--profile-dir DIR]
 defaults: --agents 10000 --frameworks 10 --tasks 100000 --masters 2 --nats-nodes 3 --lease-ms 3000
-          --timeout-s 900 --settle-s 2 --reconnect-min-ms 500 --reconnect-max-ms 4000 --reconcile-interval-ms 60000
+          --timeout-s 900 --settle-s 2 --idle-s 45 --reconnect-min-ms 500 --reconnect-max-ms 4000 --reconcile-interval-ms 60000
           --launch-wave 500 (tasks per framework per offer cycle)
 `;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    agents: 10_000, frameworks: 10, tasks: 100_000, json: false, masters: 2, natsNodes: 3, leaseMs: 3000, timeoutS: 900, settleS: 2,
+    agents: 10_000, frameworks: 10, tasks: 100_000, json: false, masters: 2, natsNodes: 3, leaseMs: 3000, timeoutS: 900, settleS: 2, idleS: 45,
     allocationIntervalMs: 1000, agentPingTimeoutMs: 15_000, agentConnections: undefined, agentSlack: 2, refuseS: 300, registerConcurrency: 256,
     reconnectMinMs: 500, reconnectMaxMs: 4000, reconcileIntervalMs: 60_000, launchWave: 500, logLevel: 'warn', echoLogs: false, masterNodeOptions: berthNodeFlags(), profileDir: undefined,
   };
@@ -129,6 +133,7 @@ function parseArgs(argv: string[]): Options {
       case '--lease-ms': o.leaseMs = num(flag, value, 1000); i++; break;
       case '--timeout-s': o.timeoutS = num(flag, value, 1, false); i++; break;
       case '--settle-s': o.settleS = num(flag, value, 0, false); i++; break;
+      case '--idle-s': o.idleS = num(flag, value, 0, false); i++; break;
       case '--allocation-interval-ms': o.allocationIntervalMs = num(flag, value, 1); i++; break;
       case '--agent-ping-timeout-ms': o.agentPingTimeoutMs = num(flag, value, 100); i++; break;
       case '--agent-connections': o.agentConnections = num(flag, value, 1); i++; break;
@@ -329,6 +334,11 @@ class Run extends BenchRun {
     const reregisteredS = (doneAt - killedAt) / 1000;
     this.log(`new leader ${leaderNow.id} (pid ${leaderNow.server.pid}): RSS ${newLeader.rssMb} MiB (peak ${newLeader.hwmMb} MiB)`);
 
+    this.phase = 'idle after the takeover';
+    await this.wait(sleep(o.idleS * 1000));
+    const newLeaderIdle = procMemory(leaderNow.server.pid);
+    this.log(`new leader after ${o.idleS} s idle: RSS ${newLeaderIdle.rssMb} MiB`);
+
     const agentUsage = await this.stopChild(this.agents);
     const frameworkUsage = await this.stopChild(this.frameworks);
     const cpu = (u: ProcessUsage) => u.cpuUserS + u.cpuSystemS;
@@ -355,6 +365,8 @@ class Run extends BenchRun {
       master_rss_mb: masterRss,
       master_rss_old_leader_mb: oldLeader.rssMb,
       master_rss_new_leader_mb: newLeader.rssMb,
+      master_rss_new_leader_idle_mb: newLeaderIdle.rssMb,
+      idle_s: o.idleS,
       master_rss_peak_old_leader_mb: oldLeader.hwmMb,
       master_rss_peak_new_leader_mb: newLeader.hwmMb,
       targets: { failover_s: TARGETS.failover_s, reregistered_s: TARGETS.reregistered_s, master_rss_mb: TARGETS.master_rss_mb },

@@ -11,12 +11,16 @@
  * and gave back 40 MB). Measured on that master, one full GC every few seconds gave back 60 MB, then
  * less each time: 570 → 363 MB committed (RSS 912 → 706 MB) in twenty.
  *
- * So while the event loop is idle and the heap holds much more than it uses, the trimmer runs one
- * full GC per tick (every 2 s); it stops as soon as one gives back less than `minGainBytes`, and starts again
- * only once the heap has grown by `minSlackBytes` since. Each GC pauses the process (0.3–0.45 s at
- * 280 MB live on two busy cores), which is why it runs only when the loop was nearly idle for a
- * whole tick and at most once a tick; a leader's lease is renewed off the main thread, so a pause
- * costs latency, never leadership.
+ * So once the committed heap has grown by `minGrowthBytes` above the lowest it was since the last
+ * series (or the start), the trimmer runs one full GC per tick (every 2 s) while the event loop is idle, and stops as soon
+ * as one gives back less than `minGainBytes`. (What the heap holds before a GC says nothing: after a
+ * takeover it is mostly garbage nobody has collected yet.) Each GC pauses the process (0.3–0.45 s at
+ * 280 MB live on two busy cores), so a GC runs only in a tick whose loop was nearly idle, at most one
+ * a tick, and a series starts only once the loop has also been less than half busy over the last
+ * `quietMs` — a lull in a takeover (agents waiting out their backoff) is not the end of the burst,
+ * while the steady work of a large cluster (10,000 agents' pings every 15 s keep a leader busy a
+ * few seconds in each fifteen) must not keep the heap from ever being handed back. A leader's lease
+ * is renewed off the main thread, so a pause costs latency, never leadership.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
@@ -26,8 +30,8 @@ import type { Logger } from './logging';
 
 /** What the trimmer reads and does; the process's own by default ({@link processHeap}). */
 export interface HeapProbe {
-  /** Bytes of the JS heap committed (total) and holding objects (used). */
-  heap(): { committed: number; used: number };
+  /** Bytes committed to the JS heap. */
+  committed(): number;
   /** Share (0–1) of the time since the previous call that the event loop was busy. */
   busy(): number;
   /** A full garbage collection (V8 compacts what it sees fit). */
@@ -43,8 +47,10 @@ export interface HeapTrimOptions {
   readonly intervalMs?: number;
   /** A tick trims only when the loop was busy less than this share of the time since the last. @default 0.1 */
   readonly idleBelow?: number;
-  /** Committed minus used below this (or below a quarter of used) is left alone. @default 64 MiB */
-  readonly minSlackBytes?: number;
+  /** A series starts only when the loop was busy less than half the time over this long. @default 10000 */
+  readonly quietMs?: number;
+  /** Growth of the committed heap since the last series (or the start) that starts one. @default 64 MiB */
+  readonly minGrowthBytes?: number;
   /** A GC that gives back less than this ends the series. @default 4 MiB */
   readonly minGainBytes?: number;
   /** Most GCs in one series. @default 30 */
@@ -64,18 +70,25 @@ interface Series {
 export class HeapTrimmer {
   private readonly probe: HeapProbe;
   private readonly idleBelow: number;
-  private readonly minSlack: number;
+  private readonly minGrowth: number;
+  /** How many ticks `quietMs` spans. */
+  private readonly quietTicks: number;
+  private readonly intervalMs: number;
+  /** The busy shares of the last `quietTicks` ticks, newest last. */
+  private readonly recent: number[] = [];
   private readonly minGain: number;
   private readonly maxGcs: number;
   private timer: TimerHandle | undefined;
   private series: Series | undefined;
-  /** Committed bytes when the last series ended; a new one starts only past this plus `minSlack`. */
-  private endedAt: number | undefined;
+  /** The lowest committed bytes since the last series ended (or the start); a new one starts past this plus `minGrowth`. */
+  private baseline = 0;
 
   constructor(private readonly options: HeapTrimOptions) {
     this.probe = options.probe ?? processHeap();
     this.idleBelow = options.idleBelow ?? 0.1;
-    this.minSlack = options.minSlackBytes ?? 64 * MIB;
+    this.minGrowth = options.minGrowthBytes ?? 64 * MIB;
+    this.intervalMs = options.intervalMs ?? 2000;
+    this.quietTicks = Math.max(1, Math.ceil((options.quietMs ?? 10_000) / this.intervalMs));
     this.minGain = options.minGainBytes ?? 4 * MIB;
     this.maxGcs = options.maxGcs ?? 30;
   }
@@ -83,7 +96,9 @@ export class HeapTrimmer {
   start(): void {
     if (this.timer !== undefined) return;
     this.probe.busy(); // the first tick measures from here
-    this.timer = this.options.clock.setInterval(() => this.tick(), this.options.intervalMs ?? 2000);
+    this.baseline = this.probe.committed();
+    this.recent.length = 0;
+    this.timer = this.options.clock.setInterval(() => this.tick(), this.intervalMs);
   }
 
   stop(): void {
@@ -94,16 +109,15 @@ export class HeapTrimmer {
   /** One look at the heap (the interval's callback; public for tests). */
   tick(): void {
     const busy = this.probe.busy();
-    const { committed, used } = this.probe.heap();
-    if (this.endedAt !== undefined) {
-      if (committed < this.endedAt + this.minSlack) return;
-      this.endedAt = undefined;
-    }
-    if (busy >= this.idleBelow) return;
-    if (committed - used < Math.max(this.minSlack, used / 4)) {
-      this.end(committed);
-      return;
-    }
+    const committed = this.probe.committed();
+    this.recent.push(busy);
+    if (this.recent.length > this.quietTicks) this.recent.shift();
+    const idle = busy < this.idleBelow;
+    if (this.series === undefined) {
+      // Growth counts from the lowest the heap has been since: V8's own GCs shrink it too.
+      this.baseline = Math.min(this.baseline, committed);
+      if (committed < this.baseline + this.minGrowth || !idle || !this.quiet()) return;
+    } else if (!idle) return;
     const series = (this.series ??= { committedBefore: committed, gcs: 0, pausedMs: 0, longestMs: 0 });
     const began = performance.now();
     this.probe.gc();
@@ -112,15 +126,20 @@ export class HeapTrimmer {
     series.gcs++;
     series.pausedMs += pausedMs;
     series.longestMs = Math.max(series.longestMs, pausedMs);
-    const after = this.probe.heap().committed;
+    const after = this.probe.committed();
     if (committed - after < this.minGain || series.gcs >= this.maxGcs) this.end(after);
   }
 
+  /** Whether the loop was busy less than half the time over the last `quietMs`. */
+  private quiet(): boolean {
+    if (this.recent.length < this.quietTicks) return false;
+    return this.recent.reduce((sum, b) => sum + b, 0) / this.recent.length < 0.5;
+  }
+
   private end(committed: number): void {
-    const series = this.series;
+    const series = this.series!;
     this.series = undefined;
-    this.endedAt = committed;
-    if (series === undefined) return;
+    this.baseline = committed;
     this.options.logger.info('heap trimmed after a burst', {
       committedMiBBefore: Math.round(series.committedBefore / MIB),
       committedMiBAfter: Math.round(committed / MIB),
@@ -136,10 +155,7 @@ export function processHeap(): HeapProbe {
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   let gc: (() => void) | undefined;
   return {
-    heap: () => {
-      const stats = v8.getHeapStatistics();
-      return { committed: stats.total_heap_size, used: stats.used_heap_size };
-    },
+    committed: () => v8.getHeapStatistics().total_heap_size,
     busy: () => {
       const now = performance.eventLoopUtilization();
       const since = performance.eventLoopUtilization(now, last);

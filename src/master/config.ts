@@ -187,9 +187,9 @@ export const masterConfigSchema = z
      */
     modules: z.string().min(1).optional().describe('modules file (YAML or JSON) to load at start'),
     /**
-     * After a burst, while the event loop is idle, run full GCs, one every 2 s, so V8 compacts the
-     * fragmented heap and hands it back (src/common/heap-trim.ts); each pauses the master (~0.3 s at
-     * 300 MB of live heap). @default true
+     * After a burst, once the event loop is quiet, run full GCs (one per idle 2 s) so V8 compacts
+     * the fragmented heap and hands it back (src/common/heap-trim.ts); each pauses the master (~0.3 s
+     * at 300 MB of live heap). @default true
      */
     heapTrim: z.boolean().default(true).describe('give a fragmented heap back after a burst, with full GCs while idle'),
     /** Log level. @default 'info' */

@@ -28,10 +28,17 @@ describe('master config', () => {
       agentReregisterTimeoutMs: 600_000, maxMessageBytes: 4 * 1024 * 1024, maxCompletedTasksPerFramework: 1000,
       maxCompletedFrameworks: 50, frameworkFailoverTimeoutDefaultMs: 0, minAllocatableResources: 'cpus:0.01|mem:32',
       fairnessExcludedResourceNames: [], roleSorter: 'drf', frameworkSorter: 'drf', auth: { enabled: false }, logLevel: 'info',
+      heapTrim: true,
     });
     expect(c.offerTimeoutMs).toBeUndefined(); // offers never time out unless configured, as Mesos
     expect(c.region).toBeUndefined();
     expect(c.masterId).toBe(`${os.hostname()}:${process.pid}`);
+  });
+
+  test('heapTrim turns off from the environment and from a flag; anything but a boolean is refused, naming it', () => {
+    expect(load({ ...authOff, BERTH_HEAP_TRIM: 'false' }).heapTrim).toBe(false);
+    expect(load(authOff, { heapTrim: false }).heapTrim).toBe(false);
+    expect(problems({ ...authOff, BERTH_HEAP_TRIM: 'sometimes' }).join('\n')).toMatch(/heapTrim|BERTH_HEAP_TRIM/);
   });
 
   describe('authentication must be stated', () => {
