@@ -12,15 +12,17 @@
  * less each time: 570 → 363 MB committed (RSS 912 → 706 MB) in twenty.
  *
  * So once the committed heap has grown by `minGrowthBytes` above the lowest it was since the last
- * series (or the start), the trimmer runs one full GC per tick (every 2 s) while the event loop is idle, and stops as soon
- * as one gives back less than `minGainBytes`. (What the heap holds before a GC says nothing: after a
- * takeover it is mostly garbage nobody has collected yet.) Each GC pauses the process (0.3–0.45 s at
- * 280 MB live on two busy cores), so a GC runs only in a tick whose loop was nearly idle, at most one
- * a tick, and a series starts only once the loop has also been less than half busy over the last
- * `quietMs` — a lull in a takeover (agents waiting out their backoff) is not the end of the burst,
- * while the steady work of a large cluster (10,000 agents' pings every 15 s keep a leader busy a
- * few seconds in each fifteen) must not keep the heap from ever being handed back. A leader's lease
- * is renewed off the main thread, so a pause costs latency, never leadership.
+ * series (or the start), the trimmer runs one full GC per tick (every 2 s) while the event loop is
+ * idle, and stops as soon as one gives back less than `minGainBytes`. (What the heap holds before a
+ * GC says nothing: after a takeover it is mostly garbage nobody has collected yet.)
+ *
+ * Each GC pauses the process (0.3–0.45 s at 280 MB live on two busy cores), so a GC runs only in a
+ * tick whose loop was nearly idle, at most one a tick, and a series starts only once the loop has
+ * also been less than half busy over the last `quietMs`: a lull in a takeover (agents waiting out
+ * their backoff) is not the end of the burst, while the steady work of a large cluster (10,000
+ * agents' pings every 15 s keep a leader busy a few seconds in each fifteen) must not keep the heap
+ * from ever being handed back. A leader's lease is renewed off the main thread, so a pause costs
+ * latency, never leadership.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
@@ -70,17 +72,17 @@ interface Series {
 export class HeapTrimmer {
   private readonly probe: HeapProbe;
   private readonly idleBelow: number;
-  private readonly minGrowth: number;
-  /** How many ticks `quietMs` spans. */
-  private readonly quietTicks: number;
   private readonly intervalMs: number;
-  /** The busy shares of the last `quietTicks` ticks, newest last. */
-  private readonly recent: number[] = [];
+  private readonly minGrowth: number;
   private readonly minGain: number;
   private readonly maxGcs: number;
+  /** How many ticks `quietMs` spans. */
+  private readonly quietTicks: number;
+  /** The busy shares of the last `quietTicks` ticks, newest last. */
+  private readonly recent: number[] = [];
   private timer: TimerHandle | undefined;
   private series: Series | undefined;
-  /** The lowest committed bytes since the last series ended (or the start); a new one starts past this plus `minGrowth`. */
+  /** The lowest committed bytes since the last series ended (or the start); one starts past it plus `minGrowth`. */
   private baseline = 0;
 
   constructor(private readonly options: HeapTrimOptions) {
