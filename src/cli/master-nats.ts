@@ -44,8 +44,9 @@ export async function natsParts(config: MasterConfig, logger: Logger, clock: Clo
     await mirror?.close();
   });
   const publishEvent = (event: BusEvent): void => {
-    const mirrored = mirror === undefined ? undefined : mirroredEvent(event);
-    if (mirrored !== undefined) mirror!.publish(mirrored);
+    if (mirror === undefined) return;
+    const mirrored = mirroredEvent(event);
+    if (mirrored !== undefined) mirror.publish(mirrored);
   };
   return {
     election,

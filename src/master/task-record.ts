@@ -52,10 +52,22 @@ function recordCommand(command: CommandInfo__Output | null | undefined): Command
 /** One empty buffer for every status whose `data` or `uuid` is empty (nothing writes into a buffer of length 0). */
 const NO_BYTES = Buffer.alloc(0);
 
+type Bytes = Uint8Array | string | null | undefined;
+
 /** A buffer the record owns: empty ones shared, others copied out of the frame they were decoded from. */
-function ownBytes(bytes: Uint8Array | string | null | undefined): Buffer {
+function ownBytes(bytes: Bytes): Buffer {
   if (bytes === null || bytes === undefined || bytes.length === 0) return NO_BYTES;
   return typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : Buffer.from(bytes);
+}
+
+/** Whether two `bytes` fields hold the same bytes (absent is empty, text is base64); compared in place, not copied. */
+export function equalBytes(a: Bytes, b: Bytes): boolean {
+  return Buffer.compare(bytesView(a), bytesView(b)) === 0;
+}
+
+function bytesView(bytes: Bytes): Uint8Array {
+  if (bytes === null || bytes === undefined) return NO_BYTES;
+  return typeof bytes === 'string' ? Buffer.from(bytes, 'base64') : bytes;
 }
 
 /**

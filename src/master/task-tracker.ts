@@ -8,7 +8,7 @@ import type { Task } from '../generated/berth/v1/Task';
 import { resourcesToWire } from '../common/wire';
 import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TaskOrigin, TasksPort } from './core-ports';
 import { taskKey, type AgentEntry, type DisruptionBudgetEntry, type FrameworkEntry, type TaskEntry } from './model';
-import { recordInfo, recordStatus, ResourceShapes } from './task-record';
+import { equalBytes, recordInfo, recordStatus, ResourceShapes } from './task-record';
 import { PendingReconciliations, type PendingAsk } from './pending-reconciliations';
 import { forFramework, isTaskState, isTerminal, type TaskState } from './task-states';
 
@@ -194,8 +194,7 @@ export class TaskTracker implements TasksPort {
     });
     const task = fw.tasks.get(taskId);
     if (task === undefined || task.status?.uuid === undefined) return;
-    const acked = Buffer.from(task.status.uuid as Uint8Array);
-    if (acked.equals(uuid) && isTerminal(task.state) && isTerminal(task.status.state as TaskState)) this.complete(task);
+    if (equalBytes(task.status.uuid, uuid) && isTerminal(task.state) && isTerminal(task.status.state as TaskState)) this.complete(task);
   }
 
   /**
@@ -442,7 +441,7 @@ function withoutSecrets<C extends { environment?: { variables?: { secret?: boole
 /** Whether two status uuids are the same non-empty uuid. */
 function sameUuid(a: Uint8Array | string | null | undefined, b: Uint8Array | string | null | undefined): boolean {
   if (a === undefined || a === null || b === undefined || b === null || a.length === 0) return false;
-  return Buffer.from(a as Uint8Array).equals(Buffer.from(b as Uint8Array));
+  return equalBytes(a, b);
 }
 
 /** The task with the labels the master's task-label decorators add (a decorator's label wins over the task's). */

@@ -2,7 +2,7 @@ import { Resources } from '../../../src/common/resources';
 import { berthV1 } from '../../../src/common/rpc/proto';
 import { protoLoaderOptions } from '../../../src/common/rpc/proto-files';
 import type { TaskStatus, TaskStatus__Output } from '../../../src/generated/berth/v1/TaskStatus';
-import { recordInfo, recordStatus, ResourceShapes } from '../../../src/master/task-record';
+import { equalBytes, recordInfo, recordStatus, ResourceShapes } from '../../../src/master/task-record';
 
 /** A TaskStatus as the master's gRPC server hands it over: decoded with the loader's options, defaults and all. */
 function decodeStatus(status: TaskStatus): { decoded: TaskStatus__Output; frame: Buffer } {
@@ -60,6 +60,16 @@ describe('task records', () => {
     expect(decoded.agent_id).toBe(agent);
     expect(decoded.healthy).toBe(true);
     expect(madeUp.healthy).toBeUndefined();
+  });
+
+  test('bytes fields compare by value: a view, a copy and the base64 text of the same uuid are equal; absent is empty', () => {
+    const uuid = Buffer.from('0123456789abcdef');
+    const frame = Buffer.concat([Buffer.from('xx'), uuid]);
+    expect(equalBytes(uuid, frame.subarray(2))).toBe(true);
+    expect(equalBytes(uuid, uuid.toString('base64'))).toBe(true);
+    expect(equalBytes(uuid, Buffer.from('0123456789abcdeF'))).toBe(false);
+    expect(equalBytes(undefined, Buffer.alloc(0))).toBe(true);
+    expect(equalBytes(null, uuid)).toBe(false);
   });
 
   test('tasks of one shape share one Resources; other shapes do not', () => {
