@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import type { MasterMessage } from '../generated/berth/v1/MasterMessage';
+import { decodeAgentMessage } from '../common/rpc/proto';
 import { resourcesFromWire } from '../common/wire';
 import { authenticateStream, onStreamEnd, StreamSink } from './client-stream';
 import { MasterError } from './errors';
@@ -10,7 +11,8 @@ import type { AgentEntry } from './model';
 import type { Authenticate } from './client-stream';
 import { ValidationError } from '../common/wire';
 
-type Stream = grpc.ServerDuplexStream<AgentMessage__Output, MasterMessage>;
+/** The stream as the master binds it: each request arrives as its bytes (agentLinkServiceUndecoded). */
+type Stream = grpc.ServerDuplexStream<Buffer, MasterMessage>;
 
 /** Pending ReadTaskLog requests relayed to agents, by request id. */
 export type TaskLogWaiter = (reply: NonNullable<AgentMessage__Output['task_log']>) => void;
@@ -60,9 +62,18 @@ export class AgentApi {
       else gone();
     };
     const sink = new StreamSink<MasterMessage>(stream as never, { onClosed: () => closed(false) });
-    stream.on('data', (msg: AgentMessage__Output) => this.inOrder(() => handle(msg), agent === undefined));
-    const handle = (msg: AgentMessage__Output) => {
+    // Decoded when handled, not on arrival: a backlog of registrations waits as bytes.
+    stream.on('data', (bytes: Buffer) => this.inOrder(() => handle(bytes), agent === undefined));
+    const handle = (bytes: Buffer) => {
       const core = this.core();
+      let msg: AgentMessage__Output;
+      try {
+        msg = decodeAgentMessage(bytes);
+      } catch (err) {
+        // Not an AgentMessage: nothing after it on this stream can be trusted to be one either.
+        this.fail(sink, undefined, new MasterError(Status.INVALID_ARGUMENT, `not a valid berth.v1.AgentMessage (${bytes.length} bytes): ${(err as Error).message}`), true);
+        return;
+      }
       try {
         if (core === undefined || core.isStopped) throw this.notLeader();
         if (agent === undefined) {
@@ -168,11 +179,11 @@ export class AgentApi {
     }
   }
 
-  private fail(sink: StreamSink<MasterMessage>, msg: AgentMessage__Output, err: unknown, fatal: boolean): void {
+  private fail(sink: StreamSink<MasterMessage>, msg: AgentMessage__Output | undefined, err: unknown, fatal: boolean): void {
     const core = this.core();
     const code = err instanceof MasterError ? err.grpcCode : err instanceof ValidationError ? Status.INVALID_ARGUMENT : Status.INTERNAL;
     const message = (err as Error)?.message ?? String(err);
-    core?.metrics?.invalidCalls.inc({ call: `AGENT_${String(msg?.type)}`, reason: Status[code] ?? String(code) });
+    core?.metrics?.invalidCalls.inc({ call: `AGENT_${msg === undefined ? 'UNDECODABLE' : String(msg.type)}`, reason: Status[code] ?? String(code) });
     if (code === Status.INTERNAL) core?.logger.error('unexpected error handling an agent message', { err, type: msg?.type });
     else core?.logger.warn('rejected an agent message', { type: msg?.type, message });
     if (fatal) sink.close({ code, message });

@@ -4,7 +4,7 @@ import type { HierarchicalAllocatorOptions } from '../allocator/hierarchical-all
 import { HierarchicalAllocator } from '../allocator/hierarchical-allocator';
 import type { Clock } from '../common/clock';
 import type { Logger } from '../common/logging';
-import { agentLinkService, operatorService, schedulerService } from '../common/rpc/proto';
+import { agentLinkServiceUndecoded, operatorService, schedulerService } from '../common/rpc/proto';
 import { startGrpcServer, type GrpcServerHandle } from '../common/rpc/server';
 import { AgentApi } from './agent-api';
 import type { AccessPolicy } from '../common/auth';
@@ -101,7 +101,8 @@ export class MasterDaemon {
       initialHealth: 'NOT_SERVING',
       services: [
         schedulerService({ Connect: (s) => this.schedulerApi.connect(s) }),
-        agentLinkService({ Connect: (s) => this.agentApi.connect(s) }),
+        // Registrations queue behind each other (agent-api.ts): they wait as bytes, not as objects.
+        agentLinkServiceUndecoded((s) => this.agentApi.connect(s)),
         operatorService(operatorHandlers({
             core: () => this.current,
             authenticate: this.options.authenticate,

@@ -1,9 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AgentState__Output } from '../../src/generated/berth/v1/AgentState';
 import type { GetAgentsResponse__Output } from '../../src/generated/berth/v1/GetAgentsResponse';
+import type { MasterMessage__Output } from '../../src/generated/berth/v1/MasterMessage';
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
+import { berthServiceDefinitions } from '../../src/common/rpc/proto';
 import {
-  closeAfterEach, FakeAgent, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, type FakeAgentOptions, type TestMaster,
+  closeAfterEach, FakeAgent, Inbox, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, type FakeAgentOptions, type TestMaster,
 } from '../support/master-harness';
 
 const PING_TIMEOUT_MS = 10_000;
@@ -244,5 +246,38 @@ describe('master: agents', () => {
     await operator.call('ReactivateAgent', { agent_id: { value: a.agentId } });
     expect(agentsIn(await offered(fw))).toEqual([a.agentId]);
     expect((await agentState(a.agentId)).deactivated).toBe(false);
+  });
+
+  it('ends a stream whose bytes are not an AgentMessage with INVALID_ARGUMENT, before or after registering, and keeps serving', async () => {
+    // AgentLink.Connect hands the master each request's bytes, decoded only when handled: bytes
+    // that are no AgentMessage must still end that stream with a status naming the problem.
+    const connect = berthServiceDefinitions().AgentLink.Connect;
+    const client = new grpc.Client(master.address, grpc.credentials.createInsecure());
+    const rawStream = () => {
+      const inbox = new Inbox<MasterMessage__Output>();
+      const stream = client.makeBidiStreamRequest('/berth.v1.AgentLink/Connect', (b: Buffer) => b, (b: Buffer) => connect.responseDeserialize(b));
+      stream.on('data', (m: MasterMessage__Output) => inbox.push(m));
+      stream.on('error', (err) => inbox.end(err));
+      return { inbox, stream };
+    };
+    const junk = Buffer.from([0x07]); // field 0, wire type 7: no decoder accepts it
+    try {
+      const first = rawStream();
+      first.stream.write(junk);
+      const err = (await first.inbox.whenEnded('a stream that opened with junk')) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toMatch(/^not a valid berth\.v1\.AgentMessage \(1 bytes\): /);
+
+      const registered = rawStream();
+      registered.stream.write(connect.requestSerialize({ type: 'REGISTER', register: { agent_info: { hostname: 'raw', resources: [{ name: 'cpus', type: 'SCALAR', scalar: { value: 1 } }] }, version: 'test' } }));
+      const agentId = (await registered.inbox.next((m) => m.type === 'REGISTERED', 'REGISTERED')).registered!.agent_id!.value;
+      expect((await agentState(agentId)).connected).toBe(true);
+      registered.stream.write(junk);
+      expect(((await registered.inbox.whenEnded('a registered stream that sent junk')) as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect((await agentState(agentId)).connected).toBe(false);
+    } finally {
+      client.close();
+    }
+    expect((await agent({ hostname: 'after' })).agentId).not.toBe('');
   });
 });
