@@ -111,9 +111,12 @@ export function agentLinkServiceUndecoded(connect: (stream: grpc.ServerDuplexStr
   };
 }
 
+let agentMessageDeserializer: ((bytes: Buffer) => AgentMessage__Output) | undefined;
+
 /** Decodes an AgentMessage as `AgentLink.Connect` delivers it decoded. @throws on bytes that are not one. */
 export function decodeAgentMessage(bytes: Buffer): AgentMessage__Output {
-  return berthServiceDefinitions().AgentLink.Connect.requestDeserialize(bytes);
+  agentMessageDeserializer ??= berthServiceDefinitions().AgentLink.Connect.requestDeserialize;
+  return agentMessageDeserializer(bytes);
 }
 
 /**
