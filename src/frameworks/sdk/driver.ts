@@ -6,12 +6,10 @@
  *   the roles currently suppressed); once a framework id is known (from the store, or the first
  *   SUBSCRIBED) it is sent along, so a restarted framework process takes its tasks back. A master that
  *   says the id was removed (NOT_FOUND) makes the driver forget it and register anew (logged loudly).
- * - **Follow the leader**: a standby answers with a fatal ERROR naming the leader; the driver dials that
- *   address at once. A stream that breaks is re-dialled every ~250 ms for 30 s (a new leader serves
- *   within its lease), then with capped exponential backoff, trying the configured masters in turn; a
- *   master that names itself the leader while refusing is taking over and is dialled again soon.
- * - **Heartbeat watchdog**: no event for `missedHeartbeats` heartbeat intervals (from SUBSCRIBED) and
- *   the stream is dropped and re-dialled: a master gone silently is noticed.
+ * - **The connection** is a {@link SchedulerLink} (scheduler-link.ts): it follows a standby's pointer
+ *   to the leader at once, re-dials a broken stream every ~250 ms for 30 s (a new leader serves
+ *   within its lease), then with capped exponential backoff, trying the configured masters in turn,
+ *   and drops a stream silent for `missedHeartbeats` heartbeat intervals (a master gone silently).
  * - **Acknowledgements**: an UPDATE with a uuid is acknowledged once the framework's `statusUpdate`
  *   has returned; if it throws, it is not (the master resends it later).
  * - **Reconciliation**: after every subscription, explicit reconciliation of every non-terminal task
@@ -22,16 +20,10 @@
  * - Events reach the framework one at a time, in order; calls made while not subscribed are dropped
  *   (logged) — the framework re-decides after `registered`.
  */
-import { channelCredentials, loadTls, PlaintextHint } from '../../common/tls';
-import * as grpc from '@grpc/grpc-js';
-import type { TimerHandle } from '../../common/clock';
-import { leaderFromRefusal, masterAddress, MasterTargets, RedialDelays } from '../../common/leader';
 import { nullLogger, type Logger } from '../../common/logging';
-import { berthV1 } from '../../common/rpc/proto';
 import type { Call } from '../../generated/berth/v1/Call';
 import type { Event__Output } from '../../generated/berth/v1/Event';
 import type { FrameworkInfo } from '../../generated/berth/v1/FrameworkInfo';
-import type { MasterInfo__Output } from '../../generated/berth/v1/MasterInfo';
 import type { Offer__Output } from '../../generated/berth/v1/Offer';
 import type { Operation } from '../../generated/berth/v1/Operation';
 import type { TaskInfo } from '../../generated/berth/v1/TaskInfo';
@@ -40,43 +32,23 @@ import type { FiltersArg, SchedulerApi } from './framework';
 import { planGang, type GangLaunch, type GangOffer, type GangTaskBuilder } from './gangs';
 import type { TaskShape } from './offer-match';
 import { TaskReconciler } from './task-reconciler';
-import { endFlushed, wireFilters } from './stream-calls';
+import { wireFilters } from './stream-calls';
 import { FRAMEWORK_ID_KEY, type SchedulerDriverOptions } from './driver-options';
+import { SchedulerLink } from './scheduler-link';
 
 export { FRAMEWORK_ID_KEY, type SchedulerDriverOptions };
 
-/** Re-dials without delay (a leader's pointer) in a row before the backoff applies anyway. */
-const MAX_IMMEDIATE_REDIALS = 3;
 const NOT_FOUND = 5;
-const UNAVAILABLE = 14;
-
-type Stream = grpc.ClientDuplexStream<Call, Event__Output>;
-
-interface Connection {
-  readonly address: string;
-  readonly client: grpc.Client;
-  readonly stream: Stream;
-  subscribed: boolean;
-  closed: boolean;
-}
 
 export class SchedulerDriver implements SchedulerApi {
   private readonly logger: Logger;
-  private readonly delays: RedialDelays;
-  private readonly credentials: grpc.ChannelCredentials;
-  private readonly plaintextHint: PlaintextHint;
-  private conn: Connection | undefined;
+  /** The stream to the master, and keeping one open. */
+  private readonly link: SchedulerLink;
   private id: string | undefined;
   private info: Partial<FrameworkInfo> & { name: string };
   private readonly suppressed = new Set<string>();
   /** The tasks the driver knows of, and their explicit reconciliation. */
   private readonly reconciler: TaskReconciler;
-  private watchdog: TimerHandle | undefined;
-  private heartbeatMs = 0;
-  private redial: TimerHandle | undefined;
-  /** Immediate re-dials in a row (following leader pointers). */
-  private immediateRedials = 0;
-  private readonly targets: MasterTargets;
   private started = false;
   private stopped = false;
   /** Holds the event loop open while the driver runs ({@link SchedulerDriverOptions.keepProcessAlive}). */
@@ -88,17 +60,21 @@ export class SchedulerDriver implements SchedulerApi {
   constructor(private readonly options: SchedulerDriverOptions) {
     if (options.masters.length === 0) throw new Error('SchedulerDriver: at least one master address is needed');
     this.logger = (options.logger ?? nullLogger).child({ component: 'scheduler-driver' });
-    this.delays = new RedialDelays({ minMs: options.backoffMinMs, maxMs: options.backoffMaxMs, failoverMs: options.failoverRedialMs });
     this.reconciler = new TaskReconciler({
       clock: options.clock,
       minMs: options.reconcileMinMs ?? 60_000,
       maxMs: options.reconcileMaxMs ?? 600_000,
       send: (reconcile) => this.connected && (this.send({ type: 'RECONCILE', reconcile }), true),
     });
-    this.targets = new MasterTargets(options.masters);
-    const tls = loadTls(options.tls, 'tls', 'client');
-    this.credentials = channelCredentials(tls);
-    this.plaintextHint = new PlaintextHint(tls !== undefined, (address, why) => this.logger.warn(`cannot connect to the master: ${why}`, { address }));
+    this.link = new SchedulerLink(
+      { ...options, logger: this.logger },
+      {
+        hello: () => ({ type: 'SUBSCRIBE', subscribe: { framework_info: this.frameworkInfo(), suppressed_roles: [...this.suppressed] } }),
+        event: (event, master) => this.onEvent(event, master),
+        refused: (code, message) => this.onRefused(code, message),
+        ended: (subscribed) => this.onEnded(subscribed),
+      },
+    );
     this.info = options.framework.frameworkInfo();
   }
 
@@ -107,12 +83,12 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   get connected(): boolean {
-    return this.conn?.subscribed === true && !this.conn.closed;
+    return this.link.subscribed;
   }
 
   /** The master dialled (the last leader learnt of). */
   get master(): string {
-    return this.targets.current;
+    return this.link.master;
   }
 
   /** Loads the stored framework id and dials the master. */
@@ -121,7 +97,7 @@ export class SchedulerDriver implements SchedulerApi {
     this.started = true;
     if (this.options.keepProcessAlive !== false) this.keepAlive = setInterval(() => undefined, 1 << 30);
     this.id = (await this.options.store?.get<string>(FRAMEWORK_ID_KEY)) ?? undefined;
-    this.dial();
+    this.link.start();
   }
 
   /** Resolves once subscribed and the framework's `registered` has run (at once when subscribed). */
@@ -159,16 +135,8 @@ export class SchedulerDriver implements SchedulerApi {
     this.stopped = true;
     clearInterval(this.keepAlive);
     this.keepAlive = undefined;
-    this.clearTimers();
-    const conn = this.conn;
-    this.conn = undefined;
-    if (conn !== undefined) await this.closeFlushed(conn);
-  }
-
-  /** Closes the stream once the master has handled what was written on it (see `endFlushed`). */
-  private async closeFlushed(conn: Connection): Promise<void> {
-    if (!conn.closed && conn.subscribed) await endFlushed(conn.stream);
-    this.close(conn);
+    this.reconciler.pause();
+    await this.link.halt();
   }
 
   // ---- SchedulerApi ----
@@ -262,54 +230,19 @@ export class SchedulerDriver implements SchedulerApi {
   }
 
   private send(call: Omit<Call, 'framework_id'>): void {
-    const c = this.conn;
-    if (c === undefined || !c.subscribed || c.closed) {
-      this.logger.debug('call dropped: not subscribed', { type: call.type });
-      return;
-    }
-    c.stream.write({ ...call, framework_id: { value: this.id ?? '' } });
+    if (!this.link.write({ ...call, framework_id: { value: this.id ?? '' } })) this.logger.debug('call dropped: not subscribed', { type: call.type });
   }
 
-  private dial(): void {
-    if (this.stopped) return;
-    const address = this.targets.current;
-    const Client = berthV1().Scheduler;
-    const client = new Client(address, this.credentials);
-    const md = new grpc.Metadata();
-    if (this.options.token !== undefined) md.set('authorization', `Bearer ${this.options.token}`);
-    const stream = client.Connect(md) as unknown as Stream;
-    const conn: Connection = { address, client, stream, subscribed: false, closed: false };
-    this.conn = conn;
-    stream.on('data', (event: Event__Output) => this.onEvent(conn, event));
-    stream.on('error', (err: grpc.ServiceError) => this.onEnd(conn, err));
-    stream.on('end', () => this.onEnd(conn, undefined));
-    stream.write({ type: 'SUBSCRIBE', subscribe: { framework_info: this.frameworkInfo(), suppressed_roles: [...this.suppressed] } });
-    // A master that accepts the stream but never answers must not hold the driver forever.
-    this.options.clock.clearTimeout(this.watchdog);
-    this.watchdog = this.options.clock.setTimeout(() => {
-      this.watchdog = undefined;
-      if (!conn.subscribed) {
-        this.logger.warn('no SUBSCRIBED from the master: dialling again', { master: address });
-        this.onEnd(conn, undefined);
-      }
-    }, this.options.subscribeTimeoutMs ?? 30_000);
-  }
-
-  private onEvent(conn: Connection, event: Event__Output): void {
-    if (conn.closed || conn !== this.conn) return;
-    this.armWatchdog(conn);
+  /** An event of the subscribed stream (a fatal ERROR is the link's: {@link onRefused}). */
+  private onEvent(event: Event__Output, master: string): void {
     switch (event.type) {
       case 'SUBSCRIBED':
-        this.onSubscribed(conn, event.subscribed!);
+        this.onSubscribed(master, event.subscribed!);
         return;
       case 'ERROR': {
         const e = event.error!;
-        if (!e.fatal) {
-          this.logger.warn('the master refused a call', { message: e.message, requestId: e.request_id });
-          this.dispatch(() => this.options.framework.error?.(e.message));
-          return;
-        }
-        this.onFatal(conn, e.code, e.message, e.leader ?? undefined);
+        this.logger.warn('the master refused a call', { message: e.message, requestId: e.request_id });
+        this.dispatch(() => this.options.framework.error?.(e.message));
         return;
       }
       case 'HEARTBEAT':
@@ -353,25 +286,20 @@ export class SchedulerDriver implements SchedulerApi {
     }
   }
 
-  private onSubscribed(conn: Connection, sub: NonNullable<Event__Output['subscribed']>): void {
+  private onSubscribed(master: string, sub: NonNullable<Event__Output['subscribed']>): void {
     const id = sub.framework_id?.value ?? '';
     const reregistered = this.id === id;
-    conn.subscribed = true;
-    this.delays.connected();
-    this.immediateRedials = 0;
-    this.heartbeatMs = (sub.heartbeat_interval_seconds ?? 0) * 1000;
-    this.armWatchdog(conn);
     if (this.id !== id) {
       this.id = id;
       // Durable before the framework acts: a restart without it would register a second framework
       // while the first one's tasks live on until its failover timeout.
       this.dispatch(() => this.storeFrameworkId(id));
     }
-    this.logger.info(reregistered ? 'framework re-subscribed' : 'framework subscribed', { frameworkId: id, master: conn.address });
+    this.logger.info(reregistered ? 'framework re-subscribed' : 'framework subscribed', { frameworkId: id, master });
     // Everything the driver knows that is not over yet is asked for again, then everything else.
     this.reconciler.subscribed();
     this.send({ type: 'RECONCILE', reconcile: { tasks: [] } });
-    this.dispatch(() => this.options.framework.registered?.({ frameworkId: id, reregistered, master: conn.address }));
+    this.dispatch(() => this.options.framework.registered?.({ frameworkId: id, reregistered, master }));
     this.dispatch(() => {
       for (const w of this.subscribedWaiters.splice(0)) w();
     });
@@ -406,95 +334,27 @@ export class SchedulerDriver implements SchedulerApi {
     }, 'statusUpdate');
   }
 
-  private onFatal(conn: Connection, code: number, message: string, leader: MasterInfo__Output | undefined): void {
+  /**
+   * A fatal ERROR that does not point at the leader (the link follows those). NOT_FOUND for a known
+   * id: the master removed the framework, so it registers anew at once; otherwise after a backoff.
+   */
+  private onRefused(code: number, message: string): boolean {
     if (code === NOT_FOUND && this.id !== undefined) {
       this.logger.error('the master no longer knows this framework (removed or past its failover timeout): registering anew', { frameworkId: this.id, message });
       this.id = undefined;
       this.reconciler.clear();
       this.options.store?.delete(FRAMEWORK_ID_KEY).catch((err: unknown) => this.logger.warn('forgetting the framework id failed', { err }));
-      this.onEnd(conn, undefined, true);
-      return;
-    }
-    const address = masterAddress(leader);
-    if (code === UNAVAILABLE && address !== undefined) {
-      if (address === conn.address) {
-        // Elected and still taking over: this master serves in moments.
-        this.onEnd(conn, undefined, false, true);
-        return;
-      }
-      this.logger.info('following the leader', { from: conn.address, leader: address });
-      this.targets.follow(address);
-      this.onEnd(conn, undefined, true);
-      return;
+      return true;
     }
     this.logger.warn('the master ended the stream', { code, message });
     this.dispatch(() => this.options.framework.error?.(message));
-    this.onEnd(conn, undefined);
+    return false;
   }
 
-  /** `takingOver`: the master dialled named itself the leader while refusing — dial it again soon. */
-  private onEnd(conn: Connection, err: grpc.ServiceError | undefined, immediate = false, takingOver = false): void {
-    if (conn.closed) return;
-    const wasSubscribed = conn.subscribed;
-    this.close(conn);
-    if (conn !== this.conn) return;
-    this.conn = undefined;
-    this.clearTimers();
-    if (wasSubscribed) {
-      this.delays.lost(this.options.clock.now());
-      this.dispatch(() => this.options.framework.disconnected?.());
-    }
-    if (this.stopped) return;
-    if (err !== undefined) {
-      // A standby names the leader in its refusal too ("… the leader is <id> at <host:port>").
-      const leader = leaderFromRefusal(err.details);
-      if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && this.targets.follow(leader)) {
-        immediate = true;
-      } else if (err.code === grpc.status.UNAVAILABLE && leader !== undefined) {
-        takingOver = true;
-      } else {
-        this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });
-        if (err.code === grpc.status.UNAVAILABLE && !wasSubscribed) this.plaintextHint.unavailable(conn.address);
-      }
-    }
-    // After a failure without a pointer, the next master (a dead leader must not strand the framework).
-    if (!immediate && !takingOver) this.targets.failed();
-    // Two masters pointing at each other (stale views during an election) must not spin.
-    if (immediate && ++this.immediateRedials > MAX_IMMEDIATE_REDIALS) immediate = false;
-    if (!immediate) this.immediateRedials = 0;
-    const delay = immediate ? 0 : this.delays.next(this.options.clock.now(), takingOver);
-    this.redial = this.options.clock.setTimeout(() => {
-      this.redial = undefined;
-      this.dial();
-    }, delay);
-  }
-
-  private close(conn: Connection): void {
-    if (conn.closed) return;
-    conn.closed = true;
-    conn.stream.removeAllListeners('data');
-    conn.stream.on('error', () => undefined);
-    conn.stream.cancel();
-    conn.client.close();
-  }
-
-  private armWatchdog(conn: Connection): void {
-    if (!conn.subscribed) return; // the subscribe timeout stands
-    this.options.clock.clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-    if (this.heartbeatMs <= 0) return;
-    const limit = this.heartbeatMs * (this.options.missedHeartbeats ?? 5);
-    this.watchdog = this.options.clock.setTimeout(() => {
-      this.watchdog = undefined;
-      this.logger.warn('no heartbeat from the master: reconnecting', { master: conn.address, silentMs: limit });
-      this.onEnd(conn, undefined);
-    }, limit);
-  }
-
-  private clearTimers(): void {
-    for (const t of [this.watchdog, this.redial]) this.options.clock.clearTimeout(t);
-    this.watchdog = this.redial = undefined;
+  /** The stream ended; the link dials again (unless stopped). */
+  private onEnded(subscribed: boolean): void {
     this.reconciler.pause();
+    if (subscribed) this.dispatch(() => this.options.framework.disconnected?.());
   }
 
   /** Runs a framework handler after the previous one; a throw is logged (and, for updates, not acked). */
