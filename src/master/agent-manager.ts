@@ -18,7 +18,7 @@ type Reregister = NonNullable<AgentMessage__Output['reregister']>;
 /** What the agent manager needs of the core. */
 export type AgentManagerCore = CoreServices & {
   readonly offers: Pick<OffersPort, 'rescindForAgent'>;
-  readonly tasks: Pick<TasksPort, 'get' | 'track' | 'statusUpdate' | 'masterUpdate' | 'agentSettled' | 'sendKill'>;
+  readonly tasks: Pick<TasksPort, 'get' | 'track' | 'statusUpdate' | 'masterUpdate' | 'agentSettled' | 'sendKill' | 'setState'>;
   readonly maintenance: Pick<MaintenancePort, 'unavailabilityOf'>;
   readonly frameworkManager: Pick<FrameworksPort, 'isRemoved' | 'adopt'>;
 };
@@ -142,7 +142,7 @@ export class AgentManager implements AgentsPort {
         list.push({ role: t.role, resources });
       }
       const existing = fw.tasks.get(taskId) ?? this.core.tasks.track(fw, agent, reportedInfo(t, id), t.role, resources, state, 'agent', (t.statuses ?? [])[0] as never);
-      existing.state = state;
+      this.core.tasks.setState(existing, state);
       existing.recovered = terminal;
     }
     for (const task of [...agent.tasks.values()]) {

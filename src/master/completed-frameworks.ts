@@ -1,6 +1,6 @@
 import type { TaskStatus } from '../generated/berth/v1/TaskStatus';
 import type { FrameworkEntry, TaskEntry } from './model';
-import { isTaskState, isTerminal } from './task-states';
+import { isTaskState, isTerminal, type TaskState } from './task-states';
 
 /**
  * The history of removed frameworks (torn down, or past their failover timeout), as Mesos's
@@ -49,7 +49,8 @@ export class CompletedFrameworks {
   lateStatus(frameworkId: string, status: TaskStatus): void {
     const task = this.task(frameworkId, status.task_id?.value ?? '');
     if (task === undefined || !isTaskState(status.state) || !isTerminal(status.state)) return;
-    task.state = status.state;
+    // Not an active task any more (its framework is gone): nothing counts it, so it is set in place.
+    (task as { state: TaskState }).state = status.state;
     task.status = status;
   }
 }

@@ -130,6 +130,8 @@ export interface TasksPort {
   track(fw: FrameworkEntry, agent: AgentEntry, task: TaskInfo__Output, role: string, resources: Resources, state: TaskState, origin: TaskOrigin, status?: TaskStatus): TaskEntry;
   statusUpdate(agent: AgentEntry, update: StatusUpdate__Output, forward?: boolean): void;
   masterUpdate(task: TaskEntry, state: TaskState, reason: StatusReason, message: string): void;
+  /** Sets an active task's state (the only way to change it: the tracker counts tasks by state). */
+  setState(task: TaskEntry, state: TaskState): void;
   agentSettled(agent: AgentEntry): void;
   sendKill(task: TaskEntry, killPolicy?: KillPolicy__Output, why?: { reason: StatusReason; message: string }): void;
 }

@@ -290,7 +290,6 @@ function leaderMasterInfo(leader: LeaderInfo): MasterInfo {
 function countPopulation(core: MasterCore | undefined, metrics: MasterMetrics): void {
   const agents: Record<string, number> = {};
   const frameworks: Record<string, number> = {};
-  const tasks: Record<string, number> = {};
   const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   for (const a of core?.agents.values() ?? []) {
     if (a.lifecycle === 'GONE') bump(agents, 'gone');
@@ -301,11 +300,10 @@ function countPopulation(core: MasterCore | undefined, metrics: MasterMetrics): 
   }
   for (const f of core?.frameworks.values() ?? []) {
     bump(frameworks, f.connected ? 'connected' : f.registered ? 'disconnected' : 'inactive');
-    for (const t of f.tasks.values()) bump(tasks, t.state);
   }
   metrics.setAgentCounts(agents);
   metrics.setFrameworkCounts(frameworks);
-  metrics.setTaskCounts(tasks as never);
+  metrics.setTaskCounts(Object.fromEntries(core?.tasks.countsByState() ?? []));
   metrics.reconciliationsPending.set(core?.tasks.pending.size ?? 0);
 }
 

@@ -101,8 +101,8 @@ export interface TaskEntry {
   readonly resources: Resources;
   /** What the master reads back of the TaskInfo (see task-record.ts), not the wire message. */
   readonly info: TaskRecordInfo;
-  /** The latest state the agent (or master) reported. */
-  state: TaskState;
+  /** The latest state the agent (or master) reported; changed with `TaskTracker.setState` (it counts tasks by state). */
+  readonly state: TaskState;
   /**
    * The state of the update at the head of the agent's stream for this task — the one the framework
    * is being sent and has not acknowledged — when it is behind `state` (Mesos's status_update_state).

@@ -47,6 +47,11 @@ export class TaskTracker implements TasksPort {
    * kept as they settle, so that "none is left" costs no scan of every agent per re-registration.
    */
   private expectedBack: Set<string> | undefined;
+  /**
+   * Active tasks (in their framework's `tasks`) by state, kept as tasks are tracked, change state
+   * and complete: `berth_tasks` is read from here, not by walking every task on every scrape.
+   */
+  private readonly byState = new Map<TaskState, number>();
 
   constructor(private readonly core: TaskTrackerCore) {
     this.pending = new PendingReconciliations(core.options.maxPendingReconciliationsPerFramework ?? DEFAULT_MAX_PENDING_RECONCILIATIONS);
@@ -54,6 +59,26 @@ export class TaskTracker implements TasksPort {
 
   get(frameworkId: string, taskId: string): TaskEntry | undefined {
     return this.core.frameworks.get(frameworkId)?.tasks.get(taskId);
+  }
+
+  /** Active tasks by state (states with none are absent). */
+  countsByState(): ReadonlyMap<TaskState, number> {
+    return this.byState;
+  }
+
+  setState(task: TaskEntry, state: TaskState): void {
+    if (task.state === state) return;
+    if (this.get(task.frameworkId, task.taskId) === task) {
+      this.count(task.state, -1);
+      this.count(state, 1);
+    }
+    (task as { state: TaskState }).state = state;
+  }
+
+  private count(state: TaskState, by: 1 | -1): void {
+    const n = (this.byState.get(state) ?? 0) + by;
+    if (n === 0) this.byState.delete(state);
+    else this.byState.set(state, n);
   }
 
   /** Records a launched task (TASK_STAGING) and sends it to its agent. */
@@ -111,7 +136,10 @@ export class TaskTracker implements TasksPort {
       priority: this.core.priorityClasses.valueOr0(this.core.priorityClasses.resolveName(task.priority_class, fw.info.priorityClass)),
       budget: this.budgetOf(fw.id, task.disruption_budget),
     };
+    const replaced = fw.tasks.get(taskId);
+    if (replaced !== undefined) this.count(replaced.state, -1);
     fw.tasks.set(taskId, entry);
+    this.count(state, 1);
     agent.tasks.set(entry.key, entry);
     // The wire form is built only when someone reads the event (Watch): most tasks are never watched.
     this.core.publish('TASK_ADDED', { frameworkId: fw.id, taskId, entry, origin });
@@ -159,7 +187,7 @@ export class TaskTracker implements TasksPort {
     // Watch and the dashboard hear of it once. The framework still gets it (at-least-once).
     const resent = task !== undefined && sameUuid(task.status?.uuid, status.uuid) && task.state === latest;
     if (task !== undefined && !resent) {
-      task.state = latest;
+      this.setState(task, latest);
       // The REREGISTER's queue sets the head itself (AgentManager.reregister); a live update is the head.
       if (forward) task.streamState = status.state === latest ? undefined : status.state;
       task.status = recordStatus(status, agent.wireId);
@@ -204,7 +232,7 @@ export class TaskTracker implements TasksPort {
    */
   masterUpdate(task: TaskEntry, state: TaskState, reason: StatusReason, message: string): void {
     const fw = this.core.frameworks.get(task.frameworkId);
-    task.state = state;
+    this.setState(task, state);
     task.streamState = undefined;
     task.status = this.status(task.taskId, task.agentId, state, reason, message);
     this.core.publish('TASK_UPDATED', { frameworkId: task.frameworkId, taskId: task.taskId, state, status: task.status });
@@ -352,7 +380,10 @@ export class TaskTracker implements TasksPort {
   complete(task: TaskEntry): void {
     const fw = this.core.frameworks.get(task.frameworkId);
     this.release(task);
-    fw?.tasks.delete(task.taskId);
+    if (fw?.tasks.get(task.taskId) === task) {
+      this.count(task.state, -1);
+      fw.tasks.delete(task.taskId);
+    }
     this.core.agents.get(task.agentId)?.tasks.delete(task.key);
     if (task.budget !== undefined) {
       const b = this.budgets.get(task.budget.key);

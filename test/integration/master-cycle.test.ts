@@ -192,6 +192,45 @@ describe('master: the framework cycle', () => {
     });
   });
 
+  test('berth_tasks counts active tasks by state as they launch, change, complete and their framework is removed', async () => {
+    const agent = track(await FakeAgent.register(master.address));
+    const fw = track(await TestScheduler.subscribe(master.address));
+    const [offer] = await offered(fw);
+    const core = master.daemon.core!;
+    /** The tracker's running counts, and what walking every active task finds: always the same. */
+    const counts = () => {
+      const walked: Record<string, number> = {};
+      for (const f of core.frameworks.values()) for (const t of f.tasks.values()) walked[t.state] = (walked[t.state] ?? 0) + 1;
+      const kept = Object.fromEntries(core.tasks.countsByState());
+      expect(kept).toEqual(walked);
+      return kept;
+    };
+    expect(counts()).toEqual({});
+    fw.send({ type: 'ACCEPT', accept: { offer_ids: [offer!.id!], operations: ['a', 'b', 'c'].map((id) => launch(offer!, id, 'cpus:0.1;mem:16')) } });
+    for (let i = 0; i < 3; i++) await agent.nextRun();
+    expect(counts()).toEqual({ TASK_STAGING: 3 });
+
+    agent.status(fw.frameworkId, 'a', 'TASK_RUNNING');
+    await fw.nextUpdate('a', 'TASK_RUNNING');
+    const uuid = agent.status(fw.frameworkId, 'b', 'TASK_RUNNING');
+    await fw.nextUpdate('b', 'TASK_RUNNING');
+    expect(counts()).toEqual({ TASK_STAGING: 1, TASK_RUNNING: 2 });
+    agent.status(fw.frameworkId, 'b', 'TASK_RUNNING', { uuid }); // resent (not acknowledged yet): no change of the task
+    await fw.nextUpdate('b', 'TASK_RUNNING');
+    expect(counts()).toEqual({ TASK_STAGING: 1, TASK_RUNNING: 2 });
+
+    agent.status(fw.frameworkId, 'a', 'TASK_FINISHED');
+    const finished = await fw.nextUpdate('a', 'TASK_FINISHED');
+    expect(counts()).toEqual({ TASK_STAGING: 1, TASK_RUNNING: 1, TASK_FINISHED: 1 }); // until acknowledged
+    fw.ack(finished);
+    await agent.messages.next((m) => m.type === 'STATUS_UPDATE_ACKNOWLEDGEMENT' && m.status_update_acknowledgement!.task_id!.value === 'a', 'ack of FINISHED');
+    expect(counts()).toEqual({ TASK_STAGING: 1, TASK_RUNNING: 1 });
+
+    await track(new TestOperator(master.address)).call('Teardown', { framework_id: { value: fw.frameworkId } });
+    await waitFor(() => !core.frameworks.has(fw.frameworkId), 'the framework removed');
+    expect(counts()).toEqual({});
+  });
+
   test('maintenance: offers carry the window, frameworks on the machine get inverse offers, answers are reported', async () => {
     const agent = track(await FakeAgent.register(master.address, { hostname: 'maint-1' }));
     const fw = track(await TestScheduler.subscribe(master.address));
