@@ -104,6 +104,23 @@ describe('resourcesFromWire', () => {
     expect(err.message).toContain('task_infos[0].resources[2].scalar.value: must be non-negative, got -1');
   });
 
+  it('reads equal plain lists once (one shared Resources), and never answers an unequal or invalid list from memory', () => {
+    const plain = (): Resource[] => [cpus(0.25), { name: 'mem', type: 'SCALAR', scalar: { value: 64 } }, { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: 31000, end: 31001 }] } }];
+    resourcesFromWire(decodeResources(plain())); // its names are valid from now on
+    const first = resourcesFromWire(decodeResources(plain()));
+    expect(resourcesFromWire(decodeResources(plain()))).toBe(first);
+    expect(first.toString()).toBe('cpus:0.25;mem:64;ports:[31000-31001]');
+    // Each of these differs from the remembered list in one field: read in full, and right.
+    expect(resourcesFromWire(decodeResources([cpus(0.5), ...plain().slice(1)])).scalar('cpus')).toBe(500);
+    expect(resourcesFromWire(decodeResources([cpus(0.25, { revocable: true }), ...plain().slice(1)])).revocable().scalar('cpus')).toBe(250);
+    expect(resourcesFromWire(decodeResources([cpus(0.25, { reservations: [{ type: 'STATIC', role: 'eng' }] }), ...plain().slice(1)])).reserved('eng').scalar('cpus')).toBe(250);
+    expect(resourcesFromWire([...plain().slice(0, 2), { name: 'ports', type: 'RANGES', ranges: { range: [{ begin: '31000', end: '31002' }] } }]).ranges('ports')).toEqual([{ begin: 31000, end: 31002 }]);
+    expect(problemsOf(() => resourcesFromWire([cpus(-0.25), ...plain().slice(1)])).problems[0]).toEqual({ field: 'resources[0].scalar.value', message: 'must be non-negative, got -0.25' });
+    expect(problemsOf(() => resourcesFromWire([cpus(0.25, { ranges: { range: [] } }), ...plain().slice(1)], 'tasks[3].resources')).problems[0]!.field).toBe('tasks[3].resources[0].ranges');
+    // A name never seen valid is read in full: its problem is reported, every time.
+    for (let i = 0; i < 2; i++) expect(problemsOf(() => resourcesFromWire([{ name: 'cpus:S=1;mem', type: 'SCALAR', scalar: { value: 64 } }])).problems[0]!.field).toBe('resources[0].name');
+  });
+
   it('reports two volumes with one id on the list path', () => {
     const vol = (mb: number): Resource => ({ name: 'disk', type: 'SCALAR', scalar: { value: mb }, reservations: [{ type: 'DYNAMIC', role: 'eng' }], disk: { persistence: { id: 'v' } } });
     const err = problemsOf(() => resourcesFromWire([vol(1), vol(2)]));
