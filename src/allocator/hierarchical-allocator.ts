@@ -195,8 +195,16 @@ export class HierarchicalAllocator implements Allocator {
 
   addAgent(id: string, info: AgentDescription, total: Resources, used?: ReadonlyMap<string, readonly UsedResources[]>): void {
     if (this.agents.has(id)) throw new AllocatorError(`agent ${id} is already added`);
+    // Summed per framework and role first: an agent coming back with ten tasks of one framework is
+    // one subtraction and one allocation to account, not ten of each.
+    const groups: { frameworkId: string; byRole: Map<string, Resources> }[] = [];
     let usedTotal = Resources.empty();
-    for (const list of used?.values() ?? []) for (const u of list) usedTotal = usedTotal.plus(u.resources);
+    for (const [frameworkId, list] of used ?? []) {
+      const byRole = new Map<string, Resources>();
+      for (const u of list) if (!u.resources.isEmpty()) byRole.set(u.role, (byRole.get(u.role) ?? Resources.empty()).plus(u.resources));
+      for (const r of byRole.values()) usedTotal = usedTotal.plus(r);
+      groups.push({ frameworkId, byRole });
+    }
     if (!total.contains(usedTotal)) {
       throw new AllocatorError(`agent ${id}: used resources ${usedTotal} exceed its total ${total}`);
     }
@@ -205,13 +213,12 @@ export class HierarchicalAllocator implements Allocator {
     this.agentList.push(agent);
     this.pool.add(total.quantities());
     this.quota.trackReserved(total, 1);
-    for (const [frameworkId, list] of used ?? []) {
+    for (const { frameworkId, byRole } of groups) {
       const fw = this.frameworks.get(frameworkId) ?? this.lazyFramework(frameworkId);
-      for (const u of list) {
-        if (u.resources.isEmpty()) continue;
-        agent.available = agent.available.minus(u.resources);
-        this.membership.track(fw, u.role);
-        this.account(agent, fw, u.role, u.resources, 1);
+      for (const [role, r] of byRole) {
+        agent.available = agent.available.minus(r);
+        this.membership.track(fw, role);
+        this.account(agent, fw, role, r, 1);
       }
     }
   }
