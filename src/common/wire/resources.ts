@@ -92,7 +92,7 @@ function plainKey(list: readonly WireResource[]): string | undefined {
   for (let i = 0; i < list.length; i++) {
     const w = list[i];
     if (typeof w !== 'object' || w === null || typeof w.name !== 'string' || !VALID_NAMES.has(w.name)) return undefined;
-    if ((w.reservations !== undefined && w.reservations !== null && w.reservations.length > 0) || (w.disk !== undefined && w.disk !== null)) return undefined;
+    if ((w.reservations !== undefined && w.reservations !== null && (!Array.isArray(w.reservations) || w.reservations.length > 0)) || (w.disk !== undefined && w.disk !== null)) return undefined;
     if ((w.revocable !== undefined && w.revocable !== false) || (w.shared !== undefined && w.shared !== false) || (w.set !== undefined && w.set !== null)) return undefined;
     const type = w.type === 'SCALAR' ? 'S' : w.type === 'RANGES' ? 'R' : undefined; // decoded enums are names
     if (type === undefined) return undefined;
