@@ -102,16 +102,23 @@ export function recordStatus(status: TaskStatus, agentId?: Readonly<AgentID>): T
  */
 export class ResourceShapes {
   private readonly shapes = new Map<string, Resources>();
+  /**
+   * Every collection this has handed out as a shape's own: given again (tasks of one shape share the
+   * Resources their reports were read into, see resourcesFromWire), it is returned without printing
+   * its key. Still one of its shape after an eviction, so returning it stays right.
+   */
+  private readonly own = new WeakSet<Resources>();
 
   constructor(private readonly capacity = 1024) {}
 
   intern(resources: Resources): Resources {
-    if (resources.isEmpty()) return resources;
+    if (resources.isEmpty() || this.own.has(resources)) return resources;
     const key = resources.toString();
     const known = this.shapes.get(key);
     if (known !== undefined && known.equals(resources)) return known;
     if (known === undefined && this.shapes.size >= this.capacity) this.shapes.delete(this.shapes.keys().next().value as string);
     this.shapes.set(key, resources);
+    this.own.add(resources);
     return resources;
   }
 

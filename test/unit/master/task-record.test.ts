@@ -85,6 +85,15 @@ describe('task records', () => {
     expect(shapes.intern(Resources.parse('cpus(eng):1'))).toBe(reserved);
   });
 
+  test('a shape handed out before is given back as it is, without printing its key again', () => {
+    const shapes = new ResourceShapes(4);
+    const first = shapes.intern(Resources.parse('cpus:0.1;mem:32'));
+    const print = jest.spyOn(first, 'toString');
+    expect(shapes.intern(first)).toBe(first);
+    expect(print).not.toHaveBeenCalled();
+    expect(shapes.intern(Resources.parse('cpus:0.1;mem:32'))).toBe(first); // an equal copy still finds it
+  });
+
   test('the cache is bounded: the oldest shape goes first', () => {
     const shapes = new ResourceShapes(2);
     const a = shapes.intern(Resources.parse('cpus:1'));
