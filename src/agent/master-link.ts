@@ -19,7 +19,7 @@ import { channelCredentials, PlaintextHint, type TlsMaterial } from '../common/t
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../common/clock';
 import { nullLogger, type Logger } from '../common/logging';
-import { leaderFromRefusal, masterAddress, masterList, MasterTargets, RedialDelays } from '../common/leader';
+import { masterAddress, masterList, MasterTargets, RedialDelays } from '../common/leader';
 import { berthV1 } from '../common/rpc/proto';
 import type { AgentMessage } from '../generated/berth/v1/AgentMessage';
 import type { MasterInfo__Output } from '../generated/berth/v1/MasterInfo';
@@ -233,14 +233,10 @@ export class MasterLink {
       this.options.onDisconnected();
     }
     if (this.stopped) return;
-    // A standby names the leader in its refusal: "… the leader is <id> at <host:port>". A master that
-    // names itself has been elected and is taking over: it is dialled again shortly, not left.
-    let takingOver = false;
-    if (err?.code === grpc.status.UNAVAILABLE) {
-      const leader = leaderFromRefusal(err.details);
-      if (leader !== undefined && this.targets.follow(leader)) immediate = true;
-      else takingOver = leader !== undefined;
-    }
+    // A master that names itself in its refusal is taking over: it is dialled again shortly, not left.
+    const pointer = this.targets.followRefusal(err);
+    if (pointer === 'followed') immediate = true;
+    const takingOver = pointer === 'takingOver';
     if (err?.code === grpc.status.UNAUTHENTICATED || err?.code === grpc.status.PERMISSION_DENIED) {
       this.logger.warn('the master refused this agent; retrying with backoff', { address: conn.address, code: grpc.status[err.code], details: err.details });
     } else if (err !== undefined) {

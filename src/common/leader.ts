@@ -13,6 +13,9 @@ export function masterAddress(info: MasterInfo__Output | null | undefined): stri
   return `${host}:${port}`;
 }
 
+/** gRPC's UNAVAILABLE status code (how a standby refuses). */
+const UNAVAILABLE = 14;
+
 /** The leader's `host:port` named by a standby's refusal details, or undefined. */
 export function leaderFromRefusal(details: string | undefined): string | undefined {
   return /the leader is .* at (\S+:\d+)\s*$/.exec(details ?? '')?.[1];
@@ -44,6 +47,19 @@ export class MasterTargets {
     if (address === this.current) return false;
     this.learnt = address;
     return true;
+  }
+
+  /**
+   * What a stream's end says of the leader: a standby's UNAVAILABLE refusal names it ("… the leader
+   * is <id> at <host:port>"). 'followed': it is now the target, dial it at once; 'takingOver': the
+   * master dialled names itself (elected, still taking over), dial it again soon; undefined: no
+   * pointer.
+   */
+  followRefusal(err: { readonly code: number; readonly details?: string } | undefined): 'followed' | 'takingOver' | undefined {
+    if (err?.code !== UNAVAILABLE) return undefined;
+    const leader = leaderFromRefusal(err.details);
+    if (leader === undefined) return undefined;
+    return this.follow(leader) ? 'followed' : 'takingOver';
   }
 
   /** The current target failed: move on to the next configured master. */

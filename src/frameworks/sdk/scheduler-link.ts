@@ -14,7 +14,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Clock, TimerHandle } from '../../common/clock';
-import { leaderFromRefusal, masterAddress, MasterTargets, RedialDelays } from '../../common/leader';
+import { masterAddress, MasterTargets, RedialDelays } from '../../common/leader';
 import type { Logger } from '../../common/logging';
 import { berthV1 } from '../../common/rpc/proto';
 import { channelCredentials, loadTls, PlaintextHint } from '../../common/tls';
@@ -184,11 +184,11 @@ export class SchedulerLink {
     this.owner.ended(wasSubscribed);
     if (this.halted) return;
     if (err !== undefined) {
-      // A standby names the leader in its refusal too ("… the leader is <id> at <host:port>").
-      const leader = leaderFromRefusal(err.details);
-      if (err.code === grpc.status.UNAVAILABLE && leader !== undefined && this.targets.follow(leader)) {
+      // A standby names the leader in its refusal too, not only in a fatal ERROR.
+      const pointer = this.targets.followRefusal(err);
+      if (pointer === 'followed') {
         immediate = true;
-      } else if (err.code === grpc.status.UNAVAILABLE && leader !== undefined) {
+      } else if (pointer === 'takingOver') {
         takingOver = true;
       } else {
         this.logger.info('scheduler stream ended', { address: conn.address, code: grpc.status[err.code] ?? err.code, details: err.details });

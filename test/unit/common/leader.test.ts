@@ -1,5 +1,5 @@
 /** RedialDelays: quick re-dials while a lost leader is replaced, a doubling backoff otherwise. */
-import { RedialDelays } from '../../../src/common/leader';
+import { MasterTargets, RedialDelays } from '../../../src/common/leader';
 
 describe('RedialDelays', () => {
   const half = () => 0.5; // jitter at its middle: 75 % of the failover delay
@@ -31,5 +31,24 @@ describe('RedialDelays', () => {
     const d = new RedialDelays({ minMs: 1000, failoverMs: 200 }, half);
     expect(d.next(0, true)).toBe(150);
     expect(d.next(0)).toBe(1000);
+  });
+});
+
+describe('MasterTargets.followRefusal', () => {
+  const refusal = (details: string, code = 14) => ({ code, details });
+
+  test("a standby's pointer to another master becomes the target; one to the master dialled means it is taking over", () => {
+    const targets = new MasterTargets(['10.0.0.1:5050', '10.0.0.2:5050']);
+    expect(targets.followRefusal(refusal('this master is a standby; the leader is m2 at 127.0.0.2:5050'))).toBe('followed');
+    expect(targets.current).toBe('127.0.0.2:5050');
+    expect(targets.followRefusal(refusal('not serving yet; the leader is m2 at 127.0.0.2:5050'))).toBe('takingOver');
+  });
+
+  test('anything else is no pointer and changes nothing', () => {
+    const targets = new MasterTargets(['10.0.0.1:5050']);
+    expect(targets.followRefusal(undefined)).toBeUndefined();
+    expect(targets.followRefusal(refusal('connection refused'))).toBeUndefined();
+    expect(targets.followRefusal(refusal('the leader is m2 at 127.0.0.2:5050', 7))).toBeUndefined(); // not UNAVAILABLE
+    expect(targets.current).toBe('10.0.0.1:5050');
   });
 });
