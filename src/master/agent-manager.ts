@@ -31,6 +31,8 @@ export type AgentManagerCore = CoreServices & {
  */
 export class AgentManager implements AgentsPort {
   private readonly records: AgentRecords;
+  /** The core stopped leading: nothing is retried. */
+  private stopped = false;
 
   constructor(private readonly core: AgentManagerCore) {
     this.records = new AgentRecords(core);
@@ -79,6 +81,9 @@ export class AgentManager implements AgentsPort {
     if (agent?.lifecycle === 'GONE') {
       sink.send({ type: 'SHUTDOWN', shutdown: { message: `agent ${id} was marked gone; it must not rejoin with this id` } });
       throw new MasterError(Status.PERMISSION_DENIED, `agent ${id} was marked gone`);
+    }
+    if (agent?.markingUnreachable === true) {
+      throw new MasterError(Status.UNAVAILABLE, `agent ${id} is being marked unreachable; re-register again shortly`);
     }
     // Read every reported task before changing anything: a bad report must leave no half state.
     const reportedTasks = (msg.tasks ?? []).map((t, i) => ({
@@ -218,9 +223,17 @@ export class AgentManager implements AgentsPort {
     this.core.publish('AGENT_UPDATED', { agentId: agent.id, connected: false });
   }
 
-  /** Declares an agent unreachable: its tasks are TASK_UNREACHABLE (or TASK_LOST), its resources leave the pool. */
+  /**
+   * Declares an agent unreachable, as Mesos's registrar does (MarkSlaveUnreachable): the registry
+   * holds it first, and only then are its tasks TASK_UNREACHABLE (or TASK_LOST) and its resources
+   * out of the pool. A master deposed meanwhile — thawed after a stall past its lease, its timers
+   * overdue — has its write fenced and tells nobody: its successor never saw the mark and takes the
+   * agent back as it was, so a TASK_LOST told by the deposed master would be contradicted by the
+   * task still running, never killed. Until the write lands the agent is cut off (no stream, pings
+   * or offers) and its re-registration is refused, to be tried again.
+   */
   markUnreachable(agent: AgentEntry, why: string): void {
-    if (agent.lifecycle === 'UNREACHABLE' || agent.lifecycle === 'GONE') return;
+    if (agent.lifecycle === 'UNREACHABLE' || agent.lifecycle === 'GONE' || agent.markingUnreachable) return;
     this.core.clock.clearInterval(agent.pingTimer);
     this.core.clock.clearTimeout(agent.unreachableTimer);
     agent.pingTimer = undefined;
@@ -228,9 +241,30 @@ export class AgentManager implements AgentsPort {
     agent.sink?.close({ code: Status.UNAVAILABLE, message: `agent declared unreachable: ${why}` });
     agent.sink = undefined;
     agent.connected = false;
-    agent.lifecycle = 'UNREACHABLE';
-    agent.unreachableAt = this.core.clock.now();
     this.core.offers.rescindForAgent(agent.id, 'agent_unreachable');
+    if (agent.lifecycle === 'REGISTERED') this.core.allocator.deactivateAgent(agent.id);
+    agent.markingUnreachable = true;
+    const at = this.core.clock.now();
+    this.persistFirst(agent, { lifecycle: 'UNREACHABLE', unreachableAt: at }, `mark agent ${agent.id} unreachable`).then(
+      () => {
+        agent.markingUnreachable = false;
+        if (this.stillChangeable(agent)) this.applyUnreachable(agent, at, why);
+      },
+      (err: unknown) => {
+        agent.markingUnreachable = false;
+        if (this.stopped || !this.stillChangeable(agent)) return; // deposed (fenced) or stopped: a successor decides
+        // The registry is unavailable: nothing was told; try again after another ping timeout.
+        const ms = this.core.options.agentPingTimeoutMs * this.core.options.maxAgentPingTimeouts;
+        this.core.logger.error('could not record the agent as unreachable; trying again', { agentId: agent.id, inMs: ms, err });
+        agent.unreachableTimer = this.core.clock.setTimeout(() => this.markUnreachable(agent, why), ms);
+      },
+    );
+  }
+
+  /** The registry holds the agent as unreachable: its tasks are told so and it leaves the pool. */
+  private applyUnreachable(agent: AgentEntry, at: number, why: string): void {
+    agent.lifecycle = 'UNREACHABLE';
+    agent.unreachableAt = at;
     this.removeFromAllocator(agent);
     for (const task of [...agent.tasks.values()]) {
       const fw = this.core.frameworks.get(task.frameworkId);
@@ -239,7 +273,7 @@ export class AgentManager implements AgentsPort {
       this.core.tasks.masterUpdate(task, aware ? 'TASK_UNREACHABLE' : 'TASK_LOST', 'REASON_AGENT_UNREACHABLE', `agent ${agent.id} is unreachable: ${why}`);
     }
     this.core.tasks.agentSettled(agent); // the reconciliations that waited for it get the partition-aware answer
-    this.persist(agent);
+    this.persist(agent); // written already, unless something else changed meanwhile
     this.core.publish('AGENT_UPDATED', { agentId: agent.id, lifecycle: 'UNREACHABLE' });
     this.core.logger.warn('agent unreachable', { agentId: agent.id, why });
   }
@@ -366,6 +400,7 @@ export class AgentManager implements AgentsPort {
   }
 
   stop(reason: string): void {
+    this.stopped = true;
     for (const agent of this.core.agents.values()) {
       this.core.clock.clearInterval(agent.pingTimer);
       this.core.clock.clearTimeout(agent.unreachableTimer);
@@ -419,6 +454,7 @@ export class AgentManager implements AgentsPort {
       missedPings: 0,
       pingTimer: undefined,
       unreachableTimer: undefined,
+      markingUnreachable: false,
       tasks: new Map(),
       principal: undefined,
       knownFrameworks: new Set(),

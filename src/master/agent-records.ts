@@ -73,9 +73,13 @@ export class AgentRecords {
    * with UNAVAILABLE naming `what` when the write fails (see `MasterCore.persistFirst`).
    */
   persistFirst(agent: AgentEntry, change: Partial<AgentRecord>, what: string): Promise<void> {
-    // Written outside `persist`: what the registry holds is no longer known here.
+    // Written outside `persist`: what the registry holds is unknown until the write lands, and
+    // then it is this record (unless `persist` wrote meanwhile, which keeps its own account).
     this.durable.delete(agent);
-    return this.core.persistFirst([{ key: KEY(agent.id), value: { ...recordOf(agent), ...change } }], what);
+    const record = { ...recordOf(agent), ...change };
+    return this.core.persistFirst([{ key: KEY(agent.id), value: record }], what).then(() => {
+      if (!this.durable.has(agent)) this.durable.set(agent, { record, writes: 0 });
+    });
   }
 }
 

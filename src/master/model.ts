@@ -80,6 +80,8 @@ export interface AgentEntry {
   pingTimer: TimerHandle | undefined;
   /** When, without a reconnect, the agent is declared unreachable. */
   unreachableTimer: TimerHandle | undefined;
+  /** Being declared unreachable: the registry write is in flight (AgentManager.markUnreachable). */
+  markingUnreachable: boolean;
   readonly tasks: Map<string, TaskEntry>;
   /**
    * The principal that first registered this agent id (absent with authentication off, and for

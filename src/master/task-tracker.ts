@@ -5,7 +5,7 @@ import type { StatusUpdate__Output } from '../generated/berth/v1/StatusUpdate';
 import type { TaskInfo__Output } from '../generated/berth/v1/TaskInfo';
 import type { TaskStatus, TaskStatus__Output } from '../generated/berth/v1/TaskStatus';
 import type { Task } from '../generated/berth/v1/Task';
-import { resourcesToWire } from '../common/wire';
+import { resourcesToWire, timeToWire } from '../common/wire';
 import type { AgentsPort, CoreServices, FrameworksPort, StatusReason, TaskLabelDecorators, TaskOrigin, TasksPort } from './core-ports';
 import { taskKey, type AgentEntry, type DisruptionBudgetEntry, type FrameworkEntry, type TaskEntry } from './model';
 import { equalBytes, recordInfo, recordStatus, ResourceShapes } from './task-record';
@@ -316,8 +316,15 @@ export class TaskTracker implements TasksPort {
     memo.completed ??= new Map(fw.completed.map((t) => [t.taskId, t]));
     const done = memo.completed.get(taskId);
     if (done !== undefined) return this.reconciled(done);
-    const state = this.unknownTaskState(agentId, () => (memo.recovering ??= this.anyAgentExpectedBack()));
-    return state === undefined ? undefined : this.status(taskId, agentId, state, 'REASON_RECONCILIATION', 'task unknown to the master');
+    return this.unknownTaskStatus(taskId, agentId, 'REASON_RECONCILIATION', () => (memo.recovering ??= this.anyAgentExpectedBack()));
+  }
+
+  /** What the master says of a task it does not know (see {@link unknownTaskState}); undefined: nothing yet. */
+  private unknownTaskStatus(taskId: string, agentId: string | undefined, reason: StatusReason, anyExpectedBack: () => boolean): TaskStatus | undefined {
+    const state = this.unknownTaskState(agentId, anyExpectedBack);
+    if (state === undefined) return undefined;
+    const message = state === 'TASK_UNREACHABLE' ? `task unknown to the master; its agent ${agentId} is unreachable` : 'task unknown to the master';
+    return this.status(taskId, agentId, state, reason, message);
   }
 
   /**
@@ -358,8 +365,8 @@ export class TaskTracker implements TasksPort {
   kill(fw: FrameworkEntry, taskId: string, killPolicy: KillPolicy__Output | null | undefined, agentId?: string): void {
     const task = fw.tasks.get(taskId);
     if (task === undefined) {
-      const state = this.unknownTaskState(agentId, () => this.anyAgentExpectedBack());
-      if (state !== undefined) this.forward(fw, this.status(taskId, agentId, state, 'REASON_TASK_UNKNOWN', 'task unknown to the master'));
+      const answer = this.unknownTaskStatus(taskId, agentId, 'REASON_TASK_UNKNOWN', () => this.anyAgentExpectedBack());
+      if (answer !== undefined) this.forward(fw, answer);
       return;
     }
     const agent = this.core.agents.get(task.agentId);
@@ -442,7 +449,10 @@ export class TaskTracker implements TasksPort {
     };
   }
 
+  /** A status the master makes; on an unreachable agent it says since when (`unreachable_time`), as the proto promises. */
   private status(taskId: string, agentId: string | undefined, state: TaskState, reason: StatusReason, message: string): TaskStatus {
+    const agent = agentId === undefined ? undefined : this.core.agents.get(agentId);
+    const unreachableAt = agent?.lifecycle === 'UNREACHABLE' ? agent.unreachableAt : undefined;
     return {
       task_id: { value: taskId },
       agent_id: agentId === undefined ? undefined : { value: agentId },
@@ -451,6 +461,7 @@ export class TaskTracker implements TasksPort {
       reason,
       message,
       timestamp: this.core.clock.now() / 1000,
+      ...(unreachableAt === undefined ? {} : { unreachable_time: timeToWire(unreachableAt) }),
     };
   }
 

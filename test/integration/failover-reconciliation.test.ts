@@ -18,6 +18,7 @@
 import { status as Status } from '@grpc/grpc-js';
 import type { FrameworkInfo } from '../../src/generated/berth/v1/FrameworkInfo';
 import type { TaskStatus__Output } from '../../src/generated/berth/v1/TaskStatus';
+import { timeFromWire } from '../../src/common/wire';
 import { MasterMetrics } from '../../src/master/metrics';
 import { MemoryStore } from '../support/memory-registry';
 import { closeAfterEach, FakeAgent, launch, reportedTask, startTestMaster, TestScheduler, waitFor, type TestMaster } from '../support/master-harness';
@@ -157,10 +158,14 @@ describe('reconciliation across a master failover', () => {
     expect(await pendingGauge()).toBe(2);
 
     next.clock.advance(30_000); // the re-register timeout: the agent is unreachable, and no agent is expected back
+    const unreachableAt = next.clock.now();
     const t = await fw.nextUpdate('t');
     expect([t.state, t.reason, t.agent_id?.value]).toEqual(['TASK_UNREACHABLE', 'REASON_RECONCILIATION', agentId]);
+    // Since when, as the proto promises (a framework replacing after N minutes unreachable counts from it).
+    expect(timeFromWire(t.unreachable_time)).toBe(unreachableAt);
+    expect(t.message).toBe(`task unknown to the master; its agent ${agentId} is unreachable`);
     const nowhere = await fw.nextUpdate('nowhere');
-    expect([nowhere.state, nowhere.reason]).toEqual(['TASK_UNKNOWN', 'REASON_RECONCILIATION']);
+    expect([nowhere.state, nowhere.reason, nowhere.unreachable_time]).toEqual(['TASK_UNKNOWN', 'REASON_RECONCILIATION', null]);
     expect(next.daemon.core!.tasks.pending.size).toBe(0);
     expect(await pendingGauge()).toBe(0);
   });

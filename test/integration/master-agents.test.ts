@@ -5,8 +5,9 @@ import type { MasterMessage__Output } from '../../src/generated/berth/v1/MasterM
 import type { Offer__Output } from '../../src/generated/berth/v1/Offer';
 import { berthServiceDefinitions } from '../../src/common/rpc/proto';
 import {
-  closeAfterEach, FakeAgent, Inbox, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, type FakeAgentOptions, type TestMaster,
+  closeAfterEach, FakeAgent, Inbox, launch, reportedTask, scalar, startTestMaster, TestOperator, TestScheduler, waitFor, type FakeAgentOptions, type TestMaster,
 } from '../support/master-harness';
+import { timeFromWire } from '../../src/common/wire';
 
 const PING_TIMEOUT_MS = 10_000;
 const MAX_PING_TIMEOUTS = 3;
@@ -119,6 +120,66 @@ describe('master: agents', () => {
       const state = await agentState(a.agentId);
       expect([state.lifecycle, state.connected]).toEqual(['UNREACHABLE', false]);
       expect(((await a.messages.whenEnded('the unreachable agent stream')) as grpc.ServiceError).code).toBe(grpc.status.UNAVAILABLE);
+    });
+
+    /** What the frameworks were told of their tasks other than by reconciliation answers. */
+    const toldOutright = (...fws: TestScheduler[]) =>
+      fws.flatMap((fw) => fw.events.log.filter((e) => e.type === 'UPDATE' && e.update!.status!.reason !== 'REASON_RECONCILIATION' && e.update!.status!.state !== 'TASK_RUNNING').map((e) => e.update!.status!.state));
+    /** The task's state by a reconciliation answer: on one stream, it comes after anything told before. */
+    async function reconciled(fw: TestScheduler, taskId: string): Promise<[string, string]> {
+      fw.send({ type: 'RECONCILE', reconcile: { tasks: [{ task_id: { value: taskId } }] } });
+      const s = await fw.nextUpdate(taskId);
+      return [s.state, s.reason];
+    }
+    const record = (agentId: string) => master.store.records.get(`agents/${agentId}`) as { lifecycle: string; unreachableAt?: number } | undefined;
+
+    test('declared unreachable only once the registry holds it: meanwhile the agent is cut off and refused and nobody is told; a failed write tells nobody and is tried again', async () => {
+      const { agent: a, registeredAt, aware, unaware, held } = await agentWithTwoFrameworks();
+      a.answerPings = false;
+      const release = master.store.hold();
+      advanceTo(firstIgnoredPing(registeredAt) + UNREACHABLE_AFTER_MS);
+      const markedAt = master.clock.now();
+      // Cut off at once: its stream ends, its offer is rescinded.
+      expect(((await a.messages.whenEnded('the silent agent stream')) as grpc.ServiceError).code).toBe(grpc.status.UNAVAILABLE);
+      expect((await unaware.events.next((e) => e.type === 'RESCIND', 'RESCIND')).rescind!.offer_id!.value).toBe(held.id!.value);
+      // While the registry write is in flight, coming back is refused (to be tried again) and nobody is told.
+      const again = track(FakeAgent.connect(master.address, { id: a.agentId, tasks: reportedTasks(aware, unaware) }));
+      const refused = (await again.messages.whenEnded('the re-registration while marked')) as grpc.ServiceError;
+      expect([refused.code, refused.details]).toEqual([grpc.status.UNAVAILABLE, `agent ${a.agentId} is being marked unreachable; re-register again shortly`]);
+      expect(await reconciled(aware, 'aware-1')).toEqual(['TASK_RUNNING', 'REASON_RECONCILIATION']);
+      expect(await reconciled(unaware, 'unaware-1')).toEqual(['TASK_RUNNING', 'REASON_RECONCILIATION']);
+      expect(toldOutright(aware, unaware)).toEqual([]);
+
+      // The write fails: still nobody is told, and the registry holds the agent as it was.
+      master.store.failWrites = new Error('disk full');
+      release();
+      await waitFor(() => master.logs.messages('error').includes('could not record the agent as unreachable; trying again'), 'the failed write');
+      expect(await reconciled(unaware, 'unaware-1')).toEqual(['TASK_RUNNING', 'REASON_RECONCILIATION']);
+      expect(toldOutright(aware, unaware)).toEqual([]);
+      expect(record(a.agentId)!.lifecycle).toBe('REGISTERED');
+      expect((await agentState(a.agentId)).lifecycle).toBe('REGISTERED');
+
+      // Tried again after another timeout, durably this time: then the frameworks are told, with since when.
+      master.store.failWrites = undefined;
+      master.clock.advance(UNREACHABLE_AFTER_MS);
+      const unreachable = await aware.nextUpdate('aware-1', 'TASK_UNREACHABLE');
+      const lost = await unaware.nextUpdate('unaware-1', 'TASK_LOST');
+      for (const s of [unreachable, lost]) expect(timeFromWire(s.unreachable_time)).toBe(markedAt + UNREACHABLE_AFTER_MS);
+      expect(record(a.agentId)).toMatchObject({ lifecycle: 'UNREACHABLE', unreachableAt: markedAt + UNREACHABLE_AFTER_MS });
+      expect((await agentState(a.agentId)).lifecycle).toBe('UNREACHABLE');
+    });
+
+    test('a master deposed before its unreachable mark is durable tells nobody (a leader thawed after a stall: its successor never saw the mark)', async () => {
+      const { agent: a, registeredAt, aware, unaware } = await agentWithTwoFrameworks();
+      a.answerPings = false;
+      const release = master.store.hold();
+      advanceTo(firstIgnoredPing(registeredAt) + UNREACHABLE_AFTER_MS);
+      await a.messages.whenEnded('the silent agent stream');
+      master.store.open(master.store.term + 1); // a successor took over: this master's writes are fenced
+      release();
+      for (const fw of [aware, unaware]) await fw.events.whenEnded(`${fw === aware ? 'aware' : 'unaware'} framework stream of the deposed master`);
+      expect(toldOutright(aware, unaware)).toEqual([]);
+      expect(record(a.agentId)!.lifecycle).toBe('REGISTERED');
     });
 
     test('an unreachable agent that re-registers: partition-aware tasks are adopted and reconcile as RUNNING, the others are killed', async () => {

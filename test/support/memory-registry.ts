@@ -12,6 +12,22 @@ export class MemoryStore {
   writes = 0;
   /** Set: every write fails with this error and changes nothing (a registry that lost its disk or quorum). */
   failWrites: Error | undefined;
+  private gate: Promise<void> | undefined;
+
+  /** Holds every write (in flight, not yet durable) until the returned function is called. */
+  hold(): () => void {
+    let release!: () => void;
+    this.gate = new Promise((resolve) => (release = resolve));
+    return () => {
+      this.gate = undefined;
+      release();
+    };
+  }
+
+  /** Resolves when writes may go on (at once unless {@link hold} holds them). */
+  passed(): Promise<void> {
+    return this.gate ?? Promise.resolve();
+  }
 
   open(term: number): Registry {
     this.term = Math.max(this.term, term);
@@ -32,6 +48,7 @@ class MemoryRegistry implements Registry {
   }
 
   async write(ops: readonly RegistryOp[]): Promise<void> {
+    await this.store.passed();
     if (this.closed) throw new RegistryUnavailableError('registry closed');
     if (this.store.term !== this.term) throw new RegistryFencedError(`term ${this.term} was superseded by term ${this.store.term}`);
     if (this.store.failWrites !== undefined) throw this.store.failWrites;

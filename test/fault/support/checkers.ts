@@ -161,7 +161,9 @@ export function onlyRealEnds(o: Observations): string[] {
     for (const e of list) {
       if (e.uuid !== undefined && e.uuid !== '') continue; // the agent's own
       const state = e.state!;
-      const claimsEnd = FINAL_STATES.has(state) || (state === 'TASK_LOST' && e.reason === 'REASON_RECONCILIATION');
+      // A TASK_LOST saying the agent is unreachable is Mesos's "lost contact" for frameworks that
+      // are not partition-aware (the task may come back, and is then killed), not a claimed end.
+      const claimsEnd = FINAL_STATES.has(state) || (state === 'TASK_LOST' && e.reason === 'REASON_RECONCILIATION' && e.unreachable !== true);
       if (claimsEnd && state !== real) out.push(`${key}: told ${state} (${e.reason}: ${e.message ?? ''}) but it ended ${real}`);
     }
   }

@@ -104,6 +104,7 @@ const framework: Framework = {
       kind: 'update', taskId, state: s.state, agentId: s.agent_id?.value ?? '', reason: s.reason, source: s.source,
       uuid: s.uuid !== undefined && s.uuid !== null && s.uuid.length > 0 ? Buffer.from(s.uuid).toString('hex') : '',
       message: s.message ?? '',
+      ...(s.unreachable_time != null ? { unreachable: true } : {}),
     });
     if (TERMINAL_STATES.has(s.state)) live.delete(taskId);
     else if (live.has(taskId) || s.state === 'TASK_RUNNING') live.set(taskId, s.agent_id?.value ?? '');

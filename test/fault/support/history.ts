@@ -26,6 +26,8 @@ export interface HistoryEntry {
   readonly reason?: string;
   readonly source?: string;
   readonly message?: string;
+  /** The update said its agent is unreachable (TaskStatus.unreachable_time was set). */
+  readonly unreachable?: boolean;
   readonly frameworkId?: string;
   readonly reregistered?: boolean;
   readonly master?: string;
