@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { UsedResources } from '../allocator/types';
 import { Resources } from '../common/resources';
+import { formatRanges, rangesDifference, type Range } from '../common/resource-values';
 import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
@@ -91,6 +92,7 @@ export class AgentManager implements AgentsPort {
       state: isTaskState(t.state) ? t.state : ('TASK_RUNNING' as const),
       resources: resourcesFromWire(t.resources ?? [], `reregister.tasks[${i}].resources`),
     }));
+    refuseSharedRanges(reportedTasks);
     const wasUnreachable = agent?.lifecycle === 'UNREACHABLE';
     if (agent !== undefined) {
       const old = agent.sink;
@@ -491,6 +493,30 @@ export class AgentManager implements AgentsPort {
   persistFirst(agent: AgentEntry, change: Partial<AgentRecord>, what: string): Promise<void> {
     return this.records.persistFirst(agent, change, what);
   }
+}
+
+/**
+ * Two live tasks of one agent cannot hold the same values of a range resource (ports): such a report
+ * is refused whole, before anything changes, naming the later task, the values and the earlier one.
+ * Accepted, the allocator would count the values once, and freeing the second task would fail.
+ */
+function refuseSharedRanges(tasks: readonly { t: Reregister['tasks'][number]; state: TaskState; resources: Resources }[]): void {
+  const held: { i: number; taskId: string; name: string; ranges: readonly Range[] }[] = [];
+  tasks.forEach(({ t, state, resources }, i) => {
+    if (isTerminal(state)) return;
+    const taskId = t.task_id?.value ?? '';
+    for (const e of resources.entries) {
+      if (e.ranges === undefined) continue;
+      for (const other of held) {
+        if (other.name !== e.name) continue;
+        const shared = rangesDifference(e.ranges, rangesDifference(e.ranges, other.ranges));
+        if (shared.length > 0) {
+          throw new MasterError(Status.INVALID_ARGUMENT, `reregister.tasks[${i}].resources: task ${taskId} holds ${e.name} ${formatRanges(shared)} that task ${other.taskId} (reregister.tasks[${other.i}]) holds too`);
+        }
+      }
+      held.push({ i, taskId, name: e.name, ranges: e.ranges });
+    }
+  });
 }
 
 /** The TaskInfo of a task an agent reports in REREGISTER. */

@@ -66,6 +66,27 @@ describe('master: repeated subscriptions and re-registrations', () => {
     expect([entry.connected, entry.lifecycle, entry.unreachableTimer !== undefined]).toEqual([false, 'REGISTERED', true]);
   });
 
+  test('a REREGISTER whose live tasks hold the same ports is refused whole, naming both tasks; the agent stays as it was', async () => {
+    const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
+    const agent = await FakeAgent.register(master.address);
+    agent.close();
+    await waitFor(() => master.daemon.core!.agents.get(agent.agentId)!.connected === false, 'disconnect noticed');
+    const tasks = [
+      reportedTask(fw.frameworkId, 'a', 'cpus:0.5;ports:[31000-31002]'),
+      reportedTask(fw.frameworkId, 'done', 'cpus:0.5;ports:[31002-31002]', { state: 'TASK_FINISHED' }), // ended: holds nothing
+      reportedTask(fw.frameworkId, 'b', 'cpus:0.5;ports:[31002-31003]'),
+    ];
+    const bad = track(FakeAgent.connect(master.address, { id: agent.agentId, tasks }));
+    const ended = (await bad.messages.whenEnded('the refused re-registration')) as grpc.ServiceError;
+    expect([ended.code, ended.details]).toEqual([grpc.status.INVALID_ARGUMENT, 'reregister.tasks[2].resources: task b holds ports [31002-31002] that task a (reregister.tasks[0]) holds too']);
+    const entry = master.daemon.core!.agents.get(agent.agentId)!;
+    expect([entry.connected, entry.lifecycle, entry.tasks.size, entry.unreachableTimer !== undefined]).toEqual([false, 'REGISTERED', 0, true]);
+    // Without the overlap the same report is taken.
+    const good = track(await FakeAgent.register(master.address, { id: agent.agentId, tasks: [tasks[0]!, tasks[1]!, reportedTask(fw.frameworkId, 'b', 'cpus:0.5;ports:[31003-31003]')] }));
+    expect(good.agentId).toBe(agent.agentId);
+    expect(master.daemon.core!.agents.get(agent.agentId)!.tasks.size).toBe(3);
+  });
+
   test('a task that finished while its agent was away is not reported gone; its real update follows', async () => {
     const agent = await FakeAgent.register(master.address);
     const fw = track(await TestScheduler.subscribe(master.address, { failover_timeout: 60 }));
