@@ -65,6 +65,8 @@ describe('onlyRealEnds', () => {
     const o = obs({
       history: [update('t', 'TASK_RUNNING', 1), reconciled('t', 'TASK_FINISHED', 2), update('t', 'TASK_FINISHED', 3),
         update('u', 'TASK_LOST', 1, '', 'REASON_AGENT_UNREACHABLE'), update('u', 'TASK_FINISHED', 2),
+        // After a failover: a reconciliation's LOST saying the agent is unreachable, then the kill on its return.
+        { ...reconciled('v', 'TASK_LOST', 1), unreachable: true }, update('v', 'TASK_KILLED', 2),
         reconciled('never-ran', 'TASK_GONE', 1)],
     });
     expect(onlyRealEnds(o)).toEqual([]);
