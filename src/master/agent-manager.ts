@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { status as Status } from '@grpc/grpc-js';
 import type { UsedResources } from '../allocator/types';
 import { Resources } from '../common/resources';
-import { formatRanges, rangesDifference, type Range } from '../common/resource-values';
 import type { AgentInfo__Output } from '../generated/berth/v1/AgentInfo';
 import type { AgentMessage__Output } from '../generated/berth/v1/AgentMessage';
 import { resourcesFromWire } from '../common/wire';
 import { MasterError } from './errors';
 import { checkHostname } from './validation/hostname';
+import { mergeReservations, readReportedTasks, reportedInfo } from './validation/reregister';
 import { agentDescription } from './agent-description';
 import { AGENT_KEY_PREFIX, AgentRecords, type AgentRecord } from './agent-records';
 import type { AgentsPort, CoreServices, FrameworksPort, MaintenancePort, OffersPort, TasksPort } from './core-ports';
@@ -87,12 +87,7 @@ export class AgentManager implements AgentsPort {
       throw new MasterError(Status.UNAVAILABLE, `agent ${id} is being marked unreachable; re-register again shortly`);
     }
     // Read every reported task before changing anything: a bad report must leave no half state.
-    const reportedTasks = (msg.tasks ?? []).map((t, i) => ({
-      t,
-      state: isTaskState(t.state) ? t.state : ('TASK_RUNNING' as const),
-      resources: resourcesFromWire(t.resources ?? [], `reregister.tasks[${i}].resources`),
-    }));
-    refuseSharedRanges(reportedTasks);
+    const reportedTasks = readReportedTasks(msg.tasks ?? []);
     const wasUnreachable = agent?.lifecycle === 'UNREACHABLE';
     if (agent !== undefined) {
       const old = agent.sink;
@@ -495,50 +490,7 @@ export class AgentManager implements AgentsPort {
   }
 }
 
-/**
- * Two live tasks of one agent cannot hold the same values of a range resource (ports): such a report
- * is refused whole, before anything changes, naming the later task, the values and the earlier one.
- * Accepted, the allocator would count the values once, and freeing the second task would fail.
- */
-function refuseSharedRanges(tasks: readonly { t: Reregister['tasks'][number]; state: TaskState; resources: Resources }[]): void {
-  const held: { i: number; taskId: string; name: string; ranges: readonly Range[] }[] = [];
-  tasks.forEach(({ t, state, resources }, i) => {
-    if (isTerminal(state)) return;
-    const taskId = t.task_id?.value ?? '';
-    for (const e of resources.entries) {
-      if (e.ranges === undefined) continue;
-      for (const other of held) {
-        if (other.name !== e.name) continue;
-        const shared = rangesDifference(e.ranges, rangesDifference(e.ranges, other.ranges));
-        if (shared.length > 0) {
-          throw new MasterError(Status.INVALID_ARGUMENT, `reregister.tasks[${i}].resources: task ${taskId} holds ${e.name} ${formatRanges(shared)} that task ${other.taskId} (reregister.tasks[${other.i}]) holds too`);
-        }
-      }
-      held.push({ i, taskId, name: e.name, ranges: e.ranges });
-    }
-  });
-}
-
-/** The TaskInfo of a task an agent reports in REREGISTER. */
-function reportedInfo(t: Reregister['tasks'][number], agentId: string): never {
-  return { name: t.name, task_id: t.task_id, agent_id: { value: agentId }, resources: t.resources, command: t.command, container: t.container, health_check: t.health_check, kill_policy: t.kill_policy, labels: t.labels, discovery: t.discovery, max_completion_time: t.max_completion_time } as never;
-}
-
 /** Whether the allocator knows the agent (registered, connected or briefly disconnected). */
 function inAllocator(agent: AgentEntry): boolean {
   return agent.lifecycle === 'REGISTERED';
-}
-
-/** Keeps the master's dynamic reservations when an agent re-reports its (static) resources. */
-function mergeReservations(known: Resources, reported: Resources): Resources {
-  const dynamic = known.filter((e) => e.reservations.some((r) => r.type === 'DYNAMIC') || e.disk?.persistence !== undefined);
-  if (dynamic.isEmpty()) return reported;
-  const flatDynamic = dynamic.flatten();
-  const base = reported.flatten().contains(flatDynamic) ? subtractFlat(reported, flatDynamic) : reported;
-  return base.plus(dynamic);
-}
-
-function subtractFlat(reported: Resources, amount: Resources): Resources {
-  const unreserved = reported.unreserved();
-  return unreserved.contains(amount) ? reported.minus(amount) : reported;
 }
