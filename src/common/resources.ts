@@ -44,6 +44,7 @@ import {
 import { resourcesFromJSON, resourcesToJSON, type ResourceJSON } from './resources-json';
 import { formatResourceList, parseResourceList, type ParseOptions } from './resources-text';
 import { rangesCount, rangesUnion, type Range } from './resource-values';
+import { checkVolumes, countVolumes, notContained } from './resource-checks';
 
 export type { Milli } from './scalar';
 export type { Range } from './resource-values';
@@ -60,34 +61,6 @@ function byKey(a: Entry, b: Entry): number {
   const ka = a.key;
   const kb = b.key;
   return ka === kb ? 0 : ka < kb ? -1 : 1;
-}
-
-function volumeConflict(a: Entry, b: Entry): never {
-  throw new ResourceError(
-    'INVALID_RESOURCES',
-    `persistent volume ${JSON.stringify(a.disk!.persistence!.id)} appears twice (${entryText(a)} and ${entryText(b)}): ` +
-      'persistent volumes are never merged; only identical shared volumes may repeat',
-  );
-}
-
-/** Throws if two volumes with one persistence id are not identical shared copies. */
-function checkVolumes(a: readonly Entry[], b: readonly Entry[] | undefined): void {
-  const byId = new Map<string, Entry>();
-  const visit = (e: Entry): void => {
-    if (!e.isVolume) return;
-    const id = e.disk!.persistence!.id;
-    const prev = byId.get(id);
-    if (prev === undefined) byId.set(id, e);
-    else if (!(prev.shared && prev.key === e.key && prev.scalar === e.scalar)) volumeConflict(prev, e);
-  };
-  a.forEach(visit);
-  b?.forEach(visit);
-}
-
-function countVolumes(entries: readonly Entry[]): number {
-  let n = 0;
-  for (let i = 0; i < entries.length; i++) if (entries[i].isVolume) n++;
-  return n;
 }
 
 /**
@@ -107,16 +80,6 @@ function normalise(list: Entry[]): Resources {
   }
   if (volumes > 1) checkVolumes(out, undefined);
   return makeResources(out, volumes);
-}
-
-function notContained(what: Entry, have: Entry | undefined): never {
-  const detail =
-    have === undefined
-      ? 'no matching resource (same name, reservations, disk and flags) is available'
-      : have.isVolume
-        ? `persistent volumes are removed only whole, and the matching one is ${JSON.stringify(entryText(have))}`
-        : `only ${JSON.stringify(entryText(have))} is available`;
-  throw new ResourceError('RESOURCES_NOT_CONTAINED', `cannot subtract ${JSON.stringify(entryText(what))}: ${detail}`);
 }
 
 let EMPTY: Resources | undefined;
