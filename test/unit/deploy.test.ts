@@ -332,7 +332,7 @@ describe('systemd units (deploy/systemd)', () => {
     }
   });
 
-  it('every daemon starts with V8\'s young generation capped at 2 MiB per semi-space (docs/operations.md, Sizing)', () => {
+  it('every daemon starts with V8\'s young generation capped at 8 MiB per semi-space (docs/operations.md, Sizing)', () => {
     for (const name of UNITS) expect([name, one(unit(name), 'Environment')]).toEqual([name, 'NODE_OPTIONS=--max-semi-space-size=8']);
   });
 
