@@ -17,12 +17,7 @@
  * dominates), `contains` ≈ 0.1–0.2 µs, `containsQuantities` ≈ 0.12 µs. Building from untrusted input
  * (`of`, `parse`, `fromJSON`) validates everything and costs ≈ 5 µs; keep it off the hot path.
  *
- * Semantics differences from Mesos worth knowing:
- * - `minus` throws (`RESOURCES_NOT_CONTAINED`) instead of silently clamping;
- * - ranges and sets add by union (as Mesos), so `a.plus(b).minus(b)` equals `a` only when their
- *   ranges/sets are disjoint, which is the case for any correct bookkeeping of ports;
- * - adding two non-identical entries with the same persistence id throws: sum per agent, and use
- *   `quantities()` (not `plus`) for cluster-wide totals, since volume ids are unique per agent only.
+ * Where its semantics differ from Mesos: docs/architecture.md, "Resources".
  */
 import { ResourceError } from './errors';
 import { isSubroleOf } from './roles';
